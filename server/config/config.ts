@@ -1,0 +1,113 @@
+// Flags and env (`NSCONSOLE_<NAME>`) → a validated Config. Flags win over env; env wins over defaults.
+import { parseArgs } from 'node:util';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { z } from 'zod';
+
+export interface Config {
+  host: string;
+  port: number;
+  token: string;
+  nsDir: string;
+  shell: string;
+  allowHosts: string[];
+  /** ms a session lives on after its last client leaves */
+  sessionGraceMs: number;
+  maxSessions: number;
+  maxClientsPerSession: number;
+  /** lines of scrollback kept by the server-side screen used for replay */
+  scrollback: number;
+}
+
+interface FlagSpec {
+  type: 'string' | 'boolean';
+  multiple?: boolean;
+  help: string;
+  def?: string;
+}
+
+export const FLAGS: Record<string, FlagSpec> = {
+  host: { type: 'string', help: 'address to bind', def: '127.0.0.1' },
+  port: { type: 'string', help: 'port to listen on; 0 picks a free one', def: '4280' },
+  token: { type: 'string', help: 'access token', def: 'random 32 bytes, base64url' },
+  'ns-dir': { type: 'string', help: 'where created namespaces are persisted', def: '/run/nsconsole/ns' },
+  shell: { type: 'string', help: 'shell to start in terminals', def: '$SHELL, else /bin/bash, else /bin/sh' },
+  'allow-host': { type: 'string', multiple: true, help: 'extra Host header value to accept (repeatable; env: comma-separated)' },
+  'session-grace': { type: 'string', help: 'seconds a session lives on after its last client leaves', def: '60' },
+  'max-sessions': { type: 'string', help: 'most terminal sessions at once', def: '64' },
+  'max-clients': { type: 'string', help: 'most clients attached to one session', def: '16' },
+  scrollback: { type: 'string', help: 'lines of scrollback replayed on reattach', def: '1000' },
+  help: { type: 'boolean', help: 'print this help and exit' },
+};
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export function helpText(): string {
+  const lines = ['Usage: nsconsole [flags]', '', 'A browser console for Linux namespaces.', '', 'Flags (each also an env var NSCONSOLE_<NAME>, e.g. NSCONSOLE_NS_DIR):'];
+  for (const [name, spec] of Object.entries(FLAGS)) {
+    const arg = spec.type === 'string' ? ' VALUE' : '';
+    lines.push(`  --${name}${arg}`.padEnd(28) + spec.help + (spec.def ? ` (default: ${spec.def})` : ''));
+  }
+  return lines.join('\n');
+}
+
+const intIn = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+const ConfigSchema = z.object({
+  host: z.string().min(1),
+  port: intIn(0, 65535),
+  token: z.string().min(16, 'token must be at least 16 characters').regex(/^[\x21-\x7e]+$/, 'token must be printable ASCII without spaces'),
+  nsDir: z.string().startsWith('/', 'ns-dir must be an absolute path'),
+  shell: z.string().startsWith('/', 'shell must be an absolute path'),
+  allowHosts: z.array(z.string().min(1)),
+  sessionGraceMs: z.coerce.number().min(0).max(86_400).transform((s) => Math.round(s * 1000)),
+  maxSessions: intIn(1, 10_000),
+  maxClientsPerSession: intIn(1, 1000),
+  scrollback: intIn(0, 100_000),
+});
+
+export type ParsedArgs = { help: true } | { help: false; config: Config };
+
+export function defaultShell(env: NodeJS.ProcessEnv): string {
+  if (env.SHELL && env.SHELL.startsWith('/') && existsSync(env.SHELL)) return env.SHELL;
+  return existsSync('/bin/bash') ? '/bin/bash' : '/bin/sh';
+}
+
+/** Parse argv (without node and script) and env into a Config; throws ConfigError with a readable message. */
+export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): ParsedArgs {
+  let values: Record<string, string | boolean | string[] | undefined>;
+  try {
+    const options = Object.fromEntries(Object.entries(FLAGS).map(([k, v]) => [k, { type: v.type, multiple: v.multiple ?? false }]));
+    values = parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values as typeof values;
+  } catch (e) {
+    throw new ConfigError(`${(e as Error).message}\n\n${helpText()}`);
+  }
+  if (values.help) return { help: true };
+  const pick = (name: string): string | undefined => {
+    const flag = values[name];
+    if (typeof flag === 'string') return flag;
+    return env[`NSCONSOLE_${name.toUpperCase().replace(/-/g, '_')}`] || undefined;
+  };
+  const allowFlag = values['allow-host'];
+  const allowHosts = Array.isArray(allowFlag) ? allowFlag : (env.NSCONSOLE_ALLOW_HOST ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const raw = {
+    host: pick('host') ?? '127.0.0.1',
+    port: pick('port') ?? '4280',
+    token: pick('token') ?? randomBytes(32).toString('base64url'),
+    nsDir: pick('ns-dir') ?? '/run/nsconsole/ns',
+    shell: pick('shell') ?? defaultShell(env),
+    allowHosts,
+    sessionGraceMs: pick('session-grace') ?? '60',
+    maxSessions: pick('max-sessions') ?? '64',
+    maxClientsPerSession: pick('max-clients') ?? '16',
+    scrollback: pick('scrollback') ?? '1000',
+  };
+  const r = ConfigSchema.safeParse(raw);
+  if (!r.success) {
+    const msg = r.error.issues.map((i) => `--${String(i.path[0]).replace(/[A-Z]/g, (c) => '-' + c.toLowerCase()).replace('session-grace-ms', 'session-grace').replace('max-clients-per-session', 'max-clients')}: ${i.message}`).join('\n');
+    throw new ConfigError(msg);
+  }
+  return { help: false, config: r.data };
+}

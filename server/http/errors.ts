@@ -1,0 +1,46 @@
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import { ERROR_STATUS, type ErrorBody, type ErrorCode } from '../../shared/api.js';
+import type { Logger } from '../log.js';
+
+/** An expected failure with a stable code; the status follows from the code. */
+export class AppError extends Error {
+  readonly status: number;
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'AppError';
+    this.status = ERROR_STATUS[code];
+  }
+}
+
+export function errorBody(code: ErrorCode, message: string): ErrorBody {
+  return { error: { code, message } };
+}
+
+export const notFoundHandler: RequestHandler = (req, _res, next) => {
+  next(new AppError('NOT_FOUND', `no route for ${req.method} ${req.path}`));
+};
+
+/** The one error middleware: AppError → its JSON; body-parser errors → 400/413; anything else → 500, logged. */
+export function errorHandler(log: Logger): ErrorRequestHandler {
+  return (err: unknown, _req, res, next) => {
+    if (res.headersSent) return next(err);
+    let appErr: AppError;
+    if (err instanceof AppError) appErr = err;
+    else if (isBodyParserError(err) && err.type === 'entity.parse.failed') appErr = new AppError('INVALID_JSON', 'request body is not valid JSON');
+    else if (isBodyParserError(err) && err.type === 'entity.too.large') appErr = new AppError('PAYLOAD_TOO_LARGE', 'request body is too large');
+    else if (isBodyParserError(err) && typeof err.status === 'number' && err.status < 500) appErr = new AppError('BAD_REQUEST', err.message);
+    else {
+      log.error({ err }, 'unhandled error');
+      appErr = new AppError('INTERNAL', 'internal error');
+    }
+    res.status(appErr.status).json(errorBody(appErr.code, appErr.message));
+  };
+}
+
+function isBodyParserError(err: unknown): err is { type: string; status?: number; message: string } {
+  return typeof err === 'object' && err !== null && 'type' in err && typeof (err as { type: unknown }).type === 'string';
+}

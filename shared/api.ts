@@ -1,0 +1,166 @@
+// REST wire types and request validation, shared by server and browser (no Node, no DOM).
+import { z } from 'zod';
+
+export const NS_TYPES = ['mnt', 'uts', 'ipc', 'net', 'pid', 'user', 'cgroup', 'time'] as const;
+export type NsType = (typeof NS_TYPES)[number];
+export const NsTypeSchema = z.enum(NS_TYPES);
+
+/** `mnt:4026532177` — type and inode; the only way a client names a namespace. */
+export const NS_ID_PATTERN = /^(mnt|uts|ipc|net|pid|user|cgroup|time):([1-9][0-9]{0,19})$/;
+export const NsIdSchema = z.string().regex(NS_ID_PATTERN, 'expected a namespace id like mnt:4026532177');
+
+export function nsId(type: NsType, inode: number | string): string {
+  return `${type}:${inode}`;
+}
+
+export function parseNsId(id: string): { type: NsType; inode: string } | null {
+  const m = NS_ID_PATTERN.exec(id);
+  return m ? { type: m[1] as NsType, inode: m[2] as string } : null;
+}
+
+export interface Namespace {
+  id: string;
+  type: NsType;
+  inode: number;
+  /** processes in it; 0 for a namespace held only by an nsfs bind mount */
+  nprocs: number;
+  /** lowest PID in it, or null */
+  pid: number | null;
+  user: string | null;
+  command: string | null;
+  /** where it is persisted (nsfs bind mounts), as seen from the server's mount namespace */
+  nsfs: string[];
+  /** the server's own namespace of this type: the "outside" baseline */
+  self: boolean;
+  /** set when a fact about it could not be read (e.g. EACCES); the row is still listed */
+  error?: string;
+}
+
+/** A process whose namespaces could not be read; reported, not fatal. */
+export interface ScanProblem {
+  pid: number;
+  reason: string;
+}
+
+export interface NamespaceList {
+  namespaces: Namespace[];
+  problems?: ScanProblem[];
+}
+
+export const PROPAGATIONS = ['shared', 'private', 'slave', 'unbindable', 'slave,shared'] as const;
+export type Propagation = (typeof PROPAGATIONS)[number];
+
+export interface Mount {
+  id: number;
+  parentId: number;
+  target: string;
+  source: string;
+  fstype: string;
+  options: string;
+  superOptions: string;
+  root: string;
+  propagation: Propagation;
+  peerGroup?: number;
+  masterGroup?: number;
+  /** `propagate_from:N` when present */
+  propagateFrom?: number;
+}
+
+export interface MountTable {
+  namespace: Namespace;
+  mounts: Mount[];
+}
+
+export interface MountDiff {
+  onlyA: Mount[];
+  onlyB: Mount[];
+  changed: { a: Mount; b: Mount }[];
+}
+
+export type DiffKind = 'only-inside' | 'only-outside' | 'changed' | 'same';
+
+export const NS_NAME_PATTERN = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$/;
+
+export const CreateNamespaceSchema = z.strictObject({
+  type: z.literal('mnt'),
+  name: z.string().regex(NS_NAME_PATTERN, 'name must match [A-Za-z0-9_-][A-Za-z0-9._-]{0,63}'),
+  /** propagation of the new namespace's mounts; private unless asked */
+  propagation: z.enum(['private', 'shared', 'slave', 'unchanged']).optional(),
+});
+export type CreateNamespaceRequest = z.infer<typeof CreateNamespaceSchema>;
+
+export const TargetSchema = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('host') }),
+  z.strictObject({ kind: z.literal('namespace'), id: NsIdSchema }),
+  z.strictObject({ kind: z.literal('process'), pid: z.number().int().min(1).max(4_194_304) }),
+]);
+export type Target = z.infer<typeof TargetSchema>;
+
+/** Terminal sizes outside this range are rejected as absurd. */
+export const MAX_COLS = 1000;
+export const MAX_ROWS = 500;
+export const ColsSchema = z.number().int().min(2).max(MAX_COLS);
+export const RowsSchema = z.number().int().min(1).max(MAX_ROWS);
+
+export const CreateSessionSchema = z.strictObject({
+  target: TargetSchema.default({ kind: 'host' }),
+  cols: ColsSchema.default(80),
+  rows: RowsSchema.default(24),
+});
+export type CreateSessionRequest = z.input<typeof CreateSessionSchema>;
+
+export interface SessionInfo {
+  id: string;
+  target: Target;
+  pid: number;
+  cols: number;
+  rows: number;
+  clients: number;
+  createdAt: string;
+  exited: { code: number; signal: number | null } | null;
+}
+
+export interface ShareLink {
+  /** a viewer token scoped to one session: read-only */
+  token: string;
+  url: string;
+}
+
+export interface Health {
+  ok: true;
+  version: string;
+}
+
+/** Stable error codes; the HTTP status is fixed per code. */
+export const ERROR_STATUS = {
+  BAD_REQUEST: 400,
+  INVALID_JSON: 400,
+  BAD_NAMESPACE_ID: 400,
+  BAD_NAME: 400,
+  BAD_TARGET: 400,
+  UNAUTHORIZED: 401,
+  FORBIDDEN_ORIGIN: 403,
+  FORBIDDEN_HOST: 403,
+  READ_ONLY: 403,
+  NOT_PRIVILEGED: 403,
+  NOT_FOUND: 404,
+  NS_NOT_FOUND: 404,
+  SESSION_NOT_FOUND: 404,
+  PROCESS_NOT_FOUND: 404,
+  NS_EXISTS: 409,
+  NS_NOT_OURS: 409,
+  NS_BUSY: 409,
+  TARGET_CHANGED: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  TOO_MANY_SESSIONS: 429,
+  TOO_MANY_CLIENTS: 429,
+  RATE_LIMITED: 429,
+  KERNEL_ERROR: 500,
+  INTERNAL: 500,
+  NOT_SUPPORTED: 501,
+} as const;
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string };
+}

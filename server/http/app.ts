@@ -1,0 +1,111 @@
+// createApp(deps) builds the Express app without listening; main.ts owns the http.Server.
+import express, { type Router, type RequestHandler } from 'express';
+import helmet from 'helmet';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import type { Health } from '../../shared/api.js';
+import type { Logger } from '../log.js';
+import type { Auth } from './auth.js';
+import { AppError, errorHandler, notFoundHandler } from './errors.js';
+
+export interface AppDeps {
+  log: Logger;
+  auth: Auth;
+  version: string;
+  /** the built web app (dist/web); served statically when present */
+  webRoot: string;
+  namespaceRoutes: Router;
+  sessionRoutes: Router;
+}
+
+/** JSON bodies are small requests (a target, a name): anything bigger is a mistake or an attack. */
+const MAX_JSON_BODY = '16kb';
+
+export function createApp(deps: AppDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+
+  app.use(
+    helmet({
+      contentSecurityPolicy: {
+        useDefaults: false,
+        directives: {
+          defaultSrc: ["'self'"],
+          scriptSrc: ["'self'"],
+          // xterm.js and Svelte transitions inject <style> elements at run time; scripts stay strictly 'self'.
+          styleSrc: ["'self'", "'unsafe-inline'"],
+          imgSrc: ["'self'", 'data:'],
+          fontSrc: ["'self'", 'data:'],
+          connectSrc: ["'self'"],
+          objectSrc: ["'none'"],
+          baseUri: ["'none'"],
+          formAction: ["'self'"],
+          frameAncestors: ["'none'"],
+        },
+      },
+      // Served over plain HTTP on loopback by default: HSTS would pin a lab machine's name to HTTPS.
+      strictTransportSecurity: false,
+      referrerPolicy: { policy: 'no-referrer' },
+    }),
+  );
+
+  app.use(hostCheck(deps.auth));
+
+  app.get('/api/health', (_req, res) => {
+    const body: Health = { ok: true, version: deps.version };
+    res.json(body);
+  });
+
+  app.use('/api', originCheck(deps.auth), requireOwner(deps.auth), express.json({ limit: MAX_JSON_BODY }));
+  app.use('/api/namespaces', deps.namespaceRoutes);
+  app.use('/api/sessions', deps.sessionRoutes);
+  app.use('/api', notFoundHandler);
+
+  // `/?token=…` trades the token for an HttpOnly cookie, then drops it from the address bar (and history).
+  app.get('/', (req, res, next) => {
+    const token = req.query.token;
+    if (token === undefined) return next();
+    if (typeof token !== 'string' || !deps.auth.isOwnerToken(token)) throw new AppError('UNAUTHORIZED', 'the token in the URL is not valid');
+    res.setHeader('Set-Cookie', deps.auth.tokenCookie(token));
+    res.setHeader('Cache-Control', 'no-store');
+    res.redirect(302, '/');
+  });
+
+  if (existsSync(deps.webRoot)) {
+    app.use(express.static(deps.webRoot, { index: 'index.html', maxAge: 0 }));
+  } else {
+    deps.log.warn({ webRoot: deps.webRoot }, 'web app not built; run `npm run build`');
+  }
+  app.use(notFoundHandler);
+  app.use(errorHandler(deps.log));
+  return app;
+}
+
+function hostCheck(auth: Auth): RequestHandler {
+  return (req, _res, next) => {
+    if (!auth.hostAllowed(req)) return next(new AppError('FORBIDDEN_HOST', `Host ${JSON.stringify(req.headers.host ?? '')} is not allowed; add it with --allow-host`));
+    next();
+  };
+}
+
+/** A browser sends Origin on cross-site requests; ours never come from another origin. */
+function originCheck(auth: Auth): RequestHandler {
+  return (req, _res, next) => {
+    if (!auth.originAllowed(req)) return next(new AppError('FORBIDDEN_ORIGIN', 'requests from another origin are refused'));
+    next();
+  };
+}
+
+function requireOwner(auth: Auth): RequestHandler {
+  return (req, _res, next) => {
+    const caller = auth.caller(req);
+    if (caller?.role !== 'owner') return next(new AppError('UNAUTHORIZED', 'missing or wrong token: open the URL that nsconsole printed, or send Authorization: Bearer TOKEN'));
+    next();
+  };
+}
+
+export function defaultWebRoot(): string {
+  // dist/server/http/app.js → dist/web
+  return path.resolve(import.meta.dirname, '../../web');
+}

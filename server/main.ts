@@ -1,0 +1,50 @@
+// Entry point: flags → config → server; prints the URL line; SIGINT/SIGTERM end everything within 5 s.
+import { ConfigError, helpText, parseConfig } from './config/config.js';
+import { createLogger } from './log.js';
+import { startNsconsole } from './nsconsole.js';
+
+/** The contract promises exit within 5 s of SIGTERM; leave headroom for the process to unwind. */
+const SHUTDOWN_DEADLINE_MS = 4500;
+
+async function main(): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseConfig(process.argv.slice(2));
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`nsconsole: ${e.message}\n`);
+      process.exit(2);
+    }
+    throw e;
+  }
+  if (parsed.help) {
+    process.stdout.write(helpText() + '\n');
+    return;
+  }
+  const log = createLogger();
+  if (process.getuid?.() !== 0) log.warn('not running as root: host shells work, namespace actions will answer NOT_PRIVILEGED');
+  const server = await startNsconsole(parsed.config, log);
+  process.stdout.write(`nsconsole: ${server.url}\n`);
+
+  const shutdown = (signal: string) => {
+    log.info({ signal }, 'shutting down');
+    setTimeout(() => {
+      log.error('shutdown deadline passed; exiting anyway');
+      process.exit(1);
+    }, SHUTDOWN_DEADLINE_MS).unref();
+    server.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err }, 'error during shutdown');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGINT', () => shutdown('SIGINT'));
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`nsconsole: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

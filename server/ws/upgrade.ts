@@ -1,0 +1,97 @@
+// WebSocket upgrades: a run of guard clauses that each answer a status and stop, then the hand-off to the
+// stream the path names. Servers are `noServer`, so nothing is upgraded before these checks pass.
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { ERROR_STATUS, type ErrorCode } from '../../shared/api.js';
+import type { Auth, Caller } from '../http/auth.js';
+import { errorBody } from '../http/errors.js';
+import type { Logger } from '../log.js';
+
+/** Keystrokes and pastes; a paste bigger than this is refused with close 1009. */
+export const TERMINAL_MAX_PAYLOAD = 1024 * 1024;
+/** Event-stream messages are tiny watch lists. */
+export const EVENTS_MAX_PAYLOAD = 64 * 1024;
+
+const SESSION_PATH = /^\/ws\/sessions\/([A-Za-z0-9_-]{1,64})$/;
+
+export interface UpgradeDeps {
+  auth: Auth;
+  log: Logger;
+  sessionExists(id: string): boolean;
+  onTerminal(ws: WebSocket, sessionId: string, caller: Caller): void;
+  onEvents(ws: WebSocket): void;
+}
+
+export interface UpgradeHandler {
+  handle(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  servers: WebSocketServer[];
+  /** closes every socket with 1001 (server going away) */
+  close(): void;
+}
+
+export function createUpgradeHandler(deps: UpgradeDeps): UpgradeHandler {
+  const terminals = new WebSocketServer({ noServer: true, maxPayload: TERMINAL_MAX_PAYLOAD, perMessageDeflate: false });
+  const events = new WebSocketServer({ noServer: true, maxPayload: EVENTS_MAX_PAYLOAD, perMessageDeflate: false });
+
+  const handle = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    socket.on('error', () => {
+      // Swallow: the peer went away mid-handshake; nothing to answer.
+    });
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (!deps.auth.hostAllowed(req)) return reject(socket, 'FORBIDDEN_HOST', 'Host is not allowed');
+    const sessionMatch = SESSION_PATH.exec(url.pathname);
+    if (!sessionMatch && url.pathname !== '/ws/events') return reject(socket, 'NOT_FOUND', 'no such WebSocket endpoint');
+    const caller = callerOf(deps.auth, req, url);
+    if (!caller) return reject(socket, 'UNAUTHORIZED', 'missing or wrong token');
+    if (!deps.auth.originAllowed(req)) return reject(socket, 'FORBIDDEN_ORIGIN', 'WebSocket from another origin refused');
+
+    if (!sessionMatch) {
+      if (caller.role !== 'owner') return reject(socket, 'UNAUTHORIZED', 'a viewer token opens only its session');
+      events.handleUpgrade(req, socket, head, (ws) => {
+        events.emit('connection', ws, req);
+        deps.onEvents(ws);
+      });
+      return;
+    }
+    const sessionId = sessionMatch[1] as string;
+    if (caller.role === 'viewer' && caller.sessionId !== sessionId) return reject(socket, 'UNAUTHORIZED', 'this viewer token is for another session');
+    if (!deps.sessionExists(sessionId)) return reject(socket, 'SESSION_NOT_FOUND', 'no such session');
+    terminals.handleUpgrade(req, socket, head, (ws) => {
+      terminals.emit('connection', ws, req);
+      deps.onTerminal(ws, sessionId, caller);
+    });
+  };
+
+  return {
+    handle,
+    servers: [terminals, events],
+    close() {
+      for (const wss of [terminals, events]) {
+        for (const ws of wss.clients) ws.close(1001, 'server shutting down');
+        wss.close();
+      }
+    },
+  };
+}
+
+/** The owner token (Bearer/cookie), or a viewer token in `?view=` — browsers cannot set headers on WebSockets. */
+function callerOf(auth: Auth, req: IncomingMessage, url: URL): Caller | null {
+  const fromHeaders = auth.caller(req);
+  if (fromHeaders) return fromHeaders;
+  const view = url.searchParams.get('view');
+  if (view === null) return null;
+  return auth.caller({ headers: { authorization: `Bearer ${view}` } } as IncomingMessage);
+}
+
+function reject(socket: Duplex, code: ErrorCode, message: string): void {
+  const status = ERROR_STATUS[code];
+  const body = JSON.stringify(errorBody(code, message));
+  socket.end(
+    `HTTP/1.1 ${status} ${statusText(status)}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+function statusText(status: number): string {
+  return ({ 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found' } as Record<number, string>)[status] ?? 'Error';
+}

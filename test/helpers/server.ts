@@ -1,0 +1,82 @@
+// Starts the real server in-process on port 0 with a temp ns-dir; close() ends its sessions and removes the dir.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import WebSocket from 'ws';
+import type { Config } from '../../server/config/config.js';
+import { createLogger } from '../../server/log.js';
+import { startNsconsole } from '../../server/nsconsole.js';
+
+export interface TestServer {
+  base: string;
+  port: number;
+  token: string;
+  nsDir: string;
+  config: Config;
+  /** fetch with the Bearer token */
+  api(pathname: string, init?: RequestInit): Promise<Response>;
+  /** a ws client on `pathname` with the token (override headers to test the guards) */
+  ws(pathname: string, headers?: Record<string, string>): WebSocket;
+  close(): Promise<void>;
+}
+
+export const REPO_ROOT = path.resolve(import.meta.dirname, '../..');
+
+export async function startServer(overrides: Partial<Config> = {}): Promise<TestServer> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'nsconsole-test-'));
+  const config: Config = {
+    host: '127.0.0.1',
+    port: 0,
+    token: randomBytes(24).toString('base64url'),
+    nsDir: path.join(dir, 'ns'),
+    shell: '/bin/bash',
+    allowHosts: [],
+    sessionGraceMs: 60_000,
+    maxSessions: 64,
+    maxClientsPerSession: 16,
+    scrollback: 1000,
+    ...overrides,
+  };
+  const running = await startNsconsole(config, createLogger(process.env.NSCONSOLE_LOG_LEVEL ?? 'silent'), {
+    webRoot: path.join(REPO_ROOT, 'dist/web'),
+  });
+  const base = `http://127.0.0.1:${running.port}`;
+  return {
+    base,
+    port: running.port,
+    token: config.token,
+    nsDir: config.nsDir,
+    config,
+    api: (pathname, init = {}) =>
+      fetch(base + pathname, {
+        ...init,
+        headers: { authorization: `Bearer ${config.token}`, ...(init.body ? { 'content-type': 'application/json' } : {}), ...(init.headers as Record<string, string> | undefined) },
+      }),
+    ws: (pathname, headers) => new WebSocket(`ws://127.0.0.1:${running.port}${pathname}`, { headers: headers ?? { authorization: `Bearer ${config.token}` } }),
+    async close() {
+      await running.close();
+      // The engine makes the ns-dir a private bind mount and persists namespaces in it: unmount all of it
+      // (recursively, nsfs binds included) before removing the dir. Not mounted is fine.
+      spawnSync('umount', ['--recursive', '--lazy', config.nsDir], { stdio: 'ignore' });
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Resolves with the HTTP status a refused upgrade answered, or 101 when it was accepted. */
+export function upgradeStatus(ws: WebSocket): Promise<number> {
+  return new Promise((resolve, reject) => {
+    ws.once('open', () => {
+      ws.terminate();
+      resolve(101);
+    });
+    ws.once('unexpected-response', (_req, res) => {
+      resolve(res.statusCode ?? 0);
+      res.resume();
+      ws.terminate();
+    });
+    ws.once('error', reject);
+  });
+}

@@ -1,0 +1,132 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startServer, upgradeStatus, type TestServer } from '../helpers/server.js';
+
+let srv: TestServer;
+beforeAll(async () => {
+  srv = await startServer();
+});
+afterAll(async () => {
+  await srv?.close();
+});
+
+const PROTECTED: [string, string][] = [
+  ['GET', '/api/namespaces'],
+  ['GET', '/api/namespaces/mnt:1/mounts'],
+  ['GET', '/api/namespaces/mnt:1/diff/mnt:2'],
+  ['POST', '/api/namespaces'],
+  ['DELETE', '/api/namespaces/mnt:1'],
+  ['GET', '/api/sessions'],
+  ['POST', '/api/sessions'],
+  ['DELETE', '/api/sessions/abc'],
+];
+
+describe('health', () => {
+  it('answers without a token', async () => {
+    const res = await fetch(`${srv.base}/api/health`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ ok: true, version: expect.any(String) });
+  });
+
+  it('sends strict security headers with a CSP that allows no inline script', async () => {
+    const res = await fetch(`${srv.base}/api/health`);
+    const csp = res.headers.get('content-security-policy') ?? '';
+    expect(csp).toMatch(/script-src 'self'(;|$)/);
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(res.headers.get('x-powered-by')).toBeNull();
+  });
+});
+
+describe('token', () => {
+  it.each(PROTECTED)('%s %s without a token → 401', async (method, path) => {
+    const res = await fetch(srv.base + path, { method });
+    expect(res.status).toBe(401);
+    expect((await res.json()).error.code).toBe('UNAUTHORIZED');
+  });
+
+  it.each(PROTECTED)('%s %s with a wrong token → 401', async (method, path) => {
+    const res = await fetch(srv.base + path, { method, headers: { authorization: 'Bearer wrong-token-wrong-token' } });
+    expect(res.status).toBe(401);
+  });
+
+  it('accepts the Bearer token', async () => {
+    const res = await srv.api('/api/sessions');
+    expect(res.status).toBe(200);
+  });
+
+  it('trades /?token= for an HttpOnly SameSite=Strict cookie and redirects to /', async () => {
+    const res = await fetch(`${srv.base}/?token=${encodeURIComponent(srv.token)}`, { redirect: 'manual' });
+    expect(res.status).toBe(302);
+    expect(res.headers.get('location')).toBe('/');
+    const cookie = res.headers.get('set-cookie') ?? '';
+    expect(cookie).toMatch(/HttpOnly/i);
+    expect(cookie).toMatch(/SameSite=Strict/i);
+    const pair = cookie.split(';')[0] as string;
+    const api = await fetch(`${srv.base}/api/sessions`, { headers: { cookie: pair } });
+    expect(api.status).toBe(200);
+  });
+
+  it('refuses a wrong /?token= with 401', async () => {
+    const res = await fetch(`${srv.base}/?token=nope`, { redirect: 'manual' });
+    expect(res.status).toBe(401);
+    expect(res.headers.get('set-cookie')).toBeNull();
+  });
+
+  it('refuses WebSocket upgrades without a token → 401', async () => {
+    expect(await upgradeStatus(srv.ws('/ws/events', {}))).toBe(401);
+    expect(await upgradeStatus(srv.ws('/ws/sessions/abc', { authorization: 'Bearer nope' }))).toBe(401);
+  });
+});
+
+describe('Host and Origin', () => {
+  it('refuses a foreign Host on REST → 403', async () => {
+    const http = await import('node:http');
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port: srv.port, path: '/api/health', headers: { host: 'evil.example:80' } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(status).toBe(403);
+  });
+
+  it('accepts localhost with our port as Host', async () => {
+    const res = await fetch(`http://localhost:${srv.port}/api/health`);
+    expect(res.status).toBe(200);
+  });
+
+  it('refuses a WebSocket with a foreign Origin or Host → 403', async () => {
+    const auth = { authorization: `Bearer ${srv.token}` };
+    expect(await upgradeStatus(srv.ws('/ws/events', { ...auth, origin: 'http://evil.example' }))).toBe(403);
+    expect(await upgradeStatus(srv.ws('/ws/events', { ...auth, host: 'evil.example' }))).toBe(403);
+    expect(await upgradeStatus(srv.ws('/ws/events', { ...auth, origin: `http://127.0.0.1:${srv.port}` }))).toBe(101);
+  });
+
+  it('refuses a cross-origin API request even with the token → 403', async () => {
+    const res = await srv.api('/api/sessions', { headers: { origin: 'http://evil.example' } });
+    expect(res.status).toBe(403);
+    expect((await res.json()).error.code).toBe('FORBIDDEN_ORIGIN');
+  });
+});
+
+describe('bad input', () => {
+  it('answers malformed JSON with 400 INVALID_JSON and keeps serving', async () => {
+    const res = await srv.api('/api/sessions', { method: 'POST', body: '{"target":', headers: { 'content-type': 'application/json' } });
+    expect(res.status).toBe(400);
+    expect((await res.json()).error.code).toBe('INVALID_JSON');
+    expect((await srv.api('/api/health')).status).toBe(200);
+  });
+
+  it('answers an unknown API route with a JSON 404', async () => {
+    const res = await srv.api('/api/nope');
+    expect(res.status).toBe(404);
+    expect((await res.json()).error.code).toBe('NOT_FOUND');
+  });
+
+  it('answers an upgrade on an unknown path or session with 404', async () => {
+    expect(await upgradeStatus(srv.ws('/ws/nope'))).toBe(404);
+    expect(await upgradeStatus(srv.ws('/ws/sessions/not-a-session'))).toBe(404);
+  });
+});

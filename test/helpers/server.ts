@@ -2,6 +2,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import WebSocket from 'ws';
@@ -22,7 +23,15 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export const REPO_ROOT = path.resolve(import.meta.dirname, '../..');
+/** The checkout's root, whether this runs from test/ (vitest) or compiled from dist/test/ (benchmarks). */
+export const REPO_ROOT = findRepoRoot(import.meta.dirname);
+
+function findRepoRoot(from: string): string {
+  for (let dir = from; dir !== path.dirname(dir); dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, 'package-lock.json'))) return dir;
+  }
+  throw new Error(`no package-lock.json above ${from}`);
+}
 
 export async function startServer(overrides: Partial<Config> = {}): Promise<TestServer> {
   const dir = await mkdtemp(path.join(tmpdir(), 'nsconsole-test-'));

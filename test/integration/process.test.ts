@@ -1,0 +1,48 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { MAIN_JS, isZombie, processAlive, spawnServer, type ServerProcess } from '../helpers/process.js';
+
+let proc: ServerProcess | undefined;
+afterEach(async () => {
+  await proc?.stop();
+  proc = undefined;
+});
+
+describe('nsconsole process', () => {
+  it('prints one URL line with the picked port and token, and serves it', async () => {
+    proc = await spawnServer(['--token', 'a-fixed-test-token-123']);
+    expect(proc.url.hostname).toBe('127.0.0.1');
+    expect(Number(proc.url.port)).toBeGreaterThan(0);
+    expect(proc.token).toBe('a-fixed-test-token-123');
+    const res = await fetch(`${proc.base}/api/health`);
+    expect(res.status).toBe(200);
+  });
+
+  it('answers --help and exits 0; a bad flag exits 2 with a message', () => {
+    const help = spawnSync(process.execPath, [MAIN_JS, '--help'], { encoding: 'utf8' });
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain('--ns-dir');
+    const bad = spawnSync(process.execPath, [MAIN_JS, '--port', 'nope'], { encoding: 'utf8' });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('--port');
+  });
+
+  it('on SIGTERM ends every session process group and exits within 5 s', async () => {
+    proc = await spawnServer();
+    const auth = { authorization: `Bearer ${proc.token}`, 'content-type': 'application/json' };
+    const pids: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await fetch(`${proc.base}/api/sessions`, { method: 'POST', headers: auth, body: JSON.stringify({ target: { kind: 'host' }, cols: 80, rows: 24 }) });
+      expect(res.status).toBe(201);
+      pids.push(((await res.json()) as { pid: number }).pid);
+    }
+    for (const pid of pids) expect(processAlive(pid)).toBe(true);
+    const t0 = Date.now();
+    proc.child.kill('SIGTERM');
+    const code = await proc.exited;
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(code).toBe(0);
+    // Orphaned zombies are reaped by init a moment later: poll rather than sample once.
+    for (const pid of pids) await expect.poll(() => processAlive(pid) && !isZombie(pid), { timeout: 2000 }).toBe(false);
+  });
+});

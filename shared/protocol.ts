@@ -35,7 +35,7 @@ export type ServerMessage =
   | { type: 'where'; where: WhereInfo }
   | { type: 'resized'; cols: number; rows: number };
 
-export type WsErrorCode = 'BAD_MESSAGE' | 'INVALID_JSON' | 'READ_ONLY';
+export type WsErrorCode = 'BAD_MESSAGE' | 'INVALID_JSON' | 'READ_ONLY' | 'VIEWER_TOO_SLOW';
 
 /** WebSocket close codes the server uses (4000-4999 are application codes). */
 export const CLOSE = {
@@ -45,6 +45,8 @@ export const CLOSE = {
   SESSION_EXITED: 4000,
   SESSION_NOT_FOUND: 4004,
   TOO_MANY_CLIENTS: 4029,
+  /** a read-only viewer fell too far behind the live output; reconnecting gets it the current screen */
+  VIEWER_TOO_SLOW: 4008,
 } as const;
 
 export function parseClientMessage(text: string): { ok: true; msg: ClientMessage } | { ok: false; code: WsErrorCode; message: string } {

@@ -1,0 +1,61 @@
+// REST for namespaces, mounted by the app at /api/namespaces (behind auth and express.json()).
+// Inputs are validated here with the shared zod schemas; the engine throws AppError for everything expected.
+import express from 'express';
+import type { z } from 'zod';
+import { CreateNamespaceSchema, NsIdSchema, NsTypeSchema, type MountDiff, type MountTable, type Namespace, type NamespaceList } from '../../shared/api.js';
+import type { NamespaceEngine } from '../namespaces/engine.js';
+import { AppError } from './errors.js';
+
+function firstIssue(error: z.ZodError): string {
+  const issue = error.issues[0];
+  if (!issue) return 'invalid input';
+  return issue.path.length > 0 ? `${issue.path.join('.')}: ${issue.message}` : issue.message;
+}
+
+function nsIdParam(value: unknown): string {
+  const parsed = NsIdSchema.safeParse(value);
+  if (!parsed.success) throw new AppError('BAD_NAMESPACE_ID', `${JSON.stringify(value)} is not a namespace id like mnt:4026532177`);
+  return parsed.data;
+}
+
+export function namespaceRoutes(engine: NamespaceEngine): express.Router {
+  const router = express.Router();
+
+  router.get('/', async (req, res) => {
+    let type;
+    if (req.query.type !== undefined) {
+      const parsed = NsTypeSchema.safeParse(req.query.type);
+      if (!parsed.success) throw new AppError('BAD_REQUEST', `type must be one of ${NsTypeSchema.options.join(', ')}`);
+      type = parsed.data;
+    }
+    const body: NamespaceList = await engine.list(type);
+    res.json(body);
+  });
+
+  router.get('/:id/mounts', async (req, res) => {
+    const body: MountTable = await engine.mounts(nsIdParam(req.params.id));
+    res.json(body);
+  });
+
+  router.get('/:a/diff/:b', async (req, res) => {
+    const body: MountDiff = await engine.diff(nsIdParam(req.params.a), nsIdParam(req.params.b));
+    res.json(body);
+  });
+
+  router.post('/', async (req, res) => {
+    const parsed = CreateNamespaceSchema.safeParse(req.body ?? {});
+    if (!parsed.success) {
+      const nameProblem = parsed.error.issues.some((i) => i.path[0] === 'name');
+      throw new AppError(nameProblem ? 'BAD_NAME' : 'BAD_REQUEST', firstIssue(parsed.error));
+    }
+    const body: Namespace = await engine.create(parsed.data);
+    res.status(201).json(body);
+  });
+
+  router.delete('/:id', async (req, res) => {
+    await engine.remove(nsIdParam(req.params.id));
+    res.status(204).end();
+  });
+
+  return router;
+}

@@ -1,0 +1,112 @@
+// /proc/PID/mountinfo → Mount[]. Format (proc(5)):
+//   36 35 98:0 /mnt1 /mnt/parent rw,noatime master:1 - ext3 /dev/root rw,errors=continue
+//   (1)(2)(3)  (4)   (5)         (6)        (7)      (8)(9)   (10)      (11)
+// (7) is zero or more optional fields ended by a lone "-". The kernel escapes space, tab, newline and backslash
+// in root, mount point, fstype and source as \040 \011 \012 \134, so splitting on single spaces is safe and an
+// empty source shows up as an empty field (two spaces), which split(' ') keeps.
+import type { Mount, Propagation } from '../../shared/api.js';
+
+export class MountinfoParseError extends Error {
+  override name = 'MountinfoParseError';
+}
+
+const OCTAL_ESCAPE = /\\([0-7]{3})/g;
+
+/** Undo the kernel's mangle(): `\040` → space etc. Paths are decoded as UTF-8 by the caller; the kernel only escapes ASCII. */
+export function unescapeMountinfo(field: string): string {
+  if (!field.includes('\\')) return field;
+  return field.replace(OCTAL_ESCAPE, (_m, oct: string) => String.fromCharCode(parseInt(oct, 8)));
+}
+
+/** The inverse of unescapeMountinfo, for writing fixtures and for tests. */
+export function escapeMountinfo(value: string): string {
+  return value.replace(/[ \t\n\\]/g, (c) => '\\' + c.charCodeAt(0).toString(8).padStart(3, '0'));
+}
+
+interface OptionalFields {
+  propagation: Propagation;
+  peerGroup?: number;
+  masterGroup?: number;
+  propagateFrom?: number;
+}
+
+/** shared:N, master:N, propagate_from:N, unbindable → the contract's propagation word and groups. */
+export function parseOptionalFields(fields: readonly string[]): OptionalFields {
+  let peerGroup: number | undefined;
+  let masterGroup: number | undefined;
+  let propagateFrom: number | undefined;
+  let unbindable = false;
+  for (const f of fields) {
+    const colon = f.indexOf(':');
+    const tag = colon < 0 ? f : f.slice(0, colon);
+    const value = colon < 0 ? NaN : Number(f.slice(colon + 1));
+    if (tag === 'shared') peerGroup = value;
+    else if (tag === 'master') masterGroup = value;
+    else if (tag === 'propagate_from') propagateFrom = value;
+    else if (tag === 'unbindable') unbindable = true;
+    // Unknown tags are allowed by proc(5) ("new fields may be added"): ignore them.
+  }
+  let propagation: Propagation;
+  if (peerGroup !== undefined && masterGroup !== undefined) propagation = 'slave,shared';
+  else if (peerGroup !== undefined) propagation = 'shared';
+  else if (masterGroup !== undefined) propagation = 'slave';
+  else if (unbindable) propagation = 'unbindable';
+  else propagation = 'private';
+  const out: OptionalFields = { propagation };
+  if (peerGroup !== undefined) out.peerGroup = peerGroup;
+  if (masterGroup !== undefined) out.masterGroup = masterGroup;
+  if (propagateFrom !== undefined) out.propagateFrom = propagateFrom;
+  return out;
+}
+
+/** One mountinfo line → Mount. Throws MountinfoParseError on a line that is not mountinfo. */
+export function parseMountinfoLine(line: string): Mount {
+  const f = line.split(' ');
+  const sep = f.indexOf('-', 6);
+  if (f.length < 10 || sep < 0 || f.length < sep + 3) throw new MountinfoParseError(`not a mountinfo line: ${JSON.stringify(line.slice(0, 200))}`);
+  const id = Number(f[0]);
+  const parentId = Number(f[1]);
+  if (!Number.isInteger(id) || !Number.isInteger(parentId)) throw new MountinfoParseError(`bad mount ids in line: ${JSON.stringify(line.slice(0, 200))}`);
+  const mount: Mount = {
+    id,
+    parentId,
+    target: unescapeMountinfo(f[4] as string),
+    source: unescapeMountinfo(f[sep + 2] as string),
+    fstype: unescapeMountinfo(f[sep + 1] as string),
+    options: f[5] as string,
+    // Super options are the rest of the line; join in case a (future) field held spaces we did not expect.
+    superOptions: unescapeMountinfo(f.slice(sep + 3).join(' ')),
+    root: unescapeMountinfo(f[3] as string),
+    ...parseOptionalFields(f.slice(6, sep)),
+  };
+  return mount;
+}
+
+/** The whole file. Blank lines (the trailing newline) are skipped. */
+export function parseMountinfo(text: string): Mount[] {
+  const mounts: Mount[] = [];
+  for (const line of text.split('\n')) {
+    if (line.length > 0) mounts.push(parseMountinfoLine(line));
+  }
+  return mounts;
+}
+
+/** nsfs bind mounts have root like `mnt:[4026532177]`; returns the namespace id `mnt:4026532177` or null. */
+export function nsfsTargetId(mount: Pick<Mount, 'fstype' | 'root'>): string | null {
+  if (mount.fstype !== 'nsfs') return null;
+  const m = /^([a-z_]+):\[([0-9]+)\]$/.exec(mount.root);
+  if (!m) return null;
+  // pid_for_children / time_for_children bind the same namespaces as pid / time.
+  const type = (m[1] as string).replace(/_for_children$/, '');
+  return `${type}:${m[2] as string}`;
+}
+
+/** Only the nsfs lines of a mountinfo text: cheaper than a full parse when a table has thousands of mounts. */
+export function parseNsfsMounts(text: string): Mount[] {
+  if (!text.includes(' - nsfs ')) return [];
+  const out: Mount[] = [];
+  for (const line of text.split('\n')) {
+    if (line.includes(' - nsfs ')) out.push(parseMountinfoLine(line));
+  }
+  return out;
+}

@@ -1,0 +1,206 @@
+// The namespace and mount engine: the one object the HTTP routes, the event stream and the terminal launcher
+// talk to. It wires discovery, persisted-namespace scanning, mount tables, diff, lifecycle and watching.
+import { statSync } from 'node:fs';
+import { NS_TYPES, parseNsId, type CreateNamespaceRequest, type MountDiff, type MountTable, type Namespace, type NamespaceList, type NsType } from '../../shared/api.js';
+import { AppError } from '../http/errors.js';
+import type { Logger } from '../log.js';
+import { diffMounts } from '../mounts/diff.js';
+import { parseMountinfo } from '../mounts/mountinfo.js';
+import { readMountinfo, type MountNsAccess } from '../mounts/read.js';
+import { readNsLink, UserNames } from './discovery.js';
+import { Lifecycle } from './lifecycle.js';
+import { PersistedScanner } from './persisted.js';
+import { ScanPool } from './scan-pool.js';
+import type { HelperPids } from './run.js';
+import { takeSnapshot, type Snapshot, type SnapshotDeps } from './snapshot.js';
+import { NamespaceWatcher, type EngineEvent, type EngineListener, type WatchHandle } from './watch.js';
+
+export type { EngineEvent, EngineListener, WatchHandle };
+
+export type NamespaceEntry = { type: NsType; path: string } | { type: NsType; pid: number };
+
+export interface NamespaceEngine {
+  list(type?: NsType): Promise<NamespaceList>;
+  /** AppError NS_NOT_FOUND when unknown, BAD_NAMESPACE_ID when malformed */
+  get(id: string): Promise<Namespace>;
+  /** works for a persisted namespace with no process; no helper process is left behind */
+  mounts(id: string): Promise<MountTable>;
+  diff(a: string, b: string): Promise<MountDiff>;
+  /** the 201 shape; AppError BAD_NAME / NS_EXISTS / NOT_PRIVILEGED / KERNEL_ERROR with plain-words messages */
+  create(req: CreateNamespaceRequest): Promise<Namespace>;
+  /** NS_NOT_OURS (409) if it has no nsfs bind under the ns-dir */
+  remove(id: string): Promise<void>;
+  /** the server's own, e.g. 'mnt:4026531841' */
+  selfId(type: NsType): string;
+  /**
+   * How to enter a namespace right now: its persisted path under any nsfs bind in the server's mount ns, else a
+   * PID that holds it — re-verified (readlink /proc/PID/ns/<type> equals the id, or the bind's inode is the
+   * namespace's) immediately before returning. AppError NS_NOT_FOUND / TARGET_CHANGED.
+   */
+  entryFor(id: string): Promise<NamespaceEntry>;
+  /** Namespace id of `type` that process `pid` is in now, or null if unreadable/gone. */
+  nsOfPid(pid: number, type: NsType): Promise<string | null>;
+  watch(listener: (e: EngineEvent) => void, ids: string[]): { setIds(ids: string[]): void; dispose(): void };
+  dispose(): void;
+}
+
+export function createNamespaceEngine(opts: { nsDir: string; log: Logger }): NamespaceEngine {
+  return new Engine(opts.nsDir, opts.log);
+}
+
+function parseIdOrThrow(id: string): { type: NsType; inode: string } {
+  const parsed = parseNsId(id);
+  if (!parsed) throw new AppError('BAD_NAMESPACE_ID', `${JSON.stringify(id)} is not a namespace id like mnt:4026532177`);
+  return parsed;
+}
+
+class Engine implements NamespaceEngine {
+  private readonly helperPids: HelperPids = new Set();
+  private readonly selfIds = new Map<NsType, string>();
+  private readonly deps: SnapshotDeps;
+  private readonly lifecycle: Lifecycle;
+  private readonly watcher: NamespaceWatcher;
+  private readonly pool: ScanPool;
+  /** the device number of nsfs, to tell an nsfs bind from an ordinary file with a coincidental inode */
+  private readonly nsfsDev: number;
+
+  constructor(
+    nsDir: string,
+    private readonly log: Logger,
+  ) {
+    for (const type of NS_TYPES) {
+      const id = readNsLink('self', type);
+      if (id) this.selfIds.set(type, id);
+    }
+    const selfMnt = this.selfId('mnt');
+    this.nsfsDev = statSync('/proc/self/ns/mnt').dev;
+    this.pool = new ScanPool(log);
+    this.deps = { selfIds: this.selfIds, selfMnt, users: new UserNames(), persisted: new PersistedScanner(selfMnt, this.helperPids, this.pool, log), helperPids: this.helperPids, pool: this.pool };
+    this.lifecycle = new Lifecycle(nsDir, this.helperPids);
+    this.watcher = new NamespaceWatcher(
+      {
+        snapshot: () => takeSnapshot(this.deps),
+        tableAccess: (id, snap) => this.tableAccess(id, snap),
+        readTable: (mntId, access) => readMountinfo(access, mntId, this.helperPids),
+      },
+      log,
+    );
+  }
+
+  async list(type?: NsType): Promise<NamespaceList> {
+    const snap = await takeSnapshot(this.deps, type ? [type] : NS_TYPES);
+    const list: NamespaceList = { namespaces: snap.namespaces };
+    if (snap.problems.length > 0) list.problems = snap.problems;
+    return list;
+  }
+
+  async get(id: string): Promise<Namespace> {
+    return (await this.find(id)).ns;
+  }
+
+  async mounts(id: string): Promise<MountTable> {
+    const { ns, snap } = await this.find(id);
+    const where = this.tableAccess(id, snap);
+    if (!where) throw new AppError('NS_NOT_FOUND', `${id} has no process and no nsfs bind any more`);
+    const text = await readMountinfo(where.access, where.mntId, this.helperPids);
+    return { namespace: ns, mounts: parseMountinfo(text) };
+  }
+
+  async diff(a: string, b: string): Promise<MountDiff> {
+    parseIdOrThrow(a);
+    parseIdOrThrow(b);
+    const [ta, tb] = await Promise.all([this.mounts(a), this.mounts(b)]);
+    return diffMounts(ta.mounts, tb.mounts);
+  }
+
+  async create(req: CreateNamespaceRequest): Promise<Namespace> {
+    const created = await this.lifecycle.create(req);
+    const snap = await takeSnapshot(this.deps, ['mnt']);
+    // Found by the scan like any other persisted namespace; the fallback covers a delete racing this call.
+    return snap.byId.get(created.id) ?? { id: created.id, type: 'mnt', inode: Number(created.id.slice(4)), nprocs: 0, pid: null, user: null, command: null, nsfs: [created.path], self: false };
+  }
+
+  async remove(id: string): Promise<void> {
+    const { snap } = await this.find(id);
+    const dir = await this.lifecycle.realNsDir();
+    const ours = dir ? snap.binds.filter((b) => b.nsId === id && b.holder === this.deps.selfMnt && b.path.startsWith(dir + '/')).map((b) => b.path) : [];
+    if (ours.length === 0) throw new AppError('NS_NOT_OURS', `${id} is not persisted under the ns-dir; nsconsole deletes only namespaces it persisted there`);
+    await this.lifecycle.remove([...new Set(ours)]);
+  }
+
+  selfId(type: NsType): string {
+    const id = this.selfIds.get(type);
+    // The server can always read its own links; a missing one means the kernel lacks the type (e.g. time < 5.6).
+    if (!id) throw new AppError('NOT_SUPPORTED', `this kernel has no ${type} namespaces`);
+    return id;
+  }
+
+  async entryFor(id: string): Promise<NamespaceEntry> {
+    const { type, inode } = parseIdOrThrow(id);
+    const { ns, snap } = await this.find(id);
+    for (const path of ns.nsfs) if (path.startsWith('/') && this.isBindOf(path, inode)) return { type, path };
+    for (const pid of snap.members.get(id) ?? []) if (readNsLink(pid, type) === id) return { type, pid };
+    // Bound only inside another mount namespace that has a process: /proc/PID/root/<path> reaches it from here.
+    for (const b of snap.binds) {
+      if (b.nsId !== id) continue;
+      for (const pid of snap.members.get(b.holder) ?? []) {
+        const path = `/proc/${pid}/root${b.path}`;
+        if (readNsLink(pid, 'mnt') === b.holder && this.isBindOf(path, inode)) return { type, path };
+      }
+    }
+    if (snap.binds.some((b) => b.nsId === id)) throw new AppError('NOT_SUPPORTED', `${id} is bound only inside mount namespaces without processes; enter one of those first`);
+    throw new AppError('TARGET_CHANGED', `${id} changed while looking for a way in; try again`);
+  }
+
+  async nsOfPid(pid: number, type: NsType): Promise<string | null> {
+    return Number.isInteger(pid) && pid > 0 ? readNsLink(pid, type) : null;
+  }
+
+  watch(listener: (e: EngineEvent) => void, ids: string[]): WatchHandle {
+    return this.watcher.subscribe(listener, ids);
+  }
+
+  dispose(): void {
+    this.watcher.dispose();
+    this.pool.dispose();
+  }
+
+  private async find(id: string): Promise<{ ns: Namespace; snap: Snapshot }> {
+    const { type } = parseIdOrThrow(id);
+    const snap = await takeSnapshot(this.deps, [type]);
+    const ns = snap.byId.get(id);
+    if (!ns) throw new AppError('NS_NOT_FOUND', `no namespace ${id}: no process is in it and no nsfs bind holds it`);
+    return { ns, snap };
+  }
+
+  private isBindOf(path: string, inode: string): boolean {
+    try {
+      const st = statSync(path, { bigint: true });
+      return st.dev === BigInt(this.nsfsDev) && st.ino === BigInt(inode);
+    } catch {
+      return false; // Swallow: unmounted or its holder exited; the caller tries the next way in.
+    }
+  }
+
+  /**
+   * Where a namespace's mount table comes from. A mount namespace: the server itself, a process in it, or an
+   * nsenter chain through nsfs binds. Any other type has no table of its own: it shows the table of the mount
+   * namespace its lowest process is in, and without a process the server's own (what a shell entered into only
+   * that namespace would see).
+   */
+  private tableAccess(id: string, snap: Snapshot): { mntId: string; access: MountNsAccess } | null {
+    const selfMnt = this.deps.selfMnt;
+    if (id.startsWith('mnt:')) {
+      if (id === selfMnt) return { mntId: id, access: { kind: 'self' } };
+      const pids = snap.members.get(id);
+      if (pids) return { mntId: id, access: { kind: 'pids', pids } };
+      const chain = snap.chains.get(id);
+      return chain ? { mntId: id, access: chain } : null;
+    }
+    const ns = snap.byId.get(id);
+    if (!ns) return null;
+    const mntId = ns.pid === null ? selfMnt : (readNsLink(ns.pid, 'mnt') ?? selfMnt);
+    if (mntId === selfMnt) return { mntId, access: { kind: 'self' } };
+    return { mntId, access: { kind: 'pids', pids: snap.members.get(mntId) ?? [ns.pid as number] } };
+  }
+}

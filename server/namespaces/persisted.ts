@@ -1,0 +1,188 @@
+// Persisted namespaces: nsfs bind mounts (`unshare --mount=FILE`, `ip netns add`), found in every mount
+// namespace we can read — those with processes via /proc/PID/mountinfo (one read per distinct namespace), and
+// persisted mount namespaces without processes via a short-lived nsenter, breadth first, so a namespace bound
+// only inside another persisted one is found too.
+//
+// How paths are shown (Namespace.nsfs): a bind in the server's own mount namespace is its plain path
+// (`/run/nsconsole/ns/demo`). A bind seen only in another mount namespace is written `[mnt:4026532177]/path`:
+// the path as seen inside that namespace. Such a string never starts with `/`, so nobody mistakes it for a
+// path on the host, and it says exactly where to look. A foreign path equal to a plain one already listed for
+// the same namespace is left out (copies made by `unshare --mount` of binds like /run/netns/x add no news).
+import type { Mount } from '../../shared/api.js';
+import { nsfsTargetId, parseMountinfoLine, parseNsfsMounts } from '../mounts/mountinfo.js';
+import { MAX_CHAIN_DEPTH, readMountinfoViaChain, type MountNsAccess } from '../mounts/read.js';
+import { readFileSync } from 'node:fs';
+import type { Logger } from '../log.js';
+import type { HelperPids } from './run.js';
+import { yieldToEventLoop } from './discovery.js';
+import type { NsfsJobItem, ScanPool } from './scan-pool.js';
+
+export interface NsfsBind {
+  /** the namespace that is persisted */
+  nsId: string;
+  /** the mount point, as seen inside `holder` */
+  path: string;
+  /** the mount namespace the bind lives in */
+  holder: string;
+}
+
+export interface PersistedScan {
+  binds: NsfsBind[];
+  /** how to reach each mount namespace without processes that we found bound somewhere */
+  access: Map<string, MountNsAccess>;
+  /** mount namespaces whose table could not be read, and why */
+  errors: Map<string, string>;
+}
+
+/**
+ * A mount namespace without processes changes only when someone enters it (then it has a process and is read
+ * through /proc) or when a mount propagates into it. Its nsfs binds are therefore cached and refreshed in the
+ * background at this age rather than spawning an nsenter per persisted namespace on every list.
+ */
+const PROCESSLESS_REFRESH_MS = 30_000;
+/** Processless mount namespaces looked at between yields to the event loop. */
+const READS_PER_CHUNK = 16;
+/** How many PIDs of a mount namespace to try before giving up on one whose processes keep exiting. */
+const MAX_PID_ATTEMPTS = 8;
+
+interface CachedBinds {
+  binds: { nsId: string; path: string }[];
+  readAt: number;
+}
+
+export class PersistedScanner {
+  private readonly cache = new Map<string, CachedBinds>();
+  private readonly refreshing = new Set<string>();
+
+  constructor(
+    private readonly selfMnt: string,
+    private readonly helperPids: HelperPids,
+    private readonly pool: ScanPool,
+    private readonly log: Logger,
+  ) {}
+
+  /** `mntMembers`: mount namespace id → its PIDs (ascending), from the process scan. */
+  async scan(mntMembers: ReadonlyMap<string, readonly number[]>): Promise<PersistedScan> {
+    const binds: NsfsBind[] = [];
+    const access = new Map<string, MountNsAccess>();
+    const errors = new Map<string, string>();
+    const visited = new Set<string>([this.selfMnt]);
+    /** mount namespaces read, with how to reach what they bind */
+    const holders: { mnt: string; access: MountNsAccess; via: number | null; found: { nsId: string; path: string }[] }[] = [];
+
+    // Phase 1: the server's own namespace and every one with a process, one mountinfo read each (split with
+    // the worker thread on busy machines).
+    holders.push({ mnt: this.selfMnt, access: { kind: 'self' }, via: null, found: nsfsBindsIn(readFileSync('/proc/self/mountinfo', 'utf8')) });
+    const items: NsfsJobItem[] = [];
+    for (const [mnt, pids] of mntMembers) if (mnt !== this.selfMnt) items.push({ mnt, pids });
+    const results = await this.pool.nsfs(items, MAX_PID_ATTEMPTS);
+    items.forEach((item, i) => {
+      visited.add(item.mnt);
+      const r = results[i];
+      if (!r) {
+        errors.set(item.mnt, `every process left ${item.mnt} while it was being read`);
+        return;
+      }
+      const found = nsfsBindsFromLines(r.lines);
+      // Remember what a namespace with processes holds: when its last process leaves, this is still right.
+      this.cache.set(item.mnt, { binds: found, readAt: Date.now() });
+      holders.push({ mnt: item.mnt, access: { kind: 'pids', pids: item.pids }, via: r.pid, found });
+    });
+
+    // Phase 2: persisted mount namespaces without processes, breadth first through the binds found so far.
+    for (let i = 0; i < holders.length; i++) {
+      const h = holders[i] as (typeof holders)[number];
+      for (const b of h.found) {
+        binds.push({ ...b, holder: h.mnt });
+        if (!b.nsId.startsWith('mnt:') || visited.has(b.nsId)) continue;
+        const chain = this.chainTo(h.access, h.via, b.path);
+        if (!chain) continue;
+        visited.add(b.nsId);
+        const a: MountNsAccess = { kind: 'chain', chain };
+        access.set(b.nsId, a);
+        try {
+          holders.push({ mnt: b.nsId, access: a, via: null, found: await this.processlessBinds(b.nsId, chain) });
+        } catch (e) {
+          errors.set(b.nsId, (e as Error).message);
+        }
+        if (holders.length % READS_PER_CHUNK === 0) await yieldToEventLoop();
+      }
+    }
+    // Forget namespaces that no longer exist anywhere, so the cache cannot grow without bound.
+    for (const mnt of this.cache.keys()) if (!visited.has(mnt)) this.cache.delete(mnt);
+    return { binds, access, errors };
+  }
+
+  private chainTo(holder: MountNsAccess, via: number | null, path: string): string[] | null {
+    if (holder.kind === 'self') return [path];
+    if (holder.kind === 'pids') return via === null ? null : [`/proc/${via}/root${path}`];
+    return holder.chain.length < MAX_CHAIN_DEPTH ? [...holder.chain, path] : null;
+  }
+
+  /** Cached, refreshed in the background when old; read (awaited) only the first time. */
+  private async processlessBinds(mnt: string, chain: readonly string[]): Promise<{ nsId: string; path: string }[]> {
+    const cached = this.cache.get(mnt);
+    if (!cached) return this.readChain(mnt, chain);
+    if (Date.now() - cached.readAt > PROCESSLESS_REFRESH_MS) this.refreshInBackground(mnt, chain);
+    return cached.binds;
+  }
+
+  private async readChain(mnt: string, chain: readonly string[]): Promise<{ nsId: string; path: string }[]> {
+    const binds = nsfsBindsIn(await readMountinfoViaChain(chain, this.helperPids));
+    this.cache.set(mnt, { binds, readAt: Date.now() });
+    return binds;
+  }
+
+  private refreshInBackground(mnt: string, chain: readonly string[]): void {
+    if (this.refreshing.has(mnt)) return;
+    this.refreshing.add(mnt);
+    this.readChain(mnt, chain)
+      .catch((err: unknown) => {
+        // Swallow after logging: the next scan reports the namespace's error if it persists.
+        this.log.debug({ err, mnt }, 'background refresh of a persisted mount namespace failed');
+        this.cache.delete(mnt);
+      })
+      .finally(() => this.refreshing.delete(mnt));
+  }
+}
+
+export function nsfsBindsIn(mountinfo: string): { nsId: string; path: string }[] {
+  return toBinds(parseNsfsMounts(mountinfo));
+}
+
+function nsfsBindsFromLines(lines: readonly string[]): { nsId: string; path: string }[] {
+  return toBinds(lines.map(parseMountinfoLine));
+}
+
+function toBinds(mounts: readonly Mount[]): { nsId: string; path: string }[] {
+  const out: { nsId: string; path: string }[] = [];
+  for (const m of mounts) {
+    const nsId = nsfsTargetId(m);
+    if (nsId) out.push({ nsId, path: m.target });
+  }
+  return out;
+}
+
+/** The `nsfs` strings of each namespace, per the rule at the top of this file. */
+export function nsfsPathsByNamespace(binds: readonly NsfsBind[], selfMnt: string): Map<string, string[]> {
+  const plain = new Map<string, Set<string>>();
+  for (const b of binds) if (b.holder === selfMnt) addTo(plain, b.nsId, b.path);
+  const out = new Map<string, string[]>();
+  for (const [nsId, paths] of plain) out.set(nsId, [...paths]);
+  const foreignSeen = new Map<string, Set<string>>();
+  for (const b of binds) {
+    if (b.holder === selfMnt || plain.get(b.nsId)?.has(b.path)) continue;
+    if (foreignSeen.get(b.nsId)?.has(b.path)) continue; // the same path in several copies: show it once
+    addTo(foreignSeen, b.nsId, b.path);
+    const list = out.get(b.nsId) ?? [];
+    list.push(`[${b.holder}]${b.path}`);
+    out.set(b.nsId, list);
+  }
+  return out;
+}
+
+function addTo(map: Map<string, Set<string>>, key: string, value: string): void {
+  const set = map.get(key);
+  if (set) set.add(value);
+  else map.set(key, new Set([value]));
+}

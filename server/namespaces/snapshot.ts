@@ -1,0 +1,86 @@
+// One consistent-enough picture of the machine's namespaces: the process scan, the nsfs binds of every
+// readable mount namespace, and the Namespace rows built from both. Engine calls and watchers all start here.
+import { NS_TYPES, type Namespace, type NsType, type ScanProblem } from '../../shared/api.js';
+import { processFacts, scanProcesses, type ProcessFacts, type UserNames } from './discovery.js';
+import { nsfsPathsByNamespace, type NsfsBind, type PersistedScanner } from './persisted.js';
+import type { MountNsAccess } from '../mounts/read.js';
+import type { HelperPids } from './run.js';
+import type { ScanPool } from './scan-pool.js';
+
+export interface Snapshot {
+  /** rows of the requested types, sorted by inode then type (lsns's order) */
+  namespaces: Namespace[];
+  byId: Map<string, Namespace>;
+  /** namespace id → PIDs in it, ascending (scanned types and mnt) */
+  members: Map<string, number[]>;
+  binds: NsfsBind[];
+  /** mount namespaces without processes, reachable through nsfs binds */
+  chains: Map<string, MountNsAccess>;
+  problems: ScanProblem[];
+  takenAt: number;
+}
+
+export interface SnapshotDeps {
+  selfIds: ReadonlyMap<NsType, string>;
+  selfMnt: string;
+  users: UserNames;
+  persisted: PersistedScanner;
+  helperPids: HelperPids;
+  pool: ScanPool;
+}
+
+export async function takeSnapshot(deps: SnapshotDeps, types: readonly NsType[] = NS_TYPES): Promise<Snapshot> {
+  // Persisted namespaces are found through mount namespaces, so mnt is always scanned.
+  const scanTypes = types.includes('mnt') ? types : [...types, 'mnt' as const];
+  const { members, problems } = await scanProcesses(scanTypes, deps.helperPids, deps.pool);
+  const mntMembers = new Map<string, number[]>();
+  for (const [id, pids] of members) if (id.startsWith('mnt:')) mntMembers.set(id, pids);
+  const persisted = await deps.persisted.scan(mntMembers);
+  const nsfs = nsfsPathsByNamespace(persisted.binds, deps.selfMnt);
+
+  const wanted = new Set<string>(types);
+  const factsByPid = new Map<number, ProcessFacts>();
+  const namespaces: Namespace[] = [];
+  for (const [id, pids] of members) {
+    const type = typeOf(id);
+    if (!wanted.has(type)) continue;
+    const pid = pids[0] as number;
+    let facts = factsByPid.get(pid);
+    if (!facts) factsByPid.set(pid, (facts = processFacts(pid, deps.users)));
+    const row: Namespace = {
+      id,
+      type,
+      inode: Number(inodeOf(id)),
+      nprocs: pids.length,
+      pid,
+      user: facts.user,
+      command: facts.command,
+      nsfs: nsfs.get(id) ?? [],
+      self: deps.selfIds.get(type) === id,
+    };
+    const error = facts.error ?? persisted.errors.get(id);
+    if (error) row.error = error;
+    namespaces.push(row);
+  }
+  const seen = new Set(members.keys());
+  for (const b of persisted.binds) {
+    const type = typeOf(b.nsId);
+    if (seen.has(b.nsId) || !wanted.has(type)) continue;
+    seen.add(b.nsId);
+    const row: Namespace = { id: b.nsId, type, inode: Number(inodeOf(b.nsId)), nprocs: 0, pid: null, user: null, command: null, nsfs: nsfs.get(b.nsId) ?? [], self: false };
+    const error = persisted.errors.get(b.nsId);
+    if (error) row.error = error;
+    namespaces.push(row);
+  }
+  namespaces.sort((a, b) => a.inode - b.inode || NS_TYPES.indexOf(a.type) - NS_TYPES.indexOf(b.type));
+  const byId = new Map(namespaces.map((n) => [n.id, n]));
+  return { namespaces, byId, members, binds: persisted.binds, chains: persisted.access, problems, takenAt: Date.now() };
+}
+
+export function typeOf(id: string): NsType {
+  return id.slice(0, id.indexOf(':')) as NsType;
+}
+
+function inodeOf(id: string): string {
+  return id.slice(id.indexOf(':') + 1);
+}

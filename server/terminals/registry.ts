@@ -1,0 +1,137 @@
+// All terminal sessions of this server: creation (with its limits), lookup, share tokens and teardown.
+import { randomBytes } from 'node:crypto';
+import type { z } from 'zod';
+import type { CreateSessionSchema, SessionInfo, Target } from '../../shared/api.js';
+import type { Config } from '../config/config.js';
+import { AppError } from '../http/errors.js';
+import type { Logger } from '../log.js';
+import type { LaunchSpec } from './launch.js';
+import { TerminalSession } from './session.js';
+
+export type ValidCreateSessionRequest = z.output<typeof CreateSessionSchema>;
+
+/**
+ * Session creation is a token bucket: a burst of this many (two panes, a few reloads, a test's setup), then
+ * this many per second. Each session is a process tree, so a runaway client must not fork the box to death.
+ */
+export const DEFAULT_CREATE_RATE = { burst: 20, perSecond: 5 };
+/** disposeAll() gives up waiting after this long (a process in uninterruptible sleep ignores even SIGKILL). */
+export const DISPOSE_ALL_DEADLINE_MS = 4000;
+
+export interface TerminalRegistryDeps {
+  config: Config;
+  log: Logger;
+  launch: (target: Target) => Promise<LaunchSpec>;
+  createRate?: { burst: number; perSecond: number };
+}
+
+export interface TerminalRegistry {
+  create(req: ValidCreateSessionRequest): Promise<TerminalSession>;
+  get(id: string): TerminalSession | undefined;
+  list(): SessionInfo[];
+  /** ends the session's processes (SIGHUP → SIGTERM → SIGKILL); SESSION_NOT_FOUND for an unknown id */
+  remove(id: string): Promise<void>;
+  /** a read-only share token scoped to this one session (the same one on every call), random */
+  viewerToken(id: string): string;
+  sessionIdForViewerToken(token: string): string | undefined;
+  /** ends every session; resolves once all processes are gone, or after DISPOSE_ALL_DEADLINE_MS */
+  disposeAll(): Promise<void>;
+}
+
+class TokenBucket {
+  private tokens: number;
+  private last = Date.now();
+  constructor(private readonly rate: { burst: number; perSecond: number }) {
+    this.tokens = rate.burst;
+  }
+  take(): boolean {
+    const now = Date.now();
+    this.tokens = Math.min(this.rate.burst, this.tokens + ((now - this.last) / 1000) * this.rate.perSecond);
+    this.last = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+}
+
+/** Unguessable and never sequential: a session id is part of the URL a viewer link carries. */
+const randomId = (bytes: number) => randomBytes(bytes).toString('base64url');
+
+export function createTerminalRegistry(deps: TerminalRegistryDeps): TerminalRegistry {
+  const sessions = new Map<string, TerminalSession>();
+  const viewerTokens = new Map<string, string>(); // token → session id
+  const tokenOfSession = new Map<string, string>();
+  const bucket = new TokenBucket(deps.createRate ?? DEFAULT_CREATE_RATE);
+  let launching = 0;
+
+  const forget = (id: string): TerminalSession | undefined => {
+    const session = sessions.get(id);
+    sessions.delete(id);
+    const token = tokenOfSession.get(id);
+    if (token !== undefined) viewerTokens.delete(token);
+    tokenOfSession.delete(id);
+    return session;
+  };
+
+  const remove = async (id: string): Promise<void> => {
+    const session = forget(id);
+    if (!session) throw new AppError('SESSION_NOT_FOUND', `no session ${id}`);
+    await session.terminate();
+  };
+
+  return {
+    async create(req) {
+      const { maxSessions } = deps.config;
+      // Launches in flight count too: two concurrent requests must not both take the last slot.
+      if (sessions.size + launching >= maxSessions) throw new AppError('TOO_MANY_SESSIONS', `at most ${maxSessions} sessions at once (--max-sessions); close one first`);
+      if (!bucket.take()) throw new AppError('RATE_LIMITED', 'sessions are being created too fast; try again in a moment');
+      launching++;
+      let spec: LaunchSpec;
+      try {
+        spec = await deps.launch(req.target);
+      } finally {
+        launching--;
+      }
+      const id = randomId(16);
+      const session = new TerminalSession({
+        id,
+        target: req.target,
+        spec,
+        cols: req.cols,
+        rows: req.rows,
+        config: deps.config,
+        log: deps.log,
+        onIdle: (idle) => {
+          if (sessions.get(idle.id) !== idle) return;
+          remove(idle.id).catch((err: unknown) => deps.log.error({ err, session: idle.id }, 'ending an idle session failed'));
+        },
+      });
+      sessions.set(id, session);
+      return session;
+    },
+    get: (id) => sessions.get(id),
+    list: () => [...sessions.values()].map((s) => s.info()),
+    remove,
+    viewerToken(id) {
+      if (!sessions.has(id)) throw new AppError('SESSION_NOT_FOUND', `no session ${id}`);
+      let token = tokenOfSession.get(id);
+      if (token === undefined) {
+        token = randomId(32);
+        tokenOfSession.set(id, token);
+        viewerTokens.set(token, id);
+      }
+      return token;
+    },
+    sessionIdForViewerToken: (token) => viewerTokens.get(token),
+    async disposeAll() {
+      const all = [...sessions.keys()].map((id) => forget(id)).filter((s): s is TerminalSession => s !== undefined);
+      let deadline: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.all(all.map((s) => s.terminate())),
+        new Promise<void>((resolve) => (deadline = setTimeout(resolve, DISPOSE_ALL_DEADLINE_MS))),
+      ]);
+      clearTimeout(deadline);
+      for (const s of all) s.dispose(); // no-op for those that ended; drops our handles on the rest
+    },
+  };
+}

@@ -1,0 +1,64 @@
+// The terminal stream protocol on one WebSocket (`GET /ws/sessions/:id`), after the upgrade guards passed:
+// binary frames are raw terminal bytes both ways, text frames are JSON control messages validated with the
+// shared schema. A bad control message is answered with an error message and the socket stays open — a client
+// bug should not cost the user their terminal. The session (terminals/session.ts) does the rest.
+//
+// Resize policy: the most recent resize from a writer wins; the pty, the replay screen and every attached
+// client follow it (clients get `{type:"resized"}`). Viewers cannot resize: a read-only watcher with a small
+// window must not reflow the owner's shell.
+import WebSocket from 'ws';
+import { CLOSE, parseClientMessage, type ServerMessage } from '../../shared/protocol.js';
+import { AppError } from '../http/errors.js';
+import type { Logger } from '../log.js';
+import type { Attachment, TerminalClient, TerminalSession } from '../terminals/session.js';
+
+export function attachTerminalClient(ws: WebSocket, session: TerminalSession, opts: { readOnly: boolean; log: Logger }): void {
+  const sendMessage = (msg: ServerMessage): void => {
+    if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
+  };
+  const client: TerminalClient = {
+    readOnly: opts.readOnly,
+    sendOutput(bytes) {
+      if (ws.readyState === WebSocket.OPEN) ws.send(bytes, { binary: true });
+    },
+    sendMessage,
+    close(code, reason) {
+      ws.close(code, reason);
+    },
+  };
+
+  let attachment: Attachment;
+  try {
+    attachment = session.attach(client);
+  } catch (err) {
+    if (!(err instanceof AppError)) throw err;
+    sendMessage({ type: 'error', code: err.code, message: err.message });
+    ws.close(err.code === 'TOO_MANY_CLIENTS' ? CLOSE.TOO_MANY_CLIENTS : CLOSE.SESSION_NOT_FOUND, err.code);
+    return;
+  }
+
+  const refuse = (message: string) => sendMessage({ type: 'error', code: 'READ_ONLY', message });
+
+  ws.on('message', (data, isBinary) => {
+    const bytes = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+    if (isBinary) {
+      if (opts.readOnly) return refuse('this is a read-only view: input is not accepted');
+      return attachment.input(bytes);
+    }
+    const parsed = parseClientMessage(bytes.toString('utf8'));
+    if (!parsed.ok) return sendMessage({ type: 'error', code: parsed.code, message: parsed.message });
+    const msg = parsed.msg;
+    switch (msg.type) {
+      case 'ack':
+        return attachment.ack(msg.bytes);
+      case 'resize':
+        if (opts.readOnly) return refuse('this is a read-only view: it cannot resize the terminal');
+        return attachment.resize(msg.cols, msg.rows);
+    }
+  });
+  ws.once('close', () => attachment.detach());
+  ws.on('error', (err) => {
+    // Logged only: 'close' always follows an error, and that detaches the client.
+    opts.log.debug({ err, session: session.id }, 'terminal socket error');
+  });
+}

@@ -1,0 +1,253 @@
+// Discovery, mount tables and diff against real namespaces, differential against util-linux on the same state.
+import { mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Mount, Namespace, NamespaceList } from '../../shared/api.js';
+import { createLogger } from '../../server/log.js';
+import { createNamespaceEngine, type NamespaceEngine } from '../../server/namespaces/engine.js';
+import { KernelFixtures, sh } from '../helpers/kernel.js';
+import { startNamespaceApp, type NsApp } from '../helpers/ns-app.js';
+
+let engine: NamespaceEngine;
+let app: NsApp;
+/** per test (afterEach) */
+const k = new KernelFixtures();
+/** for the whole file (afterAll) */
+const suite = new KernelFixtures();
+
+beforeAll(async () => {
+  engine = createNamespaceEngine({ nsDir: path.join(suite.tempDir('nsconsole-nsdir-'), 'ns'), log: createLogger('silent') });
+  app = await startNamespaceApp(engine);
+});
+afterEach(() => k.cleanup());
+afterAll(async () => {
+  await app?.close();
+  engine?.dispose();
+  await k.cleanup();
+  await suite.cleanup();
+});
+
+interface LsnsRow {
+  ns: number;
+  type: string;
+  nprocs: number;
+  pid: number;
+  /** lsns -J nests mount namespaces by process ancestry */
+  children?: LsnsRow[];
+}
+
+function lsns(): Map<string, LsnsRow> {
+  const out = new Map<string, LsnsRow>();
+  const walk = (rows: LsnsRow[]) => {
+    for (const r of rows) {
+      out.set(`${r.type}:${r.ns}`, r);
+      walk(r.children ?? []);
+    }
+  };
+  walk((JSON.parse(sh('lsns', ['-J'])) as { namespaces: LsnsRow[] }).namespaces);
+  return out;
+}
+
+const brief = (r: { nprocs: number; pid: number | null }) => ({ nprocs: r.nprocs, pid: r.pid });
+
+/** Children of this process that are helpers (nsenter, cat, unshare, mount): none may outlive an engine call. */
+function helperChildren(): string[] {
+  const out: string[] = [];
+  for (const task of readdirSync(`/proc/${process.pid}/task`)) {
+    const kids = readFileSync(`/proc/${process.pid}/task/${task}/children`, 'utf8').trim();
+    for (const kid of kids ? kids.split(' ') : []) {
+      const comm = readFileSync(`/proc/${kid}/comm`, 'utf8').trim();
+      if (['nsenter', 'cat', 'unshare', 'mount', 'umount'].includes(comm)) out.push(`${kid} ${comm}`);
+    }
+  }
+  return out;
+}
+
+/** findmnt's PROPAGATION words → the contract's. */
+function fromFindmnt(p: string): string {
+  const words = p.split(',');
+  if (words.includes('unbindable')) return 'unbindable';
+  if (words.includes('slave')) return words.includes('shared') ? 'slave,shared' : 'slave';
+  return words.includes('shared') ? 'shared' : 'private';
+}
+
+describe('NamespaceEngine#list', () => {
+  it('agrees with lsns -J on every namespace that has processes (ns, type, nprocs, pid)', async () => {
+    const holder = await k.persistWithProcess(path.join(k.privateDir(), 'held'));
+    // Other test files run at the same time: bracket our scan with two lsns runs and compare the rows that did
+    // not change in between. Those rows must all be ours, exactly.
+    const before = lsns();
+    const ours = await engine.list();
+    const after = lsns();
+    const byId = new Map(ours.namespaces.map((n) => [n.id, n]));
+    let compared = 0;
+    for (const [id, row] of before) {
+      const again = after.get(id);
+      if (!again || again.nprocs !== row.nprocs || again.pid !== row.pid) continue;
+      // lsns counts itself: it runs in the test's (= the engine's) own namespaces.
+      const lsnsItself = byId.get(id)?.self ? 1 : 0;
+      expect(byId.get(id) && brief(byId.get(id) as Namespace), id).toEqual({ nprocs: row.nprocs - lsnsItself, pid: row.pid });
+      expect(byId.get(id)?.type).toBe(row.type);
+      compared++;
+    }
+    expect(compared).toBeGreaterThan(8);
+    // Nothing with processes that lsns never saw (a namespace living only between the lsns runs is not possible
+    // for our fixture, which lives for the whole test).
+    for (const n of ours.namespaces) if (n.nprocs > 0) expect(before.has(n.id) || after.has(n.id), n.id).toBe(true);
+    expect(byId.get(holder.id)).toMatchObject({ nprocs: 1, pid: holder.holder.pid, type: 'mnt' });
+  });
+
+  it('covers all eight types and marks the server’s own namespaces as self', async () => {
+    const { namespaces } = await engine.list();
+    for (const type of ['mnt', 'uts', 'ipc', 'net', 'pid', 'user', 'cgroup', 'time'] as const) {
+      const own = namespaces.filter((n) => n.type === type && n.self);
+      expect(own, type).toHaveLength(1);
+      expect(own[0]?.id).toBe(engine.selfId(type));
+      expect(own[0]?.id).toBe(`${type}:${readlinkSync(`/proc/self/ns/${type}`).slice(type.length + 2, -1)}`);
+    }
+  });
+
+  it('reports an unreadable process as a problem instead of failing', async () => {
+    let pid1Readable = true;
+    try {
+      readlinkSync('/proc/1/ns/mnt');
+    } catch {
+      pid1Readable = false;
+    }
+    const list = await engine.list();
+    if (!pid1Readable) expect(list.problems).toContainEqual({ pid: 1, reason: expect.stringContaining('EACCES') });
+    expect(list.namespaces.every((n) => n.pid !== 1 || pid1Readable)).toBe(true);
+  });
+
+  it('filters by type', async () => {
+    const { namespaces } = await engine.list('net');
+    expect(namespaces.length).toBeGreaterThan(0);
+    expect(namespaces.every((n) => n.type === 'net')).toBe(true);
+  });
+
+  it('lists a persisted non-mount namespace with no process (NPROCS 0) and its nsfs path', async () => {
+    const file = path.join(k.privateDir(), 'lab-net');
+    writeFileSync(file, '');
+    sh('unshare', [`--net=${file}`, '--', 'true']);
+    const id = `net:${statSync(file, { bigint: true }).ino}`;
+    const { namespaces } = await engine.list('net');
+    expect(namespaces.find((n) => n.id === id)).toMatchObject({ nprocs: 0, pid: null, user: null, command: null, nsfs: [file], self: false });
+    // A non-mount namespace shows the table a shell entered only into it sees: the server's own.
+    expect((await engine.mounts(id)).mounts.map((m) => m.target)).toEqual((await engine.mounts(engine.selfId('mnt'))).mounts.map((m) => m.target));
+  });
+});
+
+describe('the walkthrough, in a temp dir', () => {
+  it('shows NPROCS 1 while a process holds it, then NPROCS 0 with its nsfs path; its tmpfs only inside', async () => {
+    const dir = k.privateDir();
+    const file = path.join(dir, '1');
+    const target = path.join(k.tempDir(), 'mnt');
+    mkdirSync(target);
+    const { id, holder } = await k.persistWithProcess(file);
+    k.inNs(file, ['mount', '-t', 'tmpfs', 'walkthrough-tmpfs', target]);
+    k.inNs(file, ['touch', path.join(target, 'hi-there')]);
+    const selfMnt = engine.selfId('mnt');
+
+    const held = (await engine.list('mnt')).namespaces.find((n) => n.id === id);
+    expect(held).toMatchObject({ nprocs: 1, pid: holder.pid, nsfs: [file], user: 'root', command: 'sleep 1000', self: false });
+
+    await holder.kill();
+    const persisted = (await engine.list('mnt')).namespaces.find((n) => n.id === id);
+    expect(persisted).toMatchObject({ nprocs: 0, pid: null, nsfs: [file] });
+
+    const isTmpfs = (m: Mount) => m.target === target && m.fstype === 'tmpfs' && m.source === 'walkthrough-tmpfs';
+    const inside = await engine.mounts(id);
+    expect(inside.namespace.id).toBe(id);
+    expect(inside.mounts.filter(isTmpfs)).toHaveLength(1);
+    expect(helperChildren()).toEqual([]);
+    expect((await engine.mounts(selfMnt)).mounts.filter(isTmpfs)).toEqual([]);
+
+    const diff = await engine.diff(id, selfMnt);
+    expect(diff.onlyA.filter(isTmpfs)).toHaveLength(1);
+    expect(diff.onlyB.filter(isTmpfs)).toHaveLength(0);
+
+    // The same through HTTP.
+    const list = (await (await app.request('/api/namespaces?type=mnt')).json()) as NamespaceList;
+    expect(list.namespaces.find((n) => n.id === id)).toMatchObject({ nprocs: 0, nsfs: [file] });
+    const table = await app.request(`/api/namespaces/${id}/mounts`);
+    expect(table.status).toBe(200);
+    expect(((await table.json()) as { mounts: Mount[] }).mounts.filter(isTmpfs)).toHaveLength(1);
+    const d = await app.request(`/api/namespaces/${id}/diff/${selfMnt}`);
+    expect(((await d.json()) as { onlyA: Mount[] }).onlyA.filter(isTmpfs)).toHaveLength(1);
+    expect(helperChildren()).toEqual([]);
+
+    expect(await engine.entryFor(id)).toEqual({ type: 'mnt', path: file });
+  });
+
+  it('finds a namespace bound only inside another persisted one, and reads its table', async () => {
+    const outer = path.join(k.privateDir(), 'outer');
+    const outerId = k.persistMountNs(outer);
+    const innerDir = k.tempDir();
+    k.inNs(outer, ['mount', '--bind', '--make-private', innerDir, innerDir]);
+    k.inNs(outer, ['touch', path.join(innerDir, 'inner')]);
+    k.inNs(outer, ['unshare', `--mount=${path.join(innerDir, 'inner')}`, '--propagation', 'private', '--', 'mount', '-t', 'tmpfs', 'only-inner', innerDir]);
+    const { namespaces } = await engine.list('mnt');
+    const inner = namespaces.find((n) => n.nsfs.includes(`[${outerId}]${path.join(innerDir, 'inner')}`));
+    expect(inner).toMatchObject({ nprocs: 0, pid: null });
+    const table = await engine.mounts(inner!.id);
+    expect(table.mounts.some((m) => m.source === 'only-inner' && m.target === innerDir)).toBe(true);
+    expect(helperChildren()).toEqual([]);
+    await expect(engine.entryFor(inner!.id)).rejects.toMatchObject({ code: 'NOT_SUPPORTED' });
+  });
+});
+
+describe('NamespaceEngine#mounts', () => {
+  it('agrees with findmnt -J --task PID (targets, fstype, propagation)', async () => {
+    const dir = k.privateDir();
+    const { id, holder } = await k.persistWithProcess(path.join(dir, 'fm'));
+    const targets = k.tempDir();
+    for (const [i, prop] of ['private', 'shared', 'slave', 'unbindable'].entries()) {
+      const t = path.join(targets, `m${i}`);
+      mkdirSync(t);
+      k.inNs(path.join(dir, 'fm'), ['mount', '-t', 'tmpfs', `fm${i}`, t]);
+      if (prop === 'slave') k.inNs(path.join(dir, 'fm'), ['mount', '--make-shared', t]);
+      k.inNs(path.join(dir, 'fm'), ['mount', `--make-${prop}`, t]);
+    }
+    const fm = JSON.parse(sh('findmnt', ['-J', '--list', '--task', String(holder.pid), '-o', 'TARGET,SOURCE,FSTYPE,PROPAGATION'])) as {
+      filesystems: { target: string; source: string; fstype: string; propagation: string }[];
+    };
+    const theirs = fm.filesystems.map((f) => `${f.target} ${f.fstype} ${fromFindmnt(f.propagation)}`).sort();
+    const ours = (await engine.mounts(id)).mounts.map((m) => `${m.target} ${m.fstype} ${m.propagation}`).sort();
+    expect(ours).toEqual(theirs);
+    expect(ours).toContain(`${path.join(targets, 'm3')} tmpfs unbindable`);
+  });
+
+  it('round-trips mount points with spaces, tabs, newlines and backslashes', async () => {
+    const file = path.join(k.privateDir(), 'odd');
+    const id = k.persistMountNs(file);
+    const odd = path.join(k.tempDir(), 'a b\tc\nd\\e');
+    mkdirSync(odd);
+    k.inNs(file, ['mount', '-t', 'tmpfs', 'src with space', odd]);
+    const found = (await engine.mounts(id)).mounts.filter((m) => m.target === odd);
+    expect(found).toMatchObject([{ source: 'src with space', fstype: 'tmpfs' }]);
+  });
+
+  it('answers 400 for a malformed id and 404 for an unknown one', async () => {
+    await expect(engine.mounts('mnt:abc')).rejects.toMatchObject({ code: 'BAD_NAMESPACE_ID' });
+    await expect(engine.get('mnt:1')).rejects.toMatchObject({ code: 'NS_NOT_FOUND' });
+    const bad = await app.request('/api/namespaces/not-an-id/mounts');
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({ error: { code: 'BAD_NAMESPACE_ID' } });
+    const unknown = await app.request('/api/namespaces/mnt:1/mounts');
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toMatchObject({ error: { code: 'NS_NOT_FOUND' } });
+    expect((await app.request(`/api/namespaces/mnt:1/diff/${engine.selfId('mnt')}`)).status).toBe(404);
+    expect((await app.request('/api/namespaces?type=bogus')).status).toBe(400);
+  });
+});
+
+describe('NamespaceEngine#entryFor and #nsOfPid', () => {
+  it('gives a verified PID for a namespace that is not persisted', async () => {
+    const { pid } = await k.unpersistedNs();
+    const id = await engine.nsOfPid(pid, 'mnt');
+    expect(id).not.toBe(engine.selfId('mnt'));
+    expect(await engine.entryFor(id!)).toEqual({ type: 'mnt', pid });
+    expect(await engine.nsOfPid(process.pid, 'mnt')).toBe(engine.selfId('mnt'));
+    expect(await engine.nsOfPid(4_000_000, 'mnt')).toBeNull();
+  });
+});

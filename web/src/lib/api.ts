@@ -1,0 +1,120 @@
+// REST client. Same-origin fetch sends the HttpOnly auth cookie set by `/?token=…`. Every failure becomes an
+// ApiError whose `message` is plain words for the person at the console; `detail` keeps the server's text.
+import type { Mount, Namespace, NamespaceList, Target } from '../../../shared/api.js';
+import { errorBodyOf, isInt, isMountArray, isNamespace, isNamespaceList, isObj, isStr, parseJson } from './guards.js';
+
+export class ApiError extends Error {
+  override name = 'ApiError';
+  constructor(
+    readonly code: string,
+    readonly status: number,
+    message: string,
+    readonly detail: string,
+  ) {
+    super(message);
+  }
+}
+
+/** What each stable error code means to a person; the server's own message follows as the detail. */
+const PLAIN: Record<string, string> = {
+  UNAUTHORIZED: 'Not signed in: open the link nsconsole printed (the one with ?token=) again.',
+  NOT_PRIVILEGED: 'The server is not allowed to do that: it needs to run as root (CAP_SYS_ADMIN).',
+  BAD_NAME: 'That name cannot be used: use letters, digits, ".", "_" or "-" (at most 64, not starting with ".").',
+  NS_EXISTS: 'A namespace with that name already exists.',
+  NS_NOT_FOUND: 'That namespace no longer exists.',
+  NS_NOT_OURS: 'That namespace was not created by nsconsole, so it will not delete it.',
+  NS_BUSY: 'That namespace is still in use.',
+  SESSION_NOT_FOUND: 'That shell session has ended.',
+  TOO_MANY_SESSIONS: 'Too many shells are open; close some first.',
+  TARGET_CHANGED: 'The process moved to another namespace before the shell could start; try again.',
+  KERNEL_ERROR: 'The kernel refused.',
+  RATE_LIMITED: 'Too many requests; wait a moment.',
+};
+
+export function plainMessage(code: string, detail: string): string {
+  const plain = PLAIN[code];
+  if (!plain) return detail || code;
+  return detail && detail !== plain ? `${plain} (${detail})` : plain;
+}
+
+async function request(method: string, path: string, body?: unknown): Promise<unknown> {
+  let res: Response;
+  try {
+    res = await fetch(path, {
+      method,
+      credentials: 'same-origin',
+      headers: body === undefined ? { accept: 'application/json' } : { accept: 'application/json', 'content-type': 'application/json' },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+  } catch (e) {
+    throw new ApiError('NETWORK', 0, 'Cannot reach the nsconsole server.', e instanceof Error ? e.message : String(e));
+  }
+  if (res.status === 204) return undefined;
+  const text = await res.text();
+  const json = text ? parseJson(text) : undefined;
+  if (!res.ok) {
+    const err = errorBodyOf(json);
+    const code = err?.code ?? (res.status === 401 ? 'UNAUTHORIZED' : `HTTP_${res.status}`);
+    const detail = err?.message ?? `${res.status} ${res.statusText}`.trim();
+    throw new ApiError(code, res.status, plainMessage(code, detail), detail);
+  }
+  return json;
+}
+
+function bad(what: string): ApiError {
+  return new ApiError('BAD_RESPONSE', 0, `The server sent an unexpected answer for ${what}.`, what);
+}
+
+export async function listNamespaces(): Promise<NamespaceList> {
+  const v = await request('GET', '/api/namespaces');
+  if (!isNamespaceList(v)) throw bad('the namespace list');
+  return v;
+}
+
+export async function getMounts(id: string): Promise<Mount[]> {
+  const v = await request('GET', `/api/namespaces/${encodeURIComponent(id)}/mounts`);
+  if (!isObj(v) || !isMountArray(v.mounts)) throw bad('a mount table');
+  return v.mounts;
+}
+
+export async function createNamespace(name: string): Promise<Namespace> {
+  const v = await request('POST', '/api/namespaces', { type: 'mnt', name });
+  if (!isNamespace(v)) throw bad('the new namespace');
+  return v;
+}
+
+export async function deleteNamespace(id: string): Promise<void> {
+  await request('DELETE', `/api/namespaces/${encodeURIComponent(id)}`);
+}
+
+export async function createSession(target: Target, cols: number, rows: number): Promise<{ id: string; pid: number }> {
+  const v = await request('POST', '/api/sessions', { target, cols, rows });
+  if (!isObj(v) || !isStr(v.id) || !isInt(v.pid)) throw bad('the new shell session');
+  return { id: v.id, pid: v.pid };
+}
+
+export async function deleteSession(id: string): Promise<void> {
+  await request('DELETE', `/api/sessions/${encodeURIComponent(id)}`);
+}
+
+/** `ws://host/path` or `wss://…` for the page's own origin. */
+export function wsUrl(path: string): string {
+  const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  return `${proto}//${location.host}${path}`;
+}
+
+/**
+ * Whether a session still lives: true/false, or null when that cannot be told (server unreachable). Used when a
+ * terminal socket keeps failing before `hello`, where the browser is not told why (e.g. an HTTP 404 upgrade).
+ */
+export async function sessionAlive(id: string): Promise<boolean | null> {
+  try {
+    const v = await request('GET', '/api/sessions');
+    const list = Array.isArray(v) ? v : isObj(v) && Array.isArray(v.sessions) ? v.sessions : null;
+    if (!list) return null;
+    const s: unknown = list.find((x: unknown) => isObj(x) && x.id === id);
+    return isObj(s) ? s.exited === null || s.exited === undefined : false;
+  } catch {
+    return null; // unreachable or refused: keep retrying, the socket will tell us more
+  }
+}

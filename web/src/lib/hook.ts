@@ -1,0 +1,19 @@
+// The scripting hook, like ttyd's `window.term`: `window.nsconsole.terminals.outside` / `.inside` are the live
+// xterm Terminal objects (automation reads `.buffer.active`; a person can poke at them from devtools).
+import type { Terminal } from '@xterm/xterm';
+
+export type PaneName = 'outside' | 'inside';
+
+declare global {
+  interface Window {
+    nsconsole?: { terminals: Partial<Record<PaneName, Terminal>> };
+  }
+}
+
+export function exposeTerminal(name: PaneName, terminal: Terminal): () => void {
+  const hook = (window.nsconsole ??= { terminals: {} });
+  hook.terminals[name] = terminal;
+  return () => {
+    if (hook.terminals[name] === terminal) delete hook.terminals[name];
+  };
+}

@@ -1,0 +1,142 @@
+// Live namespace list and the watched mount tables, fed by the event stream (`/ws/events`), with one REST
+// fetch as a fallback at start, after every reconnect and when a table is first watched. No polling.
+import type { Mount, Namespace, NsType, ScanProblem } from '../../../shared/api.js';
+import type { EventsServerMessage } from '../../../shared/events.js';
+import { getMounts, listNamespaces, ApiError } from '../lib/api.js';
+import { EventsSocket, type LinkStatus } from '../lib/eventsSocket.js';
+
+export type TypeFilter = NsType | 'all';
+
+export class NamespacesState {
+  list = $state.raw<Namespace[]>([]);
+  problems = $state.raw<ScanProblem[]>([]);
+  /** a list has arrived at least once (so absence from it means something) */
+  loaded = $state(false);
+  loadError = $state<string | null>(null);
+  link = $state<LinkStatus>('connecting');
+  streamError = $state<string | null>(null);
+  /** mount tables of the watched namespaces, by namespace id */
+  tables = $state.raw<Record<string, Mount[]>>({});
+  gone = $state.raw<ReadonlySet<string>>(new Set());
+  typeFilter = $state<TypeFilter>('mnt');
+
+  readonly visible = $derived(this.typeFilter === 'all' ? this.list : this.list.filter((n) => n.type === this.typeFilter));
+  /** the server's own mount namespace: the "outside" baseline */
+  readonly selfMnt = $derived(this.list.find((n) => n.self && n.type === 'mnt') ?? null);
+
+  private socket: EventsSocket | null = null;
+  private watched: string[] = [];
+  /** bumped by each event-stream table for an id, so an older REST answer never overwrites it */
+  private tableVersion = new Map<string, number>();
+
+  /** Open the event stream and load the list; returns the teardown. */
+  attach(): () => void {
+    const socket = new EventsSocket({
+      message: (msg) => this.onEvent(msg),
+      status: (s) => (this.link = s),
+      connected: () => void this.refresh(),
+    });
+    this.socket = socket;
+    socket.start();
+    socket.watch(this.watched);
+    void this.refresh();
+    return () => {
+      socket.dispose();
+      if (this.socket === socket) this.socket = null;
+    };
+  }
+
+  byId(id: string | null): Namespace | null {
+    return id ? (this.list.find((n) => n.id === id) ?? null) : null;
+  }
+
+  /** Whether `id` is known to be gone: reported gone, or missing from a loaded list. */
+  isGone(id: string): boolean {
+    return this.gone.has(id) || (this.loaded && !this.list.some((n) => n.id === id));
+  }
+
+  /** Replace the set of namespaces whose mount tables are kept live. */
+  watch(ids: string[]): void {
+    const unique = [...new Set(ids)];
+    if (unique.length === this.watched.length && unique.every((id, i) => id === this.watched[i])) return;
+    this.watched = unique;
+    this.socket?.watch(unique);
+    const kept: Record<string, Mount[]> = {};
+    for (const id of unique) {
+      const t = this.tables[id];
+      if (t) kept[id] = t;
+      else void this.fetchTable(id);
+    }
+    this.tables = kept;
+  }
+
+  /** Add or update one namespace now (e.g. the one just created), before the stream reports it. */
+  upsert(ns: Namespace): void {
+    this.list = [...this.list.filter((n) => n.id !== ns.id), ns];
+    this.forget(ns.id, false);
+  }
+
+  async refresh(): Promise<void> {
+    try {
+      const { namespaces, problems } = await listNamespaces();
+      this.setList(namespaces, problems ?? []);
+      this.loadError = null;
+    } catch (e) {
+      this.loadError = e instanceof Error ? e.message : String(e);
+    }
+    for (const id of this.watched) void this.fetchTable(id);
+  }
+
+  private async fetchTable(id: string): Promise<void> {
+    const version = this.tableVersion.get(id) ?? 0;
+    try {
+      const mounts = await getMounts(id);
+      if ((this.tableVersion.get(id) ?? 0) !== version || !this.watched.includes(id)) return; // stream was newer
+      this.tables = { ...this.tables, [id]: mounts };
+    } catch (e) {
+      if (e instanceof ApiError && e.code === 'NS_NOT_FOUND') this.forget(id, true);
+      // Otherwise swallow: the event stream delivers the table once it can; the UI shows it as loading.
+    }
+  }
+
+  private onEvent(msg: EventsServerMessage): void {
+    switch (msg.type) {
+      case 'namespaces':
+        this.setList(msg.namespaces, msg.problems ?? []);
+        this.streamError = null;
+        break;
+      case 'mounts':
+        if (!this.watched.includes(msg.id)) return;
+        this.tableVersion.set(msg.id, (this.tableVersion.get(msg.id) ?? 0) + 1);
+        this.tables = { ...this.tables, [msg.id]: msg.mounts };
+        this.forget(msg.id, false);
+        break;
+      case 'gone':
+        this.forget(msg.id, true);
+        break;
+      case 'error':
+        this.streamError = msg.message;
+        break;
+    }
+  }
+
+  private setList(namespaces: Namespace[], problems: ScanProblem[]): void {
+    this.list = namespaces;
+    this.problems = problems;
+    this.loaded = true;
+    const back = [...this.gone].filter((id) => namespaces.some((n) => n.id === id));
+    if (back.length) this.gone = new Set([...this.gone].filter((id) => !back.includes(id)));
+  }
+
+  /** Mark `id` gone (dropping its table), or clear a gone mark. */
+  private forget(id: string, gone: boolean): void {
+    if (gone === this.gone.has(id)) return;
+    const next = new Set(this.gone);
+    if (gone) {
+      next.add(id);
+      const { [id]: _dropped, ...rest } = this.tables;
+      this.tables = rest;
+    } else next.delete(id);
+    this.gone = next;
+  }
+}

@@ -1,5 +1,5 @@
 // Starts the real server in-process on port 0 with a temp ns-dir; close() ends its sessions and removes the dir.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { existsSync } from 'node:fs';
@@ -35,12 +35,16 @@ function findRepoRoot(from: string): string {
 
 export async function startServer(overrides: Partial<Config> = {}): Promise<TestServer> {
   const dir = await mkdtemp(path.join(tmpdir(), 'nsconsole-test-'));
+  // bash without the machine's rc files: they make shells slow and non-deterministic, and some take locks
+  // (pyenv's rehash) that a shell killed at startup leaves behind, stalling every later shell.
+  const shell = path.join(dir, 'bash-norc');
+  await writeFile(shell, '#!/bin/sh\nexec /bin/bash --norc --noprofile "$@"\n', { mode: 0o755 });
   const config: Config = {
     host: '127.0.0.1',
     port: 0,
     token: randomBytes(24).toString('base64url'),
     nsDir: path.join(dir, 'ns'),
-    shell: '/bin/bash',
+    shell,
     allowHosts: [],
     sessionGraceMs: 60_000,
     maxSessions: 64,

@@ -29,6 +29,8 @@ export class ConsoleState {
     if (this.selectedId?.startsWith('mnt:')) return this.selectedId;
     return this.inside.where?.mnt ?? this.outsideMnt;
   });
+  /** the compared inside namespace no longer exists (e.g. the picked one was deleted) */
+  readonly insideGone = $derived(this.insideMnt !== null && this.namespaces.isGone(this.insideMnt));
   readonly insideMounts = $derived<Mount[] | null>(this.insideMnt ? (this.namespaces.tables[this.insideMnt] ?? null) : null);
   readonly outsideMounts = $derived<Mount[] | null>(this.outsideMnt ? (this.namespaces.tables[this.outsideMnt] ?? null) : null);
   readonly sameNamespace = $derived(this.insideMnt !== null && this.insideMnt === this.outsideMnt);

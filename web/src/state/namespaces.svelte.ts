@@ -1,5 +1,6 @@
 // Live namespace list and the watched mount tables, fed by the event stream (`/ws/events`), with one REST
 // fetch as a fallback at start, after every reconnect and when a table is first watched. No polling.
+import { SvelteSet } from 'svelte/reactivity';
 import type { Mount, Namespace, NsType, ScanProblem } from '../../../shared/api.js';
 import type { EventsServerMessage } from '../../../shared/events.js';
 import { getMounts, listNamespaces, ApiError } from '../lib/api.js';
@@ -17,7 +18,8 @@ export class NamespacesState {
   streamError = $state<string | null>(null);
   /** mount tables of the watched namespaces, by namespace id */
   tables = $state.raw<Record<string, Mount[]>>({});
-  gone = $state.raw<ReadonlySet<string>>(new Set());
+  /** watched namespaces reported gone (cleared if one shows up again) */
+  readonly gone = new SvelteSet<string>();
   typeFilter = $state<TypeFilter>('mnt');
 
   readonly visible = $derived(this.typeFilter === 'all' ? this.list : this.list.filter((n) => n.type === this.typeFilter));
@@ -27,7 +29,7 @@ export class NamespacesState {
   private socket: EventsSocket | null = null;
   private watched: string[] = [];
   /** bumped by each event-stream table for an id, so an older REST answer never overwrites it */
-  private tableVersion = new Map<string, number>();
+  private tableVersion: Record<string, number> = {};
 
   /** Open the event stream and load the list; returns the teardown. */
   attach(): () => void {
@@ -57,7 +59,7 @@ export class NamespacesState {
 
   /** Replace the set of namespaces whose mount tables are kept live. */
   watch(ids: string[]): void {
-    const unique = [...new Set(ids)];
+    const unique = ids.filter((id, i) => ids.indexOf(id) === i);
     if (unique.length === this.watched.length && unique.every((id, i) => id === this.watched[i])) return;
     this.watched = unique;
     this.socket?.watch(unique);
@@ -88,10 +90,10 @@ export class NamespacesState {
   }
 
   private async fetchTable(id: string): Promise<void> {
-    const version = this.tableVersion.get(id) ?? 0;
+    const version = this.tableVersion[id] ?? 0;
     try {
       const mounts = await getMounts(id);
-      if ((this.tableVersion.get(id) ?? 0) !== version || !this.watched.includes(id)) return; // stream was newer
+      if ((this.tableVersion[id] ?? 0) !== version || !this.watched.includes(id)) return; // stream was newer
       this.tables = { ...this.tables, [id]: mounts };
     } catch (e) {
       if (e instanceof ApiError && e.code === 'NS_NOT_FOUND') this.forget(id, true);
@@ -107,7 +109,7 @@ export class NamespacesState {
         break;
       case 'mounts':
         if (!this.watched.includes(msg.id)) return;
-        this.tableVersion.set(msg.id, (this.tableVersion.get(msg.id) ?? 0) + 1);
+        this.tableVersion[msg.id] = (this.tableVersion[msg.id] ?? 0) + 1;
         this.tables = { ...this.tables, [msg.id]: msg.mounts };
         this.forget(msg.id, false);
         break;
@@ -124,19 +126,16 @@ export class NamespacesState {
     this.list = namespaces;
     this.problems = problems;
     this.loaded = true;
-    const back = [...this.gone].filter((id) => namespaces.some((n) => n.id === id));
-    if (back.length) this.gone = new Set([...this.gone].filter((id) => !back.includes(id)));
+    for (const n of namespaces) if (this.gone.has(n.id)) this.gone.delete(n.id);
   }
 
   /** Mark `id` gone (dropping its table), or clear a gone mark. */
   private forget(id: string, gone: boolean): void {
     if (gone === this.gone.has(id)) return;
-    const next = new Set(this.gone);
     if (gone) {
-      next.add(id);
+      this.gone.add(id);
       const { [id]: _dropped, ...rest } = this.tables;
       this.tables = rest;
-    } else next.delete(id);
-    this.gone = next;
+    } else this.gone.delete(id);
   }
 }

@@ -6,7 +6,7 @@ import { AppError } from '../http/errors.js';
 import type { Logger } from '../log.js';
 import { diffMounts } from '../mounts/diff.js';
 import { parseMountinfo } from '../mounts/mountinfo.js';
-import { readMountinfo, type MountNsAccess } from '../mounts/read.js';
+import { readMountinfo, readMountinfoRaw, type MountNsAccess } from '../mounts/read.js';
 import { readNsLink, UserNames } from './discovery.js';
 import { Lifecycle } from './lifecycle.js';
 import { PersistedScanner } from './persisted.js';
@@ -81,7 +81,7 @@ class Engine implements NamespaceEngine {
       {
         snapshot: () => takeSnapshot(this.deps),
         tableAccess: (id, snap) => this.tableAccess(id, snap),
-        readTable: (mntId, access) => readMountinfo(access, mntId, this.helperPids),
+        readTable: (mntId, access) => readMountinfoRaw(access, mntId, this.helperPids),
       },
       log,
     );

@@ -10,6 +10,14 @@ import { parseMountinfo } from '../mounts/mountinfo.js';
 import { run, type HelperPids } from './run.js';
 
 const CAP_SYS_ADMIN = 21n;
+/**
+ * Binding a mount namespace's nsfs file is refused (EINVAL) unless the namespace is newer than the binder's:
+ * the kernel's loop check compares namespace sequence ids. On 6.18 those ids are handed out in per-CPU batches
+ * and are not always increasing, so persisting from a non-initial mount namespace (a server in a container)
+ * fails about one time in ten with a private ns-dir (measured here: 12 of 120, nested). A fresh namespace
+ * gets a fresh id, so trying again succeeds.
+ */
+const PERSIST_ATTEMPTS = 5;
 /** A stack of this many nsfs binds on one file is not something nsconsole made; stop unmounting there. */
 const MAX_UNMOUNTS_PER_PATH = 8;
 
@@ -122,7 +130,10 @@ export class Lifecycle {
       throw new AppError('KERNEL_ERROR', `cannot create ${file}: ${(e as Error).message}`, { cause: e });
     }
     const propagation = req.propagation ?? 'private';
-    const r = await run('unshare', [`--mount=${file}`, '--propagation', propagation, '--', 'true'], { helperPids: this.helperPids });
+    let r = await run('unshare', [`--mount=${file}`, '--propagation', propagation, '--', 'true'], { helperPids: this.helperPids });
+    for (let attempt = 1; attempt < PERSIST_ATTEMPTS && r.code !== 0 && /Invalid argument/i.test(r.stderr); attempt++) {
+      r = await run('unshare', [`--mount=${file}`, '--propagation', propagation, '--', 'true'], { helperPids: this.helperPids });
+    }
     if (r.code !== 0) {
       await unlink(file).catch(() => undefined); // Swallow: the file is empty and not mounted; nothing to lose.
       throw explainKernelError(r.stderr, `persisting a new mount namespace at ${file}`, dir);

@@ -11,7 +11,7 @@
 import type { Mount } from '../../shared/api.js';
 import { nsfsTargetId, parseMountinfoLine, parseNsfsMounts } from '../mounts/mountinfo.js';
 import { MAX_CHAIN_DEPTH, readMountinfoViaChain, type MountNsAccess } from '../mounts/read.js';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import type { Logger } from '../log.js';
 import type { HelperPids } from './run.js';
 import { yieldToEventLoop } from './discovery.js';
@@ -48,6 +48,23 @@ const MAX_PID_ATTEMPTS = 8;
 interface CachedBinds {
   binds: { nsId: string; path: string }[];
   readAt: number;
+  /**
+   * Namespace inodes are reused once a namespace is gone, so an id alone could pick up a dead namespace's
+   * binds. The nsfs inode's ctime is set when the namespace is first looked at and stays while a bind pins it:
+   * `ino:ctime` tells two namespaces with the same id apart.
+   */
+  identity: string;
+}
+
+/** `ino:ctimeNs` of the nsfs file at `path`; for a deeper chain (not stat-able from here) the chain itself. */
+function identityOf(chain: readonly string[]): string {
+  if (chain.length !== 1) return 'chain:' + chain.join('\0');
+  try {
+    const st = statSync(chain[0] as string, { bigint: true });
+    return `${st.ino}:${st.ctimeNs}`;
+  } catch {
+    return 'unreadable'; // Swallow: the read that follows reports why
+  }
 }
 
 export class PersistedScanner {
@@ -85,7 +102,7 @@ export class PersistedScanner {
       }
       const found = nsfsBindsFromLines(r.lines);
       // Remember what a namespace with processes holds: when its last process leaves, this is still right.
-      this.cache.set(item.mnt, { binds: found, readAt: Date.now() });
+      this.cache.set(item.mnt, { binds: found, readAt: Date.now(), identity: r.identity });
       holders.push({ mnt: item.mnt, access: { kind: 'pids', pids: item.pids }, via: r.pid, found });
     });
 
@@ -119,24 +136,25 @@ export class PersistedScanner {
     return holder.chain.length < MAX_CHAIN_DEPTH ? [...holder.chain, path] : null;
   }
 
-  /** Cached, refreshed in the background when old; read (awaited) only the first time. */
+  /** Cached, refreshed in the background when old; read (awaited) the first time and for a new namespace. */
   private async processlessBinds(mnt: string, chain: readonly string[]): Promise<{ nsId: string; path: string }[]> {
     const cached = this.cache.get(mnt);
-    if (!cached) return this.readChain(mnt, chain);
+    const identity = identityOf(chain);
+    if (!cached || cached.identity !== identity) return this.readChain(mnt, chain, identity);
     if (Date.now() - cached.readAt > PROCESSLESS_REFRESH_MS) this.refreshInBackground(mnt, chain);
     return cached.binds;
   }
 
-  private async readChain(mnt: string, chain: readonly string[]): Promise<{ nsId: string; path: string }[]> {
+  private async readChain(mnt: string, chain: readonly string[], identity: string): Promise<{ nsId: string; path: string }[]> {
     const binds = nsfsBindsIn(await readMountinfoViaChain(chain, this.helperPids));
-    this.cache.set(mnt, { binds, readAt: Date.now() });
+    this.cache.set(mnt, { binds, readAt: Date.now(), identity });
     return binds;
   }
 
   private refreshInBackground(mnt: string, chain: readonly string[]): void {
     if (this.refreshing.has(mnt)) return;
     this.refreshing.add(mnt);
-    this.readChain(mnt, chain)
+    this.readChain(mnt, chain, identityOf(chain))
       .catch((err: unknown) => {
         // Swallow after logging: the next scan reports the namespace's error if it persists.
         this.log.debug({ err, mnt }, 'background refresh of a persisted mount namespace failed');

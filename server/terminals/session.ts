@@ -3,49 +3,32 @@
 //
 // Output path: pty → OutputBatcher → frame → (ScreenMirror, every live client). Flow control is end to end: each
 // client acks the bytes its xterm has written, and the pty is paused while any writer (or the mirror) is too far
-// behind, so the kernel's pty buffer — not our memory — absorbs a flood, and Ctrl-C never waits behind more than
-// FLOW_HIGH_WATERMARK_BYTES of unrendered output. Input is written to the pty even while output is paused.
+// behind (flow-gate.ts). Input is written to the pty even while output is paused.
 import { spawn as spawnPty, type IDisposable, type IPty } from 'node-pty';
 import type { SessionInfo, Target } from '../../shared/api.js';
-import { CLOSE, type ServerMessage, type WhereInfo } from '../../shared/protocol.js';
+import { CLOSE, type ServerMessage } from '../../shared/protocol.js';
 import type { Config } from '../config/config.js';
 import { AppError } from '../http/errors.js';
 import type { Logger } from '../log.js';
 import type { LaunchSpec } from './launch.js';
 import { OutputBatcher } from './output-batcher.js';
+import { PtyFlowGate } from './flow-gate.js';
 import { endSessions, KILL_SETTLE_MS } from './process-group.js';
 import { rescueOutputAfterEarlyEof } from './pty-eof-drain.js';
+import { PtyInput } from './pty-input.js';
 import { ScreenMirror, type ScreenSnapshot } from './screen-mirror.js';
-import { readWhere, sameWhere } from './where.js';
+import { WhereWatcher } from './where.js';
 
-/**
- * Pause the pty when a writer has this many bytes sent but not yet rendered. It bounds the wait from Ctrl-C to
- * the prompt: xterm.js renders scrolling text at 10+ MB/s, so 128 KB is ~10 ms of backlog (ttyd, with no such
- * bound, takes 4.7-6.9 s), while still leaving a window of four frames in flight for throughput.
- */
-export const FLOW_HIGH_WATERMARK_BYTES = 128 * 1024;
-/** Resume once every writer is below this: the gap keeps the pty from flapping between pause and resume. */
-export const FLOW_LOW_WATERMARK_BYTES = 32 * 1024;
 /**
  * A read-only viewer never pauses the owner's shell; one this far behind is disconnected instead (it can
  * reattach and gets the current screen), which bounds what the server buffers for it.
  */
 export const VIEWER_MAX_UNACKED_BYTES = 4 * 1024 * 1024;
-/** The replay mirror parses on our event loop; when it lags this much, the pty waits for it too. */
-const MIRROR_HIGH_BACKLOG_BYTES = 1024 * 1024;
-const MIRROR_LOW_BACKLOG_BYTES = 256 * 1024;
 /**
- * node-pty destroys the pty 200 ms after the child exits if the read side has not hit EOF, dropping what is
- * still in the kernel buffer — which is exactly the case while we are paused. So while paused we look for the
- * child's exit more often than that, and then read the rest (at most the kernel's ~64 KB pty buffer) regardless
- * of acks: `seq 1 1000000; exit` must show its last line.
+ * A new session waits at least this long for its first client, whatever the grace period: the browser opens
+ * the WebSocket right after POST /api/sessions, but with `--session-grace 0` it would otherwise lose the race.
  */
-const PAUSED_EXIT_POLL_MS = 50;
-/** The watch stops once output has flowed freely this long (it would be restarted by the next pause). */
-const EXIT_WATCH_LINGER_MS = 1000;
-/** How often the foreground process is looked up for the pane header, while someone is watching. */
-export const WHERE_POLL_MS = 300;
-
+export const FIRST_ATTACH_WINDOW_MS = 10_000;
 /** The session's view of one attached socket (terminal-stream.ts adapts a WebSocket to it). */
 export interface TerminalClient {
   readonly readOnly: boolean;
@@ -89,6 +72,7 @@ export class TerminalSession {
   readonly pid: number;
   readonly createdAt = new Date().toISOString();
   private readonly pty: IPty;
+  private readonly input: PtyInput;
   private readonly ptyListeners: IDisposable[] = [];
   private readonly batcher: OutputBatcher;
   private readonly mirror: ScreenMirror;
@@ -96,18 +80,14 @@ export class TerminalSession {
   private readonly log: Logger;
   private cols: number;
   private rows: number;
-  private paused = false;
-  private lastPausedAt = 0;
-  private draining = false;
+  private readonly flow: PtyFlowGate;
+  private readonly whereWatcher: WhereWatcher;
   private exitStatus: { code: number; signal: number | null } | null = null;
   private readonly exited: Promise<void>;
   private markExited!: () => void;
-  private where: WhereInfo | null = null;
-  private whereBusy = false;
-  private whereTimer: NodeJS.Timeout | undefined;
-  private exitWatch: NodeJS.Timeout | undefined;
   private graceTimer: NodeJS.Timeout | undefined;
   private ending: Promise<void> | undefined;
+  private everAttached = false;
   private disposed = false;
 
   constructor(private readonly opts: SessionOptions) {
@@ -123,7 +103,15 @@ export class TerminalSession {
     // encoding null: raw bytes, so sequence numbers count exactly what the clients receive.
     this.pty = spawnPty(opts.spec.file, opts.spec.args, { name: 'xterm-256color', cols: opts.cols, rows: opts.rows, cwd: opts.spec.cwd, env: opts.spec.env, encoding: null });
     this.pid = this.pty.pid;
-    const output = (data: Buffer) => this.batcher.push(data);
+    this.input = new PtyInput(this.pty);
+    this.flow = new PtyFlowGate(this.pty, this.pid);
+    this.whereWatcher = new WhereWatcher(this.pid, (where) => {
+      for (const state of this.clients.values()) if (state.live) state.client.sendMessage({ type: 'where', where });
+    });
+    const output = (data: Buffer) => {
+      this.whereWatcher.noteActivity();
+      this.batcher.push(data);
+    };
     this.ptyListeners.push(
       this.pty.onData(output as unknown as (data: string) => void),
       { dispose: rescueOutputAfterEarlyEof(this.pty, output) },
@@ -145,12 +133,13 @@ export class TerminalSession {
     }
     const state: ClientState = { client, unacked: 0, live: false, cancelJoin: () => {} };
     this.clients.set(client, state);
+    this.everAttached = true;
     clearTimeout(this.graceTimer);
-    this.startWherePolling();
+    if (!this.exitStatus) this.whereWatcher.start();
     state.cancelJoin = this.mirror.requestSnapshot((snapshot) => this.join(state, snapshot));
     return {
       input: (data) => {
-        if (!client.readOnly && !this.exitStatus && !this.disposed) this.pty.write(data);
+        if (!client.readOnly && !this.exitStatus && !this.disposed) this.input.write(data);
       },
       resize: (cols, rows) => {
         if (!client.readOnly) this.resize(cols, rows);
@@ -185,14 +174,14 @@ export class TerminalSession {
     if (this.disposed) return;
     this.disposed = true;
     for (const listener of this.ptyListeners) listener.dispose();
+    this.input.dispose();
     this.batcher.dispose();
     this.mirror.dispose();
     for (const state of this.clients.values()) state.cancelJoin();
     this.clients.clear();
     clearTimeout(this.graceTimer);
-    clearInterval(this.whereTimer);
-    clearInterval(this.exitWatch);
-    if (this.paused) this.pty.resume(); // let node-pty read to EOF and close the pty fd
+    this.whereWatcher.stop();
+    this.flow.dispose();
     this.markExited();
   }
 
@@ -206,7 +195,8 @@ export class TerminalSession {
       else client.sendMessage({ type: 'resized', cols: event.cols, rows: event.rows });
     }
     state.live = true;
-    if (this.where) client.sendMessage({ type: 'where', where: this.where });
+    const where = this.whereWatcher.where;
+    if (where) client.sendMessage({ type: 'where', where });
     if (this.exitStatus) {
       client.sendMessage({ type: 'exit', ...this.exitStatus });
       client.close(CLOSE.SESSION_EXITED, 'session exited');
@@ -220,8 +210,7 @@ export class TerminalSession {
     this.clients.delete(state.client);
     this.updateFlow();
     if (this.clients.size === 0) {
-      clearInterval(this.whereTimer);
-      this.whereTimer = undefined;
+      this.whereWatcher.stop();
       this.startGrace();
     }
   }
@@ -250,45 +239,14 @@ export class TerminalSession {
   }
 
   private updateFlow(): void {
-    if (this.disposed || this.draining || this.exitStatus) return;
+    if (this.disposed || this.exitStatus) return;
     let worstWriter = 0;
     for (const state of this.clients.values()) {
       if (!state.live) continue;
       if (!state.client.readOnly) worstWriter = Math.max(worstWriter, state.unacked);
       else if (state.unacked > VIEWER_MAX_UNACKED_BYTES) this.dropSlowViewer(state);
     }
-    const backlog = this.mirror.backlogBytes;
-    if (!this.paused && (worstWriter > FLOW_HIGH_WATERMARK_BYTES || backlog > MIRROR_HIGH_BACKLOG_BYTES)) {
-      this.paused = true;
-      this.lastPausedAt = Date.now();
-      this.pty.pause();
-      // Not restarted on every pause: pause and resume can alternate faster than the poll interval.
-      this.exitWatch ??= setInterval(() => this.watchForExitWhilePaused(), PAUSED_EXIT_POLL_MS);
-    } else if (this.paused && worstWriter <= FLOW_LOW_WATERMARK_BYTES && backlog <= MIRROR_LOW_BACKLOG_BYTES) {
-      this.resumeOutput();
-    }
-  }
-
-  private resumeOutput(): void {
-    this.paused = false;
-    this.pty.resume();
-  }
-
-  private watchForExitWhilePaused(): void {
-    if (!this.paused && Date.now() - this.lastPausedAt > EXIT_WATCH_LINGER_MS) {
-      clearInterval(this.exitWatch);
-      this.exitWatch = undefined;
-      return;
-    }
-    try {
-      process.kill(this.pid, 0);
-    } catch {
-      clearInterval(this.exitWatch);
-      this.exitWatch = undefined;
-      // The shell is gone (node-pty reaps it at once): read what it left behind, whatever the acks say.
-      this.draining = true;
-      this.resumeOutput();
-    }
+    this.flow.update(worstWriter, this.mirror.backlogBytes);
   }
 
   private dropSlowViewer(state: ClientState): void {
@@ -302,8 +260,8 @@ export class TerminalSession {
     if (this.exitStatus) return;
     this.exitStatus = { code, signal };
     this.batcher.flush(); // every byte the shell wrote goes out before the exit message
-    clearInterval(this.exitWatch);
-    clearInterval(this.whereTimer);
+    this.flow.dispose();
+    this.whereWatcher.stop();
     this.log.info({ code, signal }, 'session exited');
     for (const state of this.clients.values()) {
       if (!state.live) continue; // a joining client gets the exit after its screen (see join)
@@ -316,21 +274,7 @@ export class TerminalSession {
   private startGrace(): void {
     clearTimeout(this.graceTimer);
     if (this.ending || this.disposed) return;
-    this.graceTimer = setTimeout(() => this.opts.onIdle(this), this.opts.config.sessionGraceMs);
-  }
-
-  private startWherePolling(): void {
-    if (this.whereTimer || this.exitStatus) return;
-    this.whereTimer = setInterval(() => void this.pollWhere(), WHERE_POLL_MS);
-    void this.pollWhere();
-  }
-
-  private async pollWhere(): Promise<void> {
-    if (this.whereBusy) return;
-    this.whereBusy = true;
-    const where = await readWhere(this.pid).finally(() => (this.whereBusy = false));
-    if (this.disposed || !where || sameWhere(where, this.where)) return;
-    this.where = where;
-    for (const state of this.clients.values()) if (state.live) state.client.sendMessage({ type: 'where', where });
+    const grace = this.everAttached ? this.opts.config.sessionGraceMs : Math.max(this.opts.config.sessionGraceMs, FIRST_ATTACH_WINDOW_MS);
+    this.graceTimer = setTimeout(() => this.opts.onIdle(this), grace);
   }
 }

@@ -11,6 +11,20 @@ export function sh(file: string, args: string[]): string {
   return execFileSync(file, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
+/**
+ * `sh`, tried again when the kernel answers EINVAL: persisting a mount namespace from a non-initial one fails
+ * now and then on 6.18 (namespace ids are not always increasing; see PERSIST_ATTEMPTS in lifecycle.ts).
+ */
+export function shPersist(file: string, args: string[]): string {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return sh(file, args);
+    } catch (e) {
+      if (attempt >= 5 || !/Invalid argument/.test(String((e as { stderr?: unknown }).stderr))) throw e;
+    }
+  }
+}
+
 export function mntOf(pid: number | 'self'): string | null {
   try {
     const link = readlinkSync(`/proc/${pid}/ns/mnt`);
@@ -67,7 +81,7 @@ export class KernelFixtures {
   /** `touch FILE; unshare --mount=FILE --propagation private -- true`: a persisted mount namespace, no process. */
   persistMountNs(file: string): string {
     writeFileSync(file, '');
-    sh('unshare', [`--mount=${file}`, '--propagation', 'private', '--', 'true']);
+    shPersist('unshare', [`--mount=${file}`, '--propagation', 'private', '--', 'true']);
     return nsIdOfFile(file);
   }
 

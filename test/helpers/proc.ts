@@ -10,13 +10,36 @@ function statFields(pid: number): string[] | null {
   }
 }
 
-/** Live (non-zombie) pids whose session id (stat field 6) is `sid`: a pty's shell and everything it started. */
-export function pidsInSession(sid: number): number[] {
+function hasEnv(pid: number, entry: string): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(entry);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Live (non-zombie) pids whose session id (stat field 6) is `sid`: a pty's shell and everything it started.
+ * With `mark` (an `NAME=value` environment entry the test's shells carry), only processes of this test count:
+ * pids wrap around (pid_max is 32768 here) and another program's new session may reuse a dead shell's pid.
+ */
+export function pidsInSession(sid: number, mark?: string): number[] {
   const out: number[] = [];
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     const f = statFields(Number(name));
-    if (f && f[0] !== 'Z' && Number(f[3]) === sid) out.push(Number(name));
+    if (f && f[0] !== 'Z' && Number(f[3]) === sid && (mark === undefined || hasEnv(Number(name), mark))) out.push(Number(name));
+  }
+  return out;
+}
+
+/** Live pids whose environment holds `mark`: every process a test harness's shells started. */
+export function pidsWithMark(mark: string): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const f = statFields(Number(name));
+    if (f && f[0] !== 'Z' && hasEnv(Number(name), mark)) out.push(Number(name));
   }
   return out;
 }

@@ -1,6 +1,9 @@
 // A real HTTP + WebSocket server for the terminal engine alone: the lead's app, auth and upgrade handler, with
 // the session routes and registry, but no namespace engine (a test passes its own `entryFor` when it needs one).
 import http from 'node:http';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import express from 'express';
@@ -20,6 +23,8 @@ export interface TerminalHarness {
   port: number;
   token: string;
   registry: TerminalRegistry;
+  /** `NAME=value` in the environment of every process this harness's shells start (see pidsWithMark) */
+  mark: string;
   /** fetch with the owner's Bearer token */
   api(pathname: string, init?: RequestInit): Promise<Response>;
   /** creates a session (POST /api/sessions) and returns its info */
@@ -40,13 +45,27 @@ const noEngine: NamespaceEntryResolver = {
   entryFor: () => Promise.reject(new Error('this harness has no namespace engine')),
 };
 
+/**
+ * Tests run bash without rc files: a user's ~/.bashrc makes shells slow and non-deterministic, and some take
+ * locks (pyenv's `rehash`) that a shell killed at startup leaves behind, stalling every later shell.
+ */
+function hermeticShell(): { shell: string; mark: string; cleanup(): void } {
+  const dir = mkdtempSync(path.join(tmpdir(), 'nsconsole-shell-'));
+  const shell = path.join(dir, 'bash-norc');
+  const mark = `NSCONSOLE_TEST_MARK=${path.basename(dir)}`;
+  writeFileSync(shell, `#!/bin/bash\nexport ${mark}\nexec /bin/bash --norc --noprofile "$@"\n`);
+  chmodSync(shell, 0o755);
+  return { shell, mark, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
 export async function startTerminalHarness(opts: HarnessOptions = {}): Promise<TerminalHarness> {
+  const testShell = hermeticShell();
   const config: Config = {
     host: '127.0.0.1',
     port: 0,
     token: randomBytes(24).toString('base64url'),
     nsDir: '/nonexistent',
-    shell: '/bin/bash',
+    shell: testShell.shell,
     allowHosts: [],
     sessionGraceMs: 60_000,
     maxSessions: 64,
@@ -91,6 +110,7 @@ export async function startTerminalHarness(opts: HarnessOptions = {}): Promise<T
     port,
     token: config.token,
     registry,
+    mark: testShell.mark,
     api,
     async createSession(body = {}) {
       const res = await api('/api/sessions', { method: 'POST', body: JSON.stringify(body) });
@@ -104,6 +124,7 @@ export async function startTerminalHarness(opts: HarnessOptions = {}): Promise<T
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await registry.disposeAll();
+      testShell.cleanup();
     },
   };
 }

@@ -197,10 +197,10 @@ describe('terminal sessions', () => {
     const c = await attach(h, id);
     c.type("nohup sleep 1000 >/dev/null 2>&1 & bash -c 'trap \"\" HUP; sleep 1000' & echo started$((1+1))\r");
     await c.waitForText('started2');
-    await waitUntil(() => pidsInSession(pid).length >= 4, 'shell and jobs');
+    await waitUntil(() => pidsInSession(pid, h.mark).length >= 3, 'shell and jobs');
     const res = await h.api(`/api/sessions/${id}`, { method: 'DELETE' });
     expect(res.status).toBe(204);
-    expect(pidsInSession(pid)).toEqual([]);
+    expect(pidsInSession(pid, h.mark)).toEqual([]);
     expect((await h.api(`/api/sessions/${id}`)).status).toBe(404);
   });
 });

@@ -1,0 +1,83 @@
+// Pauses and resumes a pty's output from the acks its clients send. Pausing stops reading the pty master, so
+// the kernel's pty buffer fills and the writing program blocks: a flood costs no server memory, and Ctrl-C
+// never waits behind more than FLOW_HIGH_WATERMARK_BYTES of unrendered output. Input is unaffected.
+import type { IPty } from 'node-pty';
+
+/**
+ * Pause the pty when a writer has this many bytes sent but not yet rendered. It bounds the wait from Ctrl-C to
+ * the prompt: xterm.js renders scrolling text at 10+ MB/s, so 128 KB is ~10 ms of backlog (ttyd, with no such
+ * bound, takes 4.7-6.9 s), while still leaving a window of four frames in flight for throughput.
+ */
+export const FLOW_HIGH_WATERMARK_BYTES = 128 * 1024;
+/** Resume once every writer is below this: the gap keeps the pty from flapping between pause and resume. */
+export const FLOW_LOW_WATERMARK_BYTES = 32 * 1024;
+/** The replay mirror parses on our event loop; when it lags this much, the pty waits for it too. */
+export const MIRROR_HIGH_BACKLOG_BYTES = 1024 * 1024;
+const MIRROR_LOW_BACKLOG_BYTES = 256 * 1024;
+/**
+ * node-pty destroys the pty 200 ms after the child exits if the read side has not hit EOF, dropping what is
+ * still in the kernel buffer — which is exactly the case while we are paused. So while paused we look for the
+ * child's exit more often than that, and then read the rest (at most the kernel's ~64 KB pty buffer) regardless
+ * of acks: `seq 1 1000000; exit` must show its last line.
+ */
+const PAUSED_EXIT_POLL_MS = 50;
+/** The exit watch stops once output has flowed freely this long (the next pause restarts it). */
+const EXIT_WATCH_LINGER_MS = 1000;
+
+export class PtyFlowGate {
+  private paused = false;
+  private lastPausedAt = 0;
+  /** the shell has exited: read everything that is left, whatever the acks say */
+  private draining = false;
+  private exitWatch: NodeJS.Timeout | undefined;
+  private disposed = false;
+
+  constructor(
+    private readonly pty: IPty,
+    private readonly pid: number,
+  ) {}
+
+  /** Decides from the most un-acked writer and the mirror's backlog. */
+  update(worstWriterUnacked: number, mirrorBacklog: number): void {
+    if (this.disposed || this.draining) return;
+    if (!this.paused && (worstWriterUnacked > FLOW_HIGH_WATERMARK_BYTES || mirrorBacklog > MIRROR_HIGH_BACKLOG_BYTES)) {
+      this.paused = true;
+      this.lastPausedAt = Date.now();
+      this.pty.pause();
+      // Not restarted on every pause: pause and resume can alternate faster than the poll interval.
+      this.exitWatch ??= setInterval(() => this.watchForExit(), PAUSED_EXIT_POLL_MS);
+    } else if (this.paused && worstWriterUnacked <= FLOW_LOW_WATERMARK_BYTES && mirrorBacklog <= MIRROR_LOW_BACKLOG_BYTES) {
+      this.resume();
+    }
+  }
+
+  /** The shell exited (or the session ends): nothing is paused any more. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.stopWatch();
+    if (this.paused) this.resume(); // let node-pty read to EOF and close the pty fd
+  }
+
+  private resume(): void {
+    this.paused = false;
+    this.pty.resume();
+  }
+
+  private stopWatch(): void {
+    clearInterval(this.exitWatch);
+    this.exitWatch = undefined;
+  }
+
+  private watchForExit(): void {
+    if (!this.paused && Date.now() - this.lastPausedAt > EXIT_WATCH_LINGER_MS) return this.stopWatch();
+    try {
+      process.kill(this.pid, 0);
+    } catch {
+      // The shell is gone (node-pty reaps it at once): read what it left behind.
+      this.stopWatch();
+      this.draining = true;
+      if (this.paused) this.resume();
+    }
+  }
+}

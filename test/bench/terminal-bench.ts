@@ -1,0 +1,149 @@
+// Terminal stream figures, each next to a baseline measured in the same run: node-pty read directly in this
+// process (what the stream adds is ours to answer for). The server runs as its own process (dist/server/main.js)
+// so that its event loop and memory are not shared with the measuring client.
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { spawn as spawnPty, type IPty } from 'node-pty';
+import { spawnServer, type ServerProcess } from '../helpers/process.js';
+import { BenchClient, echoRoundTrips } from './terminal-bench-client.js';
+import { percentile, type Row } from './row.js';
+
+const MB = 1024 * 1024;
+const FLOOD_BYTES = 100 * MB;
+/** 100-byte lines of text: cheap to produce, so the figure measures the terminal path, not the producer. */
+const floodCommand = (bytes: number) => `yes "$(printf '%099d' 0)" | head -c ${bytes}`;
+const ECHO_KEYS = 2000;
+const CONCURRENT_SESSIONS = 100;
+const KEYS_PER_CONCURRENT_SESSION = 50;
+const SLOW_CLIENT_ACK_DELAY_MS = 50;
+const SLOW_FLOOD_WINDOW_MS = 15_000;
+const COMMAND = 'npm run bench -- terminals';
+
+/** bash without rc files: a user's ~/.bashrc would add its own noise (and pyenv's rehash lock) to every figure. */
+function benchShell(): { shell: string; cleanup(): void } {
+  const dir = mkdtempSync(path.join(tmpdir(), 'nsconsole-bench-shell-'));
+  const shell = path.join(dir, 'bash-norc');
+  writeFileSync(shell, '#!/bin/bash\nexec /bin/bash --norc --noprofile "$@"\n');
+  chmodSync(shell, 0o755);
+  return { shell, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+function localPty(command: string): IPty {
+  return spawnPty('/bin/sh', ['-c', command], { name: 'xterm-256color', cols: 120, rows: 40, encoding: null, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', TERM: 'xterm-256color' } });
+}
+
+/** Baseline throughput: read a flood from node-pty in this process, as fast as it comes. */
+function localThroughput(bytes: number): Promise<number> {
+  return new Promise((resolve) => {
+    const t0 = performance.now();
+    let received = 0;
+    const pty = localPty(floodCommand(bytes));
+    pty.onData((d) => (received += d.length));
+    pty.onExit(() => resolve(received / MB / ((performance.now() - t0) / 1000)));
+  });
+}
+
+async function streamThroughput(server: ServerProcess, bytes: number): Promise<number> {
+  const c = await BenchClient.open(server);
+  try {
+    await c.ready();
+    const t0 = performance.now();
+    const start = c.outputBytes;
+    c.type(`${floodCommand(bytes)}; exit\r`);
+    await c.exited();
+    return (c.outputBytes - start) / MB / ((performance.now() - t0) / 1000);
+  } finally {
+    c.close();
+  }
+}
+
+async function localEchoes(sessions: number, keys: number): Promise<number[]> {
+  const ptys = Array.from({ length: sessions }, () => localPty('stty raw -echo; exec cat'));
+  try {
+    const samples = await Promise.all(ptys.map((pty) => echoRoundTrips({ send: (s) => pty.write(s), onData: (cb) => { const sub = pty.onData((d) => cb(d as unknown as Buffer)); return () => sub.dispose(); } }, keys)));
+    return samples.flat();
+  } finally {
+    for (const pty of ptys) pty.kill('SIGKILL');
+  }
+}
+
+async function streamEchoes(server: ServerProcess, sessions: number, keys: number): Promise<number[]> {
+  const clients: BenchClient[] = [];
+  try {
+    for (let i = 0; i < sessions; i++) clients.push(await BenchClient.open(server));
+    await Promise.all(clients.map((c) => c.ready()));
+    const samples = await Promise.all(clients.map((c) => c.startRawCat().then(() => echoRoundTrips(c.echoPort(), keys))));
+    return samples.flat();
+  } finally {
+    for (const c of clients) c.close();
+  }
+}
+
+function rssBytes(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) * 1024 : 0;
+}
+
+/** Peak RSS growth of the server process while a flood goes to a client acking with `ackDelayMs` of delay. */
+async function floodRssGrowth(server: ServerProcess, ackDelayMs: number, windowMs: number): Promise<{ growth: number; delivered: number }> {
+  const pid = server.child.pid!;
+  const c = await BenchClient.open(server, ackDelayMs);
+  try {
+    await c.ready();
+    const before = rssBytes(pid);
+    let peak = before;
+    const sampler = setInterval(() => (peak = Math.max(peak, rssBytes(pid))), 100);
+    const start = c.outputBytes;
+    c.type(`${floodCommand(1024 * MB)}; exit\r`);
+    await Promise.race([c.exited(), new Promise((r) => setTimeout(r, windowMs))]);
+    clearInterval(sampler);
+    peak = Math.max(peak, rssBytes(pid));
+    return { growth: peak - before, delivered: c.outputBytes - start };
+  } finally {
+    c.close();
+  }
+}
+
+const ms = (x: number) => `${x.toFixed(2)} ms`;
+const mb = (x: number) => `${(x / MB).toFixed(1)} MB`;
+
+export async function benchTerminals(): Promise<Row[]> {
+  const shell = benchShell();
+  const server = await spawnServer(['--shell', shell.shell, '--session-grace', '1', '--max-sessions', String(CONCURRENT_SESSIONS + 10)]);
+  try {
+    const rows: Row[] = [];
+    await streamThroughput(server, 10 * MB); // warm-up: JIT, page cache, first-spawn costs
+    await localThroughput(10 * MB);
+    const local = await localThroughput(FLOOD_BYTES);
+    const stream = await streamThroughput(server, FLOOD_BYTES);
+    rows.push({ figure: '100 MB of output through the ws stream, client acking', ours: `${stream.toFixed(1)} MB/s`, baseline: `node-pty in-process ${local.toFixed(1)} MB/s`, ratio: stream / local, target: '≥ 0.75× node-pty', met: stream / local >= 0.75, command: COMMAND });
+
+    const localKeys = await localEchoes(1, ECHO_KEYS);
+    const streamKeys = await streamEchoes(server, 1, ECHO_KEYS);
+    const [lp50, lp99, sp50, sp99] = [percentile(localKeys, 50), percentile(localKeys, 99), percentile(streamKeys, 50), percentile(streamKeys, 99)];
+    rows.push({ figure: 'keystroke echo latency p50 (ws + server + pty + cat)', ours: ms(sp50), baseline: `node-pty in-process ${ms(lp50)}`, ratio: sp50 / lp50, target: '≤ baseline + 0.4 ms', met: sp50 - lp50 <= 0.4, command: COMMAND });
+    rows.push({ figure: 'keystroke echo latency p99', ours: ms(sp99), baseline: `node-pty in-process ${ms(lp99)}`, ratio: sp99 / lp99, target: '≤ baseline + 1 ms', met: sp99 - lp99 <= 1, command: COMMAND });
+
+    const fast = await floodRssGrowth(server, 0, SLOW_FLOOD_WINDOW_MS);
+    const slow = await floodRssGrowth(server, SLOW_CLIENT_ACK_DELAY_MS, SLOW_FLOOD_WINDOW_MS);
+    rows.push({
+      figure: `server RSS growth, 1 GB flood to a slow client (acks ${SLOW_CLIENT_ACK_DELAY_MS} ms late; ${SLOW_FLOOD_WINDOW_MS / 1000} s, ${mb(slow.delivered)} delivered)`,
+      ours: mb(slow.growth),
+      baseline: `fast client ${mb(fast.growth)} (${mb(fast.delivered)} delivered)`,
+      ratio: slow.growth / Math.max(fast.growth, 1),
+      target: '≤ 64 MB',
+      met: slow.growth <= 64 * MB,
+      command: COMMAND,
+    });
+
+    const localMany = await localEchoes(CONCURRENT_SESSIONS, KEYS_PER_CONCURRENT_SESSION);
+    const streamMany = await streamEchoes(server, CONCURRENT_SESSIONS, KEYS_PER_CONCURRENT_SESSION);
+    const [lm99, sm99] = [percentile(localMany, 99), percentile(streamMany, 99)];
+    rows.push({ figure: `keystroke echo p99 with ${CONCURRENT_SESSIONS} sessions typing at once`, ours: ms(sm99), baseline: `node-pty in-process ${ms(lm99)}`, ratio: sm99 / lm99, target: '≤ 10 ms', met: sm99 <= 10, command: COMMAND });
+    return rows;
+  } finally {
+    await server.stop();
+    shell.cleanup();
+  }
+}

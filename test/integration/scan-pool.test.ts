@@ -1,0 +1,45 @@
+// The worker thread runs the same job code from its source text: prove it answers exactly like the main thread.
+import * as fs from 'node:fs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../server/log.js';
+import { listPids } from '../../server/namespaces/discovery.js';
+import { readNsfsLinesJob, readNsLinksJob, ScanPool } from '../../server/namespaces/scan-pool.js';
+
+const log = createLogger('silent');
+const split = new ScanPool(log, 1); // every job is split with the worker
+const local = new ScanPool(log, Number.POSITIVE_INFINITY);
+afterAll(() => {
+  split.dispose();
+  local.dispose();
+});
+
+describe('ScanPool', () => {
+  it('reads the same links on both threads, in PID order', async () => {
+    const pids = listPids().filter((p) => p <= process.pid);
+    const types = ['mnt', 'net'];
+    const [a, b] = await Promise.all([split.links(pids, types), local.links(pids, types)]);
+    // Processes may exit between the two reads; compare the ones both saw.
+    const both = a.map((x, i) => [x, b[i]]).filter(([x, y]) => !x!.startsWith('!ENOENT') && !y!.startsWith('!ENOENT'));
+    expect(both.length).toBeGreaterThan(10);
+    for (const [x, y] of both) expect(x).toBe(y);
+    expect(readNsLinksJob(fs, [process.pid], ['mnt'])).toEqual([fs.readlinkSync('/proc/self/ns/mnt')]);
+  });
+
+  it('reads nsfs lines through a process that is still in the namespace', async () => {
+    const mnt = `mnt:${fs.readlinkSync('/proc/self/ns/mnt').slice(5, -1)}`;
+    const items = [
+      { mnt, pids: [process.pid] },
+      { mnt: 'mnt:1', pids: [process.pid] }, // not in it: no answer
+      { mnt, pids: [4_000_000, process.pid] }, // first PID missing: the next one answers
+    ];
+    const results = await split.nsfs(items, 8);
+    expect(results[0]).toMatchObject({ pid: process.pid, lines: expect.any(Array) });
+    expect(results[1]).toBeNull();
+    expect(results[2]?.pid).toBe(process.pid);
+    // Same answers from the main thread. Lines may differ (other test files mount things meanwhile), and so
+    // may the identity of a namespace no bind pins (its nsfs inode is made afresh on each look).
+    const strip = (r: (typeof results)[number]) => r && r.pid;
+    expect(results.map(strip)).toEqual(readNsfsLinesJob(fs, items, 8).map(strip));
+    expect(results[0]?.identity).toMatch(/^\d+:\d+$/);
+  });
+});

@@ -1,0 +1,126 @@
+// NamespaceWatcher scheduling against a fake source: when it scans, when it reads tables, when it stops.
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { Namespace } from '../../shared/api.js';
+import { createLogger } from '../../server/log.js';
+import type { Snapshot } from '../../server/namespaces/snapshot.js';
+import { NamespaceWatcher, type EngineEvent, type WatchSource } from '../../server/namespaces/watch.js';
+
+const ns = (id: string, nprocs = 1): Namespace => ({ id, type: 'mnt', inode: Number(id.slice(4)), nprocs, pid: nprocs ? 100 : null, user: 'root', command: 'sleep', nsfs: [], self: false });
+
+function snapshotOf(rows: Namespace[]): Snapshot {
+  return { namespaces: rows, byId: new Map(rows.map((r) => [r.id, r])), members: new Map(rows.map((r) => [r.id, [100]])), binds: [], chains: new Map(), problems: [], takenAt: Date.now() };
+}
+
+class FakeSource implements WatchSource {
+  rows: Namespace[] = [ns('mnt:10')];
+  tables = new Map<string, string>([['mnt:10', '1 0 0:1 / / rw - ext4 a rw\n']]);
+  sig = 'a';
+  scans = 0;
+  reads = 0;
+  async snapshot() {
+    this.scans++;
+    return snapshotOf(this.rows);
+  }
+  tableAccess(id: string, snap: Snapshot) {
+    return snap.byId.has(id) ? { mntId: id, access: { kind: 'pids' as const, pids: [100] } } : null;
+  }
+  async readTable(mntId: string) {
+    this.reads++;
+    const t = this.tables.get(mntId);
+    if (t === undefined) throw new Error('gone');
+    return Buffer.from(t);
+  }
+  signature() {
+    return this.sig;
+  }
+}
+
+const log = createLogger('silent');
+afterEach(() => vi.useRealTimers());
+
+async function settle(ms: number) {
+  await vi.advanceTimersByTimeAsync(ms);
+}
+
+describe('NamespaceWatcher', () => {
+  it('scans once, then only when a process starts or exits (plus one settle scan), or at the max age', async () => {
+    vi.useFakeTimers();
+    const src = new FakeSource();
+    const w = new NamespaceWatcher(src, log);
+    const events: EngineEvent[] = [];
+    const h = w.subscribe((e) => events.push(e), []);
+    await settle(3000);
+    expect(src.scans).toBe(1);
+    expect(events.filter((e) => e.type === 'namespaces')).toHaveLength(1);
+    src.sig = 'b';
+    src.rows = [ns('mnt:10', 2)];
+    await settle(600);
+    expect(src.scans).toBe(2);
+    expect(events.filter((e) => e.type === 'namespaces')).toHaveLength(2);
+    await settle(2000);
+    expect(src.scans).toBe(3); // the settle scan, then quiet again
+    await settle(10_000);
+    expect(src.scans).toBe(4); // max age
+    h.dispose();
+    w.dispose();
+  });
+
+  it('pushes a watched table at once and on change, and stops reading when nobody watches', async () => {
+    vi.useFakeTimers();
+    const src = new FakeSource();
+    const w = new NamespaceWatcher(src, log);
+    const events: EngineEvent[] = [];
+    const h = w.subscribe((e) => events.push(e), ['mnt:10']);
+    await settle(50);
+    expect(events.filter((e) => e.type === 'mounts')).toHaveLength(1);
+    const readsBefore = src.reads;
+    await settle(1000);
+    expect(src.reads).toBeGreaterThanOrEqual(readsBefore + 5); // polled every tick (150 ms)
+    expect(events.filter((e) => e.type === 'mounts')).toHaveLength(1); // unchanged: nothing pushed
+    src.tables.set('mnt:10', src.tables.get('mnt:10') + '2 1 0:2 / /x rw - tmpfs x rw\n');
+    await settle(150);
+    const tables = events.filter((e) => e.type === 'mounts');
+    expect(tables).toHaveLength(2);
+    expect(tables[1]?.type === 'mounts' && tables[1].mounts.map((m) => m.target)).toEqual(['/', '/x']);
+
+    h.setIds([]);
+    const readsAfter = src.reads;
+    await settle(2000);
+    expect(src.reads).toBe(readsAfter);
+    h.dispose();
+    const scans = src.scans;
+    await settle(20_000);
+    expect(src.scans).toBe(scans); // nobody left: no list scans either
+    w.dispose();
+  });
+
+  it('says gone when a watched namespace disappears', async () => {
+    vi.useFakeTimers();
+    const src = new FakeSource();
+    const w = new NamespaceWatcher(src, log);
+    const events: EngineEvent[] = [];
+    const h = w.subscribe((e) => events.push(e), ['mnt:10']);
+    await settle(50);
+    src.rows = [];
+    src.tables.clear();
+    src.sig = 'c';
+    await settle(700);
+    expect(events).toContainEqual({ type: 'gone', id: 'mnt:10' });
+    h.dispose();
+    w.dispose();
+  });
+
+  it('gives a second subscriber the current list and table at once', async () => {
+    vi.useFakeTimers();
+    const src = new FakeSource();
+    const w = new NamespaceWatcher(src, log);
+    const h1 = w.subscribe(() => undefined, ['mnt:10']);
+    await settle(50);
+    const events: EngineEvent[] = [];
+    const h2 = w.subscribe((e) => events.push(e), ['mnt:10']);
+    expect(events.map((e) => e.type)).toEqual(['namespaces', 'mounts']);
+    h1.dispose();
+    h2.dispose();
+    w.dispose();
+  });
+});

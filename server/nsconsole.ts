@@ -1,7 +1,8 @@
 // The composition root: builds every part from a Config, listens, and owns the teardown order.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import type { Config } from './config/config.js';
 import type { Logger } from './log.js';
 import { createAuth } from './http/auth.js';
@@ -29,9 +30,15 @@ export interface StartOptions {
   heartbeatMs?: number;
 }
 
+/** Our package.json's version; found by walking up, since this runs from server/ (tests) and dist/server/. */
 export function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
-  return typeof pkg.version === 'string' ? pkg.version : '0.0.0';
+  for (let dir = import.meta.dirname; dir !== path.dirname(dir); dir = path.dirname(dir)) {
+    const file = path.join(dir, 'package.json');
+    if (!existsSync(file)) continue;
+    const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: unknown; version?: unknown };
+    if (pkg.name === 'nsconsole' && typeof pkg.version === 'string') return pkg.version;
+  }
+  return '0.0.0';
 }
 
 export async function startNsconsole(config: Config, log: Logger, opts: StartOptions = {}): Promise<RunningServer> {

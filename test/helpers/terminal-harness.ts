@@ -49,7 +49,7 @@ const noEngine: NamespaceEntryResolver = {
  * Tests run bash without rc files: a user's ~/.bashrc makes shells slow and non-deterministic, and some take
  * locks (pyenv's `rehash`) that a shell killed at startup leaves behind, stalling every later shell.
  */
-function hermeticShell(): { shell: string; mark: string; cleanup(): void } {
+export function hermeticShell(): { shell: string; mark: string; cleanup(): void } {
   const dir = mkdtempSync(path.join(tmpdir(), 'nsconsole-shell-'));
   const shell = path.join(dir, 'bash-norc');
   const mark = `NSCONSOLE_TEST_MARK=${path.basename(dir)}`;

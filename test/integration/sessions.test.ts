@@ -1,7 +1,8 @@
 // Terminal sessions through the real HTTP routes and WebSocket stream: real bash in a real pty.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CLOSE } from '../../shared/protocol.js';
-import { startTerminalHarness, type TerminalHarness } from '../helpers/terminal-harness.js';
+import { startServer } from '../helpers/server.js';
+import { hermeticShell, startTerminalHarness, type TerminalHarness } from '../helpers/terminal-harness.js';
 import { TermClient } from '../helpers/term-client.js';
 import { pidsInSession, waitUntil } from '../helpers/proc.js';
 
@@ -202,5 +203,25 @@ describe('terminal sessions', () => {
     expect(res.status).toBe(204);
     expect(pidsInSession(pid, h.mark)).toEqual([]);
     expect((await h.api(`/api/sessions/${id}`)).status).toBe(404);
+  });
+});
+
+describe('terminal sessions in the composed server (startNsconsole)', () => {
+  it('creates a session over REST and echoes over its WebSocket', async () => {
+    const shell = hermeticShell();
+    const server = await startServer({ shell: shell.shell });
+    try {
+      const res = await server.api('/api/sessions', { method: 'POST', body: JSON.stringify({ target: { kind: 'host' } }) });
+      expect(res.status).toBe(201);
+      const { id } = (await res.json()) as { id: string };
+      const c = track(new TermClient(server.ws(`/ws/sessions/${id}`)));
+      await c.waitForMessage('hello');
+      c.type('echo composed$((40+2))\r');
+      await c.waitForText('composed42');
+      expect((await server.api(`/api/sessions/${id}`, { method: 'DELETE' })).status).toBe(204);
+    } finally {
+      await server.close();
+      shell.cleanup();
+    }
   });
 });

@@ -166,9 +166,12 @@ describe('event stream', () => {
     c.send({ type: 'watch', ids: [id] });
     await c.next(mountsOf(id), 'the table');
     await holder.kill();
-    const pins: string[] = [];
+    // The watcher opens, reads and closes tables on each poll, so a sample may catch one mid-read. A pin is an
+    // fd that stays open: the same fd and target in every sample over 800 ms.
+    const samples: Set<string>[] = [];
     const until = Date.now() + 800;
     while (Date.now() < until) {
+      const seen = new Set<string>();
       for (const fd of readdirSync('/proc/self/fd')) {
         let link = '';
         try {
@@ -176,10 +179,12 @@ describe('event stream', () => {
         } catch {
           continue; // closed while we looked
         }
-        if (/mountinfo$|^mnt:\[/.test(link)) pins.push(link);
+        if (/mountinfo$|^mnt:\[/.test(link)) seen.add(`${fd} → ${link}`);
       }
+      samples.push(seen);
       await new Promise((r) => setTimeout(r, 20));
     }
+    const pins = [...(samples[0] ?? [])].filter((p) => samples.every((s) => s.has(p)));
     expect(pins).toEqual([]);
     const before = disposedWatches;
     await c.close();

@@ -23,6 +23,8 @@ export interface Auth {
   isOwnerToken(token: string | undefined): boolean;
   /** The caller named by the request's Bearer header or cookie, or null. */
   caller(req: IncomingMessage): Caller | null;
+  /** the session a read-only share token is for, or undefined */
+  viewerSession(token: string): string | undefined;
   hostAllowed(req: IncomingMessage): boolean;
   /** true when there is no Origin (not a browser) or it is our own origin */
   originAllowed(req: IncomingMessage): boolean;
@@ -66,6 +68,7 @@ export function createAuth(deps: AuthDeps): Auth {
       const sessionId = deps.sessionIdForViewerToken(token);
       return sessionId ? { role: 'viewer', sessionId } : null;
     },
+    viewerSession: (token) => deps.sessionIdForViewerToken(token),
     hostAllowed(req) {
       const host = req.headers.host?.toLowerCase();
       return host !== undefined && allowedHosts().has(host);

@@ -75,13 +75,16 @@ export function createUpgradeHandler(deps: UpgradeDeps): UpgradeHandler {
   };
 }
 
-/** The owner token (Bearer/cookie), or a viewer token in `?view=` — browsers cannot set headers on WebSockets. */
+/**
+ * An explicit `?view=TOKEN` makes the caller a viewer — even in the owner's own browser, whose cookie would
+ * otherwise make it a writer (browsers cannot set headers on WebSockets, hence the query). Else the owner token
+ * from the Bearer header or cookie.
+ */
 function callerOf(auth: Auth, req: IncomingMessage, url: URL): Caller | null {
-  const fromHeaders = auth.caller(req);
-  if (fromHeaders) return fromHeaders;
   const view = url.searchParams.get('view');
-  if (view === null) return null;
-  return auth.caller({ headers: { authorization: `Bearer ${view}` } } as IncomingMessage);
+  if (view === null) return auth.caller(req);
+  const sessionId = auth.viewerSession(view);
+  return sessionId ? { role: 'viewer', sessionId } : null;
 }
 
 function reject(socket: Duplex, code: ErrorCode, message: string): void {

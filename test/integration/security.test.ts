@@ -130,3 +130,25 @@ describe('bad input', () => {
     expect(await upgradeStatus(srv.ws('/ws/sessions/not-a-session'))).toBe(404);
   });
 });
+
+describe('read-only share links', () => {
+  it('make the caller a viewer even when the owner token comes along (the owner opening their own link)', async () => {
+    const created = await srv.api('/api/sessions', { method: 'POST', body: JSON.stringify({ target: { kind: 'host' }, cols: 80, rows: 24 }) });
+    const { id } = (await created.json()) as { id: string };
+    try {
+      const share = (await (await srv.api(`/api/sessions/${id}/share`, { method: 'POST' })).json()) as { token: string };
+      const ws = srv.ws(`/ws/sessions/${id}?view=${encodeURIComponent(share.token)}`); // carries the Bearer owner token too
+      const hello = await new Promise<{ type: string; readOnly?: boolean }>((resolve, reject) => {
+        ws.on('message', (d: Buffer, bin: boolean) => {
+          if (!bin) resolve(JSON.parse(d.toString('utf8')) as { type: string; readOnly?: boolean });
+        });
+        ws.once('error', reject);
+      });
+      ws.terminate();
+      expect(hello).toMatchObject({ type: 'hello', readOnly: true });
+      expect(await upgradeStatus(srv.ws(`/ws/sessions/${id}?view=not-a-token`))).toBe(401);
+    } finally {
+      await srv.api(`/api/sessions/${id}`, { method: 'DELETE' });
+    }
+  });
+});

@@ -19,6 +19,25 @@ export default tseslint.config(
     languageOptions: { parserOptions: { parser: tseslint.parser, extraFileExtensions: ['.svelte'] } },
   },
   {
+    // The browser takes only types from the zod-backed shared modules; their values come from shared/constants.ts
+    // (importing a value would bundle zod, which those modules call at top level).
+    files: ['web/**/*.ts', 'web/**/*.svelte'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: 'shared/(api|protocol|events)(\\.js)?$',
+              allowTypeImports: true,
+              message: 'web/ imports only types from this module; take values from shared/constants.ts (keeps zod out of the bundle).',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // shared/ runs in both Node and the browser: neither's globals are allowed there.
     files: ['shared/**/*.ts'],
     languageOptions: { globals: {} },

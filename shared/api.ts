@@ -1,22 +1,12 @@
 // REST wire types and request validation, shared by server and browser (no Node, no DOM).
 import { z } from 'zod';
+import { MAX_COLS, MAX_ROWS, NS_ID_PATTERN, NS_NAME_PATTERN, NS_TYPES, type NsType, type Propagation } from './constants.js';
 
-export const NS_TYPES = ['mnt', 'uts', 'ipc', 'net', 'pid', 'user', 'cgroup', 'time'] as const;
-export type NsType = (typeof NS_TYPES)[number];
+export { MAX_COLS, MAX_ROWS, NS_ID_PATTERN, NS_NAME_PATTERN, NS_TYPES, PROPAGATIONS, nsId, parseNsId, type NsType, type Propagation } from './constants.js';
+
 export const NsTypeSchema = z.enum(NS_TYPES);
 
-/** `mnt:4026532177` — type and inode; the only way a client names a namespace. */
-export const NS_ID_PATTERN = /^(mnt|uts|ipc|net|pid|user|cgroup|time):([1-9][0-9]{0,19})$/;
 export const NsIdSchema = z.string().regex(NS_ID_PATTERN, 'expected a namespace id like mnt:4026532177');
-
-export function nsId(type: NsType, inode: number | string): string {
-  return `${type}:${inode}`;
-}
-
-export function parseNsId(id: string): { type: NsType; inode: string } | null {
-  const m = NS_ID_PATTERN.exec(id);
-  return m ? { type: m[1] as NsType, inode: m[2] as string } : null;
-}
 
 export interface Namespace {
   id: string;
@@ -47,9 +37,6 @@ export interface NamespaceList {
   problems?: ScanProblem[];
 }
 
-export const PROPAGATIONS = ['shared', 'private', 'slave', 'unbindable', 'slave,shared'] as const;
-export type Propagation = (typeof PROPAGATIONS)[number];
-
 export interface Mount {
   id: number;
   parentId: number;
@@ -79,8 +66,6 @@ export interface MountDiff {
 
 export type DiffKind = 'only-inside' | 'only-outside' | 'changed' | 'same';
 
-export const NS_NAME_PATTERN = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$/;
-
 export const CreateNamespaceSchema = z.strictObject({
   type: z.literal('mnt'),
   name: z.string().regex(NS_NAME_PATTERN, 'name must match [A-Za-z0-9_-][A-Za-z0-9._-]{0,63}'),
@@ -96,9 +81,6 @@ export const TargetSchema = z.discriminatedUnion('kind', [
 ]);
 export type Target = z.infer<typeof TargetSchema>;
 
-/** Terminal sizes outside this range are rejected as absurd. */
-export const MAX_COLS = 1000;
-export const MAX_ROWS = 500;
 export const ColsSchema = z.number().int().min(2).max(MAX_COLS);
 export const RowsSchema = z.number().int().min(1).max(MAX_ROWS);
 

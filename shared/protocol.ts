@@ -3,6 +3,8 @@
 import { z } from 'zod';
 import { ColsSchema, RowsSchema, TargetSchema, type ErrorCode } from './api.js';
 
+export { CLOSE } from './constants.js';
+
 export const ClientMessageSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('resize'), cols: ColsSchema, rows: RowsSchema }),
   /** output bytes processed (written by xterm) since the previous ack */
@@ -36,18 +38,6 @@ export type ServerMessage =
   | { type: 'resized'; cols: number; rows: number };
 
 export type WsErrorCode = 'BAD_MESSAGE' | 'INVALID_JSON' | 'READ_ONLY' | 'VIEWER_TOO_SLOW';
-
-/** WebSocket close codes the server uses (4000-4999 are application codes). */
-export const CLOSE = {
-  NORMAL: 1000,
-  GOING_AWAY: 1001,
-  TOO_BIG: 1009,
-  SESSION_EXITED: 4000,
-  SESSION_NOT_FOUND: 4004,
-  TOO_MANY_CLIENTS: 4029,
-  /** a read-only viewer fell too far behind the live output; reconnecting gets it the current screen */
-  VIEWER_TOO_SLOW: 4008,
-} as const;
 
 export function parseClientMessage(text: string): { ok: true; msg: ClientMessage } | { ok: false; code: WsErrorCode; message: string } {
   let raw: unknown;

@@ -3,6 +3,8 @@ import type { Locator, Page, TestInfo } from '@playwright/test';
 import { expect } from './fixtures.js';
 
 export type PaneName = 'outside' | 'inside';
+/** a hooked terminal: the two panes, or the read-only viewer page's `shared` one */
+export type TermName = PaneName | 'shared';
 
 const REGION: Record<PaneName, string> = { outside: 'Outside terminal', inside: 'Inside terminal' };
 
@@ -11,7 +13,7 @@ interface HookBuffer {
   getLine(y: number): { isWrapped: boolean; translateToString(trimRight?: boolean): string } | undefined;
 }
 interface HookWindow {
-  nsconsole?: { terminals: Partial<Record<PaneName, { buffer: { active: HookBuffer }; focus(): void }>> };
+  nsconsole?: { terminals: Partial<Record<TermName, { buffer: { active: HookBuffer }; cols: number; rows: number; focus(): void }>> };
 }
 
 export function pane(page: Page, name: PaneName): Locator {
@@ -19,7 +21,7 @@ export function pane(page: Page, name: PaneName): Locator {
 }
 
 /** The whole buffer (scrollback + screen) of a pane's terminal; rows soft-wrapped by the terminal are rejoined. */
-export function terminalText(page: Page, name: PaneName): Promise<string> {
+export function terminalText(page: Page, name: TermName): Promise<string> {
   return page.evaluate((n) => {
     const term = (window as unknown as HookWindow).nsconsole?.terminals[n];
     if (!term) return '';
@@ -43,6 +45,14 @@ export async function openConsole(page: Page, url: string): Promise<void> {
   }
 }
 
+/** A hooked terminal's size, or null when it is not there. */
+export function terminalSize(page: Page, name: TermName): Promise<{ cols: number; rows: number } | null> {
+  return page.evaluate((n) => {
+    const term = (window as unknown as HookWindow).nsconsole?.terminals[n];
+    return term ? { cols: term.cols, rows: term.rows } : null;
+  }, name);
+}
+
 /** Wait until the last line of the pane's terminal is a shell prompt (ends with `#` or `$`). */
 export async function waitForPrompt(page: Page, name: PaneName, timeout = 15_000): Promise<void> {
   await expect
@@ -59,7 +69,7 @@ export async function typeLine(page: Page, name: PaneName, line: string): Promis
 }
 
 /** Wait until the pane's buffer matches `re`, and return the match. */
-export async function waitForOutput(page: Page, name: PaneName, re: RegExp, timeout = 15_000): Promise<RegExpMatchArray> {
+export async function waitForOutput(page: Page, name: TermName, re: RegExp, timeout = 15_000): Promise<RegExpMatchArray> {
   let match: RegExpMatchArray | null = null;
   await expect
     .poll(async () => (match = (await terminalText(page, name)).match(re)) !== null, { timeout, message: `${name} terminal shows ${re}` })
@@ -68,7 +78,7 @@ export async function waitForOutput(page: Page, name: PaneName, re: RegExp, time
 }
 
 /** Count of lines matching `re` so far, to wait for the next one. */
-export async function countMatches(page: Page, name: PaneName, re: RegExp): Promise<number> {
+export async function countMatches(page: Page, name: TermName, re: RegExp): Promise<number> {
   const text = await terminalText(page, name);
   return text.split('\n').filter((l) => re.test(l)).length;
 }

@@ -1,7 +1,13 @@
 import { mount } from 'svelte';
 import App from './App.svelte';
+import ViewerApp from './components/ViewerApp.svelte';
+import { parseShareParams } from './lib/shareParams.js';
+import { ViewerState } from './state/viewer.svelte.js';
 import './app.css';
 
 const target = document.getElementById('app');
 if (!target) throw new Error('nsconsole: #app is missing from index.html');
-mount(App, { target });
+// `/?session=ID&view=TOKEN` is a read-only share link: the viewer page, which never calls the owner's API.
+const link = parseShareParams(location.search);
+if (link) mount(ViewerApp, { target, props: { viewer: new ViewerState(link) } });
+else mount(App, { target });

@@ -1,7 +1,7 @@
 // REST client. Same-origin fetch sends the HttpOnly auth cookie set by `/?token=…`. Every failure becomes an
 // ApiError whose `message` is plain words for the person at the console; `detail` keeps the server's text.
-import type { Mount, Namespace, NamespaceList, Target } from '../../../shared/api.js';
-import { errorBodyOf, isInt, isMountArray, isNamespace, isNamespaceList, isObj, isStr, parseJson } from './guards.js';
+import type { Mount, Namespace, NamespaceList, SessionInfo, ShareLink, Target } from '../../../shared/api.js';
+import { errorBodyOf, isInt, isMountArray, isNamespace, isNamespaceList, isObj, isSessionInfo, isShareLink, isStr, parseJson } from './guards.js';
 
 export class ApiError extends Error {
   override name = 'ApiError';
@@ -103,18 +103,44 @@ export function wsUrl(path: string): string {
   return `${proto}//${location.host}${path}`;
 }
 
+/** One session, or null when the server no longer has it. */
+export async function getSession(id: string): Promise<SessionInfo | null> {
+  try {
+    const v = await request('GET', `/api/sessions/${encodeURIComponent(id)}`);
+    if (!isSessionInfo(v)) throw bad('a shell session');
+    return v;
+  } catch (e) {
+    if (e instanceof ApiError && e.code === 'SESSION_NOT_FOUND') return null;
+    throw e;
+  }
+}
+
+/** A read-only link to one session; `url` is absolute (for pasting elsewhere). */
+export async function createShareLink(id: string): Promise<ShareLink> {
+  const v = await request('POST', `/api/sessions/${encodeURIComponent(id)}/share`);
+  if (!isShareLink(v)) throw bad('the share link');
+  return { token: v.token, url: new URL(v.url, location.origin).href };
+}
+
 /**
  * Whether a session still lives: true/false, or null when that cannot be told (server unreachable). Used when a
  * terminal socket keeps failing before `hello`, where the browser is not told why (e.g. an HTTP 404 upgrade).
  */
 export async function sessionAlive(id: string): Promise<boolean | null> {
   try {
-    const v = await request('GET', '/api/sessions');
-    const list = Array.isArray(v) ? v : isObj(v) && Array.isArray(v.sessions) ? v.sessions : null;
-    if (!list) return null;
-    const s: unknown = list.find((x: unknown) => isObj(x) && x.id === id);
-    return isObj(s) ? s.exited === null || s.exited === undefined : false;
+    const s = await getSession(id);
+    return s !== null && s.exited === null;
   } catch {
     return null; // unreachable or refused: keep retrying, the socket will tell us more
+  }
+}
+
+/** Whether the server answers at all (`GET /api/health` needs no token, so a viewer may ask). */
+export async function serverReachable(): Promise<boolean> {
+  try {
+    await request('GET', '/api/health');
+    return true;
+  } catch {
+    return false;
   }
 }

@@ -1,5 +1,6 @@
 // How namespaces and mounts are written on screen: like readlink, lsns and findmnt write them.
-import { parseNsId, type Mount } from '../../../shared/api.js';
+import type { Mount } from '../../../shared/api.js';
+import { parseNsId } from '../../../shared/constants.js';
 
 /** `mnt:4026533646` → `mnt:[4026533646]`, as `readlink /proc/PID/ns/mnt` prints it. */
 export function readlinkForm(id: string | null | undefined): string {

@@ -1,6 +1,7 @@
 // Validation at the boundary: every JSON value that comes off the network is checked here before the app
 // uses it (never `JSON.parse(x) as T`). Hand-written guards keep zod out of the browser bundle.
-import { NS_ID_PATTERN, NS_TYPES, PROPAGATIONS, type Mount, type Namespace, type NamespaceList, type ScanProblem } from '../../../shared/api.js';
+import type { Mount, Namespace, NamespaceList, ScanProblem, SessionInfo, ShareLink, Target } from '../../../shared/api.js';
+import { NS_ID_PATTERN, NS_TYPES, PROPAGATIONS } from '../../../shared/constants.js';
 import type { ServerMessage, WhereInfo } from '../../../shared/protocol.js';
 import type { EventsServerMessage } from '../../../shared/events.js';
 
@@ -74,6 +75,32 @@ export const isMountArray = (v: unknown): v is Mount[] => Array.isArray(v) && v.
 
 function isWhere(v: unknown): v is WhereInfo {
   return isObj(v) && isInt(v.pid) && isStr(v.command) && (v.mnt === null || (isStr(v.mnt) && NS_ID_PATTERN.test(v.mnt)));
+}
+
+/** A session target as the server reports it (or as this tab stored it). */
+export function isTarget(v: unknown): v is Target {
+  if (!isObj(v)) return false;
+  switch (v.kind) {
+    case 'host':
+      return true;
+    case 'namespace':
+      return isStr(v.id) && NS_ID_PATTERN.test(v.id);
+    case 'process':
+      return isInt(v.pid) && v.pid > 0;
+    default:
+      return false;
+  }
+}
+
+const isExit = (v: unknown): boolean => v === null || (isObj(v) && isInt(v.code) && isIntOrNull(v.signal));
+
+/** `GET /api/sessions/:id`; only the fields the browser relies on are checked. */
+export function isSessionInfo(v: unknown): v is SessionInfo {
+  return isObj(v) && isStr(v.id) && isTarget(v.target) && isInt(v.pid) && isInt(v.cols) && isInt(v.rows) && isExit(v.exited);
+}
+
+export function isShareLink(v: unknown): v is ShareLink {
+  return isObj(v) && isStr(v.token) && isStr(v.url) && v.url.startsWith('/');
 }
 
 /** A text frame of the terminal stream, or null when it is not one we understand. */

@@ -41,6 +41,12 @@ export class ConsoleState {
   });
   readonly shownRows = $derived(this.diffOnly ? (this.diffRows?.filter((r) => r.kind !== 'same') ?? null) : this.diffRows);
 
+  constructor() {
+    // After a reload the inside pane comes back on the namespace it was on (its shell too, if it still runs).
+    const target = this.inside.target;
+    if (target.kind === 'namespace') this.selectedId = target.id;
+  }
+
   /** Start the live feeds; keeps the watched mount tables in step with inside/outside. Returns the teardown. */
   attach(): () => void {
     const detach = this.namespaces.attach();

@@ -1,10 +1,13 @@
 // Reactive state of one terminal pane. The pane owns its TerminalController while its DOM node is attached;
-// the controller reports back through `events`, and actions (retarget, restart) go to it directly.
+// the controller reports back through `events`, and actions (retarget, restart) go to it directly. The pane's
+// session is remembered for this tab (lib/savedSessions.ts): a reload reattaches to the same shell.
 import { untrack } from 'svelte';
 import type { Target } from '../../../shared/api.js';
 import type { WhereInfo } from '../../../shared/protocol.js';
 import { exposeTerminal, type PaneName } from '../lib/hook.js';
+import { loadSavedSession, saveSession, type SavedSession } from '../lib/savedSessions.js';
 import { TerminalController, type TerminalEvents, type TerminalStatus } from '../terminal/TerminalController.js';
+import { ShareLinkState } from './share.svelte.js';
 
 export class PaneState {
   status = $state<TerminalStatus>('starting');
@@ -15,7 +18,10 @@ export class PaneState {
   session = $state.raw<{ id: string; target: Target; pid: number } | null>(null);
   exit = $state.raw<{ code: number; signal: number | null } | null>(null);
   target = $state.raw<Target>({ kind: 'host' });
+  readonly share = new ShareLinkState(() => this.session?.id ?? null);
   private controller: TerminalController | null = null;
+  /** the session this tab showed before a reload; used once, by the first attach */
+  private saved: SavedSession | null;
 
   private readonly events: TerminalEvents = {
     status: (status, detail) => {
@@ -23,7 +29,12 @@ export class PaneState {
       this.detail = detail;
       if (status === 'starting') this.exit = null;
     },
-    session: (info) => (this.session = info),
+    session: (info) => {
+      this.session = info;
+      if (!info) return;
+      this.target = info.target;
+      saveSession(this.name, { id: info.id, target: info.target });
+    },
     where: (where) => (this.where = where),
     exit: (code, signal) => (this.exit = { code, signal }),
   };
@@ -32,7 +43,11 @@ export class PaneState {
     readonly name: PaneName,
     /** the region's accessible name: "Outside terminal" / "Inside terminal" */
     readonly label: string,
-  ) {}
+  ) {
+    this.saved = loadSavedSession(name);
+    // A process target is never restarted from a stale record: its PID may belong to someone else by now.
+    if (this.saved && this.saved.target.kind !== 'process') this.target = this.saved.target;
+  }
 
   /** Svelte attachment: `<div {@attach pane.attach}>`. Creates the terminal, starts a shell; returns teardown. */
   attach = (el: HTMLElement): (() => void) => {
@@ -40,8 +55,12 @@ export class PaneState {
     controller.open(el);
     const unexpose = exposeTerminal(this.name, controller.terminal);
     this.controller = controller;
-    void controller.start(untrack(() => this.target));
+    const saved = this.saved;
+    this.saved = null;
+    const target = untrack(() => this.target);
+    void (saved ? controller.resume(saved.id, target) : controller.start(target));
     return () => {
+      this.share.close();
       unexpose();
       if (this.controller === controller) this.controller = null;
       controller.dispose();

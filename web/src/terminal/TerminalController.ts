@@ -1,17 +1,14 @@
 // The imperative half of a terminal pane: owns the xterm Terminal, its addons and the session socket. The
 // Svelte component only hands it a DOM node and disposes it; state flows out through `TerminalEvents`.
-import { Terminal } from '@xterm/xterm';
+import type { Terminal } from '@xterm/xterm';
+import type { SearchAddon } from '@xterm/addon-search';
 import { FitAddon } from '@xterm/addon-fit';
-import { WebglAddon } from '@xterm/addon-webgl';
-import { WebLinksAddon } from '@xterm/addon-web-links';
-import { Unicode11Addon } from '@xterm/addon-unicode11';
-import { SearchAddon } from '@xterm/addon-search';
-import '@xterm/xterm/css/xterm.css';
 import type { Target } from '../../../shared/api.js';
 import type { ServerMessage, WhereInfo } from '../../../shared/protocol.js';
-import { createSession, deleteSession, ApiError } from '../lib/api.js';
+import { createSession, deleteSession, getSession, ApiError } from '../lib/api.js';
+import { AckBatcher } from './ackBatcher.js';
 import { SessionSocket, type EndReason, type LinkState } from './sessionSocket.js';
-import { currentTheme, followColorScheme } from './theme.js';
+import { createXterm, FULL_RESET, loadWebgl } from './xtermSetup.js';
 
 export type TerminalStatus = 'starting' | LinkState | 'exited' | 'error';
 
@@ -22,44 +19,26 @@ export interface TerminalEvents {
   exit(code: number, signal: number | null): void;
 }
 
-/** Acks are batched: sent once this many rendered bytes are owed... */
-const ACK_BATCH_BYTES = 32 * 1024;
-/** ...or this long after the first unacked byte, so a quiet shell never sits on a partial batch. */
-const ACK_DELAY_MS = 25;
-/** RIS (ESC c): a full reset that travels in order through xterm's write queue, unlike `term.reset()`. */
-const FULL_RESET = '\x1bc';
-
 export class TerminalController {
   readonly terminal: Terminal;
   private readonly fit = new FitAddon();
-  private readonly search = new SearchAddon();
+  private readonly search: SearchAddon;
   private readonly encoder = new TextEncoder();
   private readonly teardown: (() => void)[] = [];
+  private readonly acks = new AckBatcher((bytes) => this.socket?.sendControl({ type: 'ack', bytes }));
   private socket: SessionSocket | null = null;
   private sessionId: string | null = null;
   private startToken = 0;
-  private ackOwed = 0;
-  private ackTimer: ReturnType<typeof setTimeout> | undefined;
   private fitFrame = 0;
   private disposed = false;
 
   constructor(private readonly events: TerminalEvents) {
-    this.terminal = new Terminal({
-      allowProposedApi: true, // unicode11 and search decorations use proposed API
-      fontFamily: 'ui-monospace, "DejaVu Sans Mono", "Cascadia Mono", Menlo, Consolas, monospace',
-      fontSize: 13,
-      scrollback: 5000,
-      cursorBlink: true,
-      theme: currentTheme(),
-    });
-    const t = this.terminal;
+    const xterm = createXterm();
+    const t = (this.terminal = xterm.terminal);
+    this.search = xterm.search;
     t.loadAddon(this.fit);
-    t.loadAddon(this.search);
-    t.loadAddon(new WebLinksAddon());
-    t.loadAddon(new Unicode11Addon());
-    t.unicode.activeVersion = '11';
     this.teardown.push(
-      followColorScheme((theme) => (t.options.theme = theme)),
+      xterm.teardown,
       dispose(t.onData((data) => this.socket?.sendBytes(this.encoder.encode(data)))),
       // onBinary carries non-UTF-8 input (e.g. some mouse reports) as one char per byte.
       dispose(t.onBinary((data) => this.socket?.sendBytes(Uint8Array.from(data, (c) => c.charCodeAt(0) & 0xff)))),
@@ -72,7 +51,7 @@ export class TerminalController {
   open(el: HTMLElement): void {
     const t = this.terminal;
     t.open(el);
-    this.loadWebgl();
+    loadWebgl(t);
     const ro = new ResizeObserver(() => this.scheduleFit());
     ro.observe(el);
     this.teardown.push(() => ro.disconnect());
@@ -81,15 +60,8 @@ export class TerminalController {
 
   /** Start a new shell on `target`, ending the current session (if any) first. */
   async start(target: Target): Promise<void> {
-    const token = ++this.startToken;
-    const ended = this.endSession();
-    this.terminal.write(FULL_RESET);
-    this.events.session(null);
-    this.events.where(null);
-    this.events.status('starting', null);
-    this.fitNow();
-    await ended; // the old shell is gone before the new one starts (e.g. before its namespace is deleted)
-    if (token !== this.startToken || this.disposed) return;
+    const token = await this.begin(true);
+    if (token === null) return;
     let created: { id: string; pid: number };
     try {
       created = await createSession(target, this.terminal.cols, this.terminal.rows);
@@ -101,9 +73,43 @@ export class TerminalController {
       void deleteSession(created.id).catch(() => undefined); // Swallow: a newer start already replaced it
       return;
     }
-    this.sessionId = created.id;
-    this.events.session({ id: created.id, target, pid: created.pid });
-    const socket = new SessionSocket(created.id, {
+    this.connect(created.id, target, created.pid);
+  }
+
+  /**
+   * Reattach to session `id` (e.g. after a page reload: the server replays its screen) when it still runs;
+   * otherwise start a new shell on `fallback`. Resolves to whether it reattached.
+   */
+  async resume(id: string, fallback: Target): Promise<boolean> {
+    const token = await this.begin(false);
+    if (token === null) return false;
+    const info = await getSession(id).catch(() => null); // unreachable: same as gone, start afresh
+    if (token !== this.startToken || this.disposed) return false;
+    if (!info || info.exited !== null) {
+      await this.start(fallback);
+      return false;
+    }
+    this.connect(info.id, info.target, info.pid);
+    return true;
+  }
+
+  /** Drop the current session (ending its shell when `endShell`), clear the screen; null when superseded. */
+  private async begin(endShell: boolean): Promise<number | null> {
+    const token = ++this.startToken;
+    const ended = endShell ? this.endSession() : this.dropSocket();
+    this.terminal.write(FULL_RESET);
+    this.events.session(null);
+    this.events.where(null);
+    this.events.status('starting', null);
+    this.fitNow();
+    await ended; // the old shell is gone before the new one starts (e.g. before its namespace is deleted)
+    return token === this.startToken && !this.disposed ? token : null;
+  }
+
+  private connect(id: string, target: Target, pid: number): void {
+    this.sessionId = id;
+    this.events.session({ id, target, pid });
+    const socket = new SessionSocket(id, {
       output: (bytes, gen) => this.onOutput(socket, bytes, gen),
       control: (msg) => this.onControl(msg),
       link: (state) => this.events.status(state, null),
@@ -132,45 +138,40 @@ export class TerminalController {
     this.startToken++;
     if (endSession) void this.endSession();
     else this.socket?.dispose();
-    clearTimeout(this.ackTimer);
+    this.acks.reset();
     cancelAnimationFrame(this.fitFrame);
     for (const fn of this.teardown.splice(0).reverse()) fn();
     this.terminal.dispose();
   }
 
   private endSession(): Promise<void> {
-    this.socket?.dispose();
-    this.socket = null;
-    this.ackOwed = 0;
-    clearTimeout(this.ackTimer);
-    this.ackTimer = undefined;
     const id = this.sessionId;
-    this.sessionId = null;
+    void this.dropSocket();
     // Swallow: the session may have exited already; the server reaps it either way.
     return id ? deleteSession(id).catch(() => undefined) : Promise.resolve();
+  }
+
+  /** Let go of the session without ending it (its grace period applies). */
+  private dropSocket(): Promise<void> {
+    this.socket?.dispose();
+    this.socket = null;
+    this.sessionId = null;
+    this.acks.reset();
+    return Promise.resolve();
   }
 
   private onOutput(socket: SessionSocket, bytes: Uint8Array, gen: number): void {
     this.terminal.write(bytes, () => {
       if (this.socket !== socket || socket.generation !== gen) return; // bytes of an older socket: nobody to ack
-      this.ackOwed += bytes.length;
-      if (this.ackOwed >= ACK_BATCH_BYTES) this.flushAck();
-      else if (this.ackTimer === undefined) this.ackTimer = setTimeout(() => this.flushAck(), ACK_DELAY_MS);
+      this.acks.rendered(bytes.length);
     });
-  }
-
-  private flushAck(): void {
-    clearTimeout(this.ackTimer);
-    this.ackTimer = undefined;
-    if (this.ackOwed > 0) this.socket?.sendControl({ type: 'ack', bytes: this.ackOwed });
-    this.ackOwed = 0;
   }
 
   private onControl(msg: ServerMessage): void {
     switch (msg.type) {
       case 'hello': {
         // The server replays the current screen next: start from a clean terminal, in write order.
-        this.ackOwed = 0;
+        this.acks.reset();
         this.terminal.write(FULL_RESET);
         this.terminal.options.disableStdin = msg.readOnly === true;
         const { cols, rows } = this.terminal;
@@ -181,7 +182,7 @@ export class TerminalController {
         this.events.where(msg.where);
         break;
       case 'exit':
-        this.flushAck();
+        this.acks.flush();
         this.events.exit(msg.code, msg.signal);
         this.events.status('exited', null);
         break;
@@ -219,17 +220,6 @@ export class TerminalController {
       navigator.clipboard.writeText(text).catch((e: unknown) => console.warn('nsconsole: copy failed', e));
     } else {
       document.execCommand('copy'); // xterm's copy handler fills the clipboard from its selection
-    }
-  }
-
-  private loadWebgl(): void {
-    try {
-      const webgl = new WebglAddon();
-      webgl.onContextLoss(() => webgl.dispose()); // xterm falls back to its DOM renderer
-      this.terminal.loadAddon(webgl);
-    } catch (e) {
-      // Expected without a GPU (e.g. headless with --disable-gpu): the DOM renderer is the fallback.
-      console.info('nsconsole: WebGL renderer unavailable, using the DOM renderer:', e instanceof Error ? e.message : e);
     }
   }
 

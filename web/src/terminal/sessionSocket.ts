@@ -1,7 +1,9 @@
 // One terminal session's WebSocket (`/ws/sessions/:id`), reconnecting by itself with backoff while the session
 // lives. Binary frames are output bytes; text frames are validated control messages. Each (re)connect is a new
-// `generation`, so acks for bytes of an earlier socket are never sent on a later one.
-import { CLOSE, type ClientMessage, type ServerMessage } from '../../../shared/protocol.js';
+// `generation`, so acks for bytes of an earlier socket are never sent on a later one. A read-only viewer
+// connects with its share token in `?view=` (a browser cannot set headers on a WebSocket).
+import { CLOSE } from '../../../shared/constants.js';
+import type { ClientMessage, ServerMessage } from '../../../shared/protocol.js';
 import { sessionAlive, wsUrl } from '../lib/api.js';
 import { Backoff } from '../lib/backoff.js';
 import { parseServerMessage } from '../lib/guards.js';
@@ -20,6 +22,13 @@ export interface SessionSocketHandlers {
 /** After this many attempts that never reached `hello`, ask the REST API whether the session still exists. */
 const CHECK_ALIVE_AFTER_FAILURES = 2;
 
+export interface SessionSocketOptions {
+  /** a read-only share token: sent as `?view=`; the server then refuses input and resizes */
+  viewToken?: string;
+  /** whether the session still lives (null: cannot tell); the default asks the REST API, which needs the owner */
+  alive?: (sessionId: string) => Promise<boolean | null>;
+}
+
 export class SessionSocket {
   private ws: WebSocket | null = null;
   private gen = 0;
@@ -33,6 +42,7 @@ export class SessionSocket {
   constructor(
     readonly sessionId: string,
     private readonly handlers: SessionSocketHandlers,
+    private readonly options: SessionSocketOptions = {},
   ) {}
 
   get generation(): number {
@@ -68,7 +78,8 @@ export class SessionSocket {
     const generation = ++this.gen;
     this.helloSeen = false;
     this.handlers.link(generation === 1 ? 'connecting' : 'reconnecting', this.backoff.attempts);
-    const ws = new WebSocket(wsUrl(`/ws/sessions/${encodeURIComponent(this.sessionId)}`));
+    const view = this.options.viewToken === undefined ? '' : `?view=${encodeURIComponent(this.options.viewToken)}`;
+    const ws = new WebSocket(wsUrl(`/ws/sessions/${encodeURIComponent(this.sessionId)}${view}`));
     ws.binaryType = 'arraybuffer';
     this.ws = ws;
     ws.onmessage = (ev) => {
@@ -108,7 +119,7 @@ export class SessionSocket {
       return this.end({ kind: 'refused', message: reason || 'Too many browser tabs are attached to this shell.' });
     }
     if (!this.helloSeen && ++this.failuresBeforeHello >= CHECK_ALIVE_AFTER_FAILURES) {
-      const alive = await sessionAlive(this.sessionId);
+      const alive = await (this.options.alive ?? sessionAlive)(this.sessionId);
       if (this.done) return;
       if (alive === false) return this.end({ kind: 'gone' });
     }

@@ -1,8 +1,9 @@
 // Namespaces of processes, from /proc: one readlink per /proc/PID/ns/<type>, grouped by inode, with lsns's
 // facts (NPROCS, lowest PID, USER, COMMAND). Like lsns we look at processes (/proc/PID), not threads.
+import * as nodeFs from 'node:fs';
 import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import type { NsType, ScanProblem } from '../../shared/api.js';
-import type { ScanPool } from './scan-pool.js';
+import { ERRNO_CODES, readFactsJob, type FactsJobResult, type ScanPool } from './scan-pool.js';
 
 // Readlinks are synchronous (3-5x faster than fs.promises, which pays a threadpool round trip per call) and
 // split with a worker thread on busy machines (scan-pool.ts); either way a scan blocks the loop for a few ms.
@@ -43,29 +44,28 @@ export function readNsLink(pid: number | 'self', type: NsType): string | null {
   }
 }
 
-function errnoOf(e: unknown): string {
-  return (e as NodeJS.ErrnoException).code ?? String(e);
-}
-
 export async function scanProcesses(types: readonly NsType[], skipPids: ReadonlySet<number>, pool: ScanPool): Promise<ProcessScan> {
   const members = new Map<string, number[]>();
   const problems: ScanProblem[] = [];
   const pids = listPids().filter((pid) => !skipPids.has(pid));
-  const links = await pool.links(pids, types);
+  const inodes = await pool.inodes(pids, types);
+  // One id string per namespace, not one per process: ids are built when an inode is first met per type.
+  const idOf = types.map(() => new Map<number, string>());
   for (let i = 0; i < pids.length; i++) {
     const pid = pids[i] as number;
     for (let j = 0; j < types.length; j++) {
-      const link = links[i * types.length + j] as string;
+      const inode = inodes[i * types.length + j] as number;
       const type = types[j] as NsType;
-      if (link.startsWith('!')) {
-        const code = link.slice(1);
+      if (inode < 0) {
+        const code = ERRNO_CODES[-inode] ?? 'EIO';
         // Exited mid-scan: it is simply not there any more. Anything else (EACCES: PID 1 here) is reported once.
         if (code !== 'ENOENT' && code !== 'ESRCH') problems.push({ pid, reason: `${code} reading /proc/${pid}/ns/${type}` });
         break;
       }
-      const inode = inodeOfLink(link);
-      if (inode === null) continue;
-      const id = `${type}:${inode}`;
+      if (inode === 0) continue;
+      const ids = idOf[j] as Map<number, string>;
+      let id = ids.get(inode);
+      if (id === undefined) ids.set(inode, (id = `${type}:${inode}`));
       const list = members.get(id);
       if (list) list.push(pid);
       else members.set(id, [pid]);
@@ -82,15 +82,13 @@ export interface ProcessFacts {
 
 /** lsns's USER is the owner of /proc/PID; its COMMAND the command line, or the kernel thread's name. */
 export function processFacts(pid: number, users: UserNames): ProcessFacts {
-  try {
-    const uid = statSync(`/proc/${pid}`).uid;
-    const raw = readFileSync(`/proc/${pid}/cmdline`, 'latin1');
-    let command = Buffer.from(raw.replace(/\0+$/, '').replaceAll('\0', ' '), 'latin1').toString('utf8');
-    if (command === '') command = readFileSync(`/proc/${pid}/comm`, 'utf8').replace(/\n$/, '');
-    return { user: users.name(uid), command };
-  } catch (e) {
-    return { user: null, command: null, error: `PID ${pid}: ${errnoOf(e)} reading its owner and command line` };
-  }
+  return factsOf(pid, readFactsJob(nodeFs, [pid])[0] as FactsJobResult, users);
+}
+
+/** The row's facts from what readFactsJob read (on either thread). */
+export function factsOf(pid: number, r: FactsJobResult, users: UserNames): ProcessFacts {
+  if ('error' in r) return { user: null, command: null, error: `PID ${pid}: ${r.error} reading its owner and command line` };
+  return { user: users.name(r.uid), command: r.command };
 }
 
 /** uid → name from /etc/passwd, re-read only when the file changes. */

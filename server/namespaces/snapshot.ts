@@ -1,11 +1,11 @@
 // One consistent-enough picture of the machine's namespaces: the process scan, the nsfs binds of every
 // readable mount namespace, and the Namespace rows built from both. Engine calls and watchers all start here.
 import { NS_TYPES, type Namespace, type NsType, type ScanProblem } from '../../shared/api.js';
-import { processFacts, scanProcesses, type ProcessFacts, type UserNames } from './discovery.js';
+import { factsOf, scanProcesses, type ProcessFacts, type UserNames } from './discovery.js';
 import { nsfsPathsByNamespace, type NsfsBind, type PersistedScanner } from './persisted.js';
 import type { MountNsAccess } from '../mounts/read.js';
 import type { HelperPids } from './run.js';
-import type { ScanPool } from './scan-pool.js';
+import type { FactsJobResult, ScanPool } from './scan-pool.js';
 
 export interface Snapshot {
   /** rows of the requested types, sorted by inode then type (lsns's order) */
@@ -35,18 +35,20 @@ export async function takeSnapshot(deps: SnapshotDeps, types: readonly NsType[] 
   const { members, problems } = await scanProcesses(scanTypes, deps.helperPids, deps.pool);
   const mntMembers = new Map<string, number[]>();
   for (const [id, pids] of members) if (id.startsWith('mnt:')) mntMembers.set(id, pids);
-  const persisted = await deps.persisted.scan(mntMembers);
-  const nsfs = nsfsPathsByNamespace(persisted.binds, deps.selfMnt);
-
   const wanted = new Set<string>(types);
+  // USER and COMMAND of each row's lowest PID, read on both threads alongside the mount tables.
+  const factPids = [...new Set([...members].filter(([id]) => wanted.has(typeOf(id))).map(([, pids]) => pids[0] as number))];
+  const [persisted, factResults] = await Promise.all([deps.persisted.scan(mntMembers), deps.pool.facts(factPids)]);
+  const nsfs = nsfsPathsByNamespace(persisted.binds, deps.selfMnt);
   const factsByPid = new Map<number, ProcessFacts>();
+  factPids.forEach((pid, i) => factsByPid.set(pid, factsOf(pid, factResults[i] as FactsJobResult, deps.users)));
+
   const namespaces: Namespace[] = [];
   for (const [id, pids] of members) {
     const type = typeOf(id);
     if (!wanted.has(type)) continue;
     const pid = pids[0] as number;
-    let facts = factsByPid.get(pid);
-    if (!facts) factsByPid.set(pid, (facts = processFacts(pid, deps.users)));
+    const facts = factsByPid.get(pid) as ProcessFacts;
     const row: Namespace = {
       id,
       type,

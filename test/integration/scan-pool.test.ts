@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../server/log.js';
 import { listPids } from '../../server/namespaces/discovery.js';
-import { readNsfsLinesJob, readNsLinksJob, ScanPool } from '../../server/namespaces/scan-pool.js';
+import { ERRNO_CODES, readFactsJob, readNsfsLinesJob, readNsLinksJob, ScanPool } from '../../server/namespaces/scan-pool.js';
 
 const log = createLogger('silent');
 const split = new ScanPool(log, 1); // every job is split with the worker
@@ -41,5 +41,30 @@ describe('ScanPool', () => {
     const strip = (r: (typeof results)[number]) => r && r.pid;
     expect(results.map(strip)).toEqual(readNsfsLinesJob(fs, items, 8).map(strip));
     expect(results[0]?.identity).toMatch(/^\d+:\d+$/);
+  });
+
+  it('reads inodes (numbers) that match the link texts, with errors as codes, on both threads', async () => {
+    const pids = [...listPids().filter((p) => p <= process.pid), 4_000_000];
+    const types = ['mnt', 'net', 'user'];
+    const [nums, texts] = await Promise.all([split.inodes(pids, types), local.links(pids, types)]);
+    expect(nums).toHaveLength(pids.length * types.length);
+    let compared = 0;
+    nums.forEach((n, i) => {
+      const t = texts[i] as string;
+      if (n < 0 || t.startsWith('!')) return; // exited between the two reads
+      expect(t).toBe(`${types[i % types.length]}:[${n}]`);
+      compared++;
+    });
+    expect(compared).toBeGreaterThan(10);
+    // The last PID does not exist: every one of its links is ENOENT.
+    expect(nums.slice(-types.length).map((n) => ERRNO_CODES[-n])).toEqual(['ENOENT', 'ENOENT', 'ENOENT']);
+  });
+
+  it('reads owners and command lines on both threads, in PID order', async () => {
+    const pids = [process.pid, 4_000_000, 1];
+    const facts = await split.facts(pids);
+    expect(facts[0]).toEqual({ uid: process.getuid?.(), command: expect.stringContaining('node') });
+    expect(facts[1]).toEqual({ error: 'ENOENT' });
+    expect(facts.map((f) => 'uid' in f)).toEqual(readFactsJob(fs, pids).map((f) => 'uid' in f));
   });
 });

@@ -1,7 +1,7 @@
 // The built server as a child process, the way a user runs it: `node dist/server/main.js FLAGS`.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -19,14 +19,15 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
-export async function spawnServer(extraArgs: string[] = []): Promise<ServerProcess> {
+export async function spawnServer(extraArgs: string[] = [], opts: { uid?: number } = {}): Promise<ServerProcess> {
   if (!existsSync(MAIN_JS)) throw new Error(`${MAIN_JS} is missing: run \`npm run build\` first (npm test does)`);
   const dir = await mkdtemp(path.join(tmpdir(), 'nsconsole-proc-'));
+  if (opts.uid !== undefined) await chmod(dir, 0o755); // an unprivileged server must reach its shell wrapper
   const nsDir = path.join(dir, 'ns');
   // bash without the machine's rc files (see startServer in server.ts for why)
   const shell = path.join(dir, 'bash-norc');
   await writeFile(shell, '#!/bin/sh\nexec /bin/bash --norc --noprofile "$@"\n', { mode: 0o755 });
-  const child = spawn(process.execPath, [MAIN_JS, '--port', '0', '--ns-dir', nsDir, '--shell', shell, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [MAIN_JS, '--port', '0', '--ns-dir', nsDir, '--shell', shell, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'], ...(opts.uid !== undefined ? { uid: opts.uid, gid: opts.uid } : {}) });
   const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));

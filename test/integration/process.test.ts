@@ -46,3 +46,20 @@ describe('nsconsole process', () => {
     for (const pid of pids) await expect.poll(() => processAlive(pid) && !isZombie(pid), { timeout: 2000 }).toBe(false);
   });
 });
+
+describe('nsconsole without privileges', () => {
+  const NOBODY = 65534;
+  it('still serves host shells, and answers namespace actions with a clear 403', async () => {
+    proc = await spawnServer([], { uid: NOBODY });
+    const auth = { authorization: `Bearer ${proc.token}`, 'content-type': 'application/json' };
+    const session = await fetch(`${proc.base}/api/sessions`, { method: 'POST', headers: auth, body: JSON.stringify({ target: { kind: 'host' }, cols: 80, rows: 24 }) });
+    expect(session.status).toBe(201);
+    const list = await fetch(`${proc.base}/api/namespaces`, { headers: auth });
+    expect(list.status).toBe(200);
+    const created = await fetch(`${proc.base}/api/namespaces`, { method: 'POST', headers: auth, body: JSON.stringify({ type: 'mnt', name: 'x' }) });
+    expect(created.status).toBe(403);
+    const body = (await created.json()) as { error: { code: string; message: string } };
+    expect(body.error.code).toBe('NOT_PRIVILEGED');
+    expect(body.error.message).toMatch(/root|CAP_SYS_ADMIN/);
+  });
+});

@@ -43,7 +43,8 @@ export async function benchBrowser(): Promise<Row[]> {
   try {
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     await page.goto(server.url.href);
-    await page.waitForFunction(() => Boolean((window as unknown as { nsconsole?: { terminals?: { outside?: unknown } } }).nsconsole?.terminals?.outside), undefined, { timeout: 30_000 });
+    // Typed input before the shell's socket is open would be lost: wait until the pane says connected.
+    await page.locator('section[data-pane="outside"][data-status="connected"]').waitFor({ timeout: 30_000 });
     await typeInto(page, 'echo ready-$((6*7))\r');
     await waitForLine(page, 'ready-42', 30_000);
 

@@ -11,7 +11,10 @@ import type { IPty } from 'node-pty';
 export const FLOW_HIGH_WATERMARK_BYTES = 128 * 1024;
 /** Resume once every writer is below this: the gap keeps the pty from flapping between pause and resume. */
 export const FLOW_LOW_WATERMARK_BYTES = 32 * 1024;
-/** The replay mirror parses on our event loop; when it lags this much, the pty waits for it too. */
+/**
+ * The replay mirror parses in a worker thread (mirror-host.ts); when it lags this much, the pty waits for it too:
+ * it bounds the memory held for it and how long a snapshot for a new client waits for the parser to catch up.
+ */
 export const MIRROR_HIGH_BACKLOG_BYTES = 1024 * 1024;
 const MIRROR_LOW_BACKLOG_BYTES = 256 * 1024;
 /**

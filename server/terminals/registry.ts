@@ -6,6 +6,8 @@ import type { Config } from '../config/config.js';
 import { AppError } from '../http/errors.js';
 import type { Logger } from '../log.js';
 import type { LaunchSpec } from './launch.js';
+import { MirrorHost } from './mirror-host.js';
+import { SNAPSHOT_BOUNDARY_WAIT_MS } from './screen-mirror.js';
 import { TerminalSession } from './session.js';
 
 export type ValidCreateSessionRequest = z.output<typeof CreateSessionSchema>;
@@ -62,6 +64,8 @@ export function createTerminalRegistry(deps: TerminalRegistryDeps): TerminalRegi
   const viewerTokens = new Map<string, string>(); // token → session id
   const tokenOfSession = new Map<string, string>();
   const bucket = new TokenBucket(deps.createRate ?? DEFAULT_CREATE_RATE);
+  // Started lazily with the first session; disposeAll terminates it.
+  const mirrorHost = new MirrorHost(SNAPSHOT_BOUNDARY_WAIT_MS);
   let launching = 0;
 
   const forget = (id: string): TerminalSession | undefined => {
@@ -101,6 +105,7 @@ export function createTerminalRegistry(deps: TerminalRegistryDeps): TerminalRegi
         rows: req.rows,
         config: deps.config,
         log: deps.log,
+        mirrorHost,
         onIdle: (idle) => {
           if (sessions.get(idle.id) !== idle) return;
           remove(idle.id).catch((err: unknown) => deps.log.error({ err, session: idle.id }, 'ending an idle session failed'));
@@ -132,6 +137,7 @@ export function createTerminalRegistry(deps: TerminalRegistryDeps): TerminalRegi
       ]);
       clearTimeout(deadline);
       for (const s of all) s.dispose(); // no-op for those that ended; drops our handles on the rest
+      mirrorHost.dispose();
     },
   };
 }

@@ -2,25 +2,20 @@
 // clients, so that a client attaching later gets the serialized screen and then the live bytes that follow it,
 // with no byte lost or doubled.
 //
-// xterm's `write` parses asynchronously (in time slices), so at any instant the headless terminal has processed
-// a prefix of what it was given. Each write's callback runs synchronously right after that chunk is parsed and
-// before the next one, so inside it the screen corresponds exactly to `processedSeq`. A snapshot is taken there
-// (at a clean VT boundary, see vt-boundary.ts), and the events written but not yet parsed are handed over with it:
-// they are precisely the live output that follows the snapshot.
-import xtermHeadless from '@xterm/headless';
-import { SerializeAddon } from '@xterm/addon-serialize';
+// The headless xterm lives in a worker thread shared by all sessions (mirror-host.ts): parsing every output byte
+// was the largest cost on the main thread under a flood. This class is its main-thread half. Each event (output
+// or resize) is numbered and kept here until the worker reports it parsed. The worker takes a snapshot inside
+// the write callback of an event n that ends at a clean VT boundary (see vt-boundary.ts), so the screen is
+// exactly "everything up to n"; the events after n that are still held here are precisely the live output that
+// the new client must get right after that screen.
+import type { MirrorEndpoint, MirrorHost } from './mirror-host.js';
 import { VtBoundary } from './vt-boundary.js';
-
-const { Terminal } = xtermHeadless;
-type HeadlessTerminal = InstanceType<typeof Terminal>;
 
 /**
  * How long a snapshot request waits for a clean VT boundary before it settles for the next parsed chunk. Output
  * that stops in the middle of an escape sequence is rare (a program killed mid-write); waiting forever is worse.
  */
 export const SNAPSHOT_BOUNDARY_WAIT_MS = 150;
-
-const NO_BYTES = new Uint8Array(0);
 
 /** What the clients were sent, in order: output bytes, and size changes between them. */
 export type StreamEvent = { kind: 'output'; bytes: Buffer } | { kind: 'resize'; cols: number; rows: number };
@@ -36,12 +31,9 @@ export interface ScreenSnapshot {
   following: StreamEvent[];
 }
 
-interface InFlight {
+interface Held {
+  n: number;
   event: StreamEvent;
-  /** output offset once this event is parsed */
-  endSeq: number;
-  /** whether a cut right after this event is clean */
-  clean: boolean;
 }
 
 export interface ScreenMirrorOptions {
@@ -50,25 +42,32 @@ export interface ScreenMirrorOptions {
   scrollback: number;
   /** called whenever the headless terminal catches up a little (flow control watches `backlogBytes`) */
   onProgress(): void;
+  /** the worker host, owned by the registry */
+  host: MirrorHost;
 }
 
-export class ScreenMirror {
-  private readonly terminal: HeadlessTerminal;
-  private readonly serializer = new SerializeAddon();
+export class ScreenMirror implements MirrorEndpoint {
+  private readonly host: MirrorHost;
+  private readonly id: number;
   private readonly boundary = new VtBoundary();
-  private readonly inFlight: InFlight[] = [];
+  /** events given to the worker and not yet reported parsed, oldest first */
+  private held: Held[] = [];
+  private nextN = 0;
   private writtenSeq = 0;
   private processedSeq = 0;
-  private processedClean = true;
+  private cols: number;
+  private rows: number;
   private waiters: Array<(snapshot: ScreenSnapshot) => void> = [];
-  private waitDeadline: NodeJS.Timeout | undefined;
-  private acceptAnyCut = false;
+  private requested = false;
+  /** the worker died: the screen is unknown, clients get live output only */
+  private lostScreen = false;
   private disposed = false;
 
   constructor(private readonly opts: ScreenMirrorOptions) {
-    // allowProposedApi: the serialize addon reads the buffer through the proposed API.
-    this.terminal = new Terminal({ cols: opts.cols, rows: opts.rows, scrollback: opts.scrollback, allowProposedApi: true });
-    this.terminal.loadAddon(this.serializer);
+    this.cols = opts.cols;
+    this.rows = opts.rows;
+    this.host = opts.host;
+    this.id = this.host.open(this, opts.cols, opts.rows, opts.scrollback);
   }
 
   /** bytes given to the headless terminal that it has not parsed yet */
@@ -77,39 +76,41 @@ export class ScreenMirror {
   }
 
   write(bytes: Buffer): void {
-    if (this.disposed) return;
+    if (this.disposed || bytes.length === 0) return;
     this.writtenSeq += bytes.length;
-    const entry: InFlight = { event: { kind: 'output', bytes }, endSeq: this.writtenSeq, clean: this.boundary.feed(bytes) };
-    this.inFlight.push(entry);
-    this.terminal.write(bytes, () => this.parsed(entry));
+    if (this.lostScreen) return void (this.processedSeq = this.writtenSeq);
+    const n = this.nextN++;
+    this.held.push({ n, event: { kind: 'output', bytes } });
+    // A copy, transferred: `bytes` itself may still sit in a socket's write queue, so it cannot be moved.
+    const copy = new ArrayBuffer(bytes.length);
+    new Uint8Array(copy).set(bytes);
+    this.host.post(['w', this.id, n, this.writtenSeq, this.boundary.feed(bytes), copy], copy);
   }
 
   /** Resizes in stream order: output written before the resize is parsed at the old size, as the clients did. */
   resize(cols: number, rows: number): void {
     if (this.disposed) return;
-    const entry: InFlight = { event: { kind: 'resize', cols, rows }, endSeq: this.writtenSeq, clean: this.boundary.atBoundary };
-    this.inFlight.push(entry);
-    this.terminal.write(NO_BYTES, () => {
-      if (!this.disposed) this.terminal.resize(cols, rows);
-      this.parsed(entry);
-    });
+    this.cols = cols;
+    this.rows = rows;
+    if (this.lostScreen) return;
+    const n = this.nextN++;
+    this.held.push({ n, event: { kind: 'resize', cols, rows } });
+    this.host.post(['r', this.id, n, this.writtenSeq, this.boundary.atBoundary, cols, rows]);
   }
 
   /**
-   * Calls `deliver` with a snapshot at a clean cut, synchronously if the mirror is idle at one. Returns a
+   * Calls `deliver` with a snapshot at a clean cut, once the worker has one (always asynchronously). Returns a
    * function that withdraws the request (a client that left before its snapshot was ready).
    */
   requestSnapshot(deliver: (snapshot: ScreenSnapshot) => void): () => void {
-    if (this.inFlight.length === 0 && this.processedClean) {
-      deliver(this.snapshot());
-      return () => {};
-    }
+    if (this.disposed) return () => {};
     this.waiters.push(deliver);
-    this.waitDeadline ??= setTimeout(() => {
-      this.waitDeadline = undefined;
-      this.acceptAnyCut = true;
-      if (this.inFlight.length === 0) this.serveWaiters();
-    }, SNAPSHOT_BOUNDARY_WAIT_MS);
+    if (this.lostScreen) queueMicrotask(() => this.serve(Buffer.alloc(0), this.cols, this.rows, this.writtenSeq, []));
+    else if (!this.requested) {
+      // Every waiter until the answer shares it: any clean cut is as good as another.
+      this.requested = true;
+      this.host.post(['s', this.id]);
+    }
     return () => {
       this.waiters = this.waiters.filter((w) => w !== deliver);
     };
@@ -118,39 +119,42 @@ export class ScreenMirror {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    clearTimeout(this.waitDeadline);
     this.waiters = [];
-    this.inFlight.length = 0;
-    this.terminal.dispose();
+    this.held = [];
+    this.host.close(this.id);
   }
 
-  private parsed(entry: InFlight): void {
+  progress(n: number, seq: number): void {
     if (this.disposed) return;
-    // Callbacks run in write order, so the entry is the oldest one in flight.
-    this.inFlight.shift();
-    this.processedSeq = entry.endSeq;
-    this.processedClean = entry.clean;
-    if (this.waiters.length > 0 && (entry.clean || this.acceptAnyCut)) this.serveWaiters();
+    let drop = 0;
+    while (drop < this.held.length && (this.held[drop] as Held).n <= n) drop++;
+    if (drop > 0) this.held = this.held.slice(drop);
+    this.processedSeq = seq;
     this.opts.onProgress();
   }
 
-  private serveWaiters(): void {
-    const waiters = this.waiters;
-    this.waiters = [];
-    this.acceptAnyCut = false;
-    clearTimeout(this.waitDeadline);
-    this.waitDeadline = undefined;
-    const snapshot = this.snapshot();
-    for (const deliver of waiters) deliver(snapshot);
+  snapshot(n: number, seq: number, cols: number, rows: number, screen: Buffer): void {
+    if (this.disposed) return;
+    this.requested = false;
+    // Held events after n are still ours: progress reports never run ahead of a snapshot the worker took.
+    const following: StreamEvent[] = [];
+    for (const h of this.held) if (h.n > n) following.push(h.event);
+    this.serve(screen, cols, rows, seq, following);
   }
 
-  private snapshot(): ScreenSnapshot {
-    return {
-      screen: Buffer.from(this.serializer.serialize(), 'utf8'),
-      cols: this.terminal.cols,
-      rows: this.terminal.rows,
-      seq: this.processedSeq,
-      following: this.inFlight.map((f) => f.event),
-    };
+  lost(): void {
+    if (this.disposed || this.lostScreen) return;
+    this.lostScreen = true;
+    this.held = [];
+    this.processedSeq = this.writtenSeq;
+    this.requested = false;
+    if (this.waiters.length > 0) this.serve(Buffer.alloc(0), this.cols, this.rows, this.writtenSeq, []);
+    this.opts.onProgress();
+  }
+
+  private serve(screen: Buffer, cols: number, rows: number, seq: number, following: StreamEvent[]): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const deliver of waiters) deliver({ screen, cols, rows, seq, following });
   }
 }

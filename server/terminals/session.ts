@@ -13,6 +13,7 @@ import type { Logger } from '../log.js';
 import type { LaunchSpec } from './launch.js';
 import { OutputBatcher } from './output-batcher.js';
 import { PtyFlowGate } from './flow-gate.js';
+import type { MirrorHost } from './mirror-host.js';
 import { endSessions, KILL_SETTLE_MS } from './process-group.js';
 import { rescueOutputAfterEarlyEof } from './pty-eof-drain.js';
 import { PtyInput } from './pty-input.js';
@@ -62,6 +63,8 @@ export interface SessionOptions {
   rows: number;
   config: Pick<Config, 'sessionGraceMs' | 'maxClientsPerSession' | 'scrollback'>;
   log: Logger;
+  /** the worker thread that hosts the replay screens (one per registry, shared by its sessions) */
+  mirrorHost: MirrorHost;
   /** the grace period after the last client left has run out: the owner should terminate the session */
   onIdle(session: TerminalSession): void;
 }
@@ -97,7 +100,7 @@ export class TerminalSession {
     this.rows = opts.rows;
     this.log = opts.log.child({ session: opts.id });
     this.exited = new Promise((resolve) => (this.markExited = resolve));
-    this.mirror = new ScreenMirror({ cols: opts.cols, rows: opts.rows, scrollback: opts.config.scrollback, onProgress: () => this.updateFlow() });
+    this.mirror = new ScreenMirror({ cols: opts.cols, rows: opts.rows, scrollback: opts.config.scrollback, host: opts.mirrorHost, onProgress: () => this.updateFlow() });
     this.batcher = new OutputBatcher((frame) => this.broadcast(frame));
     opts.spec.verify?.();
     // encoding null: raw bytes, so sequence numbers count exactly what the clients receive.

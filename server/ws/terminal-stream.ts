@@ -12,6 +12,18 @@ import { AppError } from '../http/errors.js';
 import type { Logger } from '../log.js';
 import type { Attachment, TerminalClient, TerminalSession } from '../terminals/session.js';
 
+/** `{"type":"ack","bytes":N}` as JSON.stringify writes it; the range check below mirrors the schema's. */
+const ACK_FAST_PATH = /^\{"type":"ack","bytes":(0|[1-9][0-9]*)\}$/;
+const MAX_ACK_BYTES = 1 << 30;
+
+/** The byte count of a canonical ack message; undefined for anything else (the caller parses it fully). */
+export function fastAckBytes(text: string): number | undefined {
+  const m = ACK_FAST_PATH.exec(text);
+  if (!m || (m[1] as string).length > 10) return undefined;
+  const n = Number(m[1]);
+  return n <= MAX_ACK_BYTES ? n : undefined;
+}
+
 export function attachTerminalClient(ws: WebSocket, session: TerminalSession, opts: { readOnly: boolean; log: Logger }): void {
   const sendMessage = (msg: ServerMessage): void => {
     if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
@@ -19,7 +31,7 @@ export function attachTerminalClient(ws: WebSocket, session: TerminalSession, op
   const client: TerminalClient = {
     readOnly: opts.readOnly,
     sendOutput(bytes) {
-      if (ws.readyState === WebSocket.OPEN) ws.send(bytes, { binary: true });
+      if (ws.readyState === WebSocket.OPEN) ws.send(bytes, { binary: true, compress: false });
     },
     sendMessage,
     close(code, reason) {
@@ -45,7 +57,12 @@ export function attachTerminalClient(ws: WebSocket, session: TerminalSession, op
       if (opts.readOnly) return refuse('this is a read-only view: input is not accepted');
       return attachment.input(bytes);
     }
-    const parsed = parseClientMessage(bytes.toString('utf8'));
+    const text = bytes.toString('utf8');
+    // The ack is the one control message on the hot path (one per output frame): its canonical form is matched
+    // directly, skipping JSON.parse and the schema. Anything else, or any other spelling, takes the full path.
+    const acked = fastAckBytes(text);
+    if (acked !== undefined) return attachment.ack(acked);
+    const parsed = parseClientMessage(text);
     if (!parsed.ok) return sendMessage({ type: 'error', code: parsed.code, message: parsed.message });
     const msg = parsed.msg;
     switch (msg.type) {

@@ -11,10 +11,14 @@ afterEach(() => {
   for (const c of clients.splice(0)) c.dispose();
 });
 
-/** Colours, UTF-8 (2-, 3- and 4-byte), lines longer than 80 columns (wrapping) and cursor movement. */
+/**
+ * Colours, UTF-8 (2-, 3- and 4-byte), lines longer than 80 columns (wrapping) and cursor movement. Bursts of 250
+ * lines with a short pause between them: the whole output must outlast several reattaches, however fast the
+ * server streams it (with the replay screen parsed off the main thread, an unpaced run can end before them).
+ */
 const MIXED_OUTPUT =
   `awk 'BEGIN { for (i = 1; i <= 8000; i++) { printf "\\033[3%dmline %d é€😀 %s\\033[0m\\n", i % 8, i, substr("xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", 1, i % 97); ` +
-  `if (i % 300 == 0) printf "\\033[2A\\033[5Cup\\033[2B\\r" } }'`;
+  `if (i % 300 == 0) printf "\\033[2A\\033[5Cup\\033[2B\\r"; if (i % 250 == 0) system("sleep 0.1") } }'`;
 
 /** Enough scrollback that every replayed line is still compared at the end, not scrolled away. */
 const SCROLLBACK = 10_000;

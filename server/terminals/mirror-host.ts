@@ -1,0 +1,161 @@
+// The one worker thread shared by every session's replay mirror (worker source: mirror-worker-source.ts).
+//
+// One thread for all sessions rather than one each: a worker costs ~10 MB and a V8 isolate, and on a 2-vCPU box
+// a second parsing thread could not run in parallel anyway. The worker is unref'ed (it never keeps the process
+// alive), started with the first mirror, terminated when the last one is disposed, and terminated by
+// disposeMirrorHost() (registry.disposeAll) whatever is left.
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+import { MIRROR_WORKER_SOURCE } from './mirror-worker-source.js';
+
+/** A main-thread mirror as the host sees it: it receives its worker's reports. */
+export interface MirrorEndpoint {
+  /** events up to `n` (output up to offset `seq`) have been parsed */
+  progress(n: number, seq: number): void;
+  /** the screen exactly after event `n` */
+  snapshot(n: number, seq: number, cols: number, rows: number, screen: Buffer): void;
+  /** the worker died: the mirror has lost its screen */
+  lost(err: Error): void;
+}
+
+export type MirrorMessage =
+  | ['c', number, number, number, number]
+  | ['w', number, number, number, boolean, ArrayBuffer]
+  | ['r', number, number, number, boolean, number, number]
+  | ['s', number]
+  | ['x', number];
+
+type WorkerMessage = ['p', number[]] | ['s', number, number, number, number, number, ArrayBuffer];
+
+const require = createRequire(import.meta.url);
+
+/**
+ * The worker reports parse progress at most this often (for all terminals in one message). Progress only drives
+ * flow control (a 1 MB backlog threshold) and frees held events, so a few ms of delay cost nothing there, while
+ * 100 sessions typing would otherwise cost the main thread one message per keystroke.
+ */
+export const PROGRESS_REPORT_MS = 2;
+/** Queued output at least this big goes to the worker at the end of the turn; less waits MIRROR_LINGER_MS. */
+export const MIRROR_FLUSH_BYTES = 16 * 1024;
+export const MIRROR_LINGER_MS = 5;
+
+export class MirrorHost {
+  private worker: Worker | null = null;
+  private readonly endpoints = new Map<number, MirrorEndpoint>();
+  private nextId = 1;
+  private outbox: MirrorMessage[] = [];
+  private transfers: ArrayBuffer[] = [];
+  private outboxBytes = 0;
+  private flushing: NodeJS.Immediate | undefined;
+  private lingering: NodeJS.Timeout | undefined;
+
+  constructor(private readonly boundaryWaitMs: number) {}
+
+  /** Creates a terminal in the worker (starting the worker if needed); returns its id. */
+  open(endpoint: MirrorEndpoint, cols: number, rows: number, scrollback: number): number {
+    const id = this.nextId++;
+    this.endpoints.set(id, endpoint);
+    this.post(['c', id, cols, rows, scrollback]);
+    return id;
+  }
+
+  /**
+   * Queues a message; everything queued in one event-loop turn goes to the worker as one postMessage. With many
+   * sessions busy (100 typing at once) that is one message per turn instead of one per echoed key, and each
+   * postMessage costs the main thread ~10 µs. Order is kept: the worker handles the batch in sequence.
+   */
+  post(msg: MirrorMessage, transfer?: ArrayBuffer): void {
+    if (!this.endpoints.has(msg[1])) return;
+    this.outbox.push(msg);
+    if (transfer) {
+      this.transfers.push(transfer);
+      this.outboxBytes += transfer.byteLength;
+    }
+    // Streaming output and snapshot requests go at the end of this turn. A trickle (echoed keys) waits a few
+    // ms: every message wakes the worker (and xterm's own write timer, and a progress report back), and on two
+    // vCPUs those wake-ups compete with the shells and the clients for the CPU on every keystroke.
+    if (msg[0] === 's' || this.outboxBytes >= MIRROR_FLUSH_BYTES) {
+      if (this.flushing) return;
+      clearTimeout(this.lingering);
+      this.lingering = undefined;
+      this.flushing = setImmediate(() => this.flush());
+    } else if (!this.flushing && !this.lingering) {
+      this.lingering = setTimeout(() => this.flush(), MIRROR_LINGER_MS);
+      this.lingering.unref();
+    }
+  }
+
+  close(id: number): void {
+    if (!this.endpoints.has(id)) return;
+    this.post(['x', id]);
+    this.endpoints.delete(id);
+    if (this.endpoints.size === 0) this.terminate();
+  }
+
+  /** Ends the worker now; mirrors still open are told they lost their screen. */
+  dispose(): void {
+    const orphans = [...this.endpoints.values()];
+    this.endpoints.clear();
+    this.terminate();
+    for (const endpoint of orphans) endpoint.lost(new Error('the mirror host was disposed'));
+  }
+
+  private flush(): void {
+    this.cancelFlush();
+    const batch = this.outbox;
+    const transfers = this.transfers;
+    this.outbox = [];
+    this.transfers = [];
+    this.outboxBytes = 0;
+    if (batch.length > 0 && this.endpoints.size > 0) this.ensureWorker().postMessage(batch, transfers);
+  }
+
+  private cancelFlush(): void {
+    clearImmediate(this.flushing);
+    clearTimeout(this.lingering);
+    this.flushing = undefined;
+    this.lingering = undefined;
+  }
+
+  private terminate(): void {
+    this.cancelFlush();
+    this.outbox = [];
+    this.transfers = [];
+    this.outboxBytes = 0;
+    const worker = this.worker;
+    this.worker = null;
+    // Swallow: terminate() only rejects if the worker is already gone.
+    if (worker) worker.terminate().catch(() => {});
+  }
+
+  private ensureWorker(): Worker {
+    if (this.worker) return this.worker;
+    const worker = new Worker(MIRROR_WORKER_SOURCE, {
+      eval: true,
+      workerData: { headless: require.resolve('@xterm/headless'), serialize: require.resolve('@xterm/addon-serialize'), boundaryWaitMs: this.boundaryWaitMs, progressReportMs: PROGRESS_REPORT_MS },
+    });
+    worker.unref();
+    worker.on('message', (msg: WorkerMessage) => this.receive(msg));
+    const fail = (err: Error) => {
+      if (this.worker !== worker) return; // terminated on purpose
+      this.worker = null;
+      const orphans = [...this.endpoints.values()];
+      this.endpoints.clear();
+      for (const endpoint of orphans) endpoint.lost(err);
+    };
+    worker.on('error', fail);
+    worker.on('exit', (code) => fail(new Error(`mirror worker exited with code ${code}`)));
+    this.worker = worker;
+    return worker;
+  }
+
+  private receive(msg: WorkerMessage): void {
+    if (msg[0] === 'p') {
+      const list = msg[1];
+      for (let i = 0; i + 2 < list.length; i += 3) this.endpoints.get(list[i] as number)?.progress(list[i + 1] as number, list[i + 2] as number);
+    } else {
+      const [, id, n, seq, cols, rows, screen] = msg;
+      this.endpoints.get(id)?.snapshot(n, seq, cols, rows, Buffer.from(screen));
+    }
+  }
+}

@@ -1,0 +1,83 @@
+// The replay mirror runs its headless terminals in a worker: the snapshot it hands over plus the events that
+// follow must reproduce exactly what a client that saw the whole stream shows, and the worker must go away.
+import xtermHeadless from '@xterm/headless';
+import { SerializeAddon } from '@xterm/addon-serialize';
+import { afterEach, describe, expect, it } from 'vitest';
+import { MirrorHost } from '../../server/terminals/mirror-host.js';
+import { ScreenMirror, SNAPSHOT_BOUNDARY_WAIT_MS, type ScreenSnapshot } from '../../server/terminals/screen-mirror.js';
+
+const { Terminal } = xtermHeadless;
+
+async function render(chunks: Array<Buffer | { cols: number; rows: number }>, cols = 80, rows = 24): Promise<string> {
+  const t = new Terminal({ cols, rows, scrollback: 1000, allowProposedApi: true });
+  const ser = new SerializeAddon();
+  t.loadAddon(ser);
+  for (const c of chunks) {
+    if (Buffer.isBuffer(c)) await new Promise<void>((r) => t.write(c, r));
+    else t.resize(c.cols, c.rows);
+  }
+  const out = ser.serialize();
+  t.dispose();
+  return out;
+}
+
+function replayed(s: ScreenSnapshot): Array<Buffer | { cols: number; rows: number }> {
+  return [s.screen, ...s.following.map((e) => (e.kind === 'output' ? e.bytes : { cols: e.cols, rows: e.rows }))];
+}
+
+const snapshot = (m: ScreenMirror) => new Promise<ScreenSnapshot>((resolve) => m.requestSnapshot(resolve));
+
+let host: MirrorHost;
+afterEach(() => host?.dispose());
+
+describe('ScreenMirror', () => {
+  it('hands over a screen and exactly the events after it, mid-stream', async () => {
+    host = new MirrorHost(SNAPSHOT_BOUNDARY_WAIT_MS);
+    const m = new ScreenMirror({ cols: 80, rows: 24, scrollback: 1000, host, onProgress: () => {} });
+    const stream: Array<Buffer | { cols: number; rows: number }> = [];
+    let written = 0;
+    for (let i = 0; i < 400; i++) {
+      const b = Buffer.from(`\x1b[3${i % 8}mline ${i} é€😀\x1b[0m\r\n`);
+      m.write(b);
+      stream.push(b);
+      written += b.length;
+      if (i === 200) {
+        m.resize(60, 20);
+        stream.push({ cols: 60, rows: 20 });
+      }
+    }
+    const s = await snapshot(m); // requested while most of it is still unparsed
+    const followingBytes = s.following.reduce((n, e) => n + (e.kind === 'output' ? e.bytes.length : 0), 0);
+    expect(s.seq + followingBytes).toBe(written);
+    expect(s.following.length).toBeGreaterThan(0); // the cut really was mid-stream
+    expect(await render(replayed(s), s.cols, s.rows)).toBe(await render(stream));
+    m.dispose();
+  });
+
+  it('waits for a clean cut, then settles for any after the wait', async () => {
+    host = new MirrorHost(SNAPSHOT_BOUNDARY_WAIT_MS);
+    const m = new ScreenMirror({ cols: 80, rows: 24, scrollback: 100, host, onProgress: () => {} });
+    m.write(Buffer.from('hello \x1b[3')); // stops inside a CSI sequence
+    const t0 = performance.now();
+    const s = await snapshot(m);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(SNAPSHOT_BOUNDARY_WAIT_MS - 5);
+    expect(s.seq).toBe(9);
+    m.write(Buffer.from('1mred'));
+    const clean = await snapshot(m);
+    expect(clean.seq).toBe(14);
+    expect(clean.screen.toString()).toContain('red');
+    m.dispose();
+  });
+
+  it('tells waiting mirrors when the host is disposed, and the worker does not outlive it', async () => {
+    host = new MirrorHost(SNAPSHOT_BOUNDARY_WAIT_MS);
+    const m = new ScreenMirror({ cols: 80, rows: 24, scrollback: 100, host, onProgress: () => {} });
+    m.write(Buffer.from('abc\x1b['));
+    const pending = snapshot(m);
+    host.dispose();
+    const s = await pending;
+    expect(s.following).toEqual([]);
+    expect(m.backlogBytes).toBe(0);
+    expect((host as unknown as { worker: unknown }).worker).toBeNull();
+  });
+});

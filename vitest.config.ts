@@ -4,9 +4,10 @@ export default defineConfig({
   test: {
     include: ['test/unit/**/*.test.ts', 'test/integration/**/*.test.ts'],
     // Integration tests spawn real shells and namespaces: separate processes keep a failing file from
-    // leaking state into another, and two cores do not profit from more parallel files.
+    // leaking state into another. Files run one at a time: the differential tests compare us with lsns and
+    // findmnt on the live machine, which another file's process churn (1000 shells) would change mid-compare.
     pool: 'forks',
-    maxWorkers: 2,
+    fileParallelism: false,
     testTimeout: 30_000,
     hookTimeout: 30_000,
   },

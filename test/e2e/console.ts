@@ -39,6 +39,21 @@ export function terminalText(page: Page, name: TermName): Promise<string> {
 /** Open the console and wait until both shells are connected and have printed something (a prompt). */
 export async function openConsole(page: Page, url: string): Promise<void> {
   await page.goto(url);
+  await consoleReady(page);
+}
+
+/**
+ * Reload the page (one navigation, as a person pressing F5) and wait until both shells are back. Navigating
+ * again right after it (e.g. `openConsole`) would be a second page load, which may abort the first load's
+ * requests and repeat them.
+ */
+export async function reloadConsole(page: Page): Promise<void> {
+  await page.reload();
+  await consoleReady(page);
+}
+
+/** Wait until both shells are connected and have printed something (a prompt). */
+async function consoleReady(page: Page): Promise<void> {
   for (const name of ['outside', 'inside'] as const) {
     await expect(pane(page, name)).toHaveAttribute('data-status', 'connected', { timeout: 20_000 });
     await expect.poll(async () => (await terminalText(page, name)).trim().length, { timeout: 20_000 }).toBeGreaterThan(0);

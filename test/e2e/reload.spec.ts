@@ -2,7 +2,7 @@
 // the same shells (the server replays their screens) instead of starting new ones — while they still run.
 import type { Page } from '@playwright/test';
 import { test, expect } from './fixtures.js';
-import { openConsole, pane, snap, typeLine, waitForOutput } from './console.js';
+import { openConsole, pane, reloadConsole, snap, typeLine, waitForOutput } from './console.js';
 
 /** Count POST /api/sessions from now on: a reattach makes none. */
 function countSessionCreates(page: Page): { readonly count: number } {
@@ -22,8 +22,7 @@ test.describe('page reload', () => {
     await waitForOutput(page, 'outside', /^before-reload$/m);
 
     const creates = countSessionCreates(page);
-    await page.reload();
-    await openConsole(page, `${server.origin}/`);
+    await reloadConsole(page);
     await waitForOutput(page, 'outside', /^before-reload$/m); // the screen was replayed
     await typeLine(page, 'outside', 'echo "mark=$MARK"');
     await waitForOutput(page, 'outside', /^mark=123$/m);
@@ -40,8 +39,7 @@ test.describe('page reload', () => {
     await expect(pane(page, 'outside')).toHaveAttribute('data-status', 'exited');
 
     const creates = countSessionCreates(page);
-    await page.reload();
-    await openConsole(page, `${server.origin}/`);
+    await reloadConsole(page);
     await typeLine(page, 'outside', 'echo "mark=${MARK:-unset}"');
     await waitForOutput(page, 'outside', /^mark=unset$/m);
     expect(creates.count, 'only the Outside pane starts a new shell').toBe(1);
@@ -59,8 +57,7 @@ test.describe('page reload', () => {
     await expect(pane(page, 'inside').getByTestId('where')).toContainText(`mnt:[${inode}]`);
     await typeLine(page, 'inside', 'export MARK=inside-7');
 
-    await page.reload();
-    await openConsole(page, `${server.origin}/`);
+    await reloadConsole(page);
     await expect(selected).toHaveAttribute('data-ns-id', id);
     await expect(pane(page, 'inside')).toContainText(`Inside target: mnt:[${inode}]`);
     await expect(pane(page, 'inside').getByTestId('where')).toContainText(`mnt:[${inode}]`);

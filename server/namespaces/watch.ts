@@ -49,9 +49,15 @@ const LIST_MAX_AGE_MS = 10_000;
 const TABLE_CPU_SHARE = 0.005;
 /**
  * Share of one CPU the list watcher may use on a machine that starts processes all the time (each start makes
- * the next check rescan). Lower than a table's: the list has no latency target, the tables have 250 ms.
+ * the next check rescan). On an idle machine the list costs one scan per LIST_MAX_AGE_MS instead.
  */
-const LIST_CPU_SHARE = 0.0025;
+const LIST_CPU_SHARE = 0.05;
+/**
+ * ...but a person who just ran `unshare` in a pane expects the list to show it at once: however much a scan
+ * costs on a loaded machine, never wait longer than this for the next one. (An uncapped gap of cost/share
+ * kept a new namespace at NPROCS 0 for 20+ s under load, and its mount table unread.)
+ */
+const LIST_MAX_GAP_MS = 1000;
 /**
  * A mount namespace without processes changes only by propagation from its peers or masters (entering it
  * makes it have a process). Re-read it this often, via a short nsenter, only when it has non-private mounts.
@@ -208,7 +214,7 @@ export class NamespaceWatcher {
     // its fork and its unshare()/exec would otherwise look stale until LIST_MAX_AGE_MS.
     const prev = this.lastScan;
     const settling = prev !== null && !prev.settling && prev.signature !== signature;
-    this.lastScan = { at: Date.now(), signature: settling ? '' : signature, settling, minGapMs: cost / LIST_CPU_SHARE };
+    this.lastScan = { at: Date.now(), signature: settling ? '' : signature, settling, minGapMs: Math.min(cost / LIST_CPU_SHARE, LIST_MAX_GAP_MS) };
     if (snap) this.applySnapshot(snap);
     return snap;
   }

@@ -43,6 +43,29 @@ async function settle(ms: number) {
 }
 
 describe('NamespaceWatcher', () => {
+  it('shows a change within about a second even when every scan is expensive (a loaded machine)', async () => {
+    vi.useFakeTimers();
+    const src = new FakeSource();
+    // Each scan takes 300 ms of wall time: a budget of cost/share alone would wait minutes between scans.
+    const slow = src.snapshot.bind(src);
+    src.snapshot = async () => {
+      await new Promise((r) => setTimeout(r, 300));
+      return slow();
+    };
+    const w = new NamespaceWatcher(src, log);
+    const lists: Namespace[][] = [];
+    const h = w.subscribe((e) => e.type === 'namespaces' && lists.push(e.namespaces), []);
+    await settle(3000);
+    src.sig = 'b';
+    src.rows = [ns('mnt:10'), ns('mnt:11')];
+    await settle(1000);
+    src.sig = 'c';
+    src.rows = [ns('mnt:10'), ns('mnt:11', 2)];
+    await settle(2000);
+    expect(lists.at(-1)?.find((n) => n.id === 'mnt:11')?.nprocs).toBe(2);
+    h.dispose();
+  });
+
   it('scans once, then only when a process starts or exits (plus one settle scan), or at the max age', async () => {
     vi.useFakeTimers();
     const src = new FakeSource();

@@ -5,12 +5,20 @@ import type { IPty } from 'node-pty';
 
 /**
  * Pause the pty when a writer has this many bytes sent but not yet rendered. It bounds the wait from Ctrl-C to
- * the prompt: xterm.js renders scrolling text at 10+ MB/s, so 128 KB is ~10 ms of backlog (ttyd, with no such
- * bound, takes 4.7-6.9 s), while still leaving a window of four frames in flight for throughput.
+ * the prompt (ttyd, with no such bound, takes 4.7-6.9 s): the browser renders what was sent before the Ctrl-C.
+ * It must also cover what the browser renders during one ack round trip (ack batch + ws + resume + pty read +
+ * output batcher + ws), or the page sits idle waiting for data. Measured with `seq 1 2000000` in headless
+ * Chromium on 2 loaded vCPUs: at 128 KB (low 32 KB) the page had parsed everything it had received for 31-60% of
+ * the run (2.7-7.6 MB/s); at 256 KB (low 192 KB) for 10-15% (7.8-9.3 MB/s, bench median 8.0-8.4 MB/s), while
+ * Ctrl-C after `yes` stayed at 73 ms (bench median; 384 KB gave the same, 1 MB rose to ~200 ms).
  */
-export const FLOW_HIGH_WATERMARK_BYTES = 128 * 1024;
-/** Resume once every writer is below this: the gap keeps the pty from flapping between pause and resume. */
-export const FLOW_LOW_WATERMARK_BYTES = 32 * 1024;
+export const FLOW_HIGH_WATERMARK_BYTES = 256 * 1024;
+/**
+ * Resume once every writer is below this. High, so the pty is reading again while the browser still has most of
+ * a window to render (resuming at 32 KB drained the pipe on each pause); the gap to the high mark keeps the pty
+ * from flapping between pause and resume on every ack.
+ */
+export const FLOW_LOW_WATERMARK_BYTES = 192 * 1024;
 /**
  * The replay mirror parses in a worker thread (mirror-host.ts); when it lags this much, the pty waits for it too:
  * it bounds the memory held for it and how long a snapshot for a new client waits for the parser to catch up.

@@ -161,6 +161,7 @@ export class TerminalController {
   }
 
   private onOutput(socket: SessionSocket, bytes: Uint8Array, gen: number): void {
+    this.acks.queued(bytes.length);
     this.terminal.write(bytes, () => {
       if (this.socket !== socket || socket.generation !== gen) return; // bytes of an older socket: nobody to ack
       this.acks.rendered(bytes.length);

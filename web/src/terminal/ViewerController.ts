@@ -46,10 +46,12 @@ export class ViewerController {
     const socket = new SessionSocket(
       sessionId,
       {
-        output: (bytes, gen) =>
+        output: (bytes, gen) => {
+          this.acks.queued(bytes.length);
           this.terminal.write(bytes, () => {
             if (this.socket === socket && socket.generation === gen) this.acks.rendered(bytes.length);
-          }),
+          });
+        },
         control: (msg) => this.onControl(msg),
         link: (state) => this.events.status(state, null),
         ended: (reason) => this.onEnded(reason),

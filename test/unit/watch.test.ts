@@ -43,7 +43,7 @@ async function settle(ms: number) {
 }
 
 describe('NamespaceWatcher', () => {
-  it('shows a change within about a second even when every scan is expensive (a loaded machine)', async () => {
+  it('shows a change within a few seconds even when every scan is expensive (a loaded machine)', async () => {
     vi.useFakeTimers();
     const src = new FakeSource();
     // Each scan takes 300 ms of wall time: a budget of cost/share alone would wait minutes between scans.
@@ -61,7 +61,7 @@ describe('NamespaceWatcher', () => {
     await settle(1000);
     src.sig = 'c';
     src.rows = [ns('mnt:10'), ns('mnt:11', 2)];
-    await settle(2000);
+    await settle(4000);
     expect(lists.at(-1)?.find((n) => n.id === 'mnt:11')?.nprocs).toBe(2);
     h.dispose();
   });

@@ -51,7 +51,10 @@ export function createAuth(deps: AuthDeps): Auth {
     const port = deps.port();
     const names = new Set(['localhost', '127.0.0.1', '[::1]', deps.host.includes(':') ? `[${deps.host}]` : deps.host]);
     const out = new Set<string>();
-    for (const n of names) out.add(`${n}:${port}`.toLowerCase());
+    for (const n of names) {
+      out.add(`${n}:${port}`.toLowerCase());
+      if (port === 80) out.add(n.toLowerCase()); // browsers leave the default port out of Host
+    }
     for (const h of deps.allowHosts) {
       out.add(h.toLowerCase());
       if (!/:\d+$/.test(h)) out.add(`${h}:${port}`.toLowerCase());

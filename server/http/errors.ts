@@ -32,7 +32,7 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
     if (err instanceof AppError) appErr = err;
     else if (isBodyParserError(err) && err.type === 'entity.parse.failed') appErr = new AppError('INVALID_JSON', 'request body is not valid JSON');
     else if (isBodyParserError(err) && err.type === 'entity.too.large') appErr = new AppError('PAYLOAD_TOO_LARGE', 'request body is too large');
-    else if (isBodyParserError(err) && typeof err.status === 'number' && err.status < 500) appErr = new AppError('BAD_REQUEST', err.message);
+    else if (hasClientStatus(err)) appErr = new AppError('BAD_REQUEST', err.message); // e.g. a URIError from bad %-encoding in a path
     else {
       log.error({ err }, 'unhandled error');
       appErr = new AppError('INTERNAL', 'internal error');
@@ -43,4 +43,9 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
 
 function isBodyParserError(err: unknown): err is { type: string; status?: number; message: string } {
   return typeof err === 'object' && err !== null && 'type' in err && typeof (err as { type: unknown }).type === 'string';
+}
+
+function hasClientStatus(err: unknown): err is { status: number; message: string } {
+  const status = (err as { status?: unknown } | null)?.status;
+  return typeof status === 'number' && status >= 400 && status < 500;
 }

@@ -38,13 +38,19 @@ export function createUpgradeHandler(deps: UpgradeDeps): UpgradeHandler {
     socket.on('error', () => {
       // Swallow: the peer went away mid-handshake; nothing to answer.
     });
-    const url = new URL(req.url ?? '/', 'http://localhost');
     if (!deps.auth.hostAllowed(req)) return reject(socket, 'FORBIDDEN_HOST', 'Host is not allowed');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      // `GET //` and the like: nothing may throw out of an 'upgrade' listener (it would end the process).
+      return reject(socket, 'NOT_FOUND', 'no such WebSocket endpoint');
+    }
     const sessionMatch = SESSION_PATH.exec(url.pathname);
     if (!sessionMatch && url.pathname !== '/ws/events') return reject(socket, 'NOT_FOUND', 'no such WebSocket endpoint');
+    if (!deps.auth.originAllowed(req)) return reject(socket, 'FORBIDDEN_ORIGIN', 'WebSocket from another origin refused');
     const caller = callerOf(deps.auth, req, url);
     if (!caller) return reject(socket, 'UNAUTHORIZED', 'missing or wrong token');
-    if (!deps.auth.originAllowed(req)) return reject(socket, 'FORBIDDEN_ORIGIN', 'WebSocket from another origin refused');
 
     if (!sessionMatch) {
       if (caller.role !== 'owner') return reject(socket, 'UNAUTHORIZED', 'a viewer token opens only its session');
@@ -64,7 +70,14 @@ export function createUpgradeHandler(deps: UpgradeDeps): UpgradeHandler {
   };
 
   return {
-    handle,
+    handle(req, socket, head) {
+      try {
+        handle(req, socket, head);
+      } catch (err) {
+        deps.log.error({ err }, 'upgrade handler failed');
+        socket.destroy();
+      }
+    },
     servers: [terminals, events],
     close() {
       for (const wss of [terminals, events]) {

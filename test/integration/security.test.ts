@@ -152,3 +152,30 @@ describe('read-only share links', () => {
     }
   });
 });
+
+describe('malformed requests', () => {
+  it('survives an upgrade whose path is not a URL, and answers 404', async () => {
+    const net = await import('node:net');
+    const answer = await new Promise<string>((resolve, reject) => {
+      const sock = net.connect(srv.port, '127.0.0.1', () => {
+        sock.write(`GET // HTTP/1.1\r\nHost: 127.0.0.1:${srv.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`);
+      });
+      let data = '';
+      sock.on('data', (d) => (data += d.toString()));
+      sock.on('close', () => resolve(data));
+      sock.on('error', reject);
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 404/);
+    expect((await srv.api('/api/health')).status).toBe(200);
+  });
+
+  it('answers bad %-encoding in a path with 400, not 500', async () => {
+    const res = await srv.api('/api/namespaces/%E0/mounts');
+    expect(res.status).toBe(400);
+    expect((await res.json()).error.code).toBe('BAD_REQUEST');
+  });
+
+  it('answers a cross-origin upgrade without a token with 403 (Origin before token)', async () => {
+    expect(await upgradeStatus(srv.ws('/ws/events', { origin: 'http://evil.example' }))).toBe(403);
+  });
+});

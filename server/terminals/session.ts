@@ -14,7 +14,7 @@ import type { LaunchSpec } from './launch.js';
 import { OutputBatcher } from './output-batcher.js';
 import { PtyFlowGate } from './flow-gate.js';
 import type { MirrorHost } from './mirror-host.js';
-import { endSessions, KILL_SETTLE_MS } from './process-group.js';
+import { endSessions, KILL_SETTLE_MS, readProcStat } from './process-group.js';
 import { rescueOutputAfterEarlyEof } from './pty-eof-drain.js';
 import { PtyInput } from './pty-input.js';
 import { ScreenMirror, type ScreenSnapshot } from './screen-mirror.js';
@@ -73,6 +73,8 @@ export class TerminalSession {
   readonly id: string;
   readonly target: Target;
   readonly pid: number;
+  /** the leader's start time: its PID number may belong to someone else once all of ours are gone */
+  private readonly leaderStartTime: number | null;
   readonly createdAt = new Date().toISOString();
   private readonly pty: IPty;
   private readonly input: PtyInput;
@@ -106,6 +108,7 @@ export class TerminalSession {
     // encoding null: raw bytes, so sequence numbers count exactly what the clients receive.
     this.pty = spawnPty(opts.spec.file, opts.spec.args, { name: 'xterm-256color', cols: opts.cols, rows: opts.rows, cwd: opts.spec.cwd, env: opts.spec.env, encoding: null });
     this.pid = this.pty.pid;
+    this.leaderStartTime = readProcStat(this.pid)?.startTime ?? null;
     this.input = new PtyInput(this.pty);
     this.flow = new PtyFlowGate(this.pty, this.pid);
     this.whereWatcher = new WhereWatcher(this.pid, (where) => {
@@ -162,7 +165,11 @@ export class TerminalSession {
   terminate(): Promise<void> {
     this.ending ??= (async () => {
       clearTimeout(this.graceTimer);
-      const survivors = await endSessions([this.pid]);
+      // A PID stays taken while any process uses it as a session id, so it can be reused only once everything
+      // of ours is gone: then a live leader with another start time is somebody else's session — leave it be.
+      const leader = readProcStat(this.pid);
+      const reused = leader !== null && this.leaderStartTime !== null && leader.startTime !== this.leaderStartTime;
+      const survivors = reused ? [] : await endSessions([this.pid]);
       if (survivors.length > 0) this.log.error({ pid: this.pid }, 'processes survived SIGKILL');
       // The exit event follows the processes' end once node-pty has read the last output.
       await Promise.race([this.exited, new Promise((resolve) => setTimeout(resolve, KILL_SETTLE_MS).unref())]);

@@ -1,7 +1,7 @@
 // Create and delete persisted mount namespaces, the walkthrough's way, with the kernel's errors explained:
 //   mkdir NSDIR; mount --bind --make-private NSDIR NSDIR; touch NSDIR/NAME; unshare --mount=NSDIR/NAME true
 // and back: umount NSDIR/NAME; rm NSDIR/NAME.
-import { mkdir, open, realpath, stat, unlink } from 'node:fs/promises';
+import { lstat, mkdir, open, realpath, stat, unlink } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { NS_NAME_PATTERN, type CreateNamespaceRequest } from '../../shared/api.js';
@@ -119,6 +119,7 @@ export class Lifecycle {
     } catch (e) {
       throw new AppError('KERNEL_ERROR', `cannot create the ns-dir ${this.nsDir}: ${(e as Error).message}`, { cause: e });
     }
+    await assertSafeNsDir(this.nsDir);
     const dir = await realpath(this.nsDir);
     await ensurePrivateMountPoint(dir, this.helperPids);
     const file = path.join(dir, req.name);
@@ -157,5 +158,27 @@ export class Lifecycle {
         if (e.code !== 'ENOENT') throw new AppError('KERNEL_ERROR', `unmounted, but cannot remove ${p}: ${e.message}`, { cause: e });
       });
     }
+  }
+}
+
+/**
+ * Root bind-mounts and creates files in the ns-dir by path, so nobody else may be able to swap it or anything
+ * in it for a symlink (e.g. `--ns-dir /tmp/x` pre-created by another user as a link to /etc). The dir itself:
+ * a real directory of ours, writable by nobody else. Its ancestors (symlinks resolved — /var/run → /run is
+ * fine): owned by root or us, and not writable by others unless sticky (/tmp).
+ */
+export async function assertSafeNsDir(nsDir: string): Promise<void> {
+  const uid = process.getuid?.() ?? 0;
+  const refuse = (why: string) => new AppError('KERNEL_ERROR', `refusing ns-dir ${nsDir}: ${why}`);
+  const st = await lstat(nsDir);
+  if (st.isSymbolicLink()) throw refuse('it is a symbolic link');
+  if (!st.isDirectory()) throw refuse('it is not a directory');
+  if (st.uid !== uid) throw refuse(`it is owned by uid ${st.uid}, not by us`);
+  if (st.mode & 0o022) throw refuse('it is writable by group or others');
+  for (let dir = await realpath(path.dirname(path.resolve(nsDir))); ; dir = path.dirname(dir)) {
+    const a = await stat(dir);
+    if (a.uid !== 0 && a.uid !== uid) throw refuse(`${dir} is owned by uid ${a.uid}`);
+    if (a.mode & 0o022 && !(a.mode & 0o1000)) throw refuse(`${dir} is writable by others and not sticky`);
+    if (dir === path.dirname(dir)) break;
   }
 }

@@ -154,3 +154,25 @@ describe('explainKernelError', () => {
     expect(explainKernelError('mount: /x: permission denied.', 'mounting', '/x')).toMatchObject({ code: 'NOT_PRIVILEGED', status: 403 });
   });
 });
+
+describe('assertSafeNsDir', () => {
+  it('refuses an ns-dir that others could swap for a symlink, and accepts a private one under /tmp', async () => {
+    const { mkdtemp, mkdir, symlink, chmod, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { assertSafeNsDir } = await import('../../server/namespaces/lifecycle.js');
+    const base = await mkdtemp(path.join(tmpdir(), 'nsconsole-safe-'));
+    try {
+      await mkdir(path.join(base, 'ok'), { mode: 0o700 });
+      await expect(assertSafeNsDir(path.join(base, 'ok'))).resolves.toBeUndefined();
+      await symlink('/etc', path.join(base, 'link'));
+      await expect(assertSafeNsDir(path.join(base, 'link'))).rejects.toThrow(/symbolic link/);
+      await mkdir(path.join(base, 'open'));
+      await chmod(path.join(base, 'open'), 0o777);
+      await expect(assertSafeNsDir(path.join(base, 'open'))).rejects.toThrow(/writable by group or others/);
+      await mkdir(path.join(base, 'open', 'inner'), { mode: 0o700 });
+      await expect(assertSafeNsDir(path.join(base, 'open', 'inner'))).rejects.toThrow(/writable by others and not sticky/);
+    } finally {
+      await rm(base, { recursive: true, force: true });
+    }
+  });
+});

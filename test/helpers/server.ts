@@ -54,6 +54,9 @@ export async function startServer(overrides: Partial<Config> = {}): Promise<Test
   };
   const running = await startNsconsole(config, createLogger(process.env.NSCONSOLE_LOG_LEVEL ?? 'silent'), {
     webRoot: path.join(REPO_ROOT, 'dist/web'),
+  }).catch(async (err: unknown) => {
+    await rm(dir, { recursive: true, force: true }); // a server that failed to start must not leave its dir
+    throw err;
   });
   const base = `http://127.0.0.1:${running.port}`;
   return {

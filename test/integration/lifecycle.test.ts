@@ -5,7 +5,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Namespace } from '../../shared/api.js';
 import { createLogger } from '../../server/log.js';
 import { createNamespaceEngine, type NamespaceEngine } from '../../server/namespaces/engine.js';
-import { explainKernelError } from '../../server/namespaces/lifecycle.js';
+import { assertSafeNsDir, explainKernelError } from '../../server/namespaces/lifecycle.js';
+import { chmod, mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { parseMountinfo } from '../../server/mounts/mountinfo.js';
 import { KernelFixtures, mountsUnder, sh } from '../helpers/kernel.js';
 import { startNamespaceApp, type NsApp } from '../helpers/ns-app.js';
@@ -157,9 +159,6 @@ describe('explainKernelError', () => {
 
 describe('assertSafeNsDir', () => {
   it('refuses an ns-dir that others could swap for a symlink, and accepts a private one under /tmp', async () => {
-    const { mkdtemp, mkdir, symlink, chmod, rm } = await import('node:fs/promises');
-    const { tmpdir } = await import('node:os');
-    const { assertSafeNsDir } = await import('../../server/namespaces/lifecycle.js');
     const base = await mkdtemp(path.join(tmpdir(), 'nsconsole-safe-'));
     try {
       await mkdir(path.join(base, 'ok'), { mode: 0o700 });

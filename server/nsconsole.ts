@@ -15,7 +15,7 @@ import { createTerminalRegistry } from './terminals/registry.js';
 import { createUpgradeHandler } from './ws/upgrade.js';
 import { startHeartbeat } from './ws/heartbeat.js';
 import { attachEventClient } from './ws/event-stream.js';
-import { attachTerminalClient } from './ws/terminal-stream.js';
+import { terminalUpgrades } from './ws/terminal-stream.js';
 
 export interface RunningServer {
   port: number;
@@ -64,12 +64,7 @@ export async function startNsconsole(config: Config, log: Logger, opts: StartOpt
   const upgrades = createUpgradeHandler({
     auth,
     log,
-    sessionExists: (id) => registry.get(id) !== undefined,
-    onTerminal: (ws, id, caller) => {
-      const session = registry.get(id);
-      if (!session) return ws.close(4004, 'no such session');
-      attachTerminalClient(ws, session, { readOnly: caller.role === 'viewer', log });
-    },
+    ...terminalUpgrades(registry, log),
     onEvents: (ws) => attachEventClient(ws, engine, log),
   });
   server.on('upgrade', upgrades.handle);

@@ -11,6 +11,8 @@ import { CLOSE, parseClientMessage, type ServerMessage } from '../../shared/prot
 import { AppError } from '../http/errors.js';
 import type { Logger } from '../log.js';
 import type { Attachment, TerminalClient, TerminalSession } from '../terminals/session.js';
+import type { TerminalRegistry } from '../terminals/registry.js';
+import type { UpgradeDeps } from './upgrade.js';
 
 /** `{"type":"ack","bytes":N}` as JSON.stringify writes it; the range check below mirrors the schema's. */
 const ACK_FAST_PATH = /^\{"type":"ack","bytes":(0|[1-9][0-9]*)\}$/;
@@ -22,6 +24,18 @@ export function fastAckBytes(text: string): number | undefined {
   if (!m || (m[1] as string).length > 10) return undefined;
   const n = Number(m[1]);
   return n <= MAX_ACK_BYTES ? n : undefined;
+}
+
+/** The upgrade handler's terminal half: which session ids exist, and attaching a client (viewers read-only). */
+export function terminalUpgrades(registry: Pick<TerminalRegistry, 'get'>, log: Logger): Pick<UpgradeDeps, 'sessionExists' | 'onTerminal'> {
+  return {
+    sessionExists: (id) => registry.get(id) !== undefined,
+    onTerminal: (ws, id, caller) => {
+      const session = registry.get(id);
+      if (!session) return ws.close(CLOSE.SESSION_NOT_FOUND, 'no such session');
+      attachTerminalClient(ws, session, { readOnly: caller.role === 'viewer', log });
+    },
+  };
 }
 
 export function attachTerminalClient(ws: WebSocket, session: TerminalSession, opts: { readOnly: boolean; log: Logger }): void {

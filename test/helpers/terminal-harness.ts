@@ -15,7 +15,7 @@ import { sessionRoutes } from '../../server/http/session-routes.js';
 import { createLogger } from '../../server/log.js';
 import { createLauncher, type NamespaceEntryResolver } from '../../server/terminals/launch.js';
 import { createTerminalRegistry, type TerminalRegistry } from '../../server/terminals/registry.js';
-import { attachTerminalClient } from '../../server/ws/terminal-stream.js';
+import { terminalUpgrades } from '../../server/ws/terminal-stream.js';
 import { createUpgradeHandler } from '../../server/ws/upgrade.js';
 
 export interface TerminalHarness {
@@ -87,12 +87,7 @@ export async function startTerminalHarness(opts: HarnessOptions = {}): Promise<T
   const upgrades = createUpgradeHandler({
     auth,
     log,
-    sessionExists: (id) => registry.get(id) !== undefined,
-    onTerminal: (ws, id, caller) => {
-      const session = registry.get(id);
-      if (!session) return ws.close(4004, 'no such session');
-      attachTerminalClient(ws, session, { readOnly: caller.role === 'viewer', log });
-    },
+    ...terminalUpgrades(registry, log),
     onEvents: (ws) => ws.close(1000),
   });
   server.on('upgrade', upgrades.handle);

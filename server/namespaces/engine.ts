@@ -6,6 +6,10 @@ import { AppError } from '../http/errors.js';
 import type { Logger } from '../log.js';
 import { diffMounts } from '../mounts/diff.js';
 import { parseMountinfo } from '../mounts/mountinfo.js';
+import { createMountNotifier, trackMountNs, type MountNotifier } from '../mounts/mount-notify.js';
+import { EventWaiter } from '../kernel/event-waiter.js';
+import { loadLibc } from '../kernel/libc.js';
+import { openProcessEvents, type ProcessEvents } from '../kernel/process-events.js';
 import { readMountinfo, readMountinfoRaw, type MountNsAccess } from '../mounts/read.js';
 import { readNsLink, UserNames } from './discovery.js';
 import { Lifecycle } from './lifecycle.js';
@@ -61,6 +65,9 @@ class Engine implements NamespaceEngine {
   private readonly lifecycle: Lifecycle;
   private readonly watcher: NamespaceWatcher;
   private readonly pool: ScanPool;
+  private readonly notifier: MountNotifier;
+  private readonly waiter: EventWaiter | null;
+  private readonly processEvents: ProcessEvents | null;
   /** the device number of nsfs, to tell an nsfs bind from an ordinary file with a coincidental inode */
   private readonly nsfsDev: number;
 
@@ -75,13 +82,20 @@ class Engine implements NamespaceEngine {
     const selfMnt = this.selfId('mnt');
     this.nsfsDev = statSync('/proc/self/ns/mnt').dev;
     this.pool = new ScanPool(log);
-    this.deps = { selfIds: this.selfIds, selfMnt, users: new UserNames(), persisted: new PersistedScanner(selfMnt, this.helperPids, this.pool, log), helperPids: this.helperPids, pool: this.pool };
+    const libc = loadLibc();
+    this.waiter = libc ? new EventWaiter(libc, log) : null;
+    this.notifier = createMountNotifier(libc, this.waiter, log);
+    this.processEvents = openProcessEvents(libc, this.waiter, log);
+    const persisted = new PersistedScanner({ selfMnt, helperPids: this.helperPids, pool: this.pool, notifier: this.notifier, log });
+    this.deps = { selfIds: this.selfIds, selfMnt, users: new UserNames(), persisted, helperPids: this.helperPids, pool: this.pool };
     this.lifecycle = new Lifecycle(nsDir, this.helperPids);
     this.watcher = new NamespaceWatcher(
       {
         snapshot: () => takeSnapshot(this.deps),
         tableAccess: (id, snap) => this.tableAccess(id, snap),
         readTable: (mntId, access) => readMountinfoRaw(access, mntId, this.helperPids),
+        trackTable: (mntId, access, onFire) => trackMountNs(this.notifier, mntId, access, onFire),
+        processEvents: this.processEvents,
       },
       log,
     );
@@ -163,6 +177,10 @@ class Engine implements NamespaceEngine {
   dispose(): void {
     this.watcher.dispose();
     this.pool.dispose();
+    this.deps.persisted.dispose();
+    this.notifier.dispose();
+    this.processEvents?.dispose();
+    this.waiter?.dispose();
   }
 
   private async find(id: string): Promise<{ ns: Namespace; snap: Snapshot }> {

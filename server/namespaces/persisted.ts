@@ -11,6 +11,7 @@
 import type { Mount } from '../../shared/api.js';
 import { nsfsTargetId, parseMountinfoLine, parseNsfsMounts } from '../mounts/mountinfo.js';
 import { MAX_CHAIN_DEPTH, readMountinfoViaChain, type MountNsAccess } from '../mounts/read.js';
+import { trackMountNs, type MountNotifier, type MountTracker } from '../mounts/mount-notify.js';
 import { readFileSync, statSync } from 'node:fs';
 import type { Logger } from '../log.js';
 import type { HelperPids } from './run.js';
@@ -54,6 +55,17 @@ interface CachedBinds {
    * `ino:ctime` tells two namespaces with the same id apart.
    */
   identity: string;
+  /**
+   * Set while the kernel reports changes to this namespace's mounts: until it fires, `binds` is exactly what a
+   * read would give, whatever its age or identity (the mark is on the namespace itself, and it fires when the
+   * namespace dies, before its inode can be reused).
+   */
+  tracker: MountTracker | null;
+}
+
+/** A cache entry still known to be exact. */
+function isLive(c: CachedBinds | undefined): c is CachedBinds & { tracker: MountTracker } {
+  return c?.tracker != null && !c.tracker.fired;
 }
 
 /** `ino:ctimeNs` of the nsfs file at `path`; for a deeper chain (not stat-able from here) the chain itself. */
@@ -67,16 +79,26 @@ function identityOf(chain: readonly string[]): string {
   }
 }
 
+export interface PersistedScannerDeps {
+  selfMnt: string;
+  helperPids: HelperPids;
+  pool: ScanPool;
+  notifier: MountNotifier;
+  log: Logger;
+}
+
 export class PersistedScanner {
   private readonly cache = new Map<string, CachedBinds>();
   private readonly refreshing = new Set<string>();
+  private readonly selfMnt: string;
+  private readonly helperPids: HelperPids;
+  private readonly pool: ScanPool;
+  private readonly notifier: MountNotifier;
+  private readonly log: Logger;
 
-  constructor(
-    private readonly selfMnt: string,
-    private readonly helperPids: HelperPids,
-    private readonly pool: ScanPool,
-    private readonly log: Logger,
-  ) {}
+  constructor(deps: PersistedScannerDeps) {
+    ({ selfMnt: this.selfMnt, helperPids: this.helperPids, pool: this.pool, notifier: this.notifier, log: this.log } = deps);
+  }
 
   /** `mntMembers`: mount namespace id → its PIDs (ascending), from the process scan. */
   async scan(mntMembers: ReadonlyMap<string, readonly number[]>): Promise<PersistedScan> {
@@ -87,22 +109,37 @@ export class PersistedScanner {
     /** mount namespaces read, with how to reach what they bind */
     const holders: { mnt: string; access: MountNsAccess; via: number | null; found: { nsId: string; path: string }[] }[] = [];
 
-    // Phase 1: the server's own namespace and every one with a process, one mountinfo read each (split with
-    // the worker thread on busy machines).
-    holders.push({ mnt: this.selfMnt, access: { kind: 'self' }, via: null, found: nsfsBindsIn(readFileSync('/proc/self/mountinfo', 'utf8')) });
+    // Whatever changed up to now fires its tracker first, so no cache entry used below is stale.
+    this.notifier.sync();
+
+    // Phase 1: the server's own namespace and every one with a process: cached while tracked, else one
+    // mountinfo read each (split with the worker thread on busy machines), tracked before it is read.
+    holders.push({ mnt: this.selfMnt, access: { kind: 'self' }, via: null, found: this.selfBinds() });
     const items: NsfsJobItem[] = [];
-    for (const [mnt, pids] of mntMembers) if (mnt !== this.selfMnt) items.push({ mnt, pids });
+    const trackers: (MountTracker | null)[] = [];
+    for (const [mnt, pids] of mntMembers) {
+      if (mnt === this.selfMnt) continue;
+      visited.add(mnt);
+      const cached = this.cache.get(mnt);
+      if (isLive(cached)) holders.push({ mnt, access: { kind: 'pids', pids }, via: pids[0] as number, found: cached.binds });
+      else {
+        this.cache.get(mnt)?.tracker?.cancel();
+        items.push({ mnt, pids });
+        trackers.push(trackMountNs(this.notifier, mnt, { kind: 'pids', pids }));
+      }
+    }
     const results = await this.pool.nsfs(items, MAX_PID_ATTEMPTS);
     items.forEach((item, i) => {
-      visited.add(item.mnt);
       const r = results[i];
+      const tracker = trackers[i] ?? null;
       if (!r) {
+        tracker?.cancel();
         errors.set(item.mnt, `every process left ${item.mnt} while it was being read`);
         return;
       }
       const found = nsfsBindsFromLines(r.lines);
       // Remember what a namespace with processes holds: when its last process leaves, this is still right.
-      this.cache.set(item.mnt, { binds: found, readAt: Date.now(), identity: r.identity });
+      this.cache.set(item.mnt, { binds: found, readAt: Date.now(), identity: r.identity, tracker });
       holders.push({ mnt: item.mnt, access: { kind: 'pids', pids: item.pids }, via: r.pid, found });
     });
 
@@ -126,8 +163,27 @@ export class PersistedScanner {
       }
     }
     // Forget namespaces that no longer exist anywhere, so the cache cannot grow without bound.
-    for (const mnt of this.cache.keys()) if (!visited.has(mnt)) this.cache.delete(mnt);
+    for (const [mnt, cached] of this.cache) {
+      if (visited.has(mnt)) continue;
+      cached.tracker?.cancel();
+      this.cache.delete(mnt);
+    }
     return { binds, access, errors };
+  }
+
+  private selfBinds(): { nsId: string; path: string }[] {
+    const cached = this.cache.get(this.selfMnt);
+    if (isLive(cached)) return cached.binds;
+    const tracker = trackMountNs(this.notifier, this.selfMnt, { kind: 'self' });
+    const binds = nsfsBindsIn(readFileSync('/proc/self/mountinfo', 'utf8'));
+    this.cache.set(this.selfMnt, { binds, readAt: Date.now(), identity: 'self', tracker });
+    return binds;
+  }
+
+  /** Stop tracking everything: the notifier's groups are few and shared with watched tables. */
+  dispose(): void {
+    for (const cached of this.cache.values()) cached.tracker?.cancel();
+    this.cache.clear();
   }
 
   private chainTo(holder: MountNsAccess, via: number | null, path: string): string[] | null {
@@ -139,16 +195,24 @@ export class PersistedScanner {
   /** Cached, refreshed in the background when old; read (awaited) the first time and for a new namespace. */
   private async processlessBinds(mnt: string, chain: readonly string[]): Promise<{ nsId: string; path: string }[]> {
     const cached = this.cache.get(mnt);
+    if (isLive(cached)) return cached.binds;
     const identity = identityOf(chain);
-    if (!cached || cached.identity !== identity) return this.readChain(mnt, chain, identity);
+    if (!cached || cached.identity !== identity || cached.tracker?.fired) return this.readChain(mnt, chain, identity);
     if (Date.now() - cached.readAt > PROCESSLESS_REFRESH_MS) this.refreshInBackground(mnt, chain);
     return cached.binds;
   }
 
   private async readChain(mnt: string, chain: readonly string[], identity: string): Promise<{ nsId: string; path: string }[]> {
-    const binds = nsfsBindsIn(await readMountinfoViaChain(chain, this.helperPids));
-    this.cache.set(mnt, { binds, readAt: Date.now(), identity });
-    return binds;
+    this.cache.get(mnt)?.tracker?.cancel();
+    const tracker = trackMountNs(this.notifier, mnt, { kind: 'chain', chain });
+    try {
+      const binds = nsfsBindsIn(await readMountinfoViaChain(chain, this.helperPids));
+      this.cache.set(mnt, { binds, readAt: Date.now(), identity, tracker });
+      return binds;
+    } catch (err) {
+      tracker?.cancel();
+      throw err;
+    }
   }
 
   private refreshInBackground(mnt: string, chain: readonly string[]): void {

@@ -1,5 +1,9 @@
 // Live changes: the namespace list and the mount tables of watched namespaces, pushed to subscribers.
 //
+// Mount tables are not polled where the kernel can tell us they changed (fanotify mount events, see
+// mounts/mount-notify.ts): a watched table is read once, tracked, and read again when it fires — plus a slow
+// re-read for what the kernel does not report (remounts, propagation changes). Elsewhere they are polled.
+//
 // Nothing is held open between polls. An open /proc/PID/mountinfo fd pins a mount namespace after its last
 // process exits, and a helper process in a namespace would show up as NPROCS 1, so each poll opens, reads and
 // closes. One timer drives everything: on these VMs a wake-up of the event loop costs ~0.25 ms of CPU, more
@@ -10,6 +14,8 @@ import type { Mount, NamespaceList } from '../../shared/api.js';
 import type { EventsServerMessage } from '../../shared/events.js';
 import type { Logger } from '../log.js';
 import { parseMountinfo } from '../mounts/mountinfo.js';
+import type { ProcessEvents } from '../kernel/process-events.js';
+import type { MountTracker } from '../mounts/mount-notify.js';
 import { readProcFile, type MountNsAccess } from '../mounts/read.js';
 import type { Snapshot } from './snapshot.js';
 
@@ -29,6 +35,10 @@ export interface WatchSource {
   readTable(mntId: string, access: MountNsAccess): Promise<Buffer>;
   /** changes whenever a process starts or exits; defaults to /proc/loadavg's last fields (see LIST_CHECK_MS) */
   signature?(): string;
+  /** call `onFire` once when the table behind `access` changes; null where that cannot be known (then: polls) */
+  trackTable?(mntId: string, access: MountNsAccess, onFire: () => void): MountTracker | null;
+  /** process starts/execs/exits from the kernel; without them the list is checked on a timer (LIST_CHECK_MS) */
+  processEvents?: ProcessEvents | null;
 }
 
 /**
@@ -43,8 +53,18 @@ const TABLE_MAX_INTERVAL_MS = 2000;
  * `mount` or `unshare` that made a new nsfs bind. One ~10 µs read instead of a full scan when nothing happened.
  */
 const LIST_CHECK_MS = 500;
+/**
+ * With process events (and every table tracked) nothing needs a fast tick: this one only re-reads tracked
+ * tables that are due and starts the LIST_MAX_AGE_MS scan.
+ */
+const EVENT_DRIVEN_TICK_MS = 5000;
 /** Full scan at least this often anyway: a process can setns()/unshare() in place without any fork or exit. */
 const LIST_MAX_AGE_MS = 10_000;
+/**
+ * The same with process events: `unshare`, `nsenter` and `ip netns exec` all exec after switching, which
+ * reports; only a program that switches in place and never execs waits for this.
+ */
+const EVENT_DRIVEN_MAX_AGE_MS = 30_000;
 /**
  * Share of one CPU a single table poller may use; its interval stretches when a poll costs more. On an idle
  * machine a small table reads in ~0.3 ms (150 ms interval, 0.2% CPU); on a loaded one the kernel takes 1.5–4 ms
@@ -70,6 +90,13 @@ const LIST_MAX_GAP_MS = 3000;
  * makes it have a process). Re-read it this often, via a short nsenter, only when it has non-private mounts.
  */
 const PROPAGATION_POLL_MS = 2000;
+/**
+ * A tracked table is told about every mount and umount, but not about remounts (options) or propagation
+ * changes: re-read it this often for those, longer for a table whose read costs more than TRACKED_CPU_SHARE.
+ */
+const TRACKED_REREAD_MS = 10_000;
+const TRACKED_REREAD_MAX_MS = 30_000;
+const TRACKED_CPU_SHARE = 0.001;
 
 interface Subscriber {
   listener: EngineListener;
@@ -83,6 +110,10 @@ interface TableWatch {
   /** when the next poll is due (ms epoch); null: only when the list changes */
   dueAt: number | null;
   polling: boolean;
+  /** a change was reported while a read was running: read again when it ends */
+  again: boolean;
+  /** set while the kernel reports this table's changes (see trackTable) */
+  tracker: MountTracker | null;
   stopped: boolean;
 }
 
@@ -115,6 +146,9 @@ export class NamespaceWatcher {
   private tickTimer: NodeJS.Timeout | null = null;
   private tickMs = 0;
   private scanning: Promise<Snapshot | null> | null = null;
+  /** a process event came after the last scan started (process-event mode) */
+  private listDirty = false;
+  private listTimer: NodeJS.Timeout | null = null;
   private disposed = false;
 
   constructor(
@@ -149,6 +183,7 @@ export class NamespaceWatcher {
   rescan(): Promise<Snapshot | null> {
     this.scanning ??= this.scanList().finally(() => {
       this.scanning = null;
+      if (this.listDirty) this.scheduleListScan(); // something happened while this scan ran
     });
     return this.scanning;
   }
@@ -171,7 +206,7 @@ export class NamespaceWatcher {
     for (const [id, tw] of this.tables) if (!needed.has(id)) this.stopTable(tw);
     for (const id of needed) {
       if (this.tables.has(id)) continue;
-      const tw: TableWatch = { id, raw: null, mounts: null, dueAt: null, polling: false, stopped: false };
+      const tw: TableWatch = { id, raw: null, mounts: null, dueAt: null, polling: false, again: false, tracker: null, stopped: false };
       this.tables.set(id, tw);
       void this.pollTable(tw);
     }
@@ -180,7 +215,9 @@ export class NamespaceWatcher {
 
   private ensureTicking(): void {
     if (this.disposed || this.subs.size === 0) return;
-    const wanted = this.tables.size > 0 ? TABLE_TICK_MS : LIST_CHECK_MS;
+    // Only an untracked table needs the fast tick; tracked ones are re-read on an event or after seconds.
+    const polled = [...this.tables.values()].some((tw) => !tw.tracker || tw.tracker.fired);
+    const wanted = polled ? TABLE_TICK_MS : this.source.processEvents ? EVENT_DRIVEN_TICK_MS : LIST_CHECK_MS;
     if (this.tickTimer && this.tickMs === wanted) return;
     if (this.tickTimer) clearInterval(this.tickTimer);
     this.tickMs = wanted;
@@ -190,11 +227,17 @@ export class NamespaceWatcher {
 
   private tick(): void {
     const now = Date.now();
-    for (const tw of this.tables.values()) if (!tw.polling && tw.dueAt !== null && tw.dueAt <= now) void this.pollTable(tw);
+    // Due a little before this tick counts as due now, so timer jitter does not skip a tick.
+    const horizon = now + this.tickMs / 2;
+    for (const tw of this.tables.values()) if (!tw.polling && tw.dueAt !== null && tw.dueAt <= horizon) void this.pollTable(tw);
     if (now < this.nextListCheckAt || this.scanning) return;
     this.nextListCheckAt = now + LIST_CHECK_MS - this.tickMs / 2;
     const last = this.lastScan;
     const age = last ? now - last.at : Infinity;
+    if (this.source.processEvents) {
+      if (age >= EVENT_DRIVEN_MAX_AGE_MS - this.tickMs / 2) void this.rescan();
+      return;
+    }
     const changed = !last || this.signature() !== last.signature || age >= LIST_MAX_AGE_MS;
     if (changed && age >= (last?.minGapMs ?? 0)) void this.rescan();
   }
@@ -203,8 +246,27 @@ export class NamespaceWatcher {
     return this.source.signature ? this.source.signature() : procSignature();
   }
 
+  /** Process-event mode: rescan once the CPU share allows; a scan in flight reschedules when it ends. */
+  private scheduleListScan(): void {
+    if (this.listTimer || this.scanning || this.disposed || this.subs.size === 0) return;
+    const last = this.lastScan;
+    const delay = last ? Math.max(0, last.at + last.minGapMs - Date.now()) : 0;
+    this.listTimer = setTimeout(() => {
+      this.listTimer = null;
+      if (this.listDirty) void this.rescan();
+    }, delay);
+    this.listTimer.unref();
+  }
+
   private async scanList(): Promise<Snapshot | null> {
-    const signature = this.signature();
+    const events = this.subs.size > 0 ? this.source.processEvents : null;
+    // Listen before looking: whatever happens from here on reports, whatever happened before is in this scan.
+    this.listDirty = false;
+    events?.arm(() => {
+      this.listDirty = true;
+      this.scheduleListScan();
+    });
+    const signature = events ? '' : this.signature();
     const started = performance.now();
     const cpu0 = process.cpuUsage();
     let snap: Snapshot | null = null;
@@ -220,7 +282,7 @@ export class NamespaceWatcher {
     // After a change, look once more at the next check even if nothing else starts: a process seen between
     // its fork and its unshare()/exec would otherwise look stale until LIST_MAX_AGE_MS.
     const prev = this.lastScan;
-    const settling = prev !== null && !prev.settling && prev.signature !== signature;
+    const settling = !events && prev !== null && !prev.settling && prev.signature !== signature;
     this.lastScan = { at: Date.now(), signature: settling ? '' : signature, settling, minGapMs: Math.min(cost / LIST_CPU_SHARE, LIST_MAX_GAP_MS) };
     if (snap) this.applySnapshot(snap);
     return snap;
@@ -243,8 +305,13 @@ export class NamespaceWatcher {
   }
 
   private async pollTable(tw: TableWatch): Promise<void> {
-    if (tw.polling || tw.stopped) return;
+    if (tw.stopped) return;
+    if (tw.polling) {
+      tw.again = true;
+      return;
+    }
     tw.polling = true;
+    tw.again = false;
     tw.dueAt = null;
     let next: number | null = TABLE_MAX_INTERVAL_MS;
     try {
@@ -254,7 +321,10 @@ export class NamespaceWatcher {
     } finally {
       tw.polling = false;
     }
-    if (!tw.stopped) tw.dueAt = next === null ? null : Date.now() + next;
+    if (tw.stopped) return;
+    tw.dueAt = next === null ? null : Date.now() + next;
+    if (tw.again) void this.pollTable(tw);
+    this.ensureTicking();
   }
 
   /** One read; returns the delay to the next poll, or null when none is needed (gone, or processless). */
@@ -263,6 +333,8 @@ export class NamespaceWatcher {
     let where = snap ? this.source.tableAccess(tw.id, snap) : null;
     const started = performance.now();
     let raw: Buffer | null = null;
+    // Track before reading: a change after the mark fires, one before it is in what we read.
+    if (where) this.retrack(tw, where);
     if (where) raw = await this.source.readTable(where.mntId, where.access).catch(() => null);
     if (raw === null) {
       // Its processes left (or it is new to us): learn where it lives now before calling it gone.
@@ -272,6 +344,7 @@ export class NamespaceWatcher {
         if (snap) this.gone(tw.id);
         return null;
       }
+      this.retrack(tw, where);
       raw = await this.source.readTable(where.mntId, where.access);
     }
     const cost = performance.now() - started;
@@ -284,9 +357,19 @@ export class NamespaceWatcher {
       // A new or removed nsfs bind changes the namespace list (NSFS column, persisted rows): rescan now.
       if (hadNsfs || raw.includes(' - nsfs ')) void this.rescan();
     }
-    // Due a little before the tick that should run it, so timer jitter does not skip a tick.
-    if (where.access.kind !== 'chain') return Math.min(TABLE_MAX_INTERVAL_MS, Math.max(TABLE_TICK_MS, cost / TABLE_CPU_SHARE)) - TABLE_TICK_MS / 2;
+    if (tw.tracker) {
+      // Without a process only propagation changes the table, and that attaches/detaches: events cover it.
+      if (where.access.kind === 'chain') return null;
+      return Math.min(TRACKED_REREAD_MAX_MS, Math.max(TRACKED_REREAD_MS, cost / TRACKED_CPU_SHARE));
+    }
+    if (where.access.kind !== 'chain') return Math.min(TABLE_MAX_INTERVAL_MS, Math.max(TABLE_TICK_MS, cost / TABLE_CPU_SHARE));
     return tw.mounts?.some((m) => m.propagation !== 'private' && m.propagation !== 'unbindable') ? PROPAGATION_POLL_MS : null;
+  }
+
+  /** Track the table unless a tracker is still live (its mark is on the namespace, whichever way it came). */
+  private retrack(tw: TableWatch, where: { mntId: string; access: MountNsAccess }): void {
+    if (tw.tracker && !tw.tracker.fired) return;
+    tw.tracker = this.source.trackTable?.(where.mntId, where.access, () => void this.pollTable(tw)) ?? null;
   }
 
   private gone(id: string): void {
@@ -300,6 +383,8 @@ export class NamespaceWatcher {
   }
 
   private stopTable(tw: TableWatch): void {
+    tw.tracker?.cancel();
+    tw.tracker = null;
     tw.stopped = true;
     tw.dueAt = null;
     this.tables.delete(tw.id);
@@ -309,6 +394,9 @@ export class NamespaceWatcher {
     for (const tw of [...this.tables.values()]) this.stopTable(tw);
     if (this.tickTimer) clearInterval(this.tickTimer);
     this.tickTimer = null;
+    if (this.listTimer) clearTimeout(this.listTimer);
+    this.listTimer = null;
+    this.listDirty = false;
     // A new first subscriber must get a fresh list, not the one from before everybody left.
     this.snap = null;
     this.listMessage = null;

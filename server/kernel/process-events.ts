@@ -1,0 +1,128 @@
+// Process starts, execs and exits, told by the kernel: the proc connector (a netlink socket, CAP_NET_ADMIN).
+// The namespace list changes only when a process appears, exits or execs (what `unshare` and `nsenter` do
+// after switching namespaces), so with this the list watcher rescans when something happened instead of
+// looking every so often. Thread starts and exits are ignored: they change no row.
+import { closeSync } from 'node:fs';
+import type { Logger } from '../log.js';
+import type { EventWaiter } from './event-waiter.js';
+import type { Libc } from './libc.js';
+
+const AF_NETLINK = 16;
+const SOCK_DGRAM = 2;
+const SOCK_NONBLOCK = 0o4000;
+const SOCK_CLOEXEC = 0o2000000;
+const NETLINK_CONNECTOR = 11;
+const CN_IDX_PROC = 1;
+const CN_VAL_PROC = 1;
+const NLMSG_DONE = 3;
+const PROC_CN_MCAST_LISTEN = 1;
+const MSG_DONTWAIT = 0x40;
+const SOL_SOCKET = 1;
+const SO_RCVBUF = 8;
+/** nlmsghdr (16) + cn_msg (20): where struct proc_event starts; its union follows `what`, `cpu`, `timestamp`. */
+const EVENT_AT = 36;
+const DATA_AT = EVENT_AT + 16;
+const PROC_EVENT_FORK = 0x1;
+const PROC_EVENT_EXEC = 0x2;
+const PROC_EVENT_COMM = 0x200;
+const PROC_EVENT_EXIT = 0x8000_0000;
+/** Netlink datagrams are small; a burst beyond the socket buffer is reported as ENOBUFS, which counts too. */
+const RECV_SIZE = 4096;
+const ENOBUFS = 105;
+
+export interface ProcessEvents {
+  /**
+   * Forget what happened so far and call `onActivity` once at the next process start, exec, comm change or
+   * exit. Call it before scanning: anything before is in the scan, anything after reports.
+   */
+  arm(onActivity: () => void): void;
+  dispose(): void;
+}
+
+/** The proc connector, or null where it cannot be had (not root, no netlink, no koffi). */
+export function openProcessEvents(libc: Libc | null, waiter: EventWaiter | null, log: Logger): ProcessEvents | null {
+  if (!libc || !waiter) return null;
+  const fd = libc.socket(AF_NETLINK, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_CONNECTOR);
+  if (fd < 0) return null;
+  const addr = Buffer.alloc(12); // sockaddr_nl: family, pad, pid (0: the kernel picks), groups
+  addr.writeUInt16LE(AF_NETLINK, 0);
+  addr.writeUInt32LE(CN_IDX_PROC, 8);
+  const rcvbuf = Buffer.alloc(4);
+  rcvbuf.writeInt32LE(1 << 20, 0);
+  libc.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, rcvbuf, 4);
+  const listen = Buffer.alloc(40); // nlmsghdr + cn_msg + op
+  listen.writeUInt32LE(40, 0);
+  listen.writeUInt16LE(NLMSG_DONE, 4);
+  listen.writeUInt32LE(CN_IDX_PROC, 16);
+  listen.writeUInt32LE(CN_VAL_PROC, 20);
+  listen.writeUInt16LE(4, 32);
+  listen.writeUInt32LE(PROC_CN_MCAST_LISTEN, 36);
+  if (libc.bind(fd, addr, 12) < 0 || libc.send(fd, listen, 40, 0) !== 40) {
+    log.info({ errno: libc.errno() }, 'process events unavailable (proc connector); the namespace list is checked on a timer');
+    closeSync(fd);
+    return null;
+  }
+  return new ProcConnector(fd, libc, waiter);
+}
+
+class ProcConnector implements ProcessEvents {
+  private readonly buf = Buffer.alloc(RECV_SIZE);
+  private onActivity: (() => void) | null = null;
+  private disposed = false;
+
+  constructor(
+    private readonly fd: number,
+    private readonly libc: Libc,
+    private readonly waiter: EventWaiter,
+  ) {
+    waiter.add(fd, () => this.ready());
+  }
+
+  arm(onActivity: () => void): void {
+    if (this.disposed) return;
+    this.drain();
+    this.onActivity = onActivity;
+    this.waiter.rearm(this.fd);
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.onActivity = null;
+    this.waiter.remove(this.fd);
+    closeSync(this.fd);
+  }
+
+  private ready(): void {
+    if (this.drain()) {
+      const cb = this.onActivity;
+      this.onActivity = null;
+      cb?.();
+    }
+    if (this.onActivity) this.waiter.rearm(this.fd); // only threads came and went: keep listening
+  }
+
+  /** Read everything queued; true if any of it was about a process (not a thread), or some was lost. */
+  private drain(): boolean {
+    let relevant = false;
+    for (;;) {
+      const n = this.libc.recv(this.fd, this.buf, RECV_SIZE, MSG_DONTWAIT);
+      if (n < 0) {
+        if (this.libc.errno() !== ENOBUFS) return relevant; // EAGAIN: all read
+        relevant = true; // some were dropped: assume one was about a process
+        continue;
+      }
+      if (n < DATA_AT + 8) continue;
+      relevant ||= isAboutAProcess(this.buf);
+    }
+  }
+}
+
+function isAboutAProcess(msg: Buffer): boolean {
+  const what = msg.readUInt32LE(EVENT_AT);
+  // fork: parent pid, parent tgid, child pid, child tgid — a process when the child leads its thread group.
+  if (what === PROC_EVENT_FORK) return msg.readUInt32LE(DATA_AT + 8) === msg.readUInt32LE(DATA_AT + 12);
+  // exit and comm: pid, tgid.
+  if (what === PROC_EVENT_EXIT || what === PROC_EVENT_COMM) return msg.readUInt32LE(DATA_AT) === msg.readUInt32LE(DATA_AT + 4);
+  return what === PROC_EVENT_EXEC;
+}

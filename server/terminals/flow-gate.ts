@@ -23,8 +23,8 @@ export const FLOW_LOW_WATERMARK_BYTES = 192 * 1024;
  * The replay mirror parses in a worker thread (mirror-host.ts); when it lags this much, the pty waits for it too:
  * it bounds the memory held for it and how long a snapshot for a new client waits for the parser to catch up.
  */
-export const MIRROR_HIGH_BACKLOG_BYTES = 1024 * 1024;
-const MIRROR_LOW_BACKLOG_BYTES = 256 * 1024;
+export const MIRROR_HIGH_BACKLOG_BYTES = 4 * 1024 * 1024;
+const MIRROR_LOW_BACKLOG_BYTES = 2 * 1024 * 1024;
 /**
  * node-pty destroys the pty 200 ms after the child exits if the read side has not hit EOF, dropping what is
  * still in the kernel buffer — which is exactly the case while we are paused. So while paused we look for the

@@ -18,6 +18,22 @@
 // Each xterm write callback runs right after its chunk is parsed and before the next one, so inside it the
 // screen corresponds exactly to that event: the snapshot is taken there, and the main thread pairs it with the
 // events after n that it still holds (see screen-mirror.ts).
+//
+// Output queues per terminal, and goes to xterm when xterm is idle and the queue is big (FLOOD_BATCH_BYTES), old
+// (FLOOD_LINGER_MS) or needed (a snapshot was asked for). Nothing waits on the mirror but a replay, so holding
+// output a few ms costs nothing, and a flood arrives in pieces big enough to skip most of. If the queue starts with a plain-text flood, the part that the rest of the flood scrolls out of the
+// buffer is dropped unparsed (flood-cut.ts) and the entries inside it report no progress of their own: their
+// screens were never built, so no snapshot may be taken at them.
+import { floodCut } from './flood-cut.js';
+
+/**
+ * Queued output at least this big goes to xterm at once. Well above what a flood cut keeps (1,000 lines of
+ * scrollback ≈ 100 KB of typical output), well below the backlog at which output is paused (flow-gate.ts).
+ */
+const FLOOD_BATCH_BYTES = 1536 * 1024;
+/** Less waits this long: a keystroke's echo is parsed a little later, which nobody sees. */
+const FLOOD_LINGER_MS = 50;
+
 export const MIRROR_WORKER_SOURCE = `
 'use strict';
 const { parentPort, workerData } = require('node:worker_threads');
@@ -28,6 +44,10 @@ const PROGRESS_REPORT_MS = workerData.progressReportMs;
 const NO_BYTES = new Uint8Array(0);
 const encoder = new TextEncoder();
 const terms = new Map();
+const pumpNeeded = new Set();
+const FLOOD_BATCH_BYTES = ${FLOOD_BATCH_BYTES};
+const FLOOD_LINGER_MS = ${FLOOD_LINGER_MS};
+const floodCut = (${floodCut.toString()});
 const dirty = new Set();
 let progressScheduled = false;
 
@@ -45,7 +65,9 @@ function parsed(t, n, seq, clean) {
   t.n = n;
   t.seq = seq;
   t.clean = clean;
-  if (t.wanted && (clean || t.acceptAny)) serve(t);
+  // Not before what was queued when it was asked for: a screen from before output that had already arrived
+  // (held back only by FLOOD_LINGER_MS) would replay an older size and more events than needed.
+  if (t.wanted && n >= t.wantedAfter && (clean || t.acceptAny)) serve(t);
   dirty.add(t);
   if (!progressScheduled) {
     progressScheduled = true;
@@ -65,6 +87,8 @@ function serve(t) {
 function request(t) {
   if (t.inFlight === 0 && t.clean) return serve(t);
   t.wanted = true;
+  t.wantedAfter = t.queue.length > 0 ? t.queue[t.queue.length - 1].n : -1;
+  maybePump(t);
   if (t.deadline) return;
   t.deadline = setTimeout(() => {
     t.deadline = undefined;
@@ -76,7 +100,81 @@ function request(t) {
 // The host batches: each message is an array of the messages below, in order.
 parentPort.on('message', (batch) => {
   for (const m of batch) handle(m);
+  for (const t of pumpNeeded) maybePump(t);
+  pumpNeeded.clear();
 });
+
+/** Plain text can be skipped only where nothing but line feeds moves lines out: see flood-cut.ts. */
+function skippable(t) {
+  const core = t.term._core;
+  const b = core && core.buffer;
+  if (!b || typeof b.scrollTop !== 'number') return false; // xterm internals changed: parse everything
+  return t.term.buffer.active.type === 'normal' && b.scrollTop === 0 && b.scrollBottom === t.term.rows - 1 && !t.term.modes.insertMode;
+}
+
+function submit(t, bytes, onParsed) {
+  t.submitted++;
+  t.term.write(bytes, () => {
+    t.submitted--;
+    if (t.disposed) return;
+    onParsed();
+    if (t.submitted === 0) maybePump(t);
+  });
+}
+
+function maybePump(t) {
+  if (t.submitted > 0 || t.disposed || t.queue.length === 0) return;
+  if (t.wanted || t.lingered || t.queuedBytes >= FLOOD_BATCH_BYTES) return pump(t);
+  t.linger ??= setTimeout(() => {
+    t.linger = undefined;
+    t.lingered = true;
+    maybePump(t);
+  }, FLOOD_LINGER_MS);
+}
+
+function pump(t) {
+  const q = t.queue;
+  t.queue = [];
+  t.queuedBytes = 0;
+  t.lingered = false;
+  clearTimeout(t.linger);
+  t.linger = undefined;
+  let i = 0;
+  if (skippable(t)) {
+    let plain = 0;
+    while (plain < q.length && q[plain].kind === 'w') plain++;
+    const cut = plain > 0 ? floodCut(q.slice(0, plain).map((e) => e.bytes), 2 * t.term.rows + t.scrollback + 2) : null;
+    if (cut) {
+      const last = q[cut.endEntry];
+      const whole = cut.endOffset === last.bytes.length;
+      const parts = [];
+      for (let k = cut.entry; k <= cut.endEntry; k++) {
+        const from = k === cut.entry ? cut.offset : 0;
+        const to = k === cut.endEntry ? cut.endOffset : q[k].bytes.length;
+        if (to > from) parts.push(q[k].bytes.subarray(from, to));
+      }
+      // Entries fully inside the flood are done without a report of their own; the one it ends with reports
+      // (or, if the flood ends inside it, its rest is parsed and reports as usual).
+      t.inFlight -= cut.endEntry;
+      const joined = parts.length === 1 ? parts[0] : Buffer.concat(parts);
+      if (whole) submit(t, joined, () => parsed(t, last.n, last.seq, last.clean));
+      else {
+        submit(t, joined, () => {});
+        q[cut.endEntry] = { kind: 'w', n: last.n, seq: last.seq, clean: last.clean, bytes: last.bytes.subarray(cut.endOffset) };
+      }
+      i = whole ? cut.endEntry + 1 : cut.endEntry;
+    }
+  }
+  for (; i < q.length; i++) {
+    const e = q[i];
+    if (e.kind === 'w') submit(t, e.bytes, () => parsed(t, e.n, e.seq, e.clean));
+    else
+      submit(t, NO_BYTES, () => {
+        t.term.resize(e.cols, e.rows);
+        parsed(t, e.n, e.seq, e.clean);
+      });
+  }
+}
 
 function handle(m) {
   const id = m[1];
@@ -84,32 +182,29 @@ function handle(m) {
     const term = new Terminal({ cols: m[2], rows: m[3], scrollback: m[4], allowProposedApi: true });
     const ser = new SerializeAddon();
     term.loadAddon(ser);
-    terms.set(id, { id, term, ser, n: -1, seq: 0, clean: true, inFlight: 0, wanted: false, acceptAny: false, deadline: undefined, disposed: false });
+    terms.set(id, { id, term, ser, scrollback: m[4], queue: [], queuedBytes: 0, linger: undefined, lingered: false, submitted: 0, wantedAfter: -1, n: -1, seq: 0, clean: true, inFlight: 0, wanted: false, acceptAny: false, deadline: undefined, disposed: false });
     return;
   }
   const t = terms.get(id);
   if (!t) return;
   switch (m[0]) {
-    case 'w': {
-      const n = m[2], seq = m[3], clean = m[4];
+    case 'w':
       t.inFlight++;
-      t.term.write(new Uint8Array(m[5]), () => parsed(t, n, seq, clean));
+      t.queue.push({ kind: 'w', n: m[2], seq: m[3], clean: m[4], bytes: new Uint8Array(m[5]) });
+      t.queuedBytes += m[5].byteLength;
+      pumpNeeded.add(t);
       return;
-    }
-    case 'r': {
-      const n = m[2], seq = m[3], clean = m[4], cols = m[5], rows = m[6];
+    case 'r':
       t.inFlight++;
-      t.term.write(NO_BYTES, () => {
-        if (!t.disposed) t.term.resize(cols, rows);
-        parsed(t, n, seq, clean);
-      });
+      t.queue.push({ kind: 'r', n: m[2], seq: m[3], clean: m[4], cols: m[5], rows: m[6] });
+      pumpNeeded.add(t);
       return;
-    }
     case 's':
       return request(t);
     case 'x':
       t.disposed = true;
       clearTimeout(t.deadline);
+      clearTimeout(t.linger);
       terms.delete(id);
       dirty.delete(t);
       t.term.dispose();

@@ -1,0 +1,123 @@
+// The kernel's own change reports that replace polling: fanotify mount events per mount namespace and the proc
+// connector's process events. Real namespaces, real mounts, real processes.
+import { spawn } from 'node:child_process';
+import { afterEach, describe, expect, it } from 'vitest';
+import { EventWaiter } from '../../server/kernel/event-waiter.js';
+import { loadLibc, type Libc } from '../../server/kernel/libc.js';
+import { openProcessEvents } from '../../server/kernel/process-events.js';
+import { createMountNotifier, type MountNotifier } from '../../server/mounts/mount-notify.js';
+import { createLogger } from '../../server/log.js';
+import { createNamespaceEngine, type NamespaceEngine } from '../../server/namespaces/engine.js';
+import { KernelFixtures, mntOf, sh, waitFor } from '../helpers/kernel.js';
+
+const log = createLogger('silent');
+const fx = new KernelFixtures();
+const disposers: (() => void)[] = [];
+
+afterEach(async () => {
+  for (const d of disposers.splice(0).reverse()) d();
+  await fx.cleanup();
+});
+
+function notifier(): MountNotifier {
+  const libc = loadLibc() as Libc;
+  const waiter = new EventWaiter(libc, log);
+  const n = createMountNotifier(libc, waiter, log);
+  disposers.push(() => waiter.dispose(), () => n.dispose());
+  expect(n.available).toBe(true); // Linux 6.15+ as root: these machines
+  return n;
+}
+
+const inodeOf = (id: string) => id.slice(4);
+
+describe('mount notifier', () => {
+  it('fires on a mount in the tracked namespace, and when that namespace dies: the mark never pins it', async () => {
+    const n = notifier();
+    const holder = await fx.unpersistedNs();
+    const id = mntOf(holder.pid) as string;
+    let fired = 0;
+    const t = n.track(`/proc/${holder.pid}/ns/mnt`, inodeOf(id), () => fired++);
+    expect(t).not.toBeNull();
+    const dir = fx.tempDir();
+    sh('nsenter', ['-t', String(holder.pid), '-m', 'mount', '-t', 'tmpfs', 'kernel-events', dir]);
+    await waitFor(() => fired === 1, 'the tracker to fire on a mount');
+    expect(t?.fired).toBe(true);
+
+    // Tracked again, then its only process exits: the namespace is torn down (every mount detaches), which
+    // only happens if nothing — our mark included — holds it.
+    const again = n.track(`/proc/${holder.pid}/ns/mnt`, inodeOf(id), () => fired++);
+    await holder.kill();
+    await waitFor(() => fired === 2, 'the tracker to fire when the namespace died');
+    expect(again?.fired).toBe(true);
+  });
+
+  it('refuses a path that is not the namespace asked for', async () => {
+    const n = notifier();
+    const holder = await fx.unpersistedNs();
+    expect(n.track(`/proc/${holder.pid}/ns/mnt`, inodeOf(mntOf('self') as string))).toBeNull();
+    expect(n.track('/proc/self/ns/mnt', inodeOf(mntOf(holder.pid) as string))).toBeNull();
+    expect(n.track('/nonexistent/ns', '1')).toBeNull();
+  });
+
+  it('sync() reports a change made just before it, without waiting for the event loop', async () => {
+    const n = notifier();
+    const holder = await fx.unpersistedNs();
+    const t = n.track(`/proc/${holder.pid}/ns/mnt`, inodeOf(mntOf(holder.pid) as string));
+    sh('nsenter', ['-t', String(holder.pid), '-m', 'mount', '-t', 'tmpfs', 'kernel-events', fx.tempDir()]);
+    n.sync();
+    expect(t?.fired).toBe(true);
+  });
+
+  it('a cancelled tracker stays quiet', async () => {
+    const n = notifier();
+    const holder = await fx.unpersistedNs();
+    let fired = false;
+    const t = n.track(`/proc/${holder.pid}/ns/mnt`, inodeOf(mntOf(holder.pid) as string), () => (fired = true));
+    t?.cancel();
+    sh('nsenter', ['-t', String(holder.pid), '-m', 'mount', '-t', 'tmpfs', 'kernel-events', fx.tempDir()]);
+    n.sync();
+    expect(fired).toBe(false);
+  });
+});
+
+describe('process events', () => {
+  it('report a process start once per arm', async () => {
+    const libc = loadLibc() as Libc;
+    const waiter = new EventWaiter(libc, log);
+    const events = openProcessEvents(libc, waiter, log);
+    disposers.push(() => waiter.dispose(), () => events?.dispose());
+    expect(events).not.toBeNull();
+    let heard = 0;
+    events?.arm(() => heard++);
+    const child = spawn('true');
+    await new Promise((r) => child.once('exit', r));
+    await waitFor(() => heard === 1, 'a process event');
+    events?.arm(() => heard++);
+    const second = spawn('true');
+    await new Promise((r) => second.once('exit', r));
+    await waitFor(() => heard === 2, 'a second process event after re-arming');
+  });
+});
+
+describe('namespace list with change tracking', () => {
+  let engine: NamespaceEngine;
+
+  it('shows a bind made inside another namespace in the very next list, and its removal too', async () => {
+    engine = createNamespaceEngine({ nsDir: fx.tempDir(), log });
+    disposers.push(() => engine.dispose());
+    const holder = await fx.unpersistedNs();
+    const other = await fx.unpersistedNs();
+    const otherNet = `net:${sh('readlink', [`/proc/${other.pid}/ns/net`]).trim().slice(5, -1)}`;
+    await engine.list(); // reads and tracks every mount namespace; the next list answers from what it tracked
+    const target = fx.tempDir();
+    const file = `${target}/bound-net`;
+    sh('nsenter', ['-t', String(holder.pid), '-m', 'touch', file]);
+    sh('nsenter', ['-t', String(holder.pid), '-m', 'mount', '--bind', `/proc/${other.pid}/ns/net`, file]);
+    const holderMnt = mntOf(holder.pid) as string;
+    const row = (await engine.list()).namespaces.find((ns) => ns.id === otherNet);
+    expect(row?.nsfs).toContain(`[${holderMnt}]${file}`);
+    sh('nsenter', ['-t', String(holder.pid), '-m', 'umount', file]);
+    const after = (await engine.list()).namespaces.find((ns) => ns.id === otherNet);
+    expect(after?.nsfs ?? []).not.toContain(`[${holderMnt}]${file}`);
+  });
+});

@@ -30,6 +30,32 @@ export async function echoRoundTrips(port: EchoPort, keys: number): Promise<numb
   return samples;
 }
 
+const sleepUntil = (at: number) => new Promise((r) => setTimeout(r, Math.max(0, at - performance.now())));
+
+/**
+ * Round trips at a typist's pace: one key every `intervalMs` (10 a second is a fast typist), the first after
+ * `offsetMs` so that many sessions do not type in lockstep. A key is never sent before the previous echo came.
+ */
+export async function pacedRoundTrips(port: EchoPort, keys: number, intervalMs: number, offsetMs: number): Promise<number[]> {
+  const samples: number[] = [];
+  let waiting: (() => void) | undefined;
+  const off = port.onData(() => waiting?.());
+  try {
+    const start = performance.now() + offsetMs;
+    for (let i = 0; i < keys; i++) {
+      await sleepUntil(start + i * intervalMs);
+      const echoed = new Promise<void>((resolve) => (waiting = resolve));
+      const t0 = performance.now();
+      port.send('x');
+      await echoed;
+      samples.push(performance.now() - t0);
+    }
+  } finally {
+    off();
+  }
+  return samples;
+}
+
 const CREATE_RETRY_MS = 250;
 
 export class BenchClient {

@@ -16,7 +16,23 @@ import type { Logger } from '../log.js';
 import { parseMountinfo } from '../mounts/mountinfo.js';
 import type { ProcessEvents } from '../kernel/process-events.js';
 import type { MountTracker } from '../mounts/mount-notify.js';
-import { readProcFile, type MountNsAccess } from '../mounts/read.js';
+import type { MountNsAccess } from '../mounts/read.js';
+import {
+  EVENT_DRIVEN_MAX_AGE_MS,
+  EVENT_DRIVEN_TICK_MS,
+  LIST_CHECK_MS,
+  LIST_CPU_SHARE,
+  LIST_MAX_AGE_MS,
+  LIST_MAX_GAP_MS,
+  procSignature,
+  PROPAGATION_POLL_MS,
+  TABLE_CPU_SHARE,
+  TABLE_MAX_INTERVAL_MS,
+  TABLE_TICK_MS,
+  TRACKED_CPU_SHARE,
+  TRACKED_REREAD_MAX_MS,
+  TRACKED_REREAD_MS,
+} from './watch-timing.js';
 import type { Snapshot } from './snapshot.js';
 
 export type EngineEvent = Exclude<EventsServerMessage, { type: 'error' }>;
@@ -41,62 +57,6 @@ export interface WatchSource {
   processEvents?: ProcessEvents | null;
 }
 
-/**
- * Tick while tables are watched. A mount then reaches subscribers after at most one tick plus a read: p95
- * about 150 ms, inside the 250 ms target, at ~7 wake-ups a second.
- */
-const TABLE_TICK_MS = 150;
-const TABLE_MAX_INTERVAL_MS = 2000;
-/**
- * The list watcher looks at /proc/loadavg this often: its last two fields (tasks, last PID handed out) change
- * whenever any process or thread starts or exits — even one that lived only between two looks, like the
- * `mount` or `unshare` that made a new nsfs bind. One ~10 µs read instead of a full scan when nothing happened.
- */
-const LIST_CHECK_MS = 500;
-/**
- * With process events (and every table tracked) nothing needs a fast tick: this one only re-reads tracked
- * tables that are due and starts the LIST_MAX_AGE_MS scan.
- */
-const EVENT_DRIVEN_TICK_MS = 5000;
-/** Full scan at least this often anyway: a process can setns()/unshare() in place without any fork or exit. */
-const LIST_MAX_AGE_MS = 10_000;
-/**
- * The same with process events: `unshare`, `nsenter` and `ip netns exec` all exec after switching, which
- * reports; only a program that switches in place and never execs waits for this.
- */
-const EVENT_DRIVEN_MAX_AGE_MS = 30_000;
-/**
- * Share of one CPU a single table poller may use; its interval stretches when a poll costs more. On an idle
- * machine a small table reads in ~0.3 ms (150 ms interval, 0.2% CPU); on a loaded one the kernel takes 1.5–4 ms
- * for the same 45-line table, and a share of 0.5% stretched the interval to 300–800 ms — a p95 of 1.9 s from
- * mount to client against the 250 ms target. 2% keeps small tables at 150–200 ms; a 5,000-mount table
- * (20–28 ms a read) still backs off to about a second.
- */
-const TABLE_CPU_SHARE = 0.02;
-/**
- * Share of one CPU the list watcher may use on a machine that starts processes all the time (each start makes
- * the next check rescan). On an idle machine the list costs one scan per LIST_MAX_AGE_MS instead.
- */
-const LIST_CPU_SHARE = 0.01;
-/**
- * ...but a person who just ran `unshare` in a pane expects the list to show it soon: however much a scan costs
- * on a loaded machine, never wait longer than this for the next one. (An uncapped gap of cost/share kept a new
- * namespace at NPROCS 0 for 20+ s under load; a 1 s cap rescanned so often under the bench's process churn
- * that watched tables' p95 went from 159 ms to 850 ms.)
- */
-const LIST_MAX_GAP_MS = 3000;
-/**
- * A mount namespace without processes changes only by propagation from its peers or masters (entering it
- * makes it have a process). Re-read it this often, via a short nsenter, only when it has non-private mounts.
- */
-const PROPAGATION_POLL_MS = 2000;
-/**
- * A tracked table is told about every mount and umount, but not about remounts (options) or propagation
- * changes: re-read it this often for those, longer for a table whose read costs more than TRACKED_CPU_SHARE.
- */
-const TRACKED_REREAD_MS = 10_000;
-const TRACKED_REREAD_MAX_MS = 30_000;
-const TRACKED_CPU_SHARE = 0.001;
 
 interface Subscriber {
   listener: EngineListener;
@@ -126,14 +86,6 @@ interface LastScan {
   minGapMs: number;
 }
 
-/** `tasks last_pid` from /proc/loadavg, e.g. `187 23389`. */
-function procSignature(): string {
-  try {
-    return readProcFile('/proc/loadavg').toString('latin1').split(' ').slice(3).join(' ').split('/')[1] ?? '';
-  } catch {
-    return String(Math.random()); // Swallow: no loadavg means no cheap signal; fall back to scanning.
-  }
-}
 
 export class NamespaceWatcher {
   private readonly subs = new Set<Subscriber>();

@@ -19,20 +19,12 @@
 // screen corresponds exactly to that event: the snapshot is taken there, and the main thread pairs it with the
 // events after n that it still holds (see screen-mirror.ts).
 //
-// Output queues per terminal, and goes to xterm when xterm is idle and the queue is big (FLOOD_BATCH_BYTES), old
-// (FLOOD_LINGER_MS) or needed (a snapshot was asked for). Nothing waits on the mirror but a replay, so holding
-// output a few ms costs nothing, and a flood arrives in pieces big enough to skip most of. If the queue starts with a plain-text flood, the part that the rest of the flood scrolls out of the
+// Output queues per terminal while xterm is still parsing what it was given, and goes to it as one batch when it
+// is done. Keeping up, that is every chunk at once; falling behind in a flood, the batches grow (up to the
+// mirror backlog that pauses output, flow-gate.ts) and most of each can be skipped. If the queue starts with a plain-text flood, the part that the rest of the flood scrolls out of the
 // buffer is dropped unparsed (flood-cut.ts) and the entries inside it report no progress of their own: their
 // screens were never built, so no snapshot may be taken at them.
 import { floodCut } from './flood-cut.js';
-
-/**
- * Queued output at least this big goes to xterm at once. Well above what a flood cut keeps (1,000 lines of
- * scrollback ≈ 100 KB of typical output), well below the backlog at which output is paused (flow-gate.ts).
- */
-const FLOOD_BATCH_BYTES = 1536 * 1024;
-/** Less waits this long: a keystroke's echo is parsed a little later, which nobody sees. */
-const FLOOD_LINGER_MS = 50;
 
 export const MIRROR_WORKER_SOURCE = `
 'use strict';
@@ -45,8 +37,7 @@ const NO_BYTES = new Uint8Array(0);
 const encoder = new TextEncoder();
 const terms = new Map();
 const pumpNeeded = new Set();
-const FLOOD_BATCH_BYTES = ${FLOOD_BATCH_BYTES};
-const FLOOD_LINGER_MS = ${FLOOD_LINGER_MS};
+
 const floodCut = (${floodCut.toString()});
 const dirty = new Set();
 let progressScheduled = false;
@@ -66,7 +57,7 @@ function parsed(t, n, seq, clean) {
   t.seq = seq;
   t.clean = clean;
   // Not before what was queued when it was asked for: a screen from before output that had already arrived
-  // (held back only by FLOOD_LINGER_MS) would replay an older size and more events than needed.
+  // would replay an older size and more events than needed.
   if (t.wanted && n >= t.wantedAfter && (clean || t.acceptAny)) serve(t);
   dirty.add(t);
   if (!progressScheduled) {
@@ -88,7 +79,6 @@ function request(t) {
   if (t.inFlight === 0 && t.clean) return serve(t);
   t.wanted = true;
   t.wantedAfter = t.queue.length > 0 ? t.queue[t.queue.length - 1].n : -1;
-  maybePump(t);
   if (t.deadline) return;
   t.deadline = setTimeout(() => {
     t.deadline = undefined;
@@ -100,7 +90,7 @@ function request(t) {
 // The host batches: each message is an array of the messages below, in order.
 parentPort.on('message', (batch) => {
   for (const m of batch) handle(m);
-  for (const t of pumpNeeded) maybePump(t);
+  for (const t of pumpNeeded) pump(t);
   pumpNeeded.clear();
 });
 
@@ -118,27 +108,14 @@ function submit(t, bytes, onParsed) {
     t.submitted--;
     if (t.disposed) return;
     onParsed();
-    if (t.submitted === 0) maybePump(t);
+    if (t.submitted === 0) pump(t);
   });
 }
 
-function maybePump(t) {
-  if (t.submitted > 0 || t.disposed || t.queue.length === 0) return;
-  if (t.wanted || t.lingered || t.queuedBytes >= FLOOD_BATCH_BYTES) return pump(t);
-  t.linger ??= setTimeout(() => {
-    t.linger = undefined;
-    t.lingered = true;
-    maybePump(t);
-  }, FLOOD_LINGER_MS);
-}
-
 function pump(t) {
+  if (t.submitted > 0 || t.disposed || t.queue.length === 0) return;
   const q = t.queue;
   t.queue = [];
-  t.queuedBytes = 0;
-  t.lingered = false;
-  clearTimeout(t.linger);
-  t.linger = undefined;
   let i = 0;
   if (skippable(t)) {
     let plain = 0;
@@ -182,7 +159,7 @@ function handle(m) {
     const term = new Terminal({ cols: m[2], rows: m[3], scrollback: m[4], allowProposedApi: true });
     const ser = new SerializeAddon();
     term.loadAddon(ser);
-    terms.set(id, { id, term, ser, scrollback: m[4], queue: [], queuedBytes: 0, linger: undefined, lingered: false, submitted: 0, wantedAfter: -1, n: -1, seq: 0, clean: true, inFlight: 0, wanted: false, acceptAny: false, deadline: undefined, disposed: false });
+    terms.set(id, { id, term, ser, scrollback: m[4], queue: [], submitted: 0, wantedAfter: -1, n: -1, seq: 0, clean: true, inFlight: 0, wanted: false, acceptAny: false, deadline: undefined, disposed: false });
     return;
   }
   const t = terms.get(id);
@@ -191,7 +168,6 @@ function handle(m) {
     case 'w':
       t.inFlight++;
       t.queue.push({ kind: 'w', n: m[2], seq: m[3], clean: m[4], bytes: new Uint8Array(m[5]) });
-      t.queuedBytes += m[5].byteLength;
       pumpNeeded.add(t);
       return;
     case 'r':
@@ -204,7 +180,6 @@ function handle(m) {
     case 'x':
       t.disposed = true;
       clearTimeout(t.deadline);
-      clearTimeout(t.linger);
       terms.delete(id);
       dirty.delete(t);
       t.term.dispose();

@@ -14,6 +14,16 @@ const FLOOD_BYTES = 100 * MB;
 /** 100-byte lines of text: cheap to produce, so the figure measures the terminal path, not the producer. */
 const floodCommand = (bytes: number) => `yes "$(printf '%099d' 0)" | head -c ${bytes}`;
 const ECHO_KEYS = 2000;
+/**
+ * Unmeasured round trips on both paths before the echo figures. The flood warm-up never runs the keystroke
+ * path (input frames, 1-byte frames, an ack per frame), and V8 keeps optimizing it for several thousand keys:
+ * 25–58 TurboFan jobs in the first 2,000, on background threads that take the CPU from the four processes each
+ * echo wakes on 2 vCPUs (measured: p99 1.9–2.3 ms cold, 0.4–0.7 ms warm). A server that has been up a while is
+ * warm; so is the figure.
+ */
+const ECHO_WARMUP_KEYS = 10_000;
+/** Measured rounds, alternating in-process and ws so both see the same background; p50/p99 over all samples. */
+const ECHO_ROUNDS = 5;
 const CONCURRENT_SESSIONS = 100;
 const KEYS_PER_CONCURRENT_SESSION = 50;
 /** 100 people typing: each at 10 keys a second, at its own random phase. */
@@ -131,11 +141,17 @@ export async function benchTerminals(): Promise<Row[]> {
     const stream = await streamThroughput(server, FLOOD_BYTES);
     rows.push({ figure: '100 MB of output through the ws stream, client acking', ours: `${stream.toFixed(1)} MB/s`, baseline: `node-pty in-process ${local.toFixed(1)} MB/s`, ratio: stream / local, target: '≥ 0.75× node-pty', met: stream / local >= 0.75, command: COMMAND });
 
-    const localKeys = await localEchoes(1, ECHO_KEYS);
-    const streamKeys = await streamEchoes(server, 1, ECHO_KEYS);
+    await localEchoes(1, ECHO_WARMUP_KEYS);
+    await streamEchoes(server, 1, ECHO_WARMUP_KEYS);
+    const localKeys: number[] = [];
+    const streamKeys: number[] = [];
+    for (let round = 0; round < ECHO_ROUNDS; round++) {
+      localKeys.push(...(await localEchoes(1, ECHO_KEYS)));
+      streamKeys.push(...(await streamEchoes(server, 1, ECHO_KEYS)));
+    }
     const [lp50, lp99, sp50, sp99] = [percentile(localKeys, 50), percentile(localKeys, 99), percentile(streamKeys, 50), percentile(streamKeys, 99)];
-    rows.push({ figure: 'keystroke echo latency p50 (ws + server + pty + cat)', ours: ms(sp50), baseline: `node-pty in-process ${ms(lp50)}`, ratio: sp50 / lp50, target: '≤ baseline + 0.4 ms', met: sp50 - lp50 <= 0.4, command: COMMAND });
-    rows.push({ figure: 'keystroke echo latency p99', ours: ms(sp99), baseline: `node-pty in-process ${ms(lp99)}`, ratio: sp99 / lp99, target: '≤ baseline + 1 ms', met: sp99 - lp99 <= 1, command: COMMAND });
+    rows.push({ figure: `keystroke echo latency p50 (ws + server + pty + cat; ${ECHO_ROUNDS} × ${ECHO_KEYS} keys after ${ECHO_WARMUP_KEYS} unmeasured)`, ours: ms(sp50), baseline: `node-pty in-process ${ms(lp50)}`, ratio: sp50 / lp50, target: '≤ baseline + 0.4 ms', met: sp50 - lp50 <= 0.4, command: COMMAND });
+    rows.push({ figure: 'keystroke echo latency p99 (same samples)', ours: ms(sp99), baseline: `node-pty in-process ${ms(lp99)}`, ratio: sp99 / lp99, target: '≤ baseline + 1 ms', met: sp99 - lp99 <= 1, command: COMMAND });
 
     const fast = await floodRssGrowth(server, 0, SLOW_FLOOD_WINDOW_MS);
     const slow = await floodRssGrowth(server, SLOW_CLIENT_ACK_DELAY_MS, SLOW_FLOOD_WINDOW_MS);

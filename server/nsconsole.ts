@@ -42,7 +42,7 @@ export function packageVersion(): string {
 }
 
 export async function startNsconsole(config: Config, log: Logger, opts: StartOptions = {}): Promise<RunningServer> {
-  const engine = createNamespaceEngine({ nsDir: config.nsDir, log });
+  const engine = createNamespaceEngine({ nsDir: config.nsDir, log, kernelEvents: config.watch === 'events' });
   const registry = createTerminalRegistry({ config, log, launch: createLauncher({ shell: config.shell, engine }) });
   let port = config.port;
   const auth = createAuth({

@@ -17,6 +17,8 @@ export interface Config {
   maxClientsPerSession: number;
   /** lines of scrollback kept by the server-side screen used for replay */
   scrollback: number;
+  /** 'events': hear namespace and mount changes from the kernel where it can (else poll); 'poll': always poll */
+  watch: 'events' | 'poll';
 }
 
 interface FlagSpec {
@@ -37,6 +39,7 @@ export const FLAGS: Record<string, FlagSpec> = {
   'max-sessions': { type: 'string', help: 'most terminal sessions at once', def: '64' },
   'max-clients': { type: 'string', help: 'most clients attached to one session', def: '16' },
   scrollback: { type: 'string', help: 'lines of scrollback replayed on reattach', def: '1000' },
+  watch: { type: 'string', help: 'how live views notice changes: events (from the kernel; polls where unavailable) or poll', def: 'events' },
   help: { type: 'boolean', help: 'print this help and exit' },
 };
 
@@ -66,6 +69,7 @@ const ConfigSchema = z.object({
   maxSessions: intIn(1, 10_000),
   maxClientsPerSession: intIn(1, 1000),
   scrollback: intIn(0, 100_000),
+  watch: z.enum(['events', 'poll'], { error: 'must be events or poll' }),
 });
 
 export type ParsedArgs = { help: true } | { help: false; config: Config };
@@ -103,6 +107,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     maxSessions: pick('max-sessions') ?? '64',
     maxClientsPerSession: pick('max-clients') ?? '16',
     scrollback: pick('scrollback') ?? '1000',
+    watch: pick('watch') ?? 'events',
   };
   const r = ConfigSchema.safeParse(raw);
   if (!r.success) {

@@ -48,8 +48,18 @@ export interface NamespaceEngine {
   dispose(): void;
 }
 
-export function createNamespaceEngine(opts: { nsDir: string; log: Logger }): NamespaceEngine {
-  return new Engine(opts.nsDir, opts.log);
+export interface EngineOptions {
+  nsDir: string;
+  log: Logger;
+  /**
+   * Hear mount and process changes from the kernel (fanotify mount events, the proc connector) where it can;
+   * false: poll, as on kernels before 6.15 or without privilege. Default true.
+   */
+  kernelEvents?: boolean;
+}
+
+export function createNamespaceEngine(opts: EngineOptions): NamespaceEngine {
+  return new Engine(opts.nsDir, opts.log, opts.kernelEvents ?? true);
 }
 
 function parseIdOrThrow(id: string): { type: NsType; inode: string } {
@@ -74,6 +84,7 @@ class Engine implements NamespaceEngine {
   constructor(
     nsDir: string,
     private readonly log: Logger,
+    kernelEvents: boolean,
   ) {
     for (const type of NS_TYPES) {
       const id = readNsLink('self', type);
@@ -82,7 +93,7 @@ class Engine implements NamespaceEngine {
     const selfMnt = this.selfId('mnt');
     this.nsfsDev = statSync('/proc/self/ns/mnt').dev;
     this.pool = new ScanPool(log);
-    const libc = loadLibc();
+    const libc = kernelEvents ? loadLibc() : null;
     this.waiter = libc ? new EventWaiter(libc, log) : null;
     this.notifier = createMountNotifier(libc, this.waiter, log);
     this.processEvents = openProcessEvents(libc, this.waiter, log);

@@ -50,6 +50,7 @@ export async function startServer(overrides: Partial<Config> = {}): Promise<Test
     maxSessions: 64,
     maxClientsPerSession: 16,
     scrollback: 1000,
+    watch: 'events',
     ...overrides,
   };
   const running = await startNsconsole(config, createLogger(process.env.NSCONSOLE_LOG_LEVEL ?? 'silent'), {

@@ -71,6 +71,7 @@ export async function startTerminalHarness(opts: HarnessOptions = {}): Promise<T
     maxSessions: 64,
     maxClientsPerSession: 16,
     scrollback: 1000,
+    watch: 'events',
     ...opts.config,
   };
   const log = createLogger(process.env.NSCONSOLE_LOG_LEVEL ?? 'silent');

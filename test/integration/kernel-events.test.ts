@@ -121,3 +121,25 @@ describe('namespace list with change tracking', () => {
     expect(after?.nsfs ?? []).not.toContain(`[${holderMnt}]${file}`);
   });
 });
+
+describe('without kernel events (older kernels, no privilege): polling', () => {
+  it('still brings a mount in a watched namespace and a new process to the watcher', async () => {
+    const engine = createNamespaceEngine({ nsDir: fx.tempDir(), log, kernelEvents: false });
+    disposers.push(() => engine.dispose());
+    const holder = await fx.unpersistedNs();
+    const id = mntOf(holder.pid) as string;
+    const seen: { mounts: string[][]; nprocs: number[] } = { mounts: [], nprocs: [] };
+    const h = engine.watch((e) => {
+      if (e.type === 'mounts' && e.id === id) seen.mounts.push(e.mounts.map((m) => m.target));
+      if (e.type === 'namespaces') seen.nprocs.push(e.namespaces.find((ns) => ns.id === id)?.nprocs ?? 0);
+    }, [id]);
+    disposers.push(() => h.dispose());
+    await waitFor(() => seen.mounts.length > 0 && seen.nprocs.length > 0, 'the first table and list');
+    const dir = fx.tempDir();
+    sh('nsenter', ['-t', String(holder.pid), '-m', 'mount', '-t', 'tmpfs', 'polled', dir]);
+    await waitFor(() => seen.mounts.at(-1)?.includes(dir) === true, 'the polled table to show the mount');
+    const joiner = spawn('nsenter', ['-t', String(holder.pid), '-m', 'sleep', '30']);
+    disposers.push(() => joiner.kill('SIGKILL'));
+    await waitFor(() => (seen.nprocs.at(-1) ?? 0) >= 2, 'the polled list to count the new process', 15_000);
+  });
+});

@@ -34,12 +34,19 @@ describe('parseConfig', () => {
     expect(c.allowHosts).toEqual(['a.example', 'b.example:80']);
   });
 
+  it('hears changes from the kernel unless told to poll', () => {
+    expect(config([]).watch).toBe('events');
+    expect(config(['--watch', 'poll']).watch).toBe('poll');
+    expect(config([], { NSCONSOLE_WATCH: 'poll' }).watch).toBe('poll');
+  });
+
   it.each([
     [['--port', '70000'], /--port/],
     [['--port', 'abc'], /--port/],
     [['--token', 'short'], /--token.*16/],
     [['--ns-dir', 'relative/dir'], /--ns-dir.*absolute/],
     [['--session-grace', '-1'], /--session-grace/],
+    [['--watch', 'inotify'], /--watch: must be events or poll/],
     [['--bogus'], /bogus/],
   ])('rejects %j with a clear message', (argv, message) => {
     expect(() => parseConfig(argv, {})).toThrow(ConfigError);
@@ -48,6 +55,6 @@ describe('parseConfig', () => {
 
   it('answers --help with every flag', () => {
     expect(parseConfig(['--help'], {})).toEqual({ help: true });
-    for (const flag of ['--host', '--port', '--token', '--ns-dir', '--shell', '--allow-host', '--session-grace']) expect(helpText()).toContain(flag);
+    for (const flag of ['--host', '--port', '--token', '--ns-dir', '--shell', '--allow-host', '--session-grace', '--watch']) expect(helpText()).toContain(flag);
   });
 });

@@ -66,3 +66,39 @@ export function procSignature(): string {
     return String(Math.random()); // Swallow: no loadavg means no cheap signal; fall back to scanning.
   }
 }
+
+/** The window over which ScanBudget holds list scans to LIST_CPU_SHARE. */
+export const LIST_BUDGET_WINDOW_MS = 10_000;
+
+/**
+ * When the next list scan may run, with process events: at once while the scans of the last
+ * LIST_BUDGET_WINDOW_MS cost less than LIST_CPU_SHARE of it — so the few scans a person's commands cause show
+ * up at once (`nsenter` into a namespace and its NPROCS is 1 a few ms later) — and later under steady churn,
+ * when old scans leave the window; never later than LIST_MAX_GAP_MS.
+ */
+export class ScanBudget {
+  private readonly spent: { at: number; cost: number }[] = [];
+
+  record(at: number, cost: number): void {
+    this.spent.push({ at, cost });
+    this.trim(at);
+  }
+
+  /** ms to wait before a scan that will cost about `next` ms */
+  delay(now: number, next: number): number {
+    this.trim(now);
+    const budget = LIST_BUDGET_WINDOW_MS * LIST_CPU_SHARE;
+    let total = next;
+    for (const e of this.spent) total += e.cost;
+    if (total <= budget) return 0;
+    for (const e of this.spent) {
+      total -= e.cost;
+      if (total <= budget) return Math.min(LIST_MAX_GAP_MS, Math.max(0, e.at + LIST_BUDGET_WINDOW_MS - now));
+    }
+    return LIST_MAX_GAP_MS;
+  }
+
+  private trim(now: number): void {
+    while (this.spent.length > 0 && (this.spent[0] as { at: number }).at <= now - LIST_BUDGET_WINDOW_MS) this.spent.shift();
+  }
+}

@@ -26,6 +26,7 @@ import {
   LIST_MAX_GAP_MS,
   procSignature,
   PROPAGATION_POLL_MS,
+  ScanBudget,
   TABLE_CPU_SHARE,
   TABLE_MAX_INTERVAL_MS,
   TABLE_TICK_MS,
@@ -84,6 +85,8 @@ interface LastScan {
   settling: boolean;
   /** no rescan before this many ms have passed: what a scan costs / LIST_CPU_SHARE */
   minGapMs: number;
+  /** what it cost: the larger of wall time and CPU time (both threads), ms */
+  cost: number;
 }
 
 
@@ -101,6 +104,7 @@ export class NamespaceWatcher {
   /** a process event came after the last scan started (process-event mode) */
   private listDirty = false;
   private listTimer: NodeJS.Timeout | null = null;
+  private readonly scanBudget = new ScanBudget();
   private disposed = false;
 
   constructor(
@@ -202,7 +206,7 @@ export class NamespaceWatcher {
   private scheduleListScan(): void {
     if (this.listTimer || this.scanning || this.disposed || this.subs.size === 0) return;
     const last = this.lastScan;
-    const delay = last ? Math.max(0, last.at + last.minGapMs - Date.now()) : 0;
+    const delay = last ? this.scanBudget.delay(Date.now(), last.cost) : 0;
     this.listTimer = setTimeout(() => {
       this.listTimer = null;
       if (this.listDirty) void this.rescan();
@@ -235,7 +239,8 @@ export class NamespaceWatcher {
     // its fork and its unshare()/exec would otherwise look stale until LIST_MAX_AGE_MS.
     const prev = this.lastScan;
     const settling = !events && prev !== null && !prev.settling && prev.signature !== signature;
-    this.lastScan = { at: Date.now(), signature: settling ? '' : signature, settling, minGapMs: Math.min(cost / LIST_CPU_SHARE, LIST_MAX_GAP_MS) };
+    this.lastScan = { at: Date.now(), signature: settling ? '' : signature, settling, cost, minGapMs: Math.min(cost / LIST_CPU_SHARE, LIST_MAX_GAP_MS) };
+    this.scanBudget.record(this.lastScan.at, cost);
     if (snap) this.applySnapshot(snap);
     return snap;
   }

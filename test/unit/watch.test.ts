@@ -4,6 +4,7 @@ import type { Namespace } from '../../shared/api.js';
 import { createLogger } from '../../server/log.js';
 import type { Snapshot } from '../../server/namespaces/snapshot.js';
 import { NamespaceWatcher, type EngineEvent, type WatchSource } from '../../server/namespaces/watch.js';
+import { ScanBudget } from '../../server/namespaces/watch-timing.js';
 
 const ns = (id: string, nprocs = 1): Namespace => ({ id, type: 'mnt', inode: Number(id.slice(4)), nprocs, pid: nprocs ? 100 : null, user: 'root', command: 'sleep', nsfs: [], self: false });
 
@@ -145,5 +146,23 @@ describe('NamespaceWatcher', () => {
     h1.dispose();
     h2.dispose();
     w.dispose();
+  });
+});
+
+describe('ScanBudget', () => {
+  it('lets the first scans of a quiet window run at once, then spaces them to 1% of a CPU, never beyond 3 s', () => {
+    const b = new ScanBudget();
+    // 20 ms scans: five fit in the 100 ms budget of a 10 s window
+    for (let i = 0; i < 4; i++) {
+      expect(b.delay(i * 10, 20)).toBe(0);
+      b.record(i * 10, 20);
+    }
+    expect(b.delay(40, 20)).toBe(0);
+    b.record(40, 20);
+    // the sixth waits until the oldest leaves the window, but never more than 3 s
+    expect(b.delay(50, 20)).toBe(3000);
+    expect(b.delay(9000, 20)).toBe(1000);
+    // ...and after a quiet window, at once again
+    expect(b.delay(20_000, 20)).toBe(0);
   });
 });

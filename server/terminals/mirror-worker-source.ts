@@ -117,7 +117,8 @@ function pump(t) {
   const q = t.queue;
   t.queue = [];
   let i = 0;
-  if (skippable(t)) {
+  // t.clean: the parser is not inside an escape sequence where the queue starts (nothing is being parsed now).
+  if (t.clean && skippable(t)) {
     let plain = 0;
     while (plain < q.length && q[plain].kind === 'w') plain++;
     const cut = plain > 0 ? floodCut(q.slice(0, plain).map((e) => e.bytes), 2 * t.term.rows + t.scrollback + 2) : null;

@@ -40,15 +40,19 @@ function priorState(r: () => number): string {
   return parts.join('');
 }
 
-/** Plain text only: lines of any length (some wrap), mostly CR LF, some bare LF or CR overwrites. */
+/**
+ * Plain text only: lines of any length (some wrap). Half the floods end lines with CR LF (some bare LF or CR
+ * overwrites), half mostly with bare LF as with `stty -onlcr` (a CR now and then).
+ */
 function flood(r: () => number, lines: number): string {
+  const crlf = r() < 0.5;
   let out = '';
   for (let i = 0; i < lines; i++) {
     const len = Math.floor(r() * (r() < 0.1 ? 130 : 50));
     let line = '';
     for (let j = 0; j < len; j++) line += String.fromCharCode(0x20 + Math.floor(r() * 95));
     const end = r();
-    out += line + (end < 0.85 ? '\r\n' : end < 0.95 ? '\n' : '\r');
+    out += line + (crlf ? (end < 0.85 ? '\r\n' : end < 0.95 ? '\n' : '\r') : end < 0.97 ? '\n' : '\r\n');
   }
   return out;
 }
@@ -81,20 +85,22 @@ function stateOf(t: { term: InstanceType<typeof Terminal>; ser: InstanceType<typ
 }
 
 describe('floodCut', () => {
-  it('finds no cut without enough line feeds after a CR LF', () => {
+  it('finds no cut without enough line feeds after a carriage return', () => {
     expect(floodCut([enc('a\r\nb\r\n')], 2)).toBeNull();
     expect(floodCut([enc('a\nb\nc\nd\n')], 1)).toBeNull(); // bare line feeds never make a cut
+    expect(floodCut([enc('head\r\n' + 'abc\n'.repeat(3))], 4)).toBeNull(); // only 3 after the CR that starts it
     expect(floodCut([], 1)).toBeNull();
   });
 
-  it('cuts just after the latest CR LF that keeps enough line feeds, across chunks', () => {
-    expect(floodCut([enc('a\r\nb\r\nc\r\nd\r\n')], 2)).toEqual({ entry: 0, offset: 6, endEntry: 0, endOffset: 12 });
-    expect(floodCut([enc('a\r'), enc('\nb\r\n'), enc('c\r\nd\r\n')], 2)).toEqual({ entry: 1, offset: 4, endEntry: 2, endOffset: 6 });
+  it('cuts at the latest carriage return that keeps enough line feeds, across chunks', () => {
+    expect(floodCut([enc('a\r\nb\r\nc\r\nd\r\n')], 2)).toEqual({ entry: 0, offset: 7, endEntry: 0, endOffset: 12 });
+    expect(floodCut([enc('a\r'), enc('\nb\r\n'), enc('c\r\nd\r\n')], 2)).toEqual({ entry: 2, offset: 1, endEntry: 2, endOffset: 6 });
+    expect(floodCut([enc('xx\r\n' + 'abc\n'.repeat(5))], 4)).toEqual({ entry: 0, offset: 2, endEntry: 0, endOffset: 24 });
   });
 
   it('stops the run at the first byte that is not plain text', () => {
     const cut = floodCut([enc('a\r\nb\r\nc\r\n\x1b[31md\r\ne\r\nf\r\ng\r\n')], 1);
-    expect(cut).toEqual({ entry: 0, offset: 6, endEntry: 0, endOffset: 9 });
+    expect(cut).toEqual({ entry: 0, offset: 7, endEntry: 0, endOffset: 9 });
     expect(floodCut([enc('\x1b[31ma\r\nb\r\nc\r\n')], 1)).toBeNull(); // the run must start at the first byte
     expect(floodCut([enc('é\r\nb\r\nc\r\n')], 1)).toBeNull(); // non-ASCII ends it too
   });
@@ -111,6 +117,9 @@ describe('floodCut', () => {
       await write(cutOnly.term, before);
       const chunks = split(text, r);
       for (const c of chunks) await write(full.term, c);
+      // what the mirror worker checks before cutting (the prior states here always end in one)
+      const core = (cutOnly.term as unknown as { _core: { buffer: { scrollTop: number; scrollBottom: number } } })._core;
+      expect(cutOnly.term.buffer.active.type === 'normal' && core.buffer.scrollTop === 0 && core.buffer.scrollBottom === ROWS - 1).toBe(true);
       const cut = floodCut(chunks, KEEP);
       if (cut) {
         skipped++;
@@ -120,6 +129,6 @@ describe('floodCut', () => {
       full.term.dispose();
       cutOnly.term.dispose();
     }
-    expect(skipped).toBeGreaterThan(100); // the property was exercised, not vacuously true
+    expect(skipped).toBeGreaterThan(60); // the property was exercised, not vacuously true
   });
 });

@@ -8,8 +8,8 @@ import { ScreenMirror, SNAPSHOT_BOUNDARY_WAIT_MS, type ScreenSnapshot } from '..
 
 const { Terminal } = xtermHeadless;
 
-async function render(chunks: Array<Buffer | { cols: number; rows: number }>, cols = 80, rows = 24): Promise<string> {
-  const t = new Terminal({ cols, rows, scrollback: 1000, allowProposedApi: true });
+async function render(chunks: Array<Buffer | { cols: number; rows: number }>, cols = 80, rows = 24, scrollback = 1000): Promise<string> {
+  const t = new Terminal({ cols, rows, scrollback, allowProposedApi: true });
   const ser = new SerializeAddon();
   t.loadAddon(ser);
   for (const c of chunks) {
@@ -23,6 +23,14 @@ async function render(chunks: Array<Buffer | { cols: number; rows: number }>, co
 
 function replayed(s: ScreenSnapshot): Array<Buffer | { cols: number; rows: number }> {
   return [s.screen, ...s.following.map((e) => (e.kind === 'output' ? e.bytes : { cols: e.cols, rows: e.rows }))];
+}
+
+async function waitUntil(check: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting for the mirror to catch up');
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }
 
 const snapshot = (m: ScreenMirror) => new Promise<ScreenSnapshot>((resolve) => m.requestSnapshot(resolve));
@@ -82,4 +90,32 @@ describe('ScreenMirror', () => {
     expect(m.backlogBytes).toBe(0);
     expect((host as unknown as { worker: unknown }).worker).toBeNull();
   });
+
+  describe('skipping what a flood scrolls away (flood-cut.ts) gives the screen a full parse gives', () => {
+    const small = { cols: 40, rows: 10, scrollback: 20 };
+    /** Each part reaches the worker as its own batch, parsed before the next one is written. */
+    async function viaMirror(parts: string[]): Promise<ScreenSnapshot> {
+      host = new MirrorHost(SNAPSHOT_BOUNDARY_WAIT_MS);
+      const m = new ScreenMirror({ ...small, host, onProgress: () => {} });
+      for (const p of parts) {
+        m.write(Buffer.from(p));
+        await waitUntil(() => m.backlogBytes === 0);
+      }
+      const snap = await snapshot(m);
+      m.dispose();
+      return snap;
+    }
+    const full = (parts: string[]) => render(parts.map((p) => Buffer.from(p)), small.cols, small.rows, small.scrollback);
+
+    it.each([
+      ['a flood after a batch that ended inside an escape sequence', ['hello\r\n\x1b[3', '1m' + 'red line\r\n'.repeat(100)]],
+      ['bare line feeds (stty -onlcr) after a CR LF, the cursor mid-line before', ['x'.repeat(17), 'head\r\n' + 'abc\n'.repeat(100)]],
+      ['a long flood in one batch, after colours and a partial line', ['\x1b[32mgreen\x1b[0m partial', Array.from({ length: 3000 }, (_, i) => `line ${i}\r\n`).join('')]],
+    ])('%s', async (_name, parts) => {
+      const snap = await viaMirror(parts);
+      expect(snap.following).toEqual([]);
+      expect(await render([snap.screen], small.cols, small.rows, small.scrollback)).toBe(await full(parts));
+    });
+  });
 });
+

@@ -42,20 +42,32 @@ export class EventWaiter {
     this.wakeFd = libc.eventfd(0, EFD_CLOEXEC);
     if (this.epfd < 0 || this.wakeFd < 0) throw new Error(`epoll_create1/eventfd failed: errno ${libc.errno()}`);
     this.ctl(EPOLL_CTL_ADD, this.wakeFd);
-    // Node waits for a pool thread blocked in epoll_wait before it exits: wake it on the way out.
+    // The pending wait keeps the event loop alive (whoever owns this must dispose it to let the process end on
+    // its own), and process.exit() waits for the pool thread blocked in epoll_wait: wake it on the way out.
     process.once('exit', this.wake);
   }
 
-  /** Tell `onReady` (on the main thread) when `fd` is readable; once, then again only after rearm(fd). */
-  add(fd: number, onReady: () => void): void {
+  /**
+   * Tell `onReady` (on the main thread) when `fd` is readable; once, then again only after rearm(fd). False
+   * once disposed: the caller keeps (and closes) its fd.
+   */
+  add(fd: number, onReady: () => void): boolean {
+    if (this.disposed) return false;
     this.sources.set(fd, { onReady, armed: true });
     this.ctl(EPOLL_CTL_ADD, fd);
     this.waitInBackground();
+    return true;
   }
 
+  /**
+   * Listen to `fd` again. Always re-arms in the kernel, even if we think it is armed: the waiting thread may
+   * have taken its one report (EPOLLONESHOT disarms it there) while its handler has not run yet, and a reader
+   * that drained the fd meanwhile leaves that handler nothing to see — skipping the re-arm would leave the fd
+   * deaf for good.
+   */
   rearm(fd: number): void {
     const s = this.sources.get(fd);
-    if (!s || s.armed || this.disposed) return;
+    if (!s || this.disposed) return;
     s.armed = true;
     this.ctl(EPOLL_CTL_MOD, fd);
     this.waitInBackground();

@@ -16,6 +16,11 @@ const CN_IDX_PROC = 1;
 const CN_VAL_PROC = 1;
 const NLMSG_DONE = 3;
 const PROC_CN_MCAST_LISTEN = 1;
+const PROC_CN_MCAST_IGNORE = 2;
+const PROC_EVENT_NONE = 0;
+/** The kernel acks a listen request at once; one from outside the initial pid/user namespace gets no ack. */
+const ACK_WAIT_MS = 200;
+const POLLIN = 0x1;
 const MSG_DONTWAIT = 0x40;
 const SOL_SOCKET = 1;
 const SO_RCVBUF = 8;
@@ -50,32 +55,60 @@ export function openProcessEvents(libc: Libc | null, waiter: EventWaiter | null,
   const rcvbuf = Buffer.alloc(4);
   rcvbuf.writeInt32LE(1 << 20, 0);
   libc.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, rcvbuf, 4);
-  const listen = Buffer.alloc(40); // nlmsghdr + cn_msg + op
-  listen.writeUInt32LE(40, 0);
-  listen.writeUInt16LE(NLMSG_DONE, 4);
-  listen.writeUInt32LE(CN_IDX_PROC, 16);
-  listen.writeUInt32LE(CN_VAL_PROC, 20);
-  listen.writeUInt16LE(4, 32);
-  listen.writeUInt32LE(PROC_CN_MCAST_LISTEN, 36);
-  if (libc.bind(fd, addr, 12) < 0 || libc.send(fd, listen, 40, 0) !== 40) {
+  if (libc.bind(fd, addr, 12) < 0 || libc.send(fd, control(PROC_CN_MCAST_LISTEN), 40, 0) !== 40 || !listenAcked(libc, fd)) {
     log.info({ errno: libc.errno() }, 'process events unavailable (proc connector); the namespace list is checked on a timer');
     closeSync(fd);
     return null;
   }
-  return new ProcConnector(fd, libc, waiter);
+  const connector = new ProcConnector(fd, libc, waiter);
+  return connector.listening ? connector : null;
+}
+
+/** A listen/ignore request: nlmsghdr + cn_msg + the op. */
+function control(op: number): Buffer {
+  const msg = Buffer.alloc(40);
+  msg.writeUInt32LE(40, 0);
+  msg.writeUInt16LE(NLMSG_DONE, 4);
+  msg.writeUInt32LE(CN_IDX_PROC, 16);
+  msg.writeUInt32LE(CN_VAL_PROC, 20);
+  msg.writeUInt16LE(4, 32);
+  msg.writeUInt32LE(op, 36);
+  return msg;
+}
+
+/**
+ * Whether the kernel took the listen request: it answers with an ack (PROC_EVENT_NONE, err 0). From outside the
+ * initial pid/user namespace it ignores it without a word, and events that still arrive then are only those some
+ * other listener turned on — not something to rely on.
+ */
+function listenAcked(libc: Libc, fd: number): boolean {
+  const buf = Buffer.alloc(RECV_SIZE);
+  const pfd = Buffer.alloc(8);
+  const deadline = Date.now() + ACK_WAIT_MS;
+  for (let left = ACK_WAIT_MS; left > 0; left = deadline - Date.now()) {
+    pfd.writeInt32LE(fd, 0);
+    pfd.writeInt32LE(POLLIN, 4);
+    if (libc.poll(pfd, 1, left) <= 0) return false;
+    const n = libc.recv(fd, buf, RECV_SIZE, MSG_DONTWAIT);
+    if (n >= DATA_AT + 4 && buf.readUInt32LE(EVENT_AT) === PROC_EVENT_NONE) return buf.readUInt32LE(DATA_AT) === 0;
+  }
+  return false;
 }
 
 class ProcConnector implements ProcessEvents {
   private readonly buf = Buffer.alloc(RECV_SIZE);
   private onActivity: (() => void) | null = null;
   private disposed = false;
+  /** false when the waiter was already disposed: nothing would ever be heard */
+  readonly listening: boolean;
 
   constructor(
     private readonly fd: number,
     private readonly libc: Libc,
     private readonly waiter: EventWaiter,
   ) {
-    waiter.add(fd, () => this.ready());
+    this.listening = waiter.add(fd, () => this.ready());
+    if (!this.listening) this.dispose();
   }
 
   arm(onActivity: () => void): void {
@@ -90,6 +123,9 @@ class ProcConnector implements ProcessEvents {
     this.disposed = true;
     this.onActivity = null;
     this.waiter.remove(this.fd);
+    // The kernel counts listeners and sends every process event on the machine while any is left; closing the
+    // socket does not always lower that count, so say so first.
+    this.libc.send(this.fd, control(PROC_CN_MCAST_IGNORE), 40, 0);
     closeSync(this.fd);
   }
 

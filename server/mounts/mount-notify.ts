@@ -175,8 +175,11 @@ class FanotifyNotifier implements MountNotifier {
       const fd = this.libc.fanotifyInit(FAN_REPORT_MNT | FAN_CLOEXEC | FAN_NONBLOCK, 0);
       if (fd >= 0) {
         const group = new Group(fd, (g) => this.closeGroup(g));
+        if (!this.waiter.add(fd, () => this.fireGroup(group))) {
+          closeSync(fd);
+          return null;
+        }
         this.groups.add(group);
-        this.waiter.add(fd, () => this.fireGroup(group));
         return group;
       }
       this.log.debug({ errno: this.libc.errno() }, 'fanotify_init failed; sharing a group');

@@ -143,3 +143,20 @@ describe('without kernel events (older kernels, no privilege): polling', () => {
     await waitFor(() => (seen.nprocs.at(-1) ?? 0) >= 2, 'the polled list to count the new process', 15_000);
   });
 });
+
+describe('the list follows processes from the first moment', () => {
+  it('shows a new namespace within a second when watching starts in the same turn as the engine', async () => {
+    // The proc connector's ack is queued at start: a re-arm skipped at that moment once left the list deaf.
+    const engine = createNamespaceEngine({ nsDir: fx.tempDir(), log });
+    disposers.push(() => engine.dispose());
+    const lists: string[][] = [];
+    const h = engine.watch((e) => e.type === 'namespaces' && lists.push(e.namespaces.map((ns) => ns.id)), []);
+    disposers.push(() => h.dispose());
+    await waitFor(() => lists.length > 0, 'the first list');
+    // ...and past the first rescans, so the 30 s full scan is far away
+    await new Promise((r) => setTimeout(r, 1000));
+    const holder = await fx.unpersistedNs();
+    const id = mntOf(holder.pid) as string;
+    await waitFor(() => lists.at(-1)?.includes(id) === true, 'the new namespace in the list', 2000);
+  });
+});

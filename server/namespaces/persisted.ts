@@ -15,7 +15,7 @@ import { trackMountNs, type MountNotifier, type MountTracker } from '../mounts/m
 import { readFileSync, statSync } from 'node:fs';
 import type { Logger } from '../log.js';
 import type { HelperPids } from './run.js';
-import { yieldToEventLoop } from './discovery.js';
+import { readNsLink, yieldToEventLoop } from './discovery.js';
 import type { NsfsJobItem, ScanPool } from './scan-pool.js';
 
 export interface NsfsBind {
@@ -61,6 +61,15 @@ interface CachedBinds {
    * namespace dies, before its inode can be reused).
    */
   tracker: MountTracker | null;
+}
+
+/**
+ * A PID still in `mnt`, to reach binds inside it through /proc/PID/root (the scan's lowest one may have exited
+ * since); null when none is left of the first few, and the binds in it are then not followed this time.
+ */
+function livePidIn(mnt: string, pids: readonly number[]): number | null {
+  for (const pid of pids.slice(0, MAX_PID_ATTEMPTS)) if (readNsLink(pid, 'mnt') === mnt) return pid;
+  return null;
 }
 
 /** A cache entry still known to be exact. */
@@ -121,14 +130,20 @@ export class PersistedScanner {
       if (mnt === this.selfMnt) continue;
       visited.add(mnt);
       const cached = this.cache.get(mnt);
-      if (isLive(cached)) holders.push({ mnt, access: { kind: 'pids', pids }, via: pids[0] as number, found: cached.binds });
+      if (isLive(cached)) holders.push({ mnt, access: { kind: 'pids', pids }, via: cached.binds.length > 0 ? livePidIn(mnt, pids) : null, found: cached.binds });
       else {
         this.cache.get(mnt)?.tracker?.cancel();
         items.push({ mnt, pids });
         trackers.push(trackMountNs(this.notifier, mnt, { kind: 'pids', pids }));
       }
     }
-    const results = await this.pool.nsfs(items, MAX_PID_ATTEMPTS);
+    let results: Awaited<ReturnType<ScanPool['nsfs']>>;
+    try {
+      results = await this.pool.nsfs(items, MAX_PID_ATTEMPTS);
+    } catch (err) {
+      for (const t of trackers) t?.cancel();
+      throw err;
+    }
     items.forEach((item, i) => {
       const r = results[i];
       const tracker = trackers[i] ?? null;

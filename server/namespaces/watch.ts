@@ -314,18 +314,16 @@ export class NamespaceWatcher {
       // A new or removed nsfs bind changes the namespace list (NSFS column, persisted rows): rescan now.
       if (hadNsfs || raw.includes(' - nsfs ')) void this.rescan();
     }
-    if (tw.tracker) {
-      // Without a process only propagation changes the table, and that attaches/detaches: events cover it.
-      if (where.access.kind === 'chain') return null;
-      return Math.min(TRACKED_REREAD_MAX_MS, Math.max(TRACKED_REREAD_MS, cost / TRACKED_CPU_SHARE));
-    }
+    // Tracked: mounts and umounts report; remounts and propagation changes (also made with a passing nsenter
+    // in a namespace without processes) do not, so a slow re-read catches those.
+    if (tw.tracker) return Math.min(TRACKED_REREAD_MAX_MS, Math.max(TRACKED_REREAD_MS, cost / TRACKED_CPU_SHARE));
     if (where.access.kind !== 'chain') return Math.min(TABLE_MAX_INTERVAL_MS, Math.max(TABLE_TICK_MS, cost / TABLE_CPU_SHARE));
     return tw.mounts?.some((m) => m.propagation !== 'private' && m.propagation !== 'unbindable') ? PROPAGATION_POLL_MS : null;
   }
 
   /** Track the table unless a tracker is still live (its mark is on the namespace, whichever way it came). */
   private retrack(tw: TableWatch, where: { mntId: string; access: MountNsAccess }): void {
-    if (tw.tracker && !tw.tracker.fired) return;
+    if (tw.stopped || (tw.tracker && !tw.tracker.fired)) return; // stopped while a scan was awaited: no mark
     tw.tracker = this.source.trackTable?.(where.mntId, where.access, () => void this.pollTable(tw)) ?? null;
   }
 

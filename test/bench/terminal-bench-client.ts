@@ -11,13 +11,17 @@ export interface EchoPort {
   onData(listener: (bytes: Buffer) => void): () => void;
 }
 
-/** Types one key at a time and waits for its echo; returns each round trip in milliseconds. */
-export async function echoRoundTrips(port: EchoPort, keys: number): Promise<number[]> {
+/**
+ * Types one key at a time and waits for its echo; returns each round trip in milliseconds. `beforeKey` (if any)
+ * is awaited before key i is sent — outside the measured time.
+ */
+async function roundTrips(port: EchoPort, keys: number, beforeKey?: (i: number) => Promise<unknown>): Promise<number[]> {
   const samples: number[] = [];
   let waiting: (() => void) | undefined;
   const off = port.onData(() => waiting?.());
   try {
     for (let i = 0; i < keys; i++) {
+      if (beforeKey) await beforeKey(i);
       const echoed = new Promise<void>((resolve) => (waiting = resolve));
       const t0 = performance.now();
       port.send('x');
@@ -30,30 +34,20 @@ export async function echoRoundTrips(port: EchoPort, keys: number): Promise<numb
   return samples;
 }
 
+/** Back to back: the next key the moment the echo lands. */
+export function echoRoundTrips(port: EchoPort, keys: number): Promise<number[]> {
+  return roundTrips(port, keys);
+}
+
 const sleepUntil = (at: number) => new Promise((r) => setTimeout(r, Math.max(0, at - performance.now())));
 
 /**
  * Round trips at a typist's pace: one key every `intervalMs` (10 a second is a fast typist), the first after
  * `offsetMs` so that many sessions do not type in lockstep. A key is never sent before the previous echo came.
  */
-export async function pacedRoundTrips(port: EchoPort, keys: number, intervalMs: number, offsetMs: number): Promise<number[]> {
-  const samples: number[] = [];
-  let waiting: (() => void) | undefined;
-  const off = port.onData(() => waiting?.());
-  try {
-    const start = performance.now() + offsetMs;
-    for (let i = 0; i < keys; i++) {
-      await sleepUntil(start + i * intervalMs);
-      const echoed = new Promise<void>((resolve) => (waiting = resolve));
-      const t0 = performance.now();
-      port.send('x');
-      await echoed;
-      samples.push(performance.now() - t0);
-    }
-  } finally {
-    off();
-  }
-  return samples;
+export function pacedRoundTrips(port: EchoPort, keys: number, intervalMs: number, offsetMs: number): Promise<number[]> {
+  const start = performance.now() + offsetMs;
+  return roundTrips(port, keys, (i) => sleepUntil(start + i * intervalMs));
 }
 
 const CREATE_RETRY_MS = 250;

@@ -21,9 +21,10 @@
 //
 // Output queues per terminal while xterm is still parsing what it was given, and goes to it as one batch when it
 // is done. Keeping up, that is every chunk at once; falling behind in a flood, the batches grow (up to the
-// mirror backlog that pauses output, flow-gate.ts) and most of each can be skipped. If the queue starts with a plain-text flood, the part that the rest of the flood scrolls out of the
-// buffer is dropped unparsed (flood-cut.ts) and the entries inside it report no progress of their own: their
-// screens were never built, so no snapshot may be taken at them.
+// mirror backlog that pauses output, flow-gate.ts) and most of each can be skipped: if the queue starts with a
+// plain-text flood, the part that the rest of the flood scrolls out of the buffer is dropped unparsed
+// (flood-cut.ts), and the entries inside it report no progress of their own — their screens were never built,
+// so no snapshot may be taken at them.
 import { floodCut } from './flood-cut.js';
 
 export const MIRROR_WORKER_SOURCE = `

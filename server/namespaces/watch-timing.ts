@@ -67,12 +67,19 @@ export function procSignature(): string {
   }
 }
 
-/** The window over which ScanBudget holds list scans to LIST_CPU_SHARE. */
+/** The window over which ScanBudget holds list scans to LIST_EVENT_CPU_SHARE. */
 export const LIST_BUDGET_WINDOW_MS = 10_000;
+/**
+ * Share of one CPU list scans may use with process events, counted in CPU time (both threads). More than the
+ * polling share: each scan here answers a real change, and a person working in the panes causes a burst of
+ * them (unshare, mount, exit, nsenter within seconds). At 1% a loaded machine (the e2e run beside Chromium)
+ * ran out after two scans and NPROCS lagged up to LIST_MAX_GAP_MS behind a pane's `nsenter`.
+ */
+export const LIST_EVENT_CPU_SHARE = 0.03;
 
 /**
  * When the next list scan may run, with process events: at once while the scans of the last
- * LIST_BUDGET_WINDOW_MS cost less than LIST_CPU_SHARE of it — so the few scans a person's commands cause show
+ * LIST_BUDGET_WINDOW_MS cost less than LIST_EVENT_CPU_SHARE of it — so the few scans a person's commands cause show
  * up at once (`nsenter` into a namespace and its NPROCS is 1 a few ms later) — and later under steady churn,
  * when old scans leave the window; never later than LIST_MAX_GAP_MS.
  */
@@ -87,7 +94,7 @@ export class ScanBudget {
   /** ms to wait before a scan that will cost about `next` ms */
   delay(now: number, next: number): number {
     this.trim(now);
-    const budget = LIST_BUDGET_WINDOW_MS * LIST_CPU_SHARE;
+    const budget = LIST_BUDGET_WINDOW_MS * LIST_EVENT_CPU_SHARE;
     let total = next;
     for (const e of this.spent) total += e.cost;
     if (total <= budget) return 0;

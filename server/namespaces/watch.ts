@@ -85,8 +85,8 @@ interface LastScan {
   settling: boolean;
   /** no rescan before this many ms have passed: what a scan costs / LIST_CPU_SHARE */
   minGapMs: number;
-  /** what it cost: the larger of wall time and CPU time (both threads), ms */
-  cost: number;
+  /** the CPU time it took (both threads), ms */
+  cpuMs: number;
 }
 
 
@@ -206,7 +206,7 @@ export class NamespaceWatcher {
   private scheduleListScan(): void {
     if (this.listTimer || this.scanning || this.disposed || this.subs.size === 0) return;
     const last = this.lastScan;
-    const delay = last ? this.scanBudget.delay(Date.now(), last.cost) : 0;
+    const delay = last ? this.scanBudget.delay(Date.now(), last.cpuMs) : 0;
     this.listTimer = setTimeout(() => {
       this.listTimer = null;
       if (this.listDirty) void this.rescan();
@@ -233,14 +233,15 @@ export class NamespaceWatcher {
     }
     // CPU counts the worker thread's half too, and includes the cold-cache costs a wall clock would hide.
     const cpu = process.cpuUsage(cpu0);
-    const cost = Math.max(performance.now() - started, (cpu.user + cpu.system) / 1000);
+    const cpuMs = (cpu.user + cpu.system) / 1000;
+    const cost = Math.max(performance.now() - started, cpuMs);
     if (this.disposed || this.subs.size === 0) return snap;
     // After a change, look once more at the next check even if nothing else starts: a process seen between
     // its fork and its unshare()/exec would otherwise look stale until LIST_MAX_AGE_MS.
     const prev = this.lastScan;
     const settling = !events && prev !== null && !prev.settling && prev.signature !== signature;
-    this.lastScan = { at: Date.now(), signature: settling ? '' : signature, settling, cost, minGapMs: Math.min(cost / LIST_CPU_SHARE, LIST_MAX_GAP_MS) };
-    this.scanBudget.record(this.lastScan.at, cost);
+    this.lastScan = { at: Date.now(), signature: settling ? '' : signature, settling, cpuMs, minGapMs: Math.min(cost / LIST_CPU_SHARE, LIST_MAX_GAP_MS) };
+    this.scanBudget.record(this.lastScan.at, cpuMs);
     if (snap) this.applySnapshot(snap);
     return snap;
   }

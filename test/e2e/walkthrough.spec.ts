@@ -70,6 +70,7 @@ test.describe('walkthrough', () => {
     // 1# nsenter --mount=DIR/1; stat /mnt/hi-there — there again
     await typeLine(page, 'inside', `nsenter --mount=${DIR}/1`);
     await expect(insideWhere).toContainText(readlink);
+    await expect(nsCell(row, 'NPROCS')).toHaveText('1');
     const files = await countMatches(page, 'inside', /File: \/mnt\/hi-there/);
     await typeLine(page, 'inside', 'stat /mnt/hi-there');
     await waitForNewMatch(page, 'inside', /File: \/mnt\/hi-there/, files);

@@ -56,8 +56,10 @@ describe('reattaching to a session', () => {
       if (!steady.text().includes('DONE42')) rejoinedMidOutput++;
     }
     expect(rejoinedMidOutput).toBeGreaterThanOrEqual(3);
-    await steady.waitForText('DONE42', 20_000);
-    for (const c of rejoined) await c.waitForText('DONE42');
+    // The prompt after DONE42 ends the output: compare once every client has it (one may see it a moment later).
+    const promptAfterDone = /DONE42\n.*# $/;
+    await steady.waitForText(promptAfterDone, 20_000);
+    for (const c of rejoined) await c.waitForText(promptAfterDone);
     expect(rejoined.some((c) => (c.hello?.seq ?? 0) > 0)).toBe(true);
     for (const c of rejoined) {
       expect(c.screen()).toEqual(steady.screen());

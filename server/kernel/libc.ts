@@ -15,8 +15,6 @@ export interface Libc {
   send(fd: number, buf: Buffer, len: number, flags: number): number;
   recv(fd: number, buf: Buffer, len: number, flags: number): number;
   setsockopt(fd: number, level: number, name: number, value: Buffer, len: number): number;
-  /** on a pool thread: closing a marked fanotify group waits for an RCU grace period (~2.5 ms here) */
-  close: { async(fd: number, cb: (err: unknown, rc: number) => void): void };
   errno(): number;
 }
 
@@ -39,7 +37,6 @@ export function loadLibc(): Libc | null {
       send: lib.func('long send(int fd, void *buf, unsigned long len, int flags)'),
       recv: lib.func('long recv(int fd, void *buf, unsigned long len, int flags)'),
       setsockopt: lib.func('int setsockopt(int fd, int level, int name, void *value, unsigned int len)'),
-      close: lib.func('int close(int fd)'),
       errno: () => koffi.errno(),
     };
   } catch {

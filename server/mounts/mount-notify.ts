@@ -14,7 +14,7 @@
 // kernel directly (one poll(2)) for readers that must not act on a stale cache.
 //
 // Not reported by the kernel: remounts (options) and propagation changes. Callers keep a slow re-read for those.
-import { closeSync, fstatSync, openSync } from 'node:fs';
+import { close, closeSync, fstatSync, openSync } from 'node:fs';
 import type { EventWaiter } from '../kernel/event-waiter.js';
 import type { Libc } from '../kernel/libc.js';
 import type { Logger } from '../log.js';
@@ -193,7 +193,7 @@ class FanotifyNotifier implements MountNotifier {
   private closeGroup(g: Group): void {
     this.groups.delete(g);
     this.waiter.remove(g.fd);
-    this.libc.close.async(g.fd, (err) => {
+    close(g.fd, (err) => {
       if (err) this.log.warn({ err }, 'closing a fanotify group failed');
     });
   }

@@ -5,6 +5,7 @@ import { SerializeAddon } from '@xterm/addon-serialize';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MirrorHost } from '../../server/terminals/mirror-host.js';
 import { ScreenMirror, SNAPSHOT_BOUNDARY_WAIT_MS, type ScreenSnapshot } from '../../server/terminals/screen-mirror.js';
+import { waitUntil } from '../helpers/proc.js';
 
 const { Terminal } = xtermHeadless;
 
@@ -23,14 +24,6 @@ async function render(chunks: Array<Buffer | { cols: number; rows: number }>, co
 
 function replayed(s: ScreenSnapshot): Array<Buffer | { cols: number; rows: number }> {
   return [s.screen, ...s.following.map((e) => (e.kind === 'output' ? e.bytes : { cols: e.cols, rows: e.rows }))];
-}
-
-async function waitUntil(check: () => boolean): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('timed out waiting for the mirror to catch up');
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 const snapshot = (m: ScreenMirror) => new Promise<ScreenSnapshot>((resolve) => m.requestSnapshot(resolve));
@@ -99,7 +92,7 @@ describe('ScreenMirror', () => {
       const m = new ScreenMirror({ ...small, host, onProgress: () => {} });
       for (const p of parts) {
         m.write(Buffer.from(p));
-        await waitUntil(() => m.backlogBytes === 0);
+        await waitUntil(() => m.backlogBytes === 0, 'the mirror to catch up');
       }
       const snap = await snapshot(m);
       m.dispose();

@@ -26,6 +26,7 @@ const PLAIN: Record<string, string> = {
   NS_NOT_FOUND: 'That namespace no longer exists.',
   NS_NOT_OURS: 'That namespace was not created by nsconsole, so it will not delete it.',
   NS_BUSY: 'That namespace is still in use.',
+  NS_DIR_UNSAFE: 'nsconsole refuses its namespace directory: another user could redirect it. Fix its owner and permissions (see the detail).',
   SESSION_NOT_FOUND: 'That shell session has ended.',
   TOO_MANY_SESSIONS: 'Too many shells are open; close some first.',
   TARGET_CHANGED: 'The process moved to another namespace before the shell could start; try again.',

@@ -78,9 +78,9 @@ test.describe('owner credential', () => {
       expect(loginUrls).toEqual([server.url]);
       for (const r of sent.referers) for (const s of secrets) expect(r).not.toContain(s);
 
-      // Back on our origin without the token: logged in still (a reload of the console), shells work.
-      await page.goto(`${server.origin}/`);
-      await expect(page.locator('[data-status="connected"]').first()).toBeVisible({ timeout: 20_000 });
+      // Back on our origin without the token, then a reload: still logged in, the same shells work.
+      await page.goBack();
+      await expect(page).toHaveURL(`${server.origin}/`);
       await reloadConsole(page);
       await typeLine(page, 'outside', 'echo after-reload-$((6*7))');
       await waitForOutput(page, 'outside', /^after-reload-42$/m);

@@ -112,7 +112,7 @@ export function openNsDir(nsDir: string, opts: { create: boolean }): NsDirHandle
         todo.unshift(...target.split('/').filter(Boolean));
         if (target.startsWith('/')) {
           closeSync(fd);
-          fd = -1;
+          fd = -1; // closed: the catch below must not close it again if the open throws
           fd = openSync('/', O_DIR);
           walked = [];
         }

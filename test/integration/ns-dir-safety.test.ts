@@ -113,7 +113,7 @@ fs.symlinkSync(good, link);
 console.log('READY');
 for (let i = 0; ; i++) {
   const tmp = pub + '/next' + (i % 2);
-  try { fs.unlinkSync(tmp); } catch {}
+  try { fs.unlinkSync(tmp); } catch { /* absent on the first two rounds */ }
   fs.symlinkSync(i % 2 ? evil : good, tmp);
   fs.renameSync(tmp, link);
 }`;

@@ -132,6 +132,8 @@ export const ERROR_STATUS = {
   NS_EXISTS: 409,
   NS_NOT_OURS: 409,
   NS_BUSY: 409,
+  /** the ns-dir (or a directory or link on its path) could be redirected by another user: refused */
+  NS_DIR_UNSAFE: 409,
   TARGET_CHANGED: 409,
   PAYLOAD_TOO_LARGE: 413,
   TOO_MANY_SESSIONS: 429,

@@ -4,6 +4,7 @@ import type { EventsClientMessage, EventsServerMessage } from '../../../shared/e
 import { Backoff } from './backoff.js';
 import { parseEventsMessage } from './guards.js';
 import { wsUrl } from './api.js';
+import { wsProtocols } from './credentials.js';
 
 export type LinkStatus = 'connecting' | 'connected' | 'reconnecting';
 
@@ -44,7 +45,7 @@ export class EventsSocket {
   private connect(status: LinkStatus): void {
     if (this.disposed) return;
     this.handlers.status(status);
-    const ws = new WebSocket(wsUrl('/ws/events'));
+    const ws = new WebSocket(wsUrl('/ws/events'), wsProtocols());
     this.ws = ws;
     ws.onopen = () => {
       this.backoff.reset();

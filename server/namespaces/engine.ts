@@ -189,15 +189,17 @@ class Engine implements NamespaceEngine {
       if (entry) return entry;
     }
     // Bound only inside another mount namespace that has a process: /proc/PID/root/<path> reaches it from here.
+    let reachable = false;
     for (const b of snap.binds) {
       if (b.nsId !== id) continue;
       for (const pid of snap.members.get(b.holder) ?? []) {
+        reachable = true;
         const entry = open(`/proc/${pid}/root${b.path}`, false);
         if (entry) return entry;
       }
     }
     if (denied !== null || !hasCapSysAdmin()) throw notPrivileged(`${id}${denied ? ` (${denied})` : ''}`);
-    if (snap.binds.some((b) => b.nsId === id)) throw new AppError('NOT_SUPPORTED', `${id} is bound only inside mount namespaces without processes; enter one of those first`);
+    if (!reachable && snap.binds.some((b) => b.nsId === id)) throw new AppError('NOT_SUPPORTED', `${id} is bound only inside mount namespaces without processes; enter one of those first`);
     throw new AppError('TARGET_CHANGED', `${id} changed while looking for a way in; try again`);
   }
 

@@ -6,8 +6,10 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, readlinkSync, readdirSy
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Namespace, SessionInfo } from '../../shared/api.js';
+import { nsfsDev, openNamespace } from '../../server/kernel/nsfs.js';
+import { createLauncher, type NamespaceEntryResolver } from '../../server/terminals/launch.js';
 import { KernelFixtures } from '../helpers/kernel.js';
-import { waitUntil } from '../helpers/proc.js';
+import { childPids, waitUntil } from '../helpers/proc.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 
 const NOBODY = 65534;
@@ -147,6 +149,23 @@ describe('a mount namespace nobody owns (#15 1b)', () => {
     await endSession(body.id);
   });
 
+  it('hands nsenter its own verified fds (user namespace first) and closes them when no shell starts', async () => {
+    const ns = await fakeBashNamespace();
+    const engine: NamespaceEntryResolver = {
+      async entryFor(id) {
+        const fd = openNamespace(`/proc/${ns.pid}/ns/mnt`, 'mnt', Number(id.slice(4)), { follow: true, dev: nsfsDev() });
+        if (fd === null) throw new Error(`${id} is gone`);
+        return { type: 'mnt', id, fd };
+      },
+    };
+    const spec = await createLauncher({ shell: '/bin/bash', engine })({ kind: 'namespace', id: ns.mnt });
+    const fd = `/proc/${process.pid}/fd/\\d+`;
+    expect(spec.args.join(' ')).toMatch(new RegExp(`^--user=${fd} --mount=${fd} --wdns=/ -- /bin/bash$`));
+    expect([ourFdsOn(ns.userns), ourFdsOn(ns.mnt)]).toEqual([1, 1]);
+    spec.started?.(null); // verify threw or the spawn failed
+    expect([ourFdsOn(ns.userns), ourFdsOn(ns.mnt)]).toEqual([0, 0]);
+  });
+
   it('a process in it is entered as its owner too, also a root process that only joined its mount namespace', async () => {
     const ns = await fakeBashNamespace();
     // root, still in the initial user namespace, inside their mount namespace (as an older nsconsole shell was)
@@ -159,6 +178,27 @@ describe('a mount namespace nobody owns (#15 1b)', () => {
       expect(statSync(ns.marker).uid).toBe(NOBODY);
       await waitUntil(() => nsLink(body.pid, 'mnt') === ns.mnt && uidsOf(body.pid)?.every((u) => u === NOBODY) === true, `the shell for process ${pid} as nobody`);
       rmSync(ns.marker);
+      await endSession(body.id);
+    }
+  });
+
+  it('every other type of theirs is entered as its owner too (uts, ipc, net, pid, cgroup, time)', async () => {
+    const child = holder(['setpriv', ...asNobody, 'unshare', '-Urmniu', '--pid', '--fork', '--cgroup', '--time', '--', 'sleep', '600']);
+    // unshare --fork: the sleep is unshare's child, in every new namespace.
+    let sleeper = 0;
+    await waitUntil(() => (sleeper = childPids(child.pid as number)[0] ?? 0) > 0 && nsLink(sleeper, 'pid') !== nsLink('self', 'pid'), 'their namespaces');
+    const userns = nsLink(sleeper, 'user');
+    for (const type of ['uts', 'ipc', 'net', 'pid', 'cgroup', 'time']) {
+      const id = nsLink(sleeper, type) as string;
+      expect(id).not.toBe(nsLink('self', type));
+      const { status, body } = await createSession({ kind: 'namespace', id });
+      expect(status, JSON.stringify(body)).toBe(201);
+      // A pid namespace is entered by nsenter's child: look at the whole session.
+      const inTheirs = () => [body.pid, ...childPids(body.pid)].find((p) => nsLink(p, type) === id && commOf(p) !== 'nsenter');
+      await waitUntil(() => inTheirs() !== undefined, `a shell in their ${type} namespace`);
+      const shell = inTheirs() as number;
+      expect(uidsOf(shell), type).toEqual([NOBODY, NOBODY, NOBODY, NOBODY]);
+      expect(nsLink(shell, 'user')).toBe(userns);
       await endSession(body.id);
     }
   });

@@ -44,6 +44,11 @@ export function planNamespaceEntry(entry: NamespaceEntry): EntryPlan {
   const fds = [entry.fd];
   try {
     const selfUser = selfUserNsInode();
+    if (inodeOfFd(entry.fd) === inodeOfLink(`/proc/self/ns/${entry.type}`)) {
+      // The server's own: the shell is there already. Entering it anyway would leave nothing to tell when
+      // nsenter has opened our fd (its links show the target from the start).
+      return plan([], fds, [], null);
+    }
     if (entry.type === 'user') {
       // A user namespace is entered as uid 0 inside it (nsenter's default): its own powers, and the files the
       // shell runs stay the server's (the mount namespace is not changed).

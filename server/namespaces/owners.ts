@@ -34,8 +34,8 @@ export function annotateOwners(rows: Namespace[], deps: OwnerDeps): void {
         row.untrusted = {
           reason:
             row.type === 'user'
-              ? `made by ${user} (uid ${facts.uid}) inside ${via}; a shell here runs as root of this user namespace only`
-              : `owned by ${user} (uid ${facts.uid}) through ${via}; shells enter as that user, never as root`,
+              ? `made by ${user} (uid ${facts.uid}) inside ${via}; a shell here is root of this user namespace only`
+              : `owned by ${user} (uid ${facts.uid}) through ${via}; a shell here runs in that user namespace with its owner's powers, never as root of this machine`,
         };
       }
     } catch (err) {

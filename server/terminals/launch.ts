@@ -82,7 +82,7 @@ export function createLauncher(deps: { shell: string; engine: NamespaceEntryReso
     args: [...entry.args, '--wdns=/', '--', deps.shell],
     cwd: '/',
     env: shellEnv(deps.shell, description),
-    description: entry.asOwnerUid === null ? description : `${description} as uid ${entry.asOwnerUid}`,
+    description: entry.asOwnerUid === null ? description : `${description} in the user namespace of uid ${entry.asOwnerUid}`,
     ...(verify ? { verify } : {}),
     started: (pid) => entry.hold(pid),
   });

@@ -1,5 +1,5 @@
 // Another user's namespace in the UI (issue #15 1b): the Namespaces row says whose it is and why it is
-// untrusted, and the Inside pane says as whom its shell runs once it is picked.
+// untrusted, and the Inside pane says in whose user namespace its shell runs once it is picked.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readlinkSync } from 'node:fs';
 import { test, expect } from './fixtures.js';
@@ -24,7 +24,7 @@ test.afterEach(async () => {
 });
 
 test.describe('untrusted namespaces', () => {
-  test('are marked with their owner, and the Inside pane says it runs as that owner', async ({ page, server }, testInfo) => {
+  test('are marked with their owner, and the Inside pane says in whose user namespace it runs', async ({ page, server }, testInfo) => {
     holder = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', 'unshare', '-Urm', '--', 'sleep', '600'], { stdio: 'ignore' });
     const pid = holder.pid as number;
     await expect.poll(() => mntOf(pid) !== null && mntOf(pid) !== mntOf('self')).toBe(true);
@@ -41,7 +41,7 @@ test.describe('untrusted namespaces', () => {
     await row.click();
     await expect(row).toHaveAttribute('aria-selected', 'true');
     const owner = pane(page, 'inside').getByTestId('owner');
-    await expect(owner).toHaveText('⚠ as nobody (uid 65534)');
+    await expect(owner).toHaveText("⚠ in nobody's user namespace");
     await expect(owner).toHaveAttribute('title', /owned by nobody/);
     await expect(pane(page, 'outside').getByTestId('owner')).toHaveCount(0);
     await snap(page, testInfo, '2-inside-as-owner');

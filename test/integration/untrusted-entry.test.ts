@@ -129,7 +129,7 @@ describe('a mount namespace nobody owns (#15 1b)', () => {
     const list = (await (await srv.api('/api/namespaces?type=mnt')).json()) as { namespaces: Namespace[] };
     const row = list.namespaces.find((n) => n.id === ns.mnt);
     expect(row?.owner).toEqual({ uid: NOBODY, user: 'nobody', userns: ns.userns });
-    expect(row?.untrusted?.reason).toMatch(/nobody \(uid 65534\).*never as root/);
+    expect(row?.untrusted?.reason).toMatch(/^owned by nobody \(uid 65534\) through user:\[\d+\];.*never as root/);
     const self = list.namespaces.find((n) => n.self);
     expect(self?.untrusted).toBeUndefined();
     expect(self?.owner?.userns).toBe(nsLink('self', 'user'));

@@ -1,5 +1,5 @@
 // Discovery, mount tables and diff against real namespaces, differential against util-linux on the same state.
-import { closeSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Mount, NamespaceList } from '../../shared/api.js';
@@ -267,7 +267,8 @@ describe('readProcFile', () => {
 function expectEntry(entry: NamespaceEntry, id: string): void {
   try {
     expect(entry).toMatchObject({ type: id.slice(0, id.indexOf(':')), id });
-    expect(readlinkSync(`/proc/self/fd/${entry.fd}`)).toBe(`mnt:[${id.slice(4)}]`);
+    const st = fstatSync(entry.fd);
+    expect([st.dev, st.ino]).toEqual([statSync('/proc/self/ns/mnt').dev, Number(id.slice(4))]);
   } finally {
     closeSync(entry.fd);
   }

@@ -14,7 +14,7 @@ import { readMountinfo, readMountinfoRaw, type MountNsAccess } from '../mounts/r
 import { hasCapSysAdmin, notPrivileged, NsfsError, openNamespace, type NamespaceEntry } from '../kernel/nsfs.js';
 import { readNsLink, UserNames } from './discovery.js';
 import { Lifecycle } from './lifecycle.js';
-import { annotateOwners } from './owners.js';
+import { OwnerFacts } from './owners.js';
 import { PersistedScanner } from './persisted.js';
 import { ScanPool } from './scan-pool.js';
 import type { HelperPids } from './run.js';
@@ -82,7 +82,7 @@ class Engine implements NamespaceEngine {
   private readonly processEvents: ProcessEvents | null;
   /** the device number of nsfs, to tell an nsfs bind from an ordinary file with a coincidental inode */
   private readonly nsfsDev: number;
-  private readonly selfUserInode: number;
+  private readonly owners: OwnerFacts;
 
   constructor(
     nsDir: string,
@@ -95,7 +95,6 @@ class Engine implements NamespaceEngine {
     }
     const selfMnt = this.selfId('mnt');
     this.nsfsDev = statSync('/proc/self/ns/mnt').dev;
-    this.selfUserInode = statSync('/proc/self/ns/user').ino;
     this.pool = new ScanPool(log);
     const libc = kernelEvents ? loadLibc() : null;
     this.waiter = libc ? new EventWaiter(libc, log) : null;
@@ -103,6 +102,7 @@ class Engine implements NamespaceEngine {
     this.processEvents = openProcessEvents(libc, this.waiter, log);
     const persisted = new PersistedScanner({ selfMnt, helperPids: this.helperPids, pool: this.pool, notifier: this.notifier, log });
     this.deps = { selfIds: this.selfIds, selfMnt, users: new UserNames(), persisted, helperPids: this.helperPids, pool: this.pool };
+    this.owners = new OwnerFacts({ selfUserInode: statSync('/proc/self/ns/user').ino, nsfsDev: this.nsfsDev, users: this.deps.users });
     this.lifecycle = new Lifecycle(nsDir, this.helperPids);
     this.watcher = new NamespaceWatcher(
       {
@@ -223,7 +223,7 @@ class Engine implements NamespaceEngine {
   /** A snapshot whose rows say who owns them (owners.ts). */
   private async snapshot(types: readonly NsType[] = NS_TYPES): Promise<Snapshot> {
     const snap = await takeSnapshot(this.deps, types);
-    annotateOwners(snap.namespaces, { selfUserInode: this.selfUserInode, nsfsDev: this.nsfsDev, users: this.deps.users });
+    this.owners.annotate(snap.namespaces);
     return snap;
   }
 

@@ -7,9 +7,9 @@ import { readlinkSync } from 'node:fs';
 import { NS_TYPES, type NsType } from '../../shared/api.js';
 import { AppError } from '../http/errors.js';
 import { closeFd, hasCapSysAdmin, inodeOfFd, nsfsDev, NsfsError, notPrivileged, openNamespace, owningUserNs, ownerUid, selfUserNsInode, userNsChain, type NamespaceEntry } from '../kernel/nsfs.js';
+import { readProcStat } from './process-group.js';
 
 export type { NamespaceEntry };
-import { readProcStat } from './process-group.js';
 
 export interface EntryPlan {
   /** nsenter options, one `--<type>=/proc/<server pid>/fd/<n>` per namespace entered */

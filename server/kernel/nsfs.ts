@@ -1,6 +1,7 @@
 // Namespace files (nsfs) opened once and verified on the opened fd, and the ioctls that tell who owns a
 // namespace (linux/nsfs.h). Paths are resolved exactly once: what is verified is what gets entered.
 import { closeSync, fstatSync, openSync, readFileSync, statSync } from 'node:fs';
+import { open as fspOpen, type FileHandle } from 'node:fs/promises';
 import { constants } from 'node:os';
 import koffi from 'koffi';
 import type { NsType } from '../../shared/api.js';
@@ -109,18 +110,60 @@ export function openNamespace(path: string, type: NsType, inode: number, opts: {
     throw new NsfsError(errnoCode(err), `${errnoCode(err)} opening ${path}`);
   }
   try {
-    const st = fstatSync(pathFd);
-    if (st.dev !== opts.dev || st.ino !== inode) return null;
-    // Re-opening the fd's own magic link opens exactly the inode just checked, whatever the path holds now.
-    const fd = openSync(`/proc/self/fd/${pathFd}`, 'r');
-    if (ioctl()(fd, NS_GET_NSTYPE, 'void *', null) !== CLONE_FLAG[type]) {
-      closeSync(fd);
-      return null;
-    }
-    return fd;
+    return verifyOpened(pathFd, type, inode, opts.dev);
   } finally {
     closeSync(pathFd);
   }
+}
+
+let offLoopBusy = false;
+
+/**
+ * openNamespace for a path inside a mount namespace someone else controls (no symlink followed at the end): a
+ * FUSE mount of theirs on the way can stall a lookup for as long as they like, so the walk runs on libuv's
+ * threadpool, never on the event loop, and is given up after `timeoutMs` (the handle is closed whenever the
+ * open ends). Rejects with NsfsError ETIMEDOUT then, and EBUSY while an earlier one is still walking.
+ */
+export async function openNamespaceOffLoop(path: string, type: NsType, inode: number, opts: { dev: number; timeoutMs: number }): Promise<number | null> {
+  // One at a time, until the open itself ends (not the time limit): a stalled walk holds one threadpool thread.
+  if (offLoopBusy) throw new NsfsError('EBUSY', `still opening another path inside a foreign mount namespace`);
+  offLoopBusy = true;
+  const opening = fspOpen(path, O_PATH | O_NOFOLLOW);
+  // Registered first, so it runs before the awaits below resume: the next call sees the flag cleared.
+  opening.finally(() => (offLoopBusy = false)).catch(() => {}); // Swallow: the awaits below see the error
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), opts.timeoutMs)));
+  let handle: FileHandle | null;
+  try {
+    handle = await Promise.race([opening, late]);
+  } catch (err) {
+    throw new NsfsError(errnoCode(err), `${errnoCode(err)} opening ${path}`);
+  } finally {
+    clearTimeout(timer);
+  }
+  if (handle === null) {
+    // Swallow: the open may still fail later; if it succeeds, its handle is closed at once.
+    opening.then((h) => h.close()).catch(() => {});
+    throw new NsfsError('ETIMEDOUT', `opening ${path} took over ${opts.timeoutMs} ms`);
+  }
+  try {
+    return verifyOpened(handle.fd, type, inode, opts.dev);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The checks on an O_PATH fd: nsfs, this inode, this type; then an O_RDONLY fd on exactly that file. */
+function verifyOpened(pathFd: number, type: NsType, inode: number, dev: number): number | null {
+  const st = fstatSync(pathFd);
+  if (st.dev !== dev || st.ino !== inode) return null;
+  // Re-opening the fd's own magic link opens exactly the inode just checked, whatever the path holds now.
+  const fd = openSync(`/proc/self/fd/${pathFd}`, 'r');
+  if (ioctl()(fd, NS_GET_NSTYPE, 'void *', null) !== CLONE_FLAG[type]) {
+    closeSync(fd);
+    return null;
+  }
+  return fd;
 }
 
 /** Closes fds this module handed out; an fd already closed is not an error worth more than a no-op. */

@@ -11,7 +11,7 @@ import { EventWaiter } from '../kernel/event-waiter.js';
 import { loadLibc } from '../kernel/libc.js';
 import { openProcessEvents, type ProcessEvents } from '../kernel/process-events.js';
 import { readMountinfo, readMountinfoRaw, type MountNsAccess } from '../mounts/read.js';
-import { hasCapSysAdmin, notPrivileged, NsfsError, openNamespace, type NamespaceEntry } from '../kernel/nsfs.js';
+import { hasCapSysAdmin, notPrivileged, NsfsError, openNamespace, openNamespaceOffLoop, type NamespaceEntry } from '../kernel/nsfs.js';
 import { readNsLink, UserNames } from './discovery.js';
 import { Lifecycle } from './lifecycle.js';
 import { OwnerFacts } from './owners.js';
@@ -63,6 +63,12 @@ export interface EngineOptions {
 export function createNamespaceEngine(opts: EngineOptions): NamespaceEngine {
   return new Engine(opts.nsDir, opts.log, opts.kernelEvents ?? true);
 }
+
+/**
+ * How long a path inside another mount namespace may take to open before the entry is refused: a local lookup
+ * takes microseconds, so seconds mean someone's filesystem (FUSE) is holding it.
+ */
+const FOREIGN_OPEN_TIMEOUT_MS = 2000;
 
 function parseIdOrThrow(id: string): { type: NsType; inode: string } {
   const parsed = parseNsId(id);
@@ -189,13 +195,24 @@ class Engine implements NamespaceEngine {
       if (entry) return entry;
     }
     // Bound only inside another mount namespace that has a process: /proc/PID/root/<path> reaches it from here.
+    // Its owner controls that path (a FUSE mount on it can stall a lookup): walked off the event loop, one at
+    // a time, so a stalled walk holds at most one threadpool thread (nsfs.ts openNamespaceOffLoop).
     let reachable = false;
     for (const b of snap.binds) {
       if (b.nsId !== id) continue;
       for (const pid of snap.members.get(b.holder) ?? []) {
         reachable = true;
-        const entry = open(`/proc/${pid}/root${b.path}`, false);
-        if (entry) return entry;
+        const path = `/proc/${pid}/root${b.path}`;
+        try {
+          const fd = await openNamespaceOffLoop(path, type, ino, { dev: this.nsfsDev, timeoutMs: FOREIGN_OPEN_TIMEOUT_MS });
+          if (fd !== null) return { type, id, fd };
+        } catch (err) {
+          if (!(err instanceof NsfsError)) throw err;
+          if (err.code === 'EBUSY') throw new AppError('RATE_LIMITED', `still looking up a namespace inside another mount namespace; try ${id} again in a moment`);
+          if (err.code === 'ETIMEDOUT') throw new AppError('TARGET_CHANGED', `${id}: ${err.message}; its mount namespace is not answering`);
+          // Swallow: gone (ENOENT) or its holder exited: the next way in is tried; permission is remembered.
+          if (err.code === 'EACCES' || err.code === 'EPERM') denied = path;
+        }
       }
     }
     if (denied !== null || !hasCapSysAdmin()) throw notPrivileged(`${id}${denied ? ` (${denied})` : ''}`);

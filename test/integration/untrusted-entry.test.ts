@@ -146,6 +146,9 @@ describe('a mount namespace nobody owns (#15 1b)', () => {
     expect(statSync(ns.marker).uid).toBe(NOBODY);
     await waitUntil(() => nsLink(body.pid, 'mnt') === ns.mnt && uidsOf(body.pid)?.every((u) => u === NOBODY) === true, 'the shell in their namespace as nobody');
     expect(nsLink(body.pid, 'user')).toBe(ns.userns);
+    // The shell holds no namespace fd of ours (they are close-on-exec): nothing to setns back with.
+    const nsfs = statSync('/proc/self/ns/user').dev;
+    expect(readdirSync(`/proc/${body.pid}/fd`).filter((fd) => statSync(`/proc/${body.pid}/fd/${fd}`).dev === nsfs)).toEqual([]);
     // The fds the server opened for nsenter are closed once the shell is in.
     await waitUntil(() => ourFdsOn(ns.mnt) === 0 && ourFdsOn(ns.userns) === 0, 'no fd left on their namespaces');
     await endSession(body.id);

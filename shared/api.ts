@@ -24,6 +24,24 @@ export interface Namespace {
   self: boolean;
   /** set when a fact about it could not be read (e.g. EACCES); the row is still listed */
   error?: string;
+  /**
+   * Its owning user namespace (for a user namespace: its parent) and the uid that made that one (for a user
+   * namespace: its own creator); null when it could not be read or it has no owner (the initial user namespace).
+   */
+  owner?: NamespaceOwner | null;
+  /**
+   * Set when it is owned by a user namespace other than the server's: its owner controls what runs inside, so a
+   * shell enters it as that owner (root of that user namespace only), never as root of the machine.
+   */
+  untrusted?: { reason: string };
+}
+
+export interface NamespaceOwner {
+  uid: number;
+  /** the uid's name from /etc/passwd, or the number */
+  user: string;
+  /** e.g. `user:4026532177` */
+  userns: string;
 }
 
 /** A process whose namespaces could not be read; reported, not fatal. */

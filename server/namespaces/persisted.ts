@@ -1,7 +1,8 @@
 // Persisted namespaces: nsfs bind mounts (`unshare --mount=FILE`, `ip netns add`), found in every mount
 // namespace we can read — those with processes via /proc/PID/mountinfo (one read per distinct namespace), and
-// persisted mount namespaces without processes via a short-lived nsenter, breadth first, so a namespace bound
-// only inside another persisted one is found too.
+// persisted mount namespaces without processes by their namespace id with listmount/statmount (mounts/by-id.ts),
+// breadth first, so a namespace bound only inside another persisted one is found too. Nothing is entered and
+// no program runs: a namespace's owner controls its files, and none of them is ever executed by this scan.
 //
 // How paths are shown (Namespace.nsfs): a bind in the server's own mount namespace is its plain path
 // (`/run/nsconsole/ns/demo`). A bind seen only in another mount namespace is written `[mnt:4026532177]/path`:
@@ -10,9 +11,10 @@
 // the same namespace is left out (copies made by `unshare --mount` of binds like /run/netns/x add no news).
 import type { Mount } from '../../shared/api.js';
 import { nsfsTargetId, parseMountinfoLine, parseNsfsMounts } from '../mounts/mountinfo.js';
-import { MAX_CHAIN_DEPTH, readMountinfoViaChain, type MountNsAccess } from '../mounts/read.js';
+import { MAX_CHAIN_DEPTH, type MountNsAccess } from '../mounts/read.js';
+import { mountNsIdOf, processlessNsfsMounts } from '../mounts/by-id.js';
 import { trackMountNs, type MountNotifier, type MountTracker } from '../mounts/mount-notify.js';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { Logger } from '../log.js';
 import type { HelperPids } from './run.js';
 import { readNsLink, yieldToEventLoop } from './discovery.js';
@@ -38,7 +40,7 @@ export interface PersistedScan {
 /**
  * A mount namespace without processes changes only when someone enters it (then it has a process and is read
  * through /proc) or when a mount propagates into it. Its nsfs binds are therefore cached and refreshed in the
- * background at this age rather than spawning an nsenter per persisted namespace on every list.
+ * background at this age (when no mount events tell us sooner) rather than re-read on every list.
  */
 const PROCESSLESS_REFRESH_MS = 30_000;
 /** Processless mount namespaces looked at between yields to the event loop. */
@@ -51,8 +53,8 @@ interface CachedBinds {
   readAt: number;
   /**
    * Namespace inodes are reused once a namespace is gone, so an id alone could pick up a dead namespace's
-   * binds. The nsfs inode's ctime is set when the namespace is first looked at and stays while a bind pins it:
-   * `ino:ctime` tells two namespaces with the same id apart.
+   * binds. The kernel's 64-bit mount namespace id is never reused: it tells two namespaces with the same inode
+   * apart (`self` and `pids:` for the others, whose reads are exact anyway).
    */
   identity: string;
   /**
@@ -77,19 +79,14 @@ function isLive(c: CachedBinds | undefined): c is CachedBinds & { tracker: Mount
   return c?.tracker != null && !c.tracker.fired;
 }
 
-/** `ino:ctimeNs` of the nsfs file at `path`; for a deeper chain (not stat-able from here) the chain itself. */
-function identityOf(chain: readonly string[]): string {
-  if (chain.length !== 1) return 'chain:' + chain.join('\0');
-  try {
-    const st = statSync(chain[0] as string, { bigint: true });
-    return `${st.ino}:${st.ctimeNs}`;
-  } catch {
-    return 'unreadable'; // Swallow: the read that follows reports why
-  }
+/** The never-reused 64-bit id of a processless mount namespace (AppError when unreadable: the caller reports it). */
+function identityOf(mnt: string): string {
+  return `mntns:${mountNsIdOf(mnt)}`;
 }
 
 export interface PersistedScannerDeps {
   selfMnt: string;
+  /** no longer used: processless namespaces are read by id, without helpers (kept for the engine's call) */
   helperPids: HelperPids;
   pool: ScanPool;
   notifier: MountNotifier;
@@ -100,13 +97,12 @@ export class PersistedScanner {
   private readonly cache = new Map<string, CachedBinds>();
   private readonly refreshing = new Set<string>();
   private readonly selfMnt: string;
-  private readonly helperPids: HelperPids;
   private readonly pool: ScanPool;
   private readonly notifier: MountNotifier;
   private readonly log: Logger;
 
   constructor(deps: PersistedScannerDeps) {
-    ({ selfMnt: this.selfMnt, helperPids: this.helperPids, pool: this.pool, notifier: this.notifier, log: this.log } = deps);
+    ({ selfMnt: this.selfMnt, pool: this.pool, notifier: this.notifier, log: this.log } = deps);
   }
 
   /** `mntMembers`: mount namespace id → its PIDs (ascending), from the process scan. */
@@ -164,8 +160,8 @@ export class PersistedScanner {
       for (const b of h.found) {
         binds.push({ ...b, holder: h.mnt });
         if (!b.nsId.startsWith('mnt:') || visited.has(b.nsId)) continue;
-        const chain = this.chainTo(h.access, h.via, b.path);
-        if (!chain) continue;
+        // Read by id however it is reached; the chain of bind paths is only for tracking changes by path.
+        const chain = this.chainTo(h.access, h.via, b.path) ?? [];
         visited.add(b.nsId);
         const a: MountNsAccess = { kind: 'chain', chain };
         access.set(b.nsId, a);
@@ -204,14 +200,14 @@ export class PersistedScanner {
   private chainTo(holder: MountNsAccess, via: number | null, path: string): string[] | null {
     if (holder.kind === 'self') return [path];
     if (holder.kind === 'pids') return via === null ? null : [`/proc/${via}/root${path}`];
-    return holder.chain.length < MAX_CHAIN_DEPTH ? [...holder.chain, path] : null;
+    return holder.chain.length > 0 && holder.chain.length < MAX_CHAIN_DEPTH ? [...holder.chain, path] : null;
   }
 
   /** Cached, refreshed in the background when old; read (awaited) the first time and for a new namespace. */
   private async processlessBinds(mnt: string, chain: readonly string[]): Promise<{ nsId: string; path: string }[]> {
     const cached = this.cache.get(mnt);
     if (isLive(cached)) return cached.binds;
-    const identity = identityOf(chain);
+    const identity = identityOf(mnt);
     if (!cached || cached.identity !== identity || cached.tracker?.fired) return this.readChain(mnt, chain, identity);
     if (Date.now() - cached.readAt > PROCESSLESS_REFRESH_MS) this.refreshInBackground(mnt, chain);
     return cached.binds;
@@ -221,7 +217,7 @@ export class PersistedScanner {
     this.cache.get(mnt)?.tracker?.cancel();
     const tracker = trackMountNs(this.notifier, mnt, { kind: 'chain', chain });
     try {
-      const binds = nsfsBindsIn(await readMountinfoViaChain(chain, this.helperPids));
+      const binds = toBinds(processlessNsfsMounts(mnt));
       this.cache.set(mnt, { binds, readAt: Date.now(), identity, tracker });
       return binds;
     } catch (err) {
@@ -233,7 +229,9 @@ export class PersistedScanner {
   private refreshInBackground(mnt: string, chain: readonly string[]): void {
     if (this.refreshing.has(mnt)) return;
     this.refreshing.add(mnt);
-    this.readChain(mnt, chain, identityOf(chain))
+    // Deferred so a list never waits for it; reading by id is synchronous and cheap, but not free.
+    new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.readChain(mnt, chain, identityOf(mnt)))
       .catch((err: unknown) => {
         // Swallow after logging: the next scan reports the namespace's error if it persists.
         this.log.debug({ err, mnt }, 'background refresh of a persisted mount namespace failed');

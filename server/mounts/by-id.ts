@@ -1,0 +1,79 @@
+// Mount tables of mount namespaces that have no process, read by the namespace's 64-bit id through
+// listmount(2)/statmount(2) (kernel/statmount.ts). Such a namespace is known to us by its nsfs inode (from the
+// root of an nsfs bind, `mnt:[4026532177]`); the inode → id index comes from walking the kernel's list of mount
+// namespaces (NS_MNT_GET_NEXT/PREV) from the server's own, so no path inside any namespace is opened and
+// nothing is entered or executed, however deep the namespace is bound.
+//
+// On kernels without these calls a processless namespace is reported unreadable, with the requirement in
+// words: nsconsole never falls back to running a program inside a namespace it did not create.
+import type { Mount } from '../../shared/api.js';
+import { AppError } from '../http/errors.js';
+import { loadMountNsReader, mountinfoLine, MountNsReadError, type MountNsReader, type StatMount } from '../kernel/statmount.js';
+import { parseMountinfoLine } from './mountinfo.js';
+
+const ENOENT = 2;
+
+/** The reader, or AppError NOT_SUPPORTED saying what the kernel lacks. */
+function reader(): MountNsReader {
+  const r = loadMountNsReader();
+  if ('reader' in r) return r.reader;
+  throw new AppError('NOT_SUPPORTED', `a mount namespace without processes cannot be read safely here: ${r.unavailable}`);
+}
+
+/** nsfs inode → mount namespace id; rebuilt when an inode is missing or an id is gone (ids are never reused). */
+let index = new Map<string, bigint>();
+let indexedAt = 0;
+
+/** The id of mount namespace `mntId` (`mnt:4026532177`). AppError NS_NOT_FOUND when no such namespace exists. */
+export function mountNsIdOf(mntId: string, opts: { fresh?: boolean } = {}): bigint {
+  const inode = mntId.slice(mntId.indexOf(':') + 1);
+  const r = reader();
+  let id = opts.fresh ? undefined : index.get(inode);
+  if (id === undefined) {
+    index = r.namespaceIds();
+    indexedAt = Date.now();
+    id = index.get(inode);
+  }
+  if (id === undefined) throw new AppError('NS_NOT_FOUND', `the mount namespace ${mntId} is gone`);
+  return id;
+}
+
+/** When the index was last built (ms since the epoch); for tests and diagnostics. */
+export function mountNsIndexAge(): number {
+  return indexedAt;
+}
+
+/** Run `read` with the namespace's id; once more with a fresh index when the cached id turned out to be gone. */
+function withNsId<T>(mntId: string, read: (r: MountNsReader, id: bigint) => T): T {
+  const r = reader();
+  for (const fresh of [false, true]) {
+    const id = mountNsIdOf(mntId, { fresh });
+    try {
+      return read(r, id);
+    } catch (err) {
+      if (err instanceof MountNsReadError && err.errno === ENOENT) {
+        if (!fresh) continue; // Swallow: a stale id (that namespace died and its inode was reused); look again
+        throw new AppError('NS_NOT_FOUND', `the mount namespace ${mntId} is gone`);
+      }
+      if (err instanceof MountNsReadError) throw new AppError('KERNEL_ERROR', `reading the mount table of ${mntId} failed: ${err.message}`);
+      throw err;
+    }
+  }
+  throw new AppError('NS_NOT_FOUND', `the mount namespace ${mntId} is gone`);
+}
+
+/** The namespace's table as /proc/PID/mountinfo text, exactly what a process at its root would read. */
+export function readProcesslessMountinfo(mntId: string): Buffer {
+  return withNsId(mntId, (r, id) => r.mountinfo(id));
+}
+
+/** Only the nsfs bind mounts in the namespace, as the mountinfo parser would give them. */
+export function processlessNsfsMounts(mntId: string): Mount[] {
+  return withNsId(mntId, (r, id) => r.nsfsMounts(id).map((m) => parseMountinfoLine(lineOf(m))));
+}
+
+/** One statmount row → the same line /proc/PID/mountinfo has (without its newline). */
+function lineOf(m: StatMount): string {
+  const line = mountinfoLine(m);
+  return line.subarray(0, line.length - 1).toString('utf8');
+}

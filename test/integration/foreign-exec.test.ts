@@ -105,6 +105,7 @@ describe('discovery of another user’s processless mount namespaces', () => {
     // Listing twice: the first scan reads every table, the second is what the UI's periodic rescans do.
     let namespaces = await list();
     namespaces = await list();
+    expect(attacker.ranByUs(), 'programs from the attacker’s namespaces run by this server').toEqual([]);
     const ns = namespaces.find((n) => n.nsfs.includes(`[${holder}]${outerFile}`));
     // (NPROCS may be 1 for a moment: other servers on this machine may be reading it the old way, with nsenter.)
     expect(ns, 'the namespace bound in the attacker’s own namespace').toBeDefined();

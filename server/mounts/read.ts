@@ -78,7 +78,7 @@ export function readMountinfoOfPids(pids: readonly number[], mntId: string): { p
 // `helperPids` stays in the signature for callers; no read here starts a helper any more.
 export async function readMountinfoRaw(access: MountNsAccess, mntId: string, _helperPids: HelperPids): Promise<Buffer> {
   if (access.kind === 'self') return readProcFile('/proc/self/mountinfo');
-  if (access.kind === 'chain') return readProcesslessMountinfo(mntId);
+  if (access.kind === 'chain') return await readProcesslessMountinfo(mntId);
   const found = readMountinfoOfPids(access.pids, mntId);
   if (!found) throw new AppError('NS_NOT_FOUND', `no process is in ${mntId} any more`);
   return found.raw;

@@ -45,6 +45,17 @@ export interface PersistedScan {
 const PROCESSLESS_REFRESH_MS = 30_000;
 /** Processless mount namespaces looked at between yields to the event loop. */
 const READS_PER_CHUNK = 16;
+/**
+ * Mounts a scan may examine (one statmount each, ~2–3 µs idle, ~15 µs on a loaded 2-core VM) in processless
+ * namespaces before it stops re-reading their tables and uses what it read before, refreshing the rest in the
+ * background. 500 shared-propagation namespaces of ~30 mounts each, all invalidated by one mount on the host,
+ * fit; an unprivileged user making many more cannot make every list pay for all of them (issue 16 item 8).
+ */
+const MOUNTS_PER_SCAN = 20_000;
+/** Mounts the background refresh examines per event-loop turn: a few ms at a time. */
+const MOUNTS_PER_BACKGROUND_TURN = 2_000;
+/** Past this many mounts one namespace is searched for nsfs binds only this far, and says so. */
+const MOUNTS_SEARCHED_PER_NS = 20_000;
 /** How many PIDs of a mount namespace to try before giving up on one whose processes keep exiting. */
 const MAX_PID_ATTEMPTS = 8;
 
@@ -63,6 +74,8 @@ interface CachedBinds {
    * namespace dies, before its inode can be reused).
    */
   tracker: MountTracker | null;
+  /** what the read could not do (a namespace searched only partly), reported with every use of the entry */
+  problem?: string;
 }
 
 /**
@@ -95,7 +108,12 @@ export interface PersistedScannerDeps {
 
 export class PersistedScanner {
   private readonly cache = new Map<string, CachedBinds>();
-  private readonly refreshing = new Set<string>();
+  /** processless namespaces waiting for a background re-read, with their bind chains */
+  private readonly refreshQueue = new Map<string, readonly string[]>();
+  private draining = false;
+  private disposed = false;
+  /** mounts this scan may still examine in processless namespaces (MOUNTS_PER_SCAN at its start) */
+  private scanBudget = 0;
   private readonly selfMnt: string;
   private readonly pool: ScanPool;
   private readonly notifier: MountNotifier;
@@ -116,6 +134,7 @@ export class PersistedScanner {
 
     // Whatever changed up to now fires its tracker first, so no cache entry used below is stale.
     this.notifier.sync();
+    this.scanBudget = MOUNTS_PER_SCAN;
 
     // Phase 1: the server's own namespace and every one with a process: cached while tracked, else one
     // mountinfo read each (split with the worker thread on busy machines), tracked before it is read.
@@ -166,7 +185,7 @@ export class PersistedScanner {
         const a: MountNsAccess = { kind: 'chain', chain };
         access.set(b.nsId, a);
         try {
-          holders.push({ mnt: b.nsId, access: a, via: null, found: await this.processlessBinds(b.nsId, chain) });
+          holders.push({ mnt: b.nsId, access: a, via: null, found: await this.processlessBinds(b.nsId, chain, (problem) => errors.set(b.nsId, problem)) });
         } catch (e) {
           errors.set(b.nsId, (e as Error).message);
         }
@@ -193,6 +212,8 @@ export class PersistedScanner {
 
   /** Stop tracking everything: the notifier's groups are few and shared with watched tables. */
   dispose(): void {
+    this.disposed = true;
+    this.refreshQueue.clear();
     for (const cached of this.cache.values()) cached.tracker?.cancel();
     this.cache.clear();
   }
@@ -203,23 +224,39 @@ export class PersistedScanner {
     return holder.chain.length > 0 && holder.chain.length < MAX_CHAIN_DEPTH ? [...holder.chain, path] : null;
   }
 
-  /** Cached, refreshed in the background when old; read (awaited) the first time and for a new namespace. */
-  private async processlessBinds(mnt: string, chain: readonly string[]): Promise<{ nsId: string; path: string }[]> {
+  /**
+   * Cached while exact; else read now while this scan's budget lasts, else the last read is used (or, for a
+   * namespace never read, an error saying it is queued) and the table is re-read in the background.
+   */
+  private async processlessBinds(mnt: string, chain: readonly string[], report: (problem: string) => void): Promise<{ nsId: string; path: string }[]> {
+    const use = (c: CachedBinds) => {
+      if (c.problem) report(c.problem);
+      return c.binds;
+    };
     const cached = this.cache.get(mnt);
-    if (isLive(cached)) return cached.binds;
+    if (isLive(cached)) return use(cached);
     const identity = identityOf(mnt);
-    if (!cached || cached.identity !== identity || cached.tracker?.fired) return this.readChain(mnt, chain, identity);
-    if (Date.now() - cached.readAt > PROCESSLESS_REFRESH_MS) this.refreshInBackground(mnt, chain);
-    return cached.binds;
+    const known = cached !== undefined && cached.identity === identity;
+    if (known && !cached.tracker?.fired) {
+      if (Date.now() - cached.readAt > PROCESSLESS_REFRESH_MS) this.refreshInBackground(mnt, chain);
+      return use(cached);
+    }
+    if (this.scanBudget > 0) return use(this.readChain(mnt, chain, identity, (n) => (this.scanBudget -= n)));
+    this.refreshInBackground(mnt, chain);
+    if (known) return use(cached);
+    throw new Error(`not read yet: this scan already examined ${MOUNTS_PER_SCAN} mounts of namespaces without processes; ${mnt} is read in the background`);
   }
 
-  private async readChain(mnt: string, chain: readonly string[], identity: string): Promise<{ nsId: string; path: string }[]> {
+  private readChain(mnt: string, chain: readonly string[], identity: string, charge: (mounts: number) => void): CachedBinds {
     this.cache.get(mnt)?.tracker?.cancel();
     const tracker = trackMountNs(this.notifier, mnt, { kind: 'chain', chain });
     try {
-      const binds = toBinds(processlessNsfsMounts(mnt));
-      this.cache.set(mnt, { binds, readAt: Date.now(), identity, tracker });
-      return binds;
+      const found = processlessNsfsMounts(mnt, MOUNTS_SEARCHED_PER_NS);
+      charge(found.examined);
+      const entry: CachedBinds = { binds: toBinds(found.mounts), readAt: Date.now(), identity, tracker };
+      if (found.examined < found.total) entry.problem = `${mnt} has ${found.total} mounts; only the first ${found.examined} were searched for nsfs binds`;
+      this.cache.set(mnt, entry);
+      return entry;
     } catch (err) {
       tracker?.cancel();
       throw err;
@@ -227,17 +264,28 @@ export class PersistedScanner {
   }
 
   private refreshInBackground(mnt: string, chain: readonly string[]): void {
-    if (this.refreshing.has(mnt)) return;
-    this.refreshing.add(mnt);
-    // Deferred so a list never waits for it; reading by id is synchronous and cheap, but not free.
-    new Promise<void>((resolve) => setImmediate(resolve))
-      .then(() => this.readChain(mnt, chain, identityOf(mnt)))
-      .catch((err: unknown) => {
+    if (this.disposed) return;
+    this.refreshQueue.set(mnt, chain);
+    if (this.draining) return;
+    this.draining = true;
+    setImmediate(() => this.drainRefreshes());
+  }
+
+  /** Re-read queued namespaces, MOUNTS_PER_BACKGROUND_TURN mounts per event-loop turn, so no list waits on them. */
+  private drainRefreshes(): void {
+    let budget = MOUNTS_PER_BACKGROUND_TURN;
+    for (const [mnt, chain] of this.refreshQueue) {
+      if (budget <= 0 || this.disposed) break;
+      this.refreshQueue.delete(mnt);
+      try {
+        this.readChain(mnt, chain, identityOf(mnt), (n) => (budget -= n));
+      } catch (err) {
         // Swallow after logging: the next scan reports the namespace's error if it persists.
         this.log.debug({ err, mnt }, 'background refresh of a persisted mount namespace failed');
-        this.cache.delete(mnt);
-      })
-      .finally(() => this.refreshing.delete(mnt));
+      }
+    }
+    if (this.refreshQueue.size > 0 && !this.disposed) setImmediate(() => this.drainRefreshes());
+    else this.draining = false;
   }
 }
 

@@ -78,17 +78,20 @@ const CLOCK_TICKS_PER_S = 100;
  */
 export function cpuMsWithChildren(): number {
   const own = process.cpuUsage();
-  let children = 0;
+  return (own.user + own.system) / 1000 + childrenCpuMs();
+}
+
+/** CPU ms of this process's children that have been waited for, in 10 ms steps; 0 where /proc is unreadable. */
+export function childrenCpuMs(): number {
   try {
     const stat = readProcFile('/proc/self/stat').toString('latin1');
     // Fields after the command (which may hold spaces and parentheses) start at field 3.
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    children = ((Number(f[13]) + Number(f[14])) * 1000) / CLOCK_TICKS_PER_S;
-    if (!Number.isFinite(children)) children = 0;
+    const ms = ((Number(f[13]) + Number(f[14])) * 1000) / CLOCK_TICKS_PER_S;
+    return Number.isFinite(ms) ? ms : 0;
   } catch {
-    children = 0; // Swallow: no /proc; the process's own time is still counted
+    return 0; // Swallow: no /proc; the process's own time is still counted
   }
-  return (own.user + own.system) / 1000 + children;
 }
 
 /** The window over which ScanBudget holds list scans to LIST_EVENT_CPU_SHARE. */

@@ -13,6 +13,22 @@ import { parseMountinfoLine } from './mountinfo.js';
 
 const ENOENT = 2;
 
+let forcedMode: 'by-id' | 'enter' | null = null;
+
+/**
+ * How tables of processless namespaces are read here: 'by-id' (listmount/statmount, no process) where the
+ * kernel has it, else 'enter' (mounts/enter-read.ts: a helper exec'd from the host, then entering). Never exec
+ * after entering either way.
+ */
+export function processlessReadMode(): 'by-id' | 'enter' {
+  return forcedMode ?? ('reader' in loadMountNsReader() ? 'by-id' : 'enter');
+}
+
+/** Tests run the older kernels' path on this one; null goes back to what the kernel offers. */
+export function forceProcesslessReadMode(mode: 'by-id' | 'enter' | null): void {
+  forcedMode = mode;
+}
+
 /** The reader, or AppError NOT_SUPPORTED saying what the kernel lacks. */
 function reader(): MountNsReader {
   const r = loadMountNsReader();

@@ -6,7 +6,8 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { AppError } from '../http/errors.js';
 import { readNsLink } from '../namespaces/discovery.js';
 import type { HelperPids } from '../namespaces/run.js';
-import { readProcesslessMountinfo } from './by-id.js';
+import { processlessReadMode, readProcesslessMountinfo } from './by-id.js';
+import { readMountinfoByEntering } from './enter-read.js';
 
 /** How to reach a mount namespace's table. */
 export type MountNsAccess =
@@ -17,9 +18,10 @@ export type MountNsAccess =
    * No process: the table is read by namespace id (never by entering). `chain` says where its nsfs bind was
    * found: chain[0] is a path in the server's mount namespace (or /proc/PID/root/… of a holder), chain[1] a
    * path inside the namespace chain[0] leads to, and so on; only a one-step chain can be tracked for changes
-   * by path, and an empty one means the holder had no process left to reach the bind through.
+   * by path, and an empty one means the holder had no process left to reach the bind through. `inodes[i]` is
+   * the inode of the namespace bound at chain[i] (checked hop by hop by the fallback for older kernels).
    */
-  | { kind: 'chain'; chain: readonly string[] };
+  | { kind: 'chain'; chain: readonly string[]; inodes: readonly string[] };
 
 /** Bind paths kept per chain (for display and tracking); deeper namespaces are still found and read by id. */
 export const MAX_CHAIN_DEPTH = 4;
@@ -75,10 +77,12 @@ export function readMountinfoOfPids(pids: readonly number[], mntId: string): { p
 }
 
 /** The table behind `access`, as bytes; AppError NS_NOT_FOUND when every process left and nothing else reaches it. */
-// `helperPids` stays in the signature for callers; no read here starts a helper any more.
-export async function readMountinfoRaw(access: MountNsAccess, mntId: string, _helperPids: HelperPids): Promise<Buffer> {
+export async function readMountinfoRaw(access: MountNsAccess, mntId: string, helperPids: HelperPids): Promise<Buffer> {
   if (access.kind === 'self') return readProcFile('/proc/self/mountinfo');
-  if (access.kind === 'chain') return await readProcesslessMountinfo(mntId);
+  if (access.kind === 'chain') {
+    if (processlessReadMode() === 'by-id') return await readProcesslessMountinfo(mntId);
+    return await readMountinfoByEntering(mntId, hopsOf(access), helperPids);
+  }
   const found = readMountinfoOfPids(access.pids, mntId);
   if (!found) throw new AppError('NS_NOT_FOUND', `no process is in ${mntId} any more`);
   return found.raw;
@@ -87,4 +91,9 @@ export async function readMountinfoRaw(access: MountNsAccess, mntId: string, _he
 /** Text of the table behind `access`. */
 export async function readMountinfo(access: MountNsAccess, mntId: string, helperPids: HelperPids): Promise<string> {
   return (await readMountinfoRaw(access, mntId, helperPids)).toString('utf8');
+}
+
+/** The chain as (path, inode) hops for the entering fallback. */
+export function hopsOf(access: { chain: readonly string[]; inodes: readonly string[] }): { path: string; inode: string }[] {
+  return access.chain.map((path, i) => ({ path, inode: access.inodes[i] ?? '' }));
 }

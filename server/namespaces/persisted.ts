@@ -11,10 +11,11 @@
 // the same namespace is left out (copies made by `unshare --mount` of binds like /run/netns/x add no news).
 import type { Mount } from '../../shared/api.js';
 import { nsfsTargetId, parseMountinfoLine, parseNsfsMounts } from '../mounts/mountinfo.js';
-import { MAX_CHAIN_DEPTH, type MountNsAccess } from '../mounts/read.js';
-import { mountNsIdOf, processlessNsfsMounts } from '../mounts/by-id.js';
+import { hopsOf, MAX_CHAIN_DEPTH, type MountNsAccess } from '../mounts/read.js';
+import { mountNsIdOf, processlessNsfsMounts, processlessReadMode } from '../mounts/by-id.js';
+import { readMountinfoByEntering } from '../mounts/enter-read.js';
 import { trackMountNs, type MountNotifier, type MountTracker } from '../mounts/mount-notify.js';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import type { Logger } from '../log.js';
 import type { HelperPids } from './run.js';
 import { readNsLink, yieldToEventLoop } from './discovery.js';
@@ -92,14 +93,32 @@ function isLive(c: CachedBinds | undefined): c is CachedBinds & { tracker: Mount
   return c?.tracker != null && !c.tracker.fired;
 }
 
-/** The never-reused 64-bit id of a processless mount namespace (AppError when unreadable: the caller reports it). */
-function identityOf(mnt: string): string {
-  return `mntns:${mountNsIdOf(mnt)}`;
+/** A processless namespace reached through a chain of nsfs binds. */
+type Chain = Extract<MountNsAccess, { kind: 'chain' }>;
+
+/**
+ * What tells this namespace from an earlier one with the same inode: the never-reused 64-bit mount namespace
+ * id where the kernel gives it; on older kernels (the entering fallback) the bind's `ino:ctime` for a one-step
+ * chain (its ctime is set when the namespace is first looked at and stays while a bind pins it), else the
+ * chain itself. AppError when unreadable: the caller reports it.
+ */
+function identityOf(mnt: string, a: Chain): string {
+  if (processlessReadMode() === 'by-id') return `mntns:${mountNsIdOf(mnt)}`;
+  if (a.chain.length !== 1) return 'chain:' + a.chain.join('\0');
+  try {
+    const st = statSync(a.chain[0] as string, { bigint: true });
+    return `${st.ino}:${st.ctimeNs}`;
+  } catch {
+    return 'unreadable'; // Swallow: the read that follows reports why
+  }
 }
+
+/** Helper runs (entering fallback) a scan may make: each is charged as this many mounts of the scan's budget. */
+const MOUNTS_PER_HELPER_RUN = 1_000;
 
 export interface PersistedScannerDeps {
   selfMnt: string;
-  /** no longer used: processless namespaces are read by id, without helpers (kept for the engine's call) */
+  /** the entering fallback's helpers (kernels before 6.15); by id, no helper runs */
   helperPids: HelperPids;
   pool: ScanPool;
   notifier: MountNotifier;
@@ -109,7 +128,8 @@ export interface PersistedScannerDeps {
 export class PersistedScanner {
   private readonly cache = new Map<string, CachedBinds>();
   /** processless namespaces waiting for a background re-read, with their bind chains */
-  private readonly refreshQueue = new Map<string, readonly string[]>();
+  private readonly refreshQueue = new Map<string, Chain>();
+  private readonly helperPids: HelperPids;
   private draining = false;
   private disposed = false;
   /** mounts this scan may still examine in processless namespaces (MOUNTS_PER_SCAN at its start) */
@@ -120,7 +140,7 @@ export class PersistedScanner {
   private readonly log: Logger;
 
   constructor(deps: PersistedScannerDeps) {
-    ({ selfMnt: this.selfMnt, pool: this.pool, notifier: this.notifier, log: this.log } = deps);
+    ({ selfMnt: this.selfMnt, helperPids: this.helperPids, pool: this.pool, notifier: this.notifier, log: this.log } = deps);
   }
 
   /** `mntMembers`: mount namespace id → its PIDs (ascending), from the process scan. */
@@ -180,12 +200,11 @@ export class PersistedScanner {
         binds.push({ ...b, holder: h.mnt });
         if (!b.nsId.startsWith('mnt:') || visited.has(b.nsId)) continue;
         // Read by id however it is reached; the chain of bind paths is only for tracking changes by path.
-        const chain = this.chainTo(h.access, h.via, b.path) ?? [];
+        const a = this.chainTo(h.access, h.via, b) ?? { kind: 'chain', chain: [], inodes: [] };
         visited.add(b.nsId);
-        const a: MountNsAccess = { kind: 'chain', chain };
         access.set(b.nsId, a);
         try {
-          holders.push({ mnt: b.nsId, access: a, via: null, found: await this.processlessBinds(b.nsId, chain, (problem) => errors.set(b.nsId, problem)) });
+          holders.push({ mnt: b.nsId, access: a, via: null, found: await this.processlessBinds(b.nsId, a, (problem) => errors.set(b.nsId, problem)) });
         } catch (e) {
           errors.set(b.nsId, (e as Error).message);
         }
@@ -218,40 +237,42 @@ export class PersistedScanner {
     this.cache.clear();
   }
 
-  private chainTo(holder: MountNsAccess, via: number | null, path: string): string[] | null {
-    if (holder.kind === 'self') return [path];
-    if (holder.kind === 'pids') return via === null ? null : [`/proc/${via}/root${path}`];
-    return holder.chain.length > 0 && holder.chain.length < MAX_CHAIN_DEPTH ? [...holder.chain, path] : null;
+  private chainTo(holder: MountNsAccess, via: number | null, b: { nsId: string; path: string }): Chain | null {
+    const inode = b.nsId.slice(b.nsId.indexOf(':') + 1);
+    if (holder.kind === 'self') return { kind: 'chain', chain: [b.path], inodes: [inode] };
+    if (holder.kind === 'pids') return via === null ? null : { kind: 'chain', chain: [`/proc/${via}/root${b.path}`], inodes: [inode] };
+    if (holder.chain.length === 0 || holder.chain.length >= MAX_CHAIN_DEPTH) return null;
+    return { kind: 'chain', chain: [...holder.chain, b.path], inodes: [...holder.inodes, inode] };
   }
 
   /**
    * Cached while exact; else read now while this scan's budget lasts, else the last read is used (or, for a
    * namespace never read, an error saying it is queued) and the table is re-read in the background.
    */
-  private async processlessBinds(mnt: string, chain: readonly string[], report: (problem: string) => void): Promise<{ nsId: string; path: string }[]> {
+  private async processlessBinds(mnt: string, chain: Chain, report: (problem: string) => void): Promise<{ nsId: string; path: string }[]> {
     const use = (c: CachedBinds) => {
       if (c.problem) report(c.problem);
       return c.binds;
     };
     const cached = this.cache.get(mnt);
     if (isLive(cached)) return use(cached);
-    const identity = identityOf(mnt);
+    const identity = identityOf(mnt, chain);
     const known = cached !== undefined && cached.identity === identity;
     if (known && !cached.tracker?.fired) {
       if (Date.now() - cached.readAt > PROCESSLESS_REFRESH_MS) this.refreshInBackground(mnt, chain);
       return use(cached);
     }
-    if (this.scanBudget > 0) return use(this.readChain(mnt, chain, identity, (n) => (this.scanBudget -= n)));
+    if (this.scanBudget > 0) return use(await this.readChain(mnt, chain, identity, (n) => (this.scanBudget -= n)));
     this.refreshInBackground(mnt, chain);
     if (known) return use(cached);
     throw new Error(`not read yet: this scan already examined ${MOUNTS_PER_SCAN} mounts of namespaces without processes; ${mnt} is read in the background`);
   }
 
-  private readChain(mnt: string, chain: readonly string[], identity: string, charge: (mounts: number) => void): CachedBinds {
+  private async readChain(mnt: string, chain: Chain, identity: string, charge: (mounts: number) => void): Promise<CachedBinds> {
     this.cache.get(mnt)?.tracker?.cancel();
-    const tracker = trackMountNs(this.notifier, mnt, { kind: 'chain', chain });
+    const tracker = trackMountNs(this.notifier, mnt, chain);
     try {
-      const found = processlessNsfsMounts(mnt, MOUNTS_SEARCHED_PER_NS);
+      const found = await this.nsfsMountsOf(mnt, chain);
       charge(found.examined);
       const entry: CachedBinds = { binds: toBinds(found.mounts), readAt: Date.now(), identity, tracker };
       if (found.examined < found.total) entry.problem = `${mnt} has ${found.total} mounts; only the first ${found.examined} were searched for nsfs binds`;
@@ -263,28 +284,35 @@ export class PersistedScanner {
     }
   }
 
-  private refreshInBackground(mnt: string, chain: readonly string[]): void {
+  /** nsfs binds in a processless namespace: by id, or on older kernels through the entering fallback. */
+  private async nsfsMountsOf(mnt: string, chain: Chain): Promise<{ mounts: Mount[]; examined: number; total: number }> {
+    if (processlessReadMode() === 'by-id') return processlessNsfsMounts(mnt, MOUNTS_SEARCHED_PER_NS);
+    const mounts = parseNsfsMounts((await readMountinfoByEntering(mnt, hopsOf(chain), this.helperPids)).toString('utf8'));
+    return { mounts, examined: MOUNTS_PER_HELPER_RUN, total: MOUNTS_PER_HELPER_RUN };
+  }
+
+  private refreshInBackground(mnt: string, chain: Chain): void {
     if (this.disposed) return;
     this.refreshQueue.set(mnt, chain);
     if (this.draining) return;
     this.draining = true;
-    setImmediate(() => this.drainRefreshes());
+    setImmediate(() => void this.drainRefreshes());
   }
 
   /** Re-read queued namespaces, MOUNTS_PER_BACKGROUND_TURN mounts per event-loop turn, so no list waits on them. */
-  private drainRefreshes(): void {
+  private async drainRefreshes(): Promise<void> {
     let budget = MOUNTS_PER_BACKGROUND_TURN;
-    for (const [mnt, chain] of this.refreshQueue) {
+    for (const [mnt, chain] of [...this.refreshQueue]) {
       if (budget <= 0 || this.disposed) break;
       this.refreshQueue.delete(mnt);
       try {
-        this.readChain(mnt, chain, identityOf(mnt), (n) => (budget -= n));
+        await this.readChain(mnt, chain, identityOf(mnt, chain), (n) => (budget -= n));
       } catch (err) {
         // Swallow after logging: the next scan reports the namespace's error if it persists.
         this.log.debug({ err, mnt }, 'background refresh of a persisted mount namespace failed');
       }
     }
-    if (this.refreshQueue.size > 0 && !this.disposed) setImmediate(() => this.drainRefreshes());
+    if (this.refreshQueue.size > 0 && !this.disposed) setImmediate(() => void this.drainRefreshes());
     else this.draining = false;
   }
 }

@@ -9,8 +9,11 @@ import path from 'node:path';
 
 export interface RunResult {
   code: number;
+  /** stdout as UTF-8 text (latin1 when `binary`) */
   stdout: string;
   stderr: string;
+  /** the exact stdout bytes, when asked for with `binary` */
+  stdoutBytes?: Buffer;
 }
 
 /** Long enough for `mount -a` of a large fstab; short enough that a wedged helper does not hang a request. */
@@ -39,12 +42,12 @@ export function hostBinary(name: string): string {
 export type HelperPids = Set<number>;
 
 /** Resolves with the exit code (-1 when killed) and output; rejects only when the program cannot be started. */
-export function run(file: string, args: readonly string[], opts: { helperPids?: HelperPids; timeoutMs?: number } = {}): Promise<RunResult> {
+export function run(file: string, args: readonly string[], opts: { helperPids?: HelperPids; timeoutMs?: number; binary?: boolean } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = execFile(
       hostBinary(file),
       args as string[],
-      { encoding: 'utf8', timeout: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: MAX_OUTPUT_BYTES, env: { PATH: HELPER_PATH, LC_ALL: 'C' } },
+      { encoding: 'buffer', timeout: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: MAX_OUTPUT_BYTES, env: { PATH: HELPER_PATH, LC_ALL: 'C' } },
       (err, stdout, stderr) => {
         if (child.pid !== undefined) opts.helperPids?.delete(child.pid);
         if (err && typeof (err as NodeJS.ErrnoException).code === 'string') {
@@ -53,7 +56,9 @@ export function run(file: string, args: readonly string[], opts: { helperPids?: 
           return;
         }
         const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : -1) : 0;
-        resolve({ code, stdout, stderr });
+        const result: RunResult = { code, stdout: stdout.toString(opts.binary ? 'latin1' : 'utf8'), stderr: stderr.toString('utf8') };
+        if (opts.binary) result.stdoutBytes = stdout;
+        resolve(result);
       },
     );
     if (child.pid !== undefined) opts.helperPids?.add(child.pid);

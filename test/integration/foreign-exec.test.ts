@@ -10,6 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Mount, Namespace, NamespaceList } from '../../shared/api.js';
 import { parseMountinfo } from '../../server/mounts/mountinfo.js';
 import { loadMountNsReader } from '../../server/kernel/statmount.js';
+import { forceProcesslessReadMode } from '../../server/mounts/by-id.js';
 import { KernelFixtures, mntOf, waitFor } from '../helpers/kernel.js';
 import { REPO_ROOT, startServer, type TestServer } from '../helpers/server.js';
 
@@ -89,8 +90,15 @@ async function mountsOf(id: string): Promise<{ status: number; mounts: Mount[]; 
   return { status: res.status, mounts: body.mounts ?? [], body };
 }
 
-describe('discovery of another user’s processless mount namespaces', () => {
+// 'by-id': listmount/statmount (Linux 6.15+, this machine). 'enter': the fallback for older kernels, a helper
+// exec'd from the host's tree that then only enters and reads (forced here on a kernel that has both).
+describe.each([
+  { mode: 'by-id' as const, readable: kernelReads },
+  { mode: 'enter' as const, readable: true },
+])('discovery of another user’s processless mount namespaces ($mode)', ({ mode, readable }) => {
   let attacker: Attacker | null = null;
+  beforeAll(() => forceProcesslessReadMode(mode));
+  afterAll(() => forceProcesslessReadMode(null));
   afterEach(async () => {
     await attacker?.stop();
     attacker = null;
@@ -112,7 +120,7 @@ describe('discovery of another user’s processless mount namespaces', () => {
     const ns2 = namespaces.find((n) => n.nsfs.some((p) => p.endsWith(`]${innerFile}`)));
     expect(ns2, 'the namespace bound only inside the processless one').toBeDefined();
 
-    if (kernelReads) {
+    if (readable) {
       expect(ns?.error).toBeUndefined();
       expect(ns2?.nsfs).toEqual([`[${ns?.id}]${innerFile}`]);
       const t1 = await mountsOf(ns!.id);
@@ -140,7 +148,7 @@ describe('discovery of another user’s processless mount namespaces', () => {
         });
       });
       ws.on('open', () => ws.send(JSON.stringify({ type: 'watch', ids: [ns!.id, ns2!.id] })));
-      if (kernelReads) await got;
+      if (readable) await got;
     } finally {
       ws.close();
     }
@@ -148,11 +156,16 @@ describe('discovery of another user’s processless mount namespaces', () => {
   });
 });
 
-describe('a processless namespace’s mounts', () => {
+describe.each([
+  { mode: 'by-id' as const, readable: kernelReads },
+  { mode: 'enter' as const, readable: true },
+])('a processless namespace’s mounts ($mode)', ({ mode, readable }) => {
   const k = new KernelFixtures();
+  beforeAll(() => forceProcesslessReadMode(mode));
+  afterAll(() => forceProcesslessReadMode(null));
   afterEach(() => k.cleanup());
 
-  it.skipIf(!kernelReads)('are exactly what a process in it reads from /proc/PID/mountinfo', async () => {
+  it.skipIf(!readable)('are exactly what a process in it reads from /proc/PID/mountinfo', async () => {
     const dir = k.privateDir();
     const file = path.join(dir, 'ns');
     const id = k.persistMountNs(file);

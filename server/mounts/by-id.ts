@@ -10,6 +10,7 @@ import type { Mount } from '../../shared/api.js';
 import { AppError } from '../http/errors.js';
 import { loadMountNsReader, mountinfoLine, MountNsReadError, type MountNsReader, type StatMount } from '../kernel/statmount.js';
 import { parseMountinfoLine } from './mountinfo.js';
+import { assertPrivileged } from '../namespaces/lifecycle.js';
 
 const ENOENT = 2;
 
@@ -58,7 +59,11 @@ export function mountNsIdOf(mntId: string, opts: { fresh?: boolean } = {}): bigi
     const live = new Set(index.values());
     for (const nsId of notNsfsByNs.keys()) if (!live.has(nsId)) notNsfsByNs.delete(nsId); // dead namespaces
   }
-  if (id === undefined) throw new AppError('NS_NOT_FOUND', `the mount namespace ${mntId} is gone`);
+  if (id === undefined) {
+    // Without CAP_SYS_ADMIN the kernel lists only our own user namespace's mount namespaces: say that, not "gone".
+    assertPrivileged(`reading the mount namespace ${mntId}, which has no process,`);
+    throw new AppError('NS_NOT_FOUND', `the mount namespace ${mntId} is gone`);
+  }
   return id;
 }
 

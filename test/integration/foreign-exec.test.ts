@@ -13,6 +13,7 @@ import { loadMountNsReader } from '../../server/kernel/statmount.js';
 import { forceProcesslessReadMode } from '../../server/mounts/by-id.js';
 import { KernelFixtures, mntOf, waitFor } from '../helpers/kernel.js';
 import { REPO_ROOT, startServer, type TestServer } from '../helpers/server.js';
+import { spawnServer, type ServerProcess } from '../helpers/process.js';
 
 const NOBODY = 65534;
 const SCRIPT = path.join(REPO_ROOT, 'test/fixtures/hostile-mntns.sh');
@@ -36,17 +37,17 @@ interface Attacker {
    * nsenter, which execs in place. Read through the attacker's process: the fakes' tmpfs is only in its
    * namespaces. (Other servers on a shared machine may run the fakes too; their lines name another parent.)
    */
-  ranByUs(): string[];
+  ranByUs(serverPid?: number): string[];
   stop(): Promise<void>;
 }
 
-async function startAttacker(): Promise<Attacker> {
+async function startAttacker(extra: string[] = []): Promise<Attacker> {
   const dir = mkdtempSync(path.join(tmpdir(), 'nsconsole-foreign-'));
   chmodSync(dir, 0o755);
   chownSync(dir, NOBODY, NOBODY);
   const child: ChildProcess = spawn(
     'setpriv',
-    [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', '--', 'unshare', '-Urm', '--', '/bin/sh', SCRIPT, dir],
+    [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', '--', 'unshare', '-Urm', '--', '/bin/sh', SCRIPT, dir, ...extra],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -69,10 +70,10 @@ async function startAttacker(): Promise<Attacker> {
   return {
     pid,
     dir,
-    ranByUs: () => {
+    ranByUs: (serverPid = process.pid) => {
       const file = `/proc/${pid}/root/usr/local/sbin/ran`;
       const lines = existsSync(file) ? readFileSync(file, 'utf8').split('\n') : [];
-      return lines.filter((l) => l.split(' ')[1] === String(process.pid));
+      return lines.filter((l) => l.split(' ')[1] === String(serverPid));
     },
     stop,
   };
@@ -195,5 +196,38 @@ describe.each([
     const fromProc = parseMountinfo(readFileSync(`/proc/${holder.pid}/mountinfo`, 'utf8'));
     expect(processless).toEqual(fromProc);
     expect(processless.find((m) => m.target === d)).toMatchObject({ root: '/sub', propagation: 'slave' });
+  });
+});
+
+// The bind path of a processless namespace lies in a tree its owner controls (/proc/PID/root/…). A FIFO bound
+// over it must not be open()ed: that blocks the server's only thread for good (main: every list hung).
+describe('a FIFO bound over another user’s nsfs bind', () => {
+  let attacker: Attacker | null = null;
+  let server: ServerProcess | null = null;
+  afterEach(async () => {
+    if (server) {
+      // A server stuck in open(2) never runs its SIGTERM handler: SIGKILL it after a grace period.
+      const s = server;
+      const timer = setTimeout(() => s.child.kill('SIGKILL'), 5000);
+      await s.stop();
+      clearTimeout(timer);
+    }
+    server = null;
+    await attacker?.stop();
+    attacker = null;
+  });
+
+  it('neither blocks the server nor hides the namespace', async () => {
+    attacker = await startAttacker(['fifo']);
+    server = await spawnServer();
+    const holder = mntOf(attacker.pid) as string;
+    const get = (p: string) => fetch(server!.base + p, { headers: { authorization: `Bearer ${server!.token}` }, signal: AbortSignal.timeout(15_000) });
+    const res = await get('/api/namespaces?type=mnt');
+    expect(res.status).toBe(200);
+    const ns = ((await res.json()) as NamespaceList).namespaces.find((n) => n.nsfs.includes(`[${holder}]${path.join(attacker!.dir, 'outer/ns')}`));
+    expect(ns).toBeDefined();
+    expect((await get('/api/health')).status).toBe(200);
+    if (kernelReads) expect((await get(`/api/namespaces/${ns!.id}/mounts`)).status).toBe(200);
+    expect(attacker.ranByUs(server.child.pid as number)).toEqual([]);
   });
 });

@@ -4,8 +4,9 @@
 // namespaces (NS_MNT_GET_NEXT/PREV) from the server's own, so no path inside any namespace is opened and
 // nothing is entered or executed, however deep the namespace is bound.
 //
-// On kernels without these calls a processless namespace is reported unreadable, with the requirement in
-// words: nsconsole never falls back to running a program inside a namespace it did not create.
+// On kernels without these calls (before 6.15) mounts/enter-read.ts reads through a helper exec'd from the
+// host first; where that cannot run either, the namespace is reported unreadable with the reason in words.
+// Never is a program found inside a namespace it did not create executed.
 import type { Mount } from '../../shared/api.js';
 import { AppError } from '../http/errors.js';
 import { loadMountNsReader, mountinfoLine, MountNsReadError, type MountNsReader, type StatMount } from '../kernel/statmount.js';

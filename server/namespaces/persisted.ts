@@ -3,6 +3,8 @@
 // persisted mount namespaces without processes by their namespace id with listmount/statmount (mounts/by-id.ts),
 // breadth first, so a namespace bound only inside another persisted one is found too. Nothing is entered and
 // no program runs: a namespace's owner controls its files, and none of them is ever executed by this scan.
+// (Kernels before 6.15: mounts/enter-read.ts, a host helper that enters and reads but never execs.) Re-reads
+// are bounded per scan (MOUNTS_PER_SCAN); the rest is refreshed in the background.
 //
 // How paths are shown (Namespace.nsfs): a bind in the server's own mount namespace is its plain path
 // (`/run/nsconsole/ns/demo`). A bind seen only in another mount namespace is written `[mnt:4026532177]/path`:

@@ -350,7 +350,7 @@ class Reader implements MountNsReader {
 }
 
 /** mountinfo's field 6 from MOUNT_ATTR_* flags, in show_mnt_opts' order. */
-function mountOptions(attr: number): string {
+export function mountOptions(attr: number): string {
   const words = [attr & MOUNT_ATTR_RDONLY ? 'ro' : 'rw'];
   for (const [bit, word] of MOUNT_ATTR_WORDS) if (attr & bit) words.push(word);
   const atime = attr & MOUNT_ATTR__ATIME;

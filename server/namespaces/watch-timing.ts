@@ -57,6 +57,15 @@ export const PROPAGATION_POLL_MS = 2000;
 export const TRACKED_REREAD_MS = 10_000;
 export const TRACKED_REREAD_MAX_MS = 30_000;
 export const TRACKED_CPU_SHARE = 0.001;
+/**
+ * A table the kernel says changed is re-read at once, but no sooner than this share of the time allows: after
+ * a read (and parse and send) that cost C ms, the next waits C / share (at least the minimum, at most the
+ * maximum); changes meanwhile are all in that next read. A small table (~1 ms) stays at the 50 ms floor, far
+ * inside the 250 ms mount-to-client target; 5,000 mounts (~30 ms) at ~0.6 s; a hostile one at the maximum.
+ */
+export const TABLE_EVENT_CPU_SHARE = 0.05;
+export const TABLE_EVENT_MIN_GAP_MS = 50;
+export const TABLE_EVENT_MAX_GAP_MS = 10_000;
 
 /** `tasks last_pid` from /proc/loadavg, e.g. `187 23389`. */
 export function procSignature(): string {

@@ -89,9 +89,9 @@ export interface MountTable {
 export const MOUNTS_PAGE_MAX_ROWS = 10_000;
 /**
  * ...so that no message is bigger than a few MB (issue #16: a 160 MB JSON table exceeded a ws client's payload
- * limit and took seconds to build). Ordinary rows are ~250 bytes: 10,000 of them fit.
+ * limit and took seconds to build). Ordinary rows are ~200 bytes: ~10,000 of them fit.
  */
-export const MOUNTS_MAX_JSON_BYTES = 4 * 1024 * 1024;
+export const MOUNTS_MAX_JSON_BYTES = 2 * 1024 * 1024;
 
 export interface MountDiff {
   onlyA: Mount[];

@@ -9,6 +9,9 @@ import { createInterface } from 'node:readline';
 /** setpriv to nobody, as an ordinary local user runs things (see BRIEF: how an unprivileged user is tested). */
 export const AS_NOBODY = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--'];
 
+/** Building 20k stacked binds takes 30-120 s on a loaded 2-core machine (each bind walks the stack). */
+const READY_TIMEOUT_MS = 300_000;
+
 /** Largest single argv string the kernel takes (MAX_ARG_STRLEN is 32 pages). */
 const ARG_CHUNK = 100_000;
 
@@ -113,7 +116,7 @@ export class Attacker {
     return a;
   }
 
-  private ready(timeoutMs = 120_000): Promise<void> {
+  private ready(timeoutMs = READY_TIMEOUT_MS): Promise<void> {
     let stderr = '';
     this.child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
     return new Promise((resolve, reject) => {

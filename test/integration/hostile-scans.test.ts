@@ -13,8 +13,8 @@ import { waitUntil } from '../helpers/proc.js';
 import { BenchClient } from '../bench/terminal-bench-client.js';
 
 const MB = 1024 * 1024;
-/** No message or answer from a table or list may be bigger than this (the server's page cap is 4 MiB). */
-const MESSAGE_CAP = 5 * MB;
+/** No message or answer from a table or list may be bigger than this (the server's page cap is 2 MiB). */
+const MESSAGE_CAP = 3 * MB;
 /** Keystroke echo while the attack runs: generous for a loaded machine; a frozen loop is seconds. */
 const ECHO_P99_BOUND_MS = 250;
 

@@ -28,6 +28,7 @@ import {
   PROPAGATION_POLL_MS,
   ScanBudget,
   TABLE_CPU_SHARE,
+  TABLE_EVENT_BURST_MS,
   TABLE_EVENT_CPU_SHARE,
   TABLE_EVENT_MAX_GAP_MS,
   TABLE_EVENT_MIN_GAP_MS,
@@ -80,8 +81,14 @@ interface TableWatch {
   /** set while the kernel reports this table's changes (see trackTable) */
   tracker: MountTracker | null;
   stopped: boolean;
-  /** no re-read before this (ms epoch): the last read's cost / TABLE_EVENT_CPU_SHARE after it ended */
+  /** no re-read before this (ms epoch): see readDebt */
   notBefore: number;
+  /**
+   * Read cost not yet paid back, ms: each read adds its cost, time pays it back at TABLE_EVENT_CPU_SHARE.
+   * Up to TABLE_EVENT_BURST_MS of it, reads follow changes at once; beyond, they wait until it is paid down.
+   */
+  readDebt: number;
+  readDebtAt: number;
   /** a re-read asked for before notBefore, waiting for it */
   timer: NodeJS.Timeout | null;
 }
@@ -182,7 +189,7 @@ export class NamespaceWatcher {
     for (const [id, tw] of this.tables) if (!needed.has(id)) this.stopTable(tw);
     for (const id of needed) {
       if (this.tables.has(id)) continue;
-      const tw: TableWatch = { id, raw: null, message: null, dueAt: null, polling: false, again: false, tracker: null, stopped: false, notBefore: 0, timer: null };
+      const tw: TableWatch = { id, raw: null, message: null, dueAt: null, polling: false, again: false, tracker: null, stopped: false, notBefore: 0, readDebt: 0, readDebtAt: 0, timer: null };
       this.tables.set(id, tw);
       void this.pollTable(tw);
     }
@@ -291,8 +298,9 @@ export class NamespaceWatcher {
 
   /**
    * Re-read a table as soon as its rate allows: at once when the last read is long enough ago, else once at
-   * notBefore (however many changes come meanwhile: that read sees the latest state). A hostile table changing
-   * all the time thus costs at most TABLE_EVENT_CPU_SHARE of the time (issue #16: 26 reads of 1.1 MB a second).
+   * notBefore (however many changes come meanwhile: that read sees the latest state). A person's few mounts
+   * show at once (a burst); a hostile table changing all the time costs at most TABLE_EVENT_CPU_SHARE of the
+   * time after its burst (issue #16: 26 reads of 1.1 MB a second).
    */
   private requestPoll(tw: TableWatch): void {
     if (tw.stopped) return;
@@ -373,7 +381,11 @@ export class NamespaceWatcher {
     }
     // Reading, parsing and sending: what this table costs each time it changes.
     const cost = performance.now() - started;
-    tw.notBefore = Date.now() + Math.min(TABLE_EVENT_MAX_GAP_MS, Math.max(TABLE_EVENT_MIN_GAP_MS, cost / TABLE_EVENT_CPU_SHARE));
+    const now = Date.now();
+    tw.readDebt = Math.max(0, tw.readDebt - (now - tw.readDebtAt) * TABLE_EVENT_CPU_SHARE) + cost;
+    tw.readDebtAt = now;
+    const over = tw.readDebt - TABLE_EVENT_BURST_MS;
+    tw.notBefore = now + Math.min(TABLE_EVENT_MAX_GAP_MS, Math.max(TABLE_EVENT_MIN_GAP_MS, over / TABLE_EVENT_CPU_SHARE));
     // Tracked: mounts and umounts report; remounts and propagation changes (also made with a passing nsenter
     // in a namespace without processes) do not, so a slow re-read catches those.
     if (tw.tracker) return Math.min(TRACKED_REREAD_MAX_MS, Math.max(TRACKED_REREAD_MS, cost / TRACKED_CPU_SHARE));

@@ -140,7 +140,7 @@ describe('hostile scans (issue #16, as nobody)', () => {
     expect(p99).toBeLessThan(ECHO_P99_BOUND_MS);
     expect(listMs).toBeLessThan(3000);
     // The admin got a table, marked as only a part of the kernel's.
-    await waitUntil(() => admin.messages.some((m) => m.type === 'mounts'), 'a mounts message', 15_000);
+    await waitUntil(() => admin.messages.some((m) => m.type === 'mounts'), 'a mounts message', 25_000);
     const first = admin.messages.find((m) => m.type === 'mounts');
     expect(first?.type === 'mounts' && first.truncated?.read).toBe('time');
     expect(admin.maxBytes).toBeLessThan(MESSAGE_CAP);
@@ -164,7 +164,7 @@ describe('hostile scans (issue #16, as nobody)', () => {
     expect(page.truncated).toMatchObject({ offset: 100, shown: 10 });
     expect(page.mounts[0]).toEqual(table.mounts[100]);
     expect((await get(`/api/namespaces/${mnt}/mounts?limit=0`)).status).toBe(400);
-    await waitUntil(() => admin.messages.some((m) => m.type === 'mounts'), 'a mounts message', 15_000);
+    await waitUntil(() => admin.messages.some((m) => m.type === 'mounts'), 'a mounts message', 25_000);
     expect(admin.maxBytes).toBeLessThan(MESSAGE_CAP);
     // The attacker leaves; the server gives back what the spike took.
     await killAll(attackers);
@@ -178,7 +178,7 @@ describe('hostile scans (issue #16, as nobody)', () => {
     const attacker = await Attacker.mounts('flat', 5000, 0);
     attackers.push(attacker);
     const admin = watcher([attacker.mntId() as string]);
-    await waitUntil(() => admin.messages.some((m) => m.type === 'mounts'), 'a first mounts message', 15_000);
+    await waitUntil(() => admin.messages.some((m) => m.type === 'mounts'), 'a first mounts message', 25_000);
     const t0 = performance.now();
     const before = admin.messages.filter((m) => m.type === 'mounts').length;
     const p99 = await echoWhile(c, 200, async () => undefined);

@@ -6,7 +6,7 @@ import { createLogger } from '../../server/log.js';
 import type { MountTracker } from '../../server/mounts/mount-notify.js';
 import type { Snapshot } from '../../server/namespaces/snapshot.js';
 import { NamespaceWatcher, type EngineEvent, type WatchSource } from '../../server/namespaces/watch.js';
-import { TABLE_EVENT_MIN_GAP_MS } from '../../server/namespaces/watch-timing.js';
+import { TABLE_EVENT_BURST_MS, TABLE_EVENT_CPU_SHARE, TABLE_EVENT_MIN_GAP_MS } from '../../server/namespaces/watch-timing.js';
 
 const ns = (id: string): Namespace => ({ id, type: 'mnt', inode: Number(id.slice(4)), nprocs: 1, pid: 100, user: 'root', command: 'sleep', nsfs: [], self: false });
 const snapshotOf = (rows: Namespace[]): Snapshot => ({ namespaces: rows, byId: new Map(rows.map((r) => [r.id, r])), members: new Map(rows.map((r) => [r.id, [100]])), binds: [], chains: new Map(), problems: [], takenAt: Date.now() });
@@ -61,6 +61,35 @@ describe('NamespaceWatcher under a hostile table', () => {
     expect(reads).toBeGreaterThan(2);
     const last = tables.at(-1);
     expect(last?.type === 'mounts' && last.mounts.at(-1)?.target).toBe('/m1000');
+    h.dispose();
+    w.dispose();
+  });
+
+  it('holds a table whose reads are expensive to its CPU share after a short burst', async () => {
+    vi.useFakeTimers();
+    const src = new HostileSource();
+    const read = src.readTable.bind(src);
+    // Each read takes 100 ms (a big table on a loaded machine).
+    src.readTable = async () => {
+      await new Promise((r) => setTimeout(r, 100));
+      return read();
+    };
+    const w = new NamespaceWatcher(src, log);
+    const h = w.subscribe(() => undefined, ['mnt:10']);
+    await vi.advanceTimersByTimeAsync(200);
+    const readsBefore = src.reads;
+    // It changes every 10 ms for 10 s, each change reported.
+    for (let i = 1; i <= 1000; i++) {
+      src.table = line(0) + line(i);
+      src.onFire?.();
+      await vi.advanceTimersByTimeAsync(10);
+    }
+    const reads = src.reads - readsBefore;
+    // Unpaced: ~100 back-to-back reads. Paced: the burst (TABLE_EVENT_BURST_MS of cost), then one per
+    // cost / TABLE_EVENT_CPU_SHARE.
+    const paced = TABLE_EVENT_BURST_MS / 100 + (10_000 * TABLE_EVENT_CPU_SHARE) / 100;
+    expect(reads).toBeLessThanOrEqual(paced + 3);
+    expect(reads).toBeGreaterThanOrEqual(paced - 2);
     h.dispose();
     w.dispose();
   });

@@ -59,6 +59,8 @@ export function readProcFile(path: string): Buffer {
 export interface MountinfoRead {
   raw: Buffer;
   cut?: ReadCut;
+  /** what the read itself took (on the worker, without waiting for it), ms; absent for a helper's read */
+  ms?: number;
 }
 
 /**
@@ -71,7 +73,7 @@ export async function readMountinfoOfPids(pool: ScanPool, pids: readonly number[
   const [r] = await pool.mountinfo([{ mnt: mntId, pids }], MAX_PID_ATTEMPTS);
   if (!r) return null;
   const raw = Buffer.from(r.raw.buffer, r.raw.byteOffset, r.raw.byteLength);
-  return r.cut ? { pid: r.pid, raw, cut: r.cut } : { pid: r.pid, raw };
+  return r.cut ? { pid: r.pid, raw, cut: r.cut, ms: r.ms } : { pid: r.pid, raw, ms: r.ms };
 }
 
 export function chainArgv(chain: readonly string[]): string[] {
@@ -105,7 +107,9 @@ export async function readMountinfoRaw(access: MountNsAccess, mntId: string, hel
   if (access.kind === 'chain') return capText(await readMountinfoViaChain(access.chain, helperPids));
   const found = await readMountinfoOfPids(pool, access.kind === 'self' ? null : access.pids, mntId);
   if (!found) throw new AppError('NS_NOT_FOUND', `no process is in ${mntId} any more`);
-  return found.cut ? { raw: found.raw, cut: found.cut } : { raw: found.raw };
+  const read: MountinfoRead = { raw: found.raw, ms: found.ms };
+  if (found.cut) read.cut = found.cut;
+  return read;
 }
 
 /** A helper's output held to the same byte cap as a /proc read: whole lines up to TABLE_READ_CAPS.maxBytes. */

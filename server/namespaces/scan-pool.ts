@@ -181,16 +181,17 @@ export interface MountinfoJobItem {
   pids: readonly number[] | null;
 }
 /** The table's bytes (a copy, safe to send between threads), and whether it was cut short. */
-export type MountinfoJobResult = { pid: number | null; raw: Uint8Array; cut?: ReadCut } | null;
+export type MountinfoJobResult = { pid: number | null; raw: Uint8Array; cut?: ReadCut; /** the read's own wall time, without queueing */ ms: number } | null;
 
 /** Self-contained, like readNsfsLinesJob. */
 export function readMountinfoJob(fs: Fs, items: readonly MountinfoJobItem[], arg: NsfsJobArg): MountinfoJobResult[] {
   const out: MountinfoJobResult[] = [];
   for (const item of items) {
     let found: MountinfoJobResult = null;
+    const t0 = performance.now();
     if (item.pids === null) {
       const r = readCapped(fs, '/proc/self/mountinfo', arg);
-      found = { pid: null, raw: new Uint8Array(r.buf) };
+      found = { pid: null, raw: new Uint8Array(r.buf), ms: performance.now() - t0 };
       if (r.cut) found.cut = r.cut;
     } else {
       const want = 'mnt:[' + item.mnt.slice(4) + ']';
@@ -202,7 +203,7 @@ export function readMountinfoJob(fs: Fs, items: readonly MountinfoJobItem[], arg
         } catch {
           continue; // exited under us: try the next process
         }
-        found = { pid, raw: new Uint8Array(r.buf) };
+        found = { pid, raw: new Uint8Array(r.buf), ms: performance.now() - t0 };
         if (r.cut) found.cut = r.cut;
         break;
       }

@@ -66,8 +66,8 @@ export const TRACKED_CPU_SHARE = 0.001;
  * 300 ms behind its mount on a loaded machine, where a read's wall time was ~15 ms.) The minimum gap coalesces
  * a storm of events into one read; the maximum keeps a hostile table from looking frozen for long.
  */
-export const TABLE_EVENT_CPU_SHARE = 0.05;
-export const TABLE_EVENT_BURST_MS = 200;
+export const TABLE_EVENT_CPU_SHARE = 0.1;
+export const TABLE_EVENT_BURST_MS = 500;
 export const TABLE_EVENT_MIN_GAP_MS = 20;
 export const TABLE_EVENT_MAX_GAP_MS = 10_000;
 

@@ -368,6 +368,10 @@ export class NamespaceWatcher {
       read = await this.source.readTable(where.mntId, where.access);
     }
     if (tw.stopped || !where) return null;
+    // What this table costs each time it changes: the read itself (not the wait for the worker, which is other
+    // work's cost), then decoding, parsing and sending on this thread.
+    const readMs = read.ms ?? performance.now() - started;
+    const synced = performance.now();
     const raw = read.raw;
     if (!tw.raw || !raw.equals(tw.raw)) {
       const hadNsfs = tw.raw?.includes(' - nsfs ') ?? false;
@@ -379,8 +383,7 @@ export class NamespaceWatcher {
       // A new or removed nsfs bind changes the namespace list (NSFS column, persisted rows): rescan soon.
       if (hadNsfs || raw.includes(' - nsfs ')) this.requestRescan();
     }
-    // Reading, parsing and sending: what this table costs each time it changes.
-    const cost = performance.now() - started;
+    const cost = readMs + (performance.now() - synced);
     const now = Date.now();
     tw.readDebt = Math.max(0, tw.readDebt - (now - tw.readDebtAt) * TABLE_EVENT_CPU_SHARE) + cost;
     tw.readDebtAt = now;

@@ -15,8 +15,11 @@ import { BenchClient } from '../bench/terminal-bench-client.js';
 const MB = 1024 * 1024;
 /** No message or answer from a table or list may be bigger than this (the server's page cap is 2 MiB). */
 const MESSAGE_CAP = 3 * MB;
-/** Keystroke echo while the attack runs: generous for a loaded machine; a frozen loop is seconds. */
-const ECHO_P99_BOUND_MS = 250;
+/**
+ * Keystroke echo while the attack runs: generous, because the attacker's own loop takes one of two cores and
+ * other work shares the machine (load 15+ seen); a loop frozen by a mount table read is seconds.
+ */
+const ECHO_P99_BOUND_MS = 500;
 
 let server: ServerProcess;
 const attackers: Attacker[] = [];

@@ -46,6 +46,13 @@ export interface PersistedScan {
  * background at this age (when no mount events tell us sooner) rather than re-read on every list.
  */
 const PROCESSLESS_REFRESH_MS = 30_000;
+/**
+ * A table whose read took this long (or was cut) is someone's big or slow table: when it changes, its cached
+ * binds are still used until its read may take no more than EXPENSIVE_READ_SHARE of the time (a namespace with
+ * 20k stacked binds and a mount a second must not cost every list the read's time budget; issue #16).
+ */
+const EXPENSIVE_READ_MS = 20;
+const EXPENSIVE_READ_SHARE = 0.02;
 /** Processless mount namespaces looked at between yields to the event loop. */
 const READS_PER_CHUNK = 16;
 /**
@@ -79,6 +86,10 @@ interface CachedBinds {
   tracker: MountTracker | null;
   /** what the read could not do (a namespace searched only partly), reported with every use of the entry */
   problem?: string;
+  /** what the read cost, ms; an expensive one is reused for a while after a change (EXPENSIVE_READ_MS) */
+  costMs?: number;
+  /** the row's error while these binds stand: the read was cut */
+  note?: string;
 }
 
 /**
@@ -88,6 +99,11 @@ interface CachedBinds {
 function livePidIn(mnt: string, pids: readonly number[]): number | null {
   for (const pid of pids.slice(0, MAX_PID_ATTEMPTS)) if (readNsLink(pid, 'mnt') === mnt) return pid;
   return null;
+}
+
+/** An expensive table read recently enough that a change does not make it read again yet. */
+function isRateLimited(c: CachedBinds | undefined, now: number): c is CachedBinds {
+  return c?.costMs !== undefined && c.costMs >= EXPENSIVE_READ_MS && now < c.readAt + c.costMs / EXPENSIVE_READ_SHARE;
 }
 
 /** A cache entry still known to be exact. */
@@ -167,8 +183,10 @@ export class PersistedScanner {
       if (mnt === this.selfMnt) continue;
       visited.add(mnt);
       const cached = this.cache.get(mnt);
-      if (isLive(cached)) holders.push({ mnt, access: { kind: 'pids', pids }, via: cached.binds.length > 0 ? livePidIn(mnt, pids) : null, found: cached.binds });
-      else {
+      if (isLive(cached) || isRateLimited(cached, Date.now())) {
+        holders.push({ mnt, access: { kind: 'pids', pids }, via: cached.binds.length > 0 ? livePidIn(mnt, pids) : null, found: cached.binds });
+        if (cached.note) errors.set(mnt, cached.note);
+      } else {
         this.cache.get(mnt)?.tracker?.cancel();
         items.push({ mnt, pids });
         trackers.push(trackMountNs(this.notifier, mnt, { kind: 'pids', pids }));
@@ -190,8 +208,10 @@ export class PersistedScanner {
         return;
       }
       const found = nsfsBindsFromLines(r.lines);
+      const note = r.cut ? `its mount table was read only in part (${r.cut === 'bytes' ? 'longer than the byte cap' : 'slower than the time budget'}); nsfs binds past that are not listed` : undefined;
+      if (note) errors.set(item.mnt, note);
       // Remember what a namespace with processes holds: when its last process leaves, this is still right.
-      this.cache.set(item.mnt, { binds: found, readAt: Date.now(), identity: r.identity, tracker });
+      this.cache.set(item.mnt, { binds: found, readAt: Date.now(), identity: r.identity, tracker, costMs: r.cut ? Math.max(r.ms, EXPENSIVE_READ_MS) : r.ms, ...(note ? { note } : {}) });
       holders.push({ mnt: item.mnt, access: { kind: 'pids', pids: item.pids }, via: r.pid, found });
     });
 

@@ -57,6 +57,19 @@ export const PROPAGATION_POLL_MS = 2000;
 export const TRACKED_REREAD_MS = 10_000;
 export const TRACKED_REREAD_MAX_MS = 30_000;
 export const TRACKED_CPU_SHARE = 0.001;
+/**
+ * A table the kernel says changed is re-read at once, within a budget: each read (and parse and send) adds
+ * its cost to a debt that time pays back at TABLE_EVENT_CPU_SHARE. While the debt is under
+ * TABLE_EVENT_BURST_MS, reads follow changes at once (someone's mount, umount, mount again); above, the next
+ * read waits until it is back under, so a table changing all the time costs at most that share, and the changes
+ * meanwhile are all in that one read. (A plain cost/share gap after every read put a small table's umount
+ * 300 ms behind its mount on a loaded machine, where a read's wall time was ~15 ms.) The minimum gap coalesces
+ * a storm of events into one read; the maximum keeps a hostile table from looking frozen for long.
+ */
+export const TABLE_EVENT_CPU_SHARE = 0.1;
+export const TABLE_EVENT_BURST_MS = 500;
+export const TABLE_EVENT_MIN_GAP_MS = 20;
+export const TABLE_EVENT_MAX_GAP_MS = 10_000;
 
 /** `tasks last_pid` from /proc/loadavg, e.g. `187 23389`. */
 export function procSignature(): string {

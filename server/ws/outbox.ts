@@ -4,7 +4,9 @@
 //   kernel's socket buffer could not take) are checked; a peer that lets them pass the bound has stopped reading
 //   and is closed with CLOSE.NOT_READING instead of being sent more;
 // - replies to refused messages (READ_ONLY, a bad control message) are rate-limited, are not sent while earlier
-//   ones are still queued, and a peer that keeps sending refused messages is closed with TOO_MANY_MESSAGES;
+//   ones are still queued, and a peer that keeps sending refused messages is closed with TOO_MANY_MESSAGES — for
+//   every peer but a writer: it holds the owner token (it could run `yes`), so each of its mistakes is answered,
+//   within the socket bound like everything else;
 // - a socket closed for misbehaving gets ABORT_DEADLINE_MS to take the close frame, then it is destroyed (ws
 //   would otherwise hold it, and what is queued for it, for its 30 s close timeout).
 import WebSocket from 'ws';
@@ -19,6 +21,12 @@ import { TokenBucket, type Rate } from '../limits/token-bucket.js';
  * this much (plus its replayed screen, below) whatever the peer does.
  */
 export const SOCKET_BUFFER_LIMIT_BYTES = 8 * 1024 * 1024;
+/**
+ * What one queued frame costs beyond its bytes: the frame header and payload are two writes, each an entry in the
+ * socket's write buffer with its Buffer object. Counted so that a flood of tiny messages (100-byte error replies)
+ * is bounded like bulk output: without it, 8 MB of them was 80k frames and ~100 MB of RSS.
+ */
+export const FRAME_OVERHEAD_BYTES = 512;
 /** A reply to a refused message is dropped while this much is still queued: the peer has not read the last ones. */
 export const REPLY_MAX_QUEUED_BYTES = 64 * 1024;
 /**
@@ -39,13 +47,20 @@ export interface OutboxOptions {
   limit?: number;
   /** called once when the socket is closed, by the outbox's own decision or by close() */
   onClosed?: (code: number) => void;
+  /** how many refused messages the peer may send (default REFUSED_MESSAGE_RATE); null: answer each one */
+  refusalRate?: Rate | null;
 }
 
 export class Outbox {
   private readonly limit: number;
-  private readonly refusals = new TokenBucket(REFUSED_MESSAGE_RATE);
+  private readonly refusals: TokenBucket | null;
   /** bytes of a replayed screen still allowed above the limit (see send) */
   private allowance = 0;
+  /** frames handed to ws whose write has not completed yet (their callback has not run) */
+  private inFlight = 0;
+  private readonly flushed = (): void => {
+    this.inFlight--;
+  };
   private closedWith: number | null = null;
 
   constructor(
@@ -53,6 +68,8 @@ export class Outbox {
     private readonly opts: OutboxOptions = {},
   ) {
     this.limit = opts.limit ?? SOCKET_BUFFER_LIMIT_BYTES;
+    const rate = opts.refusalRate === undefined ? REFUSED_MESSAGE_RATE : opts.refusalRate;
+    this.refusals = rate ? new TokenBucket(rate) : null;
   }
 
   /** true once this outbox closed the socket (or was asked to): nothing more is sent, input is ignored */
@@ -67,26 +84,37 @@ export class Outbox {
    */
   send(data: string | Buffer, opts: { binary?: boolean; replay?: boolean } = {}): boolean {
     if (this.closed) return false;
-    const queued = this.ws.bufferedAmount;
+    const queued = this.queued();
     if (queued <= this.limit) this.allowance = 0;
     else if (queued > this.limit + this.allowance) {
       this.close(CLOSE.NOT_READING, 'the client stopped reading');
       return false;
     }
     if (opts.replay) this.allowance += typeof data === 'string' ? Buffer.byteLength(data) : data.length;
-    this.ws.send(data, { binary: opts.binary === true, compress: false });
+    this.inFlight++;
+    this.ws.send(data, { binary: opts.binary === true, compress: false }, this.flushed);
     return true;
   }
 
+  /** What the socket holds in user space: its bytes, and the overhead of each frame not yet written. */
+  private queued(): number {
+    return this.ws.bufferedAmount + this.inFlight * FRAME_OVERHEAD_BYTES;
+  }
+
   /**
-   * Answers a refused message with `reply`: at most REFUSED_MESSAGE_RATE, and not while earlier replies are still
-   * queued (never faster than the peer reads). A peer over the rate is closed with TOO_MANY_MESSAGES.
+   * Answers a refused message with `reply`: at most at the refusal rate, and not while earlier replies are still
+   * queued (never faster than the peer reads). A peer over the rate is closed with TOO_MANY_MESSAGES. Without a
+   * rate (a writer), every reply is sent, and send's bound applies.
    */
   refuse(reply: string): void {
     if (this.closed) return;
+    if (!this.refusals) {
+      this.send(reply);
+      return;
+    }
     if (!this.refusals.take()) return this.close(CLOSE.TOO_MANY_MESSAGES, 'too many refused messages');
     // Dropped, not queued: the peer has not read the previous replies, and it learns the same thing from them.
-    if (this.ws.bufferedAmount > REPLY_MAX_QUEUED_BYTES) return;
+    if (this.queued() > REPLY_MAX_QUEUED_BYTES) return;
     this.send(reply);
   }
 

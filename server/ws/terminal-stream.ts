@@ -46,7 +46,8 @@ export function attachTerminalClient(ws: WebSocket, session: TerminalSession, op
   let attachment: Attachment | undefined;
   // Whoever closes the socket (we, for misbehaving; the session, at exit), the session stops sending to it now,
   // not when the peer finally completes the close.
-  const outbox = new Outbox(ws, { onClosed: () => attachment?.detach() });
+  // A writer's mistakes are all answered (it holds the owner token); a viewer's are rate-limited (outbox.ts).
+  const outbox = new Outbox(ws, { onClosed: () => attachment?.detach(), ...(opts.readOnly ? {} : { refusalRate: null }) });
   const sendMessage = (msg: ServerMessage): void => {
     outbox.send(JSON.stringify(msg));
   };

@@ -1,0 +1,187 @@
+// Issue #16 item 6: connections and unauthenticated traffic are bounded before anything else runs. On main,
+// idle TCP connections (no token needed) were all kept — 20,250 exhausted the fd limit and /api/health was
+// refused. The server runs as its own process so that its open fds can be counted in /proc.
+import http from 'node:http';
+import net from 'node:net';
+import { readdirSync } from 'node:fs';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { HEADERS_TIMEOUT_MS, MAX_CONNECTIONS, MAX_CONNECTIONS_PER_IP, UNAUTHENTICATED_RATE } from '../../server/http/conn-limits.js';
+import { spawnServer, type ServerProcess } from '../helpers/process.js';
+import { waitUntil } from '../helpers/proc.js';
+
+const IDLE_SOCKETS = 1500;
+/** fds the server may open besides the capped connections (logs, /proc reads, a session's pty) */
+const FD_MARGIN = 64;
+
+let srv: ServerProcess;
+let log = '';
+const savedLevel = process.env.NSCONSOLE_LOG_LEVEL;
+beforeAll(async () => {
+  process.env.NSCONSOLE_LOG_LEVEL = 'warn'; // errors such as EMFILE must reach stderr, where we look for them
+  try {
+    srv = await spawnServer();
+  } finally {
+    if (savedLevel === undefined) delete process.env.NSCONSOLE_LOG_LEVEL;
+    else process.env.NSCONSOLE_LOG_LEVEL = savedLevel;
+  }
+  srv.child.stderr?.on('data', (d: Buffer) => (log += d.toString()));
+});
+afterAll(async () => {
+  await srv?.stop();
+});
+const sockets: net.Socket[] = [];
+afterEach(() => {
+  for (const s of sockets.splice(0)) s.destroy();
+});
+
+const serverFds = () => readdirSync(`/proc/${srv.child.pid}/fd`).length;
+
+/** One request on a fresh connection (no pooling): what a new visitor would get. */
+function freshGet(path: string, headers: Record<string, string> = {}): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(`${srv.base}${path}`, { agent: false, headers }, (res) => {
+      res.resume();
+      res.once('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.once('error', reject);
+    req.setTimeout(5000, () => req.destroy(new Error(`GET ${path} timed out`)));
+  });
+}
+
+function openIdle(count: number, localAddress?: string): Promise<void> {
+  let connected = 0;
+  return new Promise((resolve) => {
+    for (let i = 0; i < count; i++) {
+      const s = net.connect({ port: Number(srv.url.port), host: '127.0.0.1', ...(localAddress ? { localAddress } : {}) });
+      s.on('error', () => {
+        // Expected: the server closes the oldest idle sockets (or refuses new ones) once the caps are reached.
+      });
+      s.once('connect', () => {
+        if (++connected === count) resolve();
+      });
+      s.once('close', () => {
+        if (!s.connecting) return;
+        if (++connected === count) resolve(); // refused before connecting: counts as done
+      });
+      sockets.push(s);
+    }
+  });
+}
+
+describe('connection limits', () => {
+  it(`${IDLE_SOCKETS} idle connections from one address: capped per address, /api/health still answers, no EMFILE, all released`, async () => {
+    const before = serverFds();
+    await openIdle(IDLE_SOCKETS);
+    // The server keeps at most its per-address cap of them (the oldest are closed to make room).
+    await waitUntil(() => serverFds() <= before + MAX_CONNECTIONS_PER_IP + FD_MARGIN, 'the server to shed the idle sockets', 10_000);
+    expect(await freshGet('/api/health')).toBe(200);
+    expect(await freshGet('/api/sessions', { authorization: `Bearer ${srv.token}` })).toBe(200);
+    expect(serverFds()).toBeLessThanOrEqual(before + MAX_CONNECTIONS_PER_IP + FD_MARGIN);
+    for (const s of sockets.splice(0)) s.destroy();
+    await waitUntil(() => serverFds() <= before + 4, 'the server to close them all', 10_000);
+    expect(log).not.toMatch(/EMFILE|ENFILE/);
+  });
+
+  it(`${IDLE_SOCKETS} idle connections from six addresses, each under its own cap: the server-wide cap holds`, async () => {
+    const before = serverFds();
+    const addresses = ['127.0.0.11', '127.0.0.12', '127.0.0.13', '127.0.0.14', '127.0.0.15', '127.0.0.16'];
+    for (const a of addresses) await openIdle(IDLE_SOCKETS / addresses.length, a);
+    await waitUntil(() => serverFds() <= before + MAX_CONNECTIONS + FD_MARGIN, 'the server to shed the idle sockets', 10_000);
+    expect(await freshGet('/api/health')).toBe(200);
+    for (const s of sockets.splice(0)) s.destroy();
+    await waitUntil(() => serverFds() <= before + 4, 'the server to close them all', 10_000);
+    expect(log).not.toMatch(/EMFILE|ENFILE/);
+  });
+
+  it('an authenticated connection is never the one evicted', async () => {
+    // A kept-alive connection that carried the token, then the flood: it must still serve its next request.
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const get = () =>
+        new Promise<number>((resolve, reject) => {
+          http
+            .get(`${srv.base}/api/sessions`, { agent, headers: { authorization: `Bearer ${srv.token}` } }, (res) => {
+              res.resume();
+              res.once('end', () => resolve(res.statusCode ?? 0));
+            })
+            .once('error', reject);
+        });
+      expect(await get()).toBe(200);
+      let reused = false;
+      agent.once('free', () => (reused = true));
+      await openIdle(MAX_CONNECTIONS_PER_IP + 100);
+      expect(await get()).toBe(200);
+      expect(reused).toBe(true);
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it('a connection that sends nothing is closed after the headers timeout', async () => {
+    const s = net.connect({ port: Number(srv.url.port), host: '127.0.0.1' });
+    sockets.push(s);
+    s.on('error', () => {
+      // a reset instead of a FIN is as good: the server let go of it
+    });
+    const opened = Date.now();
+    s.resume();
+    await new Promise((resolve) => s.once('close', resolve));
+    // Node checks the timeout once a second; allow a loaded machine a few more.
+    expect(Date.now() - opened).toBeLessThan(HEADERS_TIMEOUT_MS + 5000);
+  });
+
+  it('unauthenticated requests and upgrades beyond the per-address rate get 429 RATE_LIMITED; the token holder does not', async () => {
+    // From an address of our own (all of 127/8 is loopback), so the other tests' budget is untouched. Every
+    // connection is open before any request is written, and all are written at once: the bucket (refilling one
+    // token per 20 ms) is drained however slow this machine is, and the upgrades, written last, find it empty.
+    const localAddress = '127.0.0.3';
+    const host = `127.0.0.1:${srv.url.port}`;
+    const gets = UNAUTHENTICATED_RATE.burst;
+    const upgrades = 40;
+    const key = Buffer.from('0123456789abcdef').toString('base64');
+    const requests = [
+      ...Array.from({ length: gets }, () => `GET /api/namespaces HTTP/1.1\r\nHost: ${host}\r\n\r\n`),
+      ...Array.from({ length: upgrades }, () => `GET /ws/events HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`),
+    ];
+    const conns = await Promise.all(
+      requests.map(
+        () =>
+          new Promise<net.Socket>((resolve, reject) => {
+            const c = net.connect({ port: Number(srv.url.port), host: '127.0.0.1', localAddress }, () => resolve(c));
+            c.once('error', reject);
+            sockets.push(c);
+          }),
+      ),
+    );
+    const statuses = await Promise.all(
+      conns.map((c, i) => {
+        const status = new Promise<number>((resolve) => {
+          let head = '';
+          c.on('data', (d: Buffer) => {
+            head += d.toString('latin1');
+            const m = /^HTTP\/1\.1 (\d{3})/.exec(head);
+            if (m) resolve(Number(m[1]));
+          });
+          c.once('close', () => resolve(0));
+        });
+        c.write(requests[i] as string);
+        return status;
+      }),
+    );
+    const getStatuses = statuses.slice(0, gets);
+    const upgradeStatuses = statuses.slice(gets);
+    expect(getStatuses.every((s) => s === 401 || s === 429)).toBe(true);
+    expect(upgradeStatuses.every((s) => s === 401 || s === 429)).toBe(true);
+    expect(upgradeStatuses.filter((s) => s === 429).length).toBeGreaterThan(0);
+    // The bucket is empty, yet the token holder from the same address is served.
+    const authed = await new Promise<number>((resolve, reject) => {
+      http
+        .get(`${srv.base}/api/namespaces`, { agent: false, localAddress, headers: { authorization: `Bearer ${srv.token}` } }, (res) => {
+          res.resume();
+          res.once('end', () => resolve(res.statusCode ?? 0));
+        })
+        .once('error', reject);
+    });
+    expect(authed).toBe(200);
+  });
+});

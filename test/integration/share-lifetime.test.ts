@@ -2,6 +2,7 @@
 // re-attached after `exit` (each attach restarting the grace period), POST /share on an exited session gave a
 // fresh link, and a viewer alone kept an abandoned live shell running past the grace period.
 import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { CLOSE } from '../../shared/protocol.js';
 import { processAlive } from '../helpers/process.js';
 import { waitUntil } from '../helpers/proc.js';
@@ -61,6 +62,11 @@ describe('share links and the grace period', () => {
       expect(late.hello).toBeUndefined();
       expect(late.messages).toContainEqual(expect.objectContaining({ type: 'error', code: 'SESSION_EXITED' }));
     }
+    // The browser presents the share token in the subprotocol list: the same answer.
+    const browserLike = new TermClient(new WebSocket(h.wsUrl(id), ['nsconsole', `view.${Buffer.from(token).toString('base64url')}`]));
+    cleanups.push(() => browserLike.dispose());
+    expect((await browserLike.waitClosed()).code).toBe(CLOSE.SESSION_EXITED);
+    expect(browserLike.hello).toBeUndefined();
     // Viewer attempts did not restart the grace period: the session is gone on time, and the link still says why.
     await waitUntil(() => h.registry.get(id) === undefined, 'the exited session to be removed', GRACE_MS + END_MARGIN_MS);
     const afterRemoval = client(h, id, token);

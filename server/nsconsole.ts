@@ -17,6 +17,7 @@ import { createUpgradeHandler, viewToken } from './ws/upgrade.js';
 import { startHeartbeat } from './ws/heartbeat.js';
 import { createEventStreams, type EventStreamLimits } from './ws/event-stream.js';
 import { installConnectionLimits, SERVER_TIMEOUT_OPTIONS } from './http/conn-limits.js';
+import type { Rate } from './limits/token-bucket.js';
 import { terminalUpgrades } from './ws/terminal-stream.js';
 
 export interface RunningServer {
@@ -33,6 +34,7 @@ export interface StartOptions {
   /** tests lower the caps (defaults: conn-limits.ts, event-stream.ts) */
   maxConnections?: number;
   maxConnectionsPerIp?: number;
+  unauthenticatedRate?: Rate;
   eventStreams?: EventStreamLimits;
 }
 
@@ -83,7 +85,7 @@ export async function startNsconsole(config: Config, log: Logger, opts: StartOpt
     if (limits.admitRequest(req, res)) app(req, res);
   });
   server.keepAliveTimeout = SERVER_TIMEOUT_OPTIONS.keepAliveTimeout;
-  const limits = installConnectionLimits(server, { authenticated, maxConnections: opts.maxConnections, maxPerIp: opts.maxConnectionsPerIp });
+  const limits = installConnectionLimits(server, { authenticated, maxConnections: opts.maxConnections, maxPerIp: opts.maxConnectionsPerIp, unauthenticatedRate: opts.unauthenticatedRate });
   const eventStreams = createEventStreams(engine, log, opts.eventStreams);
   const upgrades = createUpgradeHandler({
     auth,

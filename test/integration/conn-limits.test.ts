@@ -93,6 +93,7 @@ describe('connection limits', () => {
     // Connections are accepted in order: once a newer one is answered, the server has taken (and capped) them all.
     expect(await freshGet('/api/health')).toBe(200);
     // It keeps at most its per-address cap of them (the oldest are closed to make room).
+    if (process.env.WS_BOUNDS_FIGURES) console.log(`one address: server fds ${before} idle → ${serverFds()} with ${IDLE_SOCKETS} idle sockets`);
     expect(serverFds()).toBeLessThanOrEqual(before + MAX_CONNECTIONS_PER_IP + FD_MARGIN);
     expect(await freshGet('/api/sessions', { authorization: `Bearer ${srv.token}` })).toBe(200);
     expect(serverFds()).toBeLessThanOrEqual(before + MAX_CONNECTIONS_PER_IP + FD_MARGIN);
@@ -106,6 +107,7 @@ describe('connection limits', () => {
     const addresses = ['127.0.0.11', '127.0.0.12', '127.0.0.13', '127.0.0.14', '127.0.0.15', '127.0.0.16'];
     for (const a of addresses) await openIdle(IDLE_SOCKETS / addresses.length, a);
     expect(await freshGet('/api/health')).toBe(200); // accepted after all of them (see above)
+    if (process.env.WS_BOUNDS_FIGURES) console.log(`six addresses: server fds ${before} idle → ${serverFds()} with ${IDLE_SOCKETS} idle sockets`);
     expect(serverFds()).toBeLessThanOrEqual(before + MAX_CONNECTIONS + FD_MARGIN);
     for (const s of sockets.splice(0)) s.destroy();
     await waitUntil(() => serverFds() <= before + 4, 'the server to close them all', 10_000);

@@ -24,7 +24,9 @@ export const SOCKET_BUFFER_LIMIT_BYTES = 8 * 1024 * 1024;
 /**
  * What one queued frame costs beyond its bytes: the frame header and payload are two writes, each an entry in the
  * socket's write buffer with its Buffer object. Counted so that a flood of tiny messages (100-byte error replies)
- * is bounded like bulk output: without it, 8 MB of them was 80k frames and ~100 MB of RSS.
+ * is bounded like bulk output: 8 MB of them is 80k frames. Measured with a writer that stops reading and floods
+ * refused messages (test/integration/ws-memory-bounds.test.ts): server RSS +100 MB before it was counted, +50 MB
+ * after (the rest is the garbage of parsing the flood, collected later).
  */
 export const FRAME_OVERHEAD_BYTES = 512;
 /** A reply to a refused message is dropped while this much is still queued: the peer has not read the last ones. */

@@ -183,6 +183,8 @@ export const ERROR_STATUS = {
   NOT_FOUND: 404,
   NS_NOT_FOUND: 404,
   SESSION_NOT_FOUND: 404,
+  /** the session's shell has exited: it takes no new viewers or share links */
+  SESSION_EXITED: 410,
   PROCESS_NOT_FOUND: 404,
   NS_EXISTS: 409,
   NS_NOT_OURS: 409,

@@ -16,6 +16,11 @@ import { createUpgradeHandler } from './ws/upgrade.js';
 import { startHeartbeat } from './ws/heartbeat.js';
 import { attachEventClient } from './ws/event-stream.js';
 import { terminalUpgrades } from './ws/terminal-stream.js';
+import * as z from 'zod/mini';
+
+// The shared schemas are built with zod/mini, which loads no messages (every issue reads "Invalid input"); the
+// server answers bad input in words, so it loads the English ones (the browser never shows zod's messages).
+z.config(z.locales.en());
 
 export interface RunningServer {
   port: number;

@@ -3,10 +3,9 @@
 // `generation`, so acks for bytes of an earlier socket are never sent on a later one. A read-only viewer
 // connects with its share token in `?view=` (a browser cannot set headers on a WebSocket).
 import { CLOSE } from '../../../shared/constants.js';
-import type { ClientMessage, ServerMessage } from '../../../shared/protocol.js';
+import { parseServerMessage, type ClientMessage, type ServerMessage } from '../../../shared/protocol.js';
 import { sessionAlive, wsUrl } from '../lib/api.js';
 import { Backoff } from '../lib/backoff.js';
-import { parseServerMessage } from '../lib/guards.js';
 
 export type LinkState = 'connecting' | 'connected' | 'reconnecting';
 export type EndReason = { kind: 'exited' } | { kind: 'gone' } | { kind: 'refused'; message: string };

@@ -24,6 +24,9 @@ export default defineConfig({
     target: 'es2022',
     chunkSizeWarningLimit: CHUNK_SIZE_WARNING_KB,
     rolldownOptions: {
+      // Rolldown warns when plugins take "significant time": on a loaded machine (CI, 2 cores) the Svelte compile
+      // always does, and that advice would print before `npm start`'s one contract line. Real warnings stay on.
+      checks: { bundlerTimings: false },
       output: {
         // xterm and its addons change less often than the app: a separate, long-cacheable chunk.
         codeSplitting: { groups: [{ name: 'xterm', test: /node_modules[\\/]@xterm/ }] },

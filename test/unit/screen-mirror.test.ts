@@ -3,8 +3,8 @@
 import xtermHeadless from '@xterm/headless';
 import { SerializeAddon } from '@xterm/addon-serialize';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MirrorHost } from '../../server/terminals/mirror-host.js';
-import { ScreenMirror, SNAPSHOT_BOUNDARY_WAIT_MS, type ScreenSnapshot } from '../../server/terminals/screen-mirror.js';
+import { MirrorHost } from '../../server/terminals/mirror/mirror-host.js';
+import { ScreenMirror, SNAPSHOT_BOUNDARY_WAIT_MS, type ScreenSnapshot } from '../../server/terminals/mirror/screen-mirror.js';
 import { waitUntil } from '../helpers/proc.js';
 
 const { Terminal } = xtermHeadless;

@@ -8,6 +8,8 @@ export default defineConfig({
     // leaking state into another. Files run one at a time: the differential tests compare us with lsns and
     // findmnt on the live machine, which another file's process churn (1000 shells) would change mid-compare.
     pool: 'forks',
+    // Worker threads run compiled files: build the server first (test/helpers/build-once.ts).
+    globalSetup: ['test/helpers/build-once.ts'],
     fileParallelism: false,
     testTimeout: 30_000,
     hookTimeout: 30_000,

@@ -3,7 +3,7 @@
 // One thread for all sessions rather than one each: a worker costs ~10 MB and a V8 isolate, and on a 2-vCPU box
 // a second parsing thread could not run in parallel anyway. The worker is unref'ed (it never keeps the process
 // alive), started with the first mirror, terminated when the last one is disposed, and terminated by
-// disposeMirrorHost() (registry.disposeAll) whatever is left.
+// MirrorHost.dispose() (called by registry.disposeAll) whatever is left.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';

@@ -21,6 +21,15 @@ const Pid = z.int().check(z.minimum(1), z.maximum(PID_MAX_LIMIT));
 
 // ---- responses (server → browser) ----
 
+export const NamespaceOwnerSchema = z.object({
+  uid: Int,
+  /** the uid's name from /etc/passwd, or the number */
+  user: z.string(),
+  /** e.g. `user:4026532177` */
+  userns: z.string(),
+});
+export type NamespaceOwner = z.infer<typeof NamespaceOwnerSchema>;
+
 export const NamespaceSchema = z.object({
   id: NsIdSchema,
   type: NsTypeSchema,
@@ -37,6 +46,16 @@ export const NamespaceSchema = z.object({
   self: z.boolean(),
   /** set when a fact about it could not be read (e.g. EACCES); the row is still listed */
   error: z.optional(z.string()),
+  /**
+   * Its owning user namespace (for a user namespace: its parent) and the uid that made that one (for a user
+   * namespace: its own creator); null when it could not be read or it has no owner (the initial user namespace).
+   */
+  owner: z.optional(z.nullable(NamespaceOwnerSchema)),
+  /**
+   * Set when it is owned by a user namespace other than the server's: its owner controls what runs inside, so a
+   * shell enters it as that owner (root of that user namespace only), never as root of the machine.
+   */
+  untrusted: z.optional(z.object({ reason: z.string() })),
 });
 export type Namespace = z.infer<typeof NamespaceSchema>;
 
@@ -160,6 +179,8 @@ export const ERROR_STATUS = {
   NS_EXISTS: 409,
   NS_NOT_OURS: 409,
   NS_BUSY: 409,
+  /** the ns-dir (or a directory or link on its path) could be redirected by another user: refused */
+  NS_DIR_UNSAFE: 409,
   TARGET_CHANGED: 409,
   PAYLOAD_TOO_LARGE: 413,
   TOO_MANY_SESSIONS: 429,

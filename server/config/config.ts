@@ -1,7 +1,7 @@
 // Flags and env (`NSCONSOLE_<NAME>`) → a validated Config. Flags win over env; env wins over defaults.
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, openSync, readSync } from 'node:fs';
 import { z } from 'zod';
 
 export interface Config {
@@ -31,7 +31,12 @@ interface FlagSpec {
 export const FLAGS: Record<string, FlagSpec> = {
   host: { type: 'string', help: 'address to bind', def: '127.0.0.1' },
   port: { type: 'string', help: 'port to listen on; 0 picks a free one', def: '4280' },
-  token: { type: 'string', help: 'access token', def: 'random 32 bytes, base64url' },
+  token: {
+    type: 'string',
+    help: 'access token. Every local user can read a command line (ps, /proc/PID/cmdline): prefer NSCONSOLE_TOKEN or --token-file',
+    def: 'random 32 bytes, base64url',
+  },
+  'token-file': { type: 'string', help: 'read the access token from FILE at start (surrounding whitespace trimmed); it must be ours and readable by nobody else (chmod 600)' },
   'ns-dir': { type: 'string', help: 'where created namespaces are persisted', def: '/run/nsconsole/ns' },
   shell: { type: 'string', help: 'shell to start in terminals', def: '$SHELL, else /bin/bash, else /bin/sh' },
   'allow-host': { type: 'string', multiple: true, help: 'extra Host header value to accept (repeatable; env: comma-separated)' },
@@ -53,7 +58,53 @@ export function helpText(): string {
     const arg = spec.type === 'string' ? ' VALUE' : '';
     lines.push(`  --${name}${arg}`.padEnd(28) + spec.help + (spec.def ? ` (default: ${spec.def})` : ''));
   }
+  lines.push('', 'The token grants root shells. A --token on the command line is visible to every local user; NSCONSOLE_TOKEN (the', "environment is private to the process's owner) or --token-file keep it out of sight.");
   return lines.join('\n');
+}
+
+/** A token is a line of printable ASCII; a file much bigger than that is not a token file. */
+const MAX_TOKEN_FILE_BYTES = 4096;
+
+/**
+ * The token in `file`, trimmed. Refused (like ssh refuses a private key) when someone else could read or
+ * change it: not ours or root's, or readable/writable by group or others.
+ */
+export function readTokenFile(file: string, flag = '--token-file'): string {
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_RDONLY | constants.O_NOCTTY);
+  } catch (e) {
+    throw new ConfigError(`${flag} ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+  try {
+    const st = fstatSync(fd);
+    const uid = process.getuid?.() ?? 0;
+    if (!st.isFile()) throw new ConfigError(`${flag} ${file}: not a regular file`);
+    if (st.uid !== uid && st.uid !== 0) throw new ConfigError(`${flag} ${file}: owned by uid ${st.uid}, who can read and change the token; it must be ours`);
+    if (st.mode & 0o066) throw new ConfigError(`${flag} ${file}: readable or writable by group or others (mode ${(st.mode & 0o777).toString(8)}); chmod 600 ${file}`);
+    if (st.size > MAX_TOKEN_FILE_BYTES) throw new ConfigError(`${flag} ${file}: ${st.size} bytes is too big for a token file`);
+    const buf = Buffer.alloc(MAX_TOKEN_FILE_BYTES + 1);
+    const n = readSync(fd, buf, 0, buf.length, 0);
+    const token = buf.toString('utf8', 0, n).trim();
+    if (!token) throw new ConfigError(`${flag} ${file}: the file is empty`);
+    return token;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Flags win over env; within one of them, a token and a token file together are a mistake. */
+function pickToken(values: Record<string, unknown>, env: NodeJS.ProcessEnv): string | undefined {
+  const flag = typeof values.token === 'string' ? values.token : undefined;
+  const flagFile = typeof values['token-file'] === 'string' ? values['token-file'] : undefined;
+  if (flag !== undefined && flagFile !== undefined) throw new ConfigError('--token and --token-file: give one of them');
+  if (flag !== undefined) return flag;
+  if (flagFile !== undefined) return readTokenFile(flagFile);
+  const envToken = env.NSCONSOLE_TOKEN || undefined;
+  const envFile = env.NSCONSOLE_TOKEN_FILE || undefined;
+  if (envToken !== undefined && envFile !== undefined) throw new ConfigError('NSCONSOLE_TOKEN and NSCONSOLE_TOKEN_FILE: set one of them');
+  if (envFile !== undefined) return readTokenFile(envFile, 'NSCONSOLE_TOKEN_FILE');
+  return envToken;
 }
 
 const intIn = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -99,7 +150,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
   const raw = {
     host: pick('host') ?? '127.0.0.1',
     port: pick('port') ?? '4280',
-    token: pick('token') ?? randomBytes(32).toString('base64url'),
+    token: pickToken(values, env) ?? randomBytes(32).toString('base64url'),
     nsDir: pick('ns-dir') ?? '/run/nsconsole/ns',
     shell: pick('shell') ?? defaultShell(env),
     allowHosts,

@@ -51,6 +51,13 @@ export function createApp(deps: AppDeps): express.Express {
   );
 
   app.use(hostCheck(deps.auth));
+  // Browsers logged in by an older version still hold an HttpOnly token cookie that every port on this host
+  // receives: expire it whenever it comes back.
+  app.use((req, res, next) => {
+    const clear = deps.auth.clearLegacyCookie(req);
+    if (clear) res.append('Set-Cookie', clear);
+    next();
+  });
 
   app.get('/api/health', (_req, res) => {
     const body: Health = { ok: true, version: deps.version };
@@ -62,14 +69,16 @@ export function createApp(deps: AppDeps): express.Express {
   app.use('/api/sessions', deps.sessionRoutes);
   app.use('/api', notFoundHandler);
 
-  // `/?token=…` trades the token for an HttpOnly cookie, then drops it from the address bar (and history).
+  // `/?token=…` is the browser login: a wrong token is refused here; a right one gets the page, whose script
+  // moves the token into origin-scoped storage and drops it from the address bar (history.replaceState). No
+  // cookie: a cookie would go to every port on this host. Referrer-Policy: no-referrer (above) keeps the URL
+  // out of every request the page makes meanwhile; no-store keeps it out of caches.
   app.get('/', (req, res, next) => {
     const token = req.query.token;
     if (token === undefined) return next();
     if (typeof token !== 'string' || !deps.auth.isOwnerToken(token)) throw new AppError('UNAUTHORIZED', 'the token in the URL is not valid');
-    res.setHeader('Set-Cookie', deps.auth.tokenCookie(token));
     res.setHeader('Cache-Control', 'no-store');
-    res.redirect(302, '/');
+    next();
   });
 
   if (existsSync(deps.webRoot)) {

@@ -1,11 +1,23 @@
-// Who may talk to us: the token (Bearer or cookie), the Host allowlist (DNS rebinding) and the Origin check
-// (cross-site WebSocket hijacking). Pure checks on an IncomingMessage so that both Express routes and the
-// WebSocket upgrade use the very same rules.
+// Who may talk to us: the token (Bearer header, or in a WebSocket handshake's subprotocol list), the Host
+// allowlist (DNS rebinding) and the Origin check (cross-site WebSocket hijacking). Pure checks on an
+// IncomingMessage so that both Express routes and the WebSocket upgrade use the very same rules.
+//
+// No cookie: cookies are scoped to a host, not a port, so a cookie set by 127.0.0.1:4280 goes to every other
+// service on 127.0.0.1 (issue #15.3). The browser keeps the token in origin-scoped storage (scheme, host AND
+// port) and sends it itself: `Authorization: Bearer` on fetch, and `token.<base64url>` next to the `nsconsole`
+// subprotocol on WebSockets (a browser cannot set headers there; a URL would end up in logs and history).
 import type { IncomingMessage } from 'node:http';
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { parse as parseCookie, serialize as serializeCookie } from 'cookie';
+import { serialize as serializeCookie } from 'cookie';
 
-export const TOKEN_COOKIE = 'nsconsole_token';
+/** The cookie older versions logged the browser in with; only ever cleared now. */
+export const LEGACY_TOKEN_COOKIE = 'nsconsole_token';
+/** The subprotocol the server answers with; the credential entries next to it are never echoed back. */
+export const WS_PROTOCOL = 'nsconsole';
+/** `token.<base64url of the owner token>`: the owner's credential in a WebSocket handshake. */
+export const WS_TOKEN_PREFIX = 'token.';
+/** `view.<base64url of a share token>`: a read-only viewer's credential in a WebSocket handshake. */
+export const WS_VIEW_PREFIX = 'view.';
 
 export type Caller = { role: 'owner' } | { role: 'viewer'; sessionId: string };
 
@@ -21,14 +33,15 @@ export interface AuthDeps {
 
 export interface Auth {
   isOwnerToken(token: string | undefined): boolean;
-  /** The caller named by the request's Bearer header or cookie, or null. */
+  /** The caller named by the request's Bearer header or handshake `token.` subprotocol, or null. */
   caller(req: IncomingMessage): Caller | null;
   /** the session a read-only share token is for, or undefined */
   viewerSession(token: string): string | undefined;
   hostAllowed(req: IncomingMessage): boolean;
   /** true when there is no Origin (not a browser) or it is our own origin */
   originAllowed(req: IncomingMessage): boolean;
-  tokenCookie(token: string): string;
+  /** A Set-Cookie value that makes a browser drop the legacy token cookie, or null when the request has none. */
+  clearLegacyCookie(req: IncomingMessage): string | null;
 }
 
 function digest(s: string): Buffer {
@@ -43,8 +56,7 @@ export function createAuth(deps: AuthDeps): Auth {
   const presentedToken = (req: IncomingMessage): string | undefined => {
     const header = req.headers.authorization;
     if (header?.startsWith('Bearer ')) return header.slice('Bearer '.length).trim();
-    const cookies = req.headers.cookie ? parseCookie(req.headers.cookie) : {};
-    return cookies[TOKEN_COOKIE];
+    return handshakeCredential(req, WS_TOKEN_PREFIX);
   };
 
   const allowedHosts = (): Set<string> => {
@@ -82,8 +94,33 @@ export function createAuth(deps: AuthDeps): Auth {
       const host = req.headers.host?.toLowerCase();
       return host !== undefined && (origin.toLowerCase() === `http://${host}` || origin.toLowerCase() === `https://${host}`);
     },
-    tokenCookie(token) {
-      return serializeCookie(TOKEN_COOKIE, token, { httpOnly: true, sameSite: 'strict', path: '/' });
+    clearLegacyCookie(req) {
+      if (!req.headers.cookie?.includes(`${LEGACY_TOKEN_COOKIE}=`)) return null;
+      return serializeCookie(LEGACY_TOKEN_COOKIE, '', { httpOnly: true, sameSite: 'strict', path: '/', maxAge: 0, expires: new Date(0) });
     },
   };
+}
+
+/** Subprotocol entries are HTTP tokens; base64url keeps any token (a --token may hold `/`, `=`, …) within them. */
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
+
+/**
+ * The credential a WebSocket handshake carries as `PREFIX<base64url>` in Sec-WebSocket-Protocol, decoded, or
+ * undefined. Only upgrades carry that header, and only the first entry with the prefix counts.
+ */
+export function handshakeCredential(req: IncomingMessage, prefix: string): string | undefined {
+  const header = req.headers['sec-websocket-protocol'];
+  if (typeof header !== 'string') return undefined;
+  for (const entry of header.split(',')) {
+    const p = entry.trim();
+    if (!p.startsWith(prefix)) continue;
+    const encoded = p.slice(prefix.length);
+    return BASE64URL.test(encoded) ? Buffer.from(encoded, 'base64url').toString('utf8') : undefined;
+  }
+  return undefined;
+}
+
+/** ws's handleProtocols: answer `nsconsole` and nothing else (never echo a credential entry back). */
+export function selectProtocol(protocols: Set<string>): string | false {
+  return protocols.has(WS_PROTOCOL) ? WS_PROTOCOL : false;
 }

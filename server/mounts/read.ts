@@ -1,10 +1,13 @@
 // Reading one mount namespace's mountinfo. With a process in it: open/read/close /proc/PID/mountinfo (never
-// kept open: an open mountinfo fd pins the namespace after its last process exits). Without one: a short-lived
-// `nsenter --mount=PATH -- cat /proc/self/mountinfo` that we wait for, so no helper is left behind.
+// kept open: an open mountinfo fd pins the namespace after its last process exits). Without one: by the
+// namespace's id through listmount/statmount (mounts/by-id.ts), from the server's own namespace — nothing is
+// entered and no program is run, so nothing its owner put in its filesystem ever executes.
 import { closeSync, openSync, readSync } from 'node:fs';
 import { AppError } from '../http/errors.js';
 import { readNsLink } from '../namespaces/discovery.js';
-import { run, type HelperPids } from '../namespaces/run.js';
+import type { HelperPids } from '../namespaces/run.js';
+import { processlessReadMode, readProcesslessMountinfo } from './by-id.js';
+import { readMountinfoByEntering } from './enter-read.js';
 
 /** How to reach a mount namespace's table. */
 export type MountNsAccess =
@@ -12,12 +15,15 @@ export type MountNsAccess =
   /** processes in it, ascending; the first one still there and still in it answers */
   | { kind: 'pids'; pids: readonly number[] }
   /**
-   * nsfs paths to enter one after another: chain[0] is resolved in the server's mount namespace, chain[1]
-   * inside the namespace chain[0] leads to, and so on (a persisted namespace bound only inside another one).
+   * No process: the table is read by namespace id (never by entering). `chain` says where its nsfs bind was
+   * found: chain[0] is a path in the server's mount namespace (or /proc/PID/root/… of a holder), chain[1] a
+   * path inside the namespace chain[0] leads to, and so on; only a one-step chain can be tracked for changes
+   * by path, and an empty one means the holder had no process left to reach the bind through. `inodes[i]` is
+   * the inode of the namespace bound at chain[i] (checked hop by hop by the fallback for older kernels).
    */
-  | { kind: 'chain'; chain: readonly string[] };
+  | { kind: 'chain'; chain: readonly string[]; inodes: readonly string[] };
 
-/** Deeper nesting than this is a curiosity, not a lab setup; stop there rather than spawn long nsenter chains. */
+/** Bind paths kept per chain (for display and tracking); deeper namespaces are still found and read by id. */
 export const MAX_CHAIN_DEPTH = 4;
 
 /** How many PIDs to try before giving up on a namespace whose processes keep exiting under us. */
@@ -70,33 +76,13 @@ export function readMountinfoOfPids(pids: readonly number[], mntId: string): { p
   return null;
 }
 
-export function chainArgv(chain: readonly string[]): string[] {
-  const argv: string[] = [];
-  for (const path of chain) argv.push('nsenter', `--mount=${path}`, '--');
-  argv.push('cat', '/proc/self/mountinfo');
-  return argv;
-}
-
-/** Enter the chain with nsenter and cat mountinfo there. Throws AppError with a plain-words reason. */
-export async function readMountinfoViaChain(chain: readonly string[], helperPids: HelperPids): Promise<string> {
-  if (chain.length === 0 || chain.length > MAX_CHAIN_DEPTH) throw new AppError('NOT_SUPPORTED', `cannot reach a mount namespace nested ${chain.length} levels deep`);
-  const [file, ...args] = chainArgv(chain) as [string, ...string[]];
-  const result = await run(file, args, { helperPids });
-  if (result.code === 0) return result.stdout;
-  const stderr = result.stderr.trim();
-  if (/Operation not permitted|Permission denied/i.test(stderr)) {
-    throw new AppError('NOT_PRIVILEGED', `entering the mount namespace at ${chain.join(' → ')} needs root (CAP_SYS_ADMIN): ${stderr}`);
-  }
-  if (/No such file|Invalid argument/i.test(stderr)) {
-    throw new AppError('NS_NOT_FOUND', `the namespace bound at ${chain.join(' → ')} is gone: ${stderr}`);
-  }
-  throw new AppError('KERNEL_ERROR', `reading the mount table at ${chain.join(' → ')} failed (exit ${result.code}): ${stderr || 'no message'}`);
-}
-
 /** The table behind `access`, as bytes; AppError NS_NOT_FOUND when every process left and nothing else reaches it. */
 export async function readMountinfoRaw(access: MountNsAccess, mntId: string, helperPids: HelperPids): Promise<Buffer> {
   if (access.kind === 'self') return readProcFile('/proc/self/mountinfo');
-  if (access.kind === 'chain') return Buffer.from(await readMountinfoViaChain(access.chain, helperPids), 'utf8');
+  if (access.kind === 'chain') {
+    if (processlessReadMode() === 'by-id') return await readProcesslessMountinfo(mntId);
+    return await readMountinfoByEntering(mntId, hopsOf(access), helperPids);
+  }
   const found = readMountinfoOfPids(access.pids, mntId);
   if (!found) throw new AppError('NS_NOT_FOUND', `no process is in ${mntId} any more`);
   return found.raw;
@@ -105,4 +91,9 @@ export async function readMountinfoRaw(access: MountNsAccess, mntId: string, hel
 /** Text of the table behind `access`. */
 export async function readMountinfo(access: MountNsAccess, mntId: string, helperPids: HelperPids): Promise<string> {
   return (await readMountinfoRaw(access, mntId, helperPids)).toString('utf8');
+}
+
+/** The chain as (path, inode) hops for the entering fallback. */
+export function hopsOf(access: { chain: readonly string[]; inodes: readonly string[] }): { path: string; inode: string }[] {
+  return access.chain.map((path, i) => ({ path, inode: access.inodes[i] ?? '' }));
 }

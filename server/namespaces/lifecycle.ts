@@ -1,12 +1,15 @@
 // Create and delete persisted mount namespaces, the walkthrough's way, with the kernel's errors explained:
 //   mkdir NSDIR; mount --bind --make-private NSDIR NSDIR; touch NSDIR/NAME; unshare --mount=NSDIR/NAME true
 // and back: umount NSDIR/NAME; rm NSDIR/NAME.
-import { lstat, mkdir, open, realpath, stat, unlink } from 'node:fs/promises';
+// Every operation opens the ns-dir through the same checked walk and then works on that fd (./ns-dir.ts), so a
+// create and a delete apply the very same safety checks and nothing re-resolves a path another user could swap.
+import { open, stat, unlink } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { NS_NAME_PATTERN, type CreateNamespaceRequest } from '../../shared/api.js';
 import { AppError } from '../http/errors.js';
 import { parseMountinfo } from '../mounts/mountinfo.js';
+import { ensurePrivateMountPoint, openNsDir, unmountEntry, type NsDirHandle } from './ns-dir.js';
 import { run, type HelperPids } from './run.js';
 
 const CAP_SYS_ADMIN = 21n;
@@ -56,22 +59,6 @@ function mountsAt(target: string) {
   return parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')).filter((m) => m.target === target);
 }
 
-/**
- * `unshare --mount=FILE` fails with EINVAL unless FILE's mount is private (else the new namespace would see its
- * own nsfs bind through propagation). Make the ns-dir a private mount point: a bind of itself when it is not a
- * mount point yet, or just --make-private when it is one with another propagation.
- */
-async function ensurePrivateMountPoint(dir: string, helperPids: HelperPids): Promise<void> {
-  const top = mountsAt(dir).at(-1);
-  if (top?.propagation === 'private') return;
-  const args = top ? ['--make-private', dir] : ['--bind', '--make-private', dir, dir];
-  const r = await run('mount', args, { helperPids });
-  if (r.code !== 0) throw explainKernelError(r.stderr, `making the ns-dir ${dir} a private mount`, dir);
-  if (mountsAt(dir).at(-1)?.propagation !== 'private') {
-    throw new AppError('KERNEL_ERROR', `the ns-dir ${dir} is still not a private mount after mount --make-private`);
-  }
-}
-
 export interface Created {
   id: string;
   path: string;
@@ -86,13 +73,14 @@ export class Lifecycle {
     private readonly helperPids: HelperPids,
   ) {}
 
-  /** The ns-dir's real path, or null when it does not exist yet (then nothing is ours). */
+  /**
+   * The ns-dir's canonical path, reached by the checked walk; null when it does not exist yet (then nothing is
+   * ours). AppError NS_DIR_UNSAFE when it fails a check: then nothing under it is ours to delete either.
+   */
   async realNsDir(): Promise<string | null> {
-    try {
-      return await realpath(this.nsDir);
-    } catch {
-      return null;
-    }
+    const dir = openNsDir(this.nsDir, { create: false });
+    dir?.close();
+    return dir?.path ?? null;
   }
 
   create(req: CreateNamespaceRequest): Promise<Created> {
@@ -114,71 +102,68 @@ export class Lifecycle {
   private async createNow(req: CreateNamespaceRequest): Promise<Created> {
     if (!NS_NAME_PATTERN.test(req.name)) throw new AppError('BAD_NAME', 'name must be 1-64 of A-Z a-z 0-9 . _ - and not start with a dot');
     assertPrivileged('creating a namespace');
+    const dir = openNsDir(this.nsDir, { create: true }) as NsDirHandle;
     try {
-      await mkdir(this.nsDir, { recursive: true, mode: 0o700 });
-    } catch (e) {
-      throw new AppError('KERNEL_ERROR', `cannot create the ns-dir ${this.nsDir}: ${(e as Error).message}`, { cause: e });
+      return await this.persistIn(dir, req);
+    } finally {
+      dir.close();
     }
-    await assertSafeNsDir(this.nsDir);
-    const dir = await realpath(this.nsDir);
-    await ensurePrivateMountPoint(dir, this.helperPids);
-    const file = path.join(dir, req.name);
+  }
+
+  private async persistIn(dir: NsDirHandle, req: CreateNamespaceRequest): Promise<Created> {
+    await ensurePrivateMountPoint(dir, this.nsDir, this.helperPids);
+    const file = path.join(dir.path, req.name);
     try {
-      // O_EXCL: the existence check and the creation are one step, so two creates cannot both win.
-      await (await open(file, 'wx', 0o600)).close();
+      // O_EXCL: the existence check and the creation are one step, so two creates cannot both win (and an
+      // existing symlink is never followed).
+      await (await open(dir.entry(req.name), 'wx', 0o600)).close();
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new AppError('NS_EXISTS', `a namespace named ${req.name} already exists in ${dir}`);
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new AppError('NS_EXISTS', `a namespace named ${req.name} already exists in ${dir.path}`);
       throw new AppError('KERNEL_ERROR', `cannot create ${file}: ${(e as Error).message}`, { cause: e });
     }
     const propagation = req.propagation ?? 'private';
-    let r = await run('unshare', [`--mount=${file}`, '--propagation', propagation, '--', 'true'], { helperPids: this.helperPids });
-    for (let attempt = 1; attempt < PERSIST_ATTEMPTS && r.code !== 0 && /Invalid argument/i.test(r.stderr); attempt++) {
-      r = await run('unshare', [`--mount=${file}`, '--propagation', propagation, '--', 'true'], { helperPids: this.helperPids });
-    }
+    // unshare(1) binds the new namespace onto the file through our fd (/proc/<us>/fd/N/NAME), not by path.
+    const persist = () => run('unshare', [`--mount=${dir.helperEntry(req.name)}`, '--propagation', propagation, '--', 'true'], { helperPids: this.helperPids });
+    let r = await persist();
+    for (let attempt = 1; attempt < PERSIST_ATTEMPTS && r.code !== 0 && /Invalid argument/i.test(r.stderr); attempt++) r = await persist();
     if (r.code !== 0) {
-      await unlink(file).catch(() => undefined); // Swallow: the file is empty and not mounted; nothing to lose.
-      throw explainKernelError(r.stderr, `persisting a new mount namespace at ${file}`, dir);
+      await unlink(dir.entry(req.name)).catch(() => undefined); // Swallow: the file is empty and not mounted; nothing to lose.
+      throw explainKernelError(r.stderr, `persisting a new mount namespace at ${file}`, dir.path);
     }
     // The nsfs bind's inode is the namespace's inode.
-    const { ino } = await stat(file, { bigint: true });
+    const { ino } = await stat(dir.entry(req.name), { bigint: true });
     return { id: `mnt:${ino}`, path: file };
   }
 
   private async removeNow(paths: readonly string[]): Promise<void> {
     assertPrivileged('deleting a namespace');
-    const dir = await this.realNsDir();
-    for (const p of paths) {
-      if (!dir || !p.startsWith(dir + '/')) throw new AppError('NS_NOT_OURS', `${p} is not under the ns-dir ${this.nsDir}`);
-      for (let i = 0; i < MAX_UNMOUNTS_PER_PATH && mountsAt(p).some((m) => m.fstype === 'nsfs'); i++) {
-        const r = await run('umount', [p], { helperPids: this.helperPids });
-        if (r.code !== 0) throw explainKernelError(r.stderr, `unmounting ${p}`, dir);
+    const dir = openNsDir(this.nsDir, { create: false });
+    if (!dir) throw new AppError('NS_NOT_OURS', `the ns-dir ${this.nsDir} does not exist, so nothing is persisted there`);
+    try {
+      for (const p of paths) {
+        const name = path.basename(p);
+        if (path.dirname(p) !== dir.path || !NS_NAME_PATTERN.test(name)) throw new AppError('NS_NOT_OURS', `${p} is not in the ns-dir ${dir.path}`);
+        for (let i = 0; i < MAX_UNMOUNTS_PER_PATH && mountsAt(p).some((m) => m.fstype === 'nsfs'); i++) {
+          const r = await unmountEntry(dir, name, this.helperPids);
+          if (!r.ok) throw explainKernelError(r.stderr, `unmounting ${p}`, dir.path);
+        }
+        if (mountsAt(p).length > 0) throw new AppError('NS_BUSY', `${p} still has mounts on it that are not nsfs binds; unmount them first`);
+        await unlink(dir.entry(name)).catch((e: NodeJS.ErrnoException) => {
+          if (e.code !== 'ENOENT') throw new AppError('KERNEL_ERROR', `unmounted, but cannot remove ${p}: ${e.message}`, { cause: e });
+        });
       }
-      if (mountsAt(p).length > 0) throw new AppError('NS_BUSY', `${p} still has mounts on it that are not nsfs binds; unmount them first`);
-      await unlink(p).catch((e: NodeJS.ErrnoException) => {
-        if (e.code !== 'ENOENT') throw new AppError('KERNEL_ERROR', `unmounted, but cannot remove ${p}: ${e.message}`, { cause: e });
-      });
+    } finally {
+      dir.close();
     }
   }
 }
 
 /**
- * Root bind-mounts and creates files in the ns-dir by path, so nobody else may be able to swap it or anything
- * in it for a symlink (e.g. `--ns-dir /tmp/x` pre-created by another user as a link to /etc). The dir itself:
- * a real directory of ours, writable by nobody else. Its ancestors (symlinks resolved — /var/run → /run is
- * fine): owned by root or us, and not writable by others unless sticky (/tmp).
+ * Refuse an ns-dir that another user could redirect (see ./ns-dir.ts for the checks); AppError NS_DIR_UNSAFE.
+ * A missing one is an ENOENT error.
  */
 export async function assertSafeNsDir(nsDir: string): Promise<void> {
-  const uid = process.getuid?.() ?? 0;
-  const refuse = (why: string) => new AppError('KERNEL_ERROR', `refusing ns-dir ${nsDir}: ${why}`);
-  const st = await lstat(nsDir);
-  if (st.isSymbolicLink()) throw refuse('it is a symbolic link');
-  if (!st.isDirectory()) throw refuse('it is not a directory');
-  if (st.uid !== uid) throw refuse(`it is owned by uid ${st.uid}, not by us`);
-  if (st.mode & 0o022) throw refuse('it is writable by group or others');
-  for (let dir = await realpath(path.dirname(path.resolve(nsDir))); ; dir = path.dirname(dir)) {
-    const a = await stat(dir);
-    if (a.uid !== 0 && a.uid !== uid) throw refuse(`${dir} is owned by uid ${a.uid}`);
-    if (a.mode & 0o022 && !(a.mode & 0o1000)) throw refuse(`${dir} is writable by others and not sticky`);
-    if (dir === path.dirname(dir)) break;
-  }
+  const dir = openNsDir(nsDir, { create: false });
+  if (!dir) throw Object.assign(new Error(`ENOENT: no such ns-dir ${nsDir}`), { code: 'ENOENT' });
+  dir.close();
 }

@@ -27,6 +27,7 @@ import {
   procSignature,
   PROPAGATION_POLL_MS,
   ScanBudget,
+  cpuMsWithChildren,
   TABLE_CPU_SHARE,
   TABLE_MAX_INTERVAL_MS,
   TABLE_TICK_MS,
@@ -224,16 +225,16 @@ export class NamespaceWatcher {
     });
     const signature = events ? '' : this.signature();
     const started = performance.now();
-    const cpu0 = process.cpuUsage();
+    const cpu0 = cpuMsWithChildren();
     let snap: Snapshot | null = null;
     try {
       snap = await this.source.snapshot();
     } catch (err) {
       this.log.warn({ err }, 'namespace scan failed; retrying at the next check');
     }
-    // CPU counts the worker thread's half too, and includes the cold-cache costs a wall clock would hide.
-    const cpu = process.cpuUsage(cpu0);
-    const cpuMs = (cpu.user + cpu.system) / 1000;
+    // CPU counts the worker thread's half and any helper process too, and includes the cold-cache costs a wall
+    // clock would hide.
+    const cpuMs = cpuMsWithChildren() - cpu0;
     const cost = Math.max(performance.now() - started, cpuMs);
     if (this.disposed || this.subs.size === 0) return snap;
     // After a change, look once more at the next check even if nothing else starts: a process seen between

@@ -104,9 +104,15 @@ export class TerminalSession {
     this.exited = new Promise((resolve) => (this.markExited = resolve));
     this.mirror = new ScreenMirror({ cols: opts.cols, rows: opts.rows, scrollback: opts.config.scrollback, host: opts.mirrorHost, onProgress: () => this.updateFlow() });
     this.batcher = new OutputBatcher((frame) => this.broadcast(frame));
-    opts.spec.verify?.();
-    // encoding null: raw bytes, so sequence numbers count exactly what the clients receive.
-    this.pty = spawnPty(opts.spec.file, opts.spec.args, { name: 'xterm-256color', cols: opts.cols, rows: opts.rows, cwd: opts.spec.cwd, env: opts.spec.env, encoding: null });
+    try {
+      opts.spec.verify?.();
+      // encoding null: raw bytes, so sequence numbers count exactly what the clients receive.
+      this.pty = spawnPty(opts.spec.file, opts.spec.args, { name: 'xterm-256color', cols: opts.cols, rows: opts.rows, cwd: opts.spec.cwd, env: opts.spec.env, encoding: null });
+    } catch (err) {
+      opts.spec.started?.(null);
+      throw err;
+    }
+    opts.spec.started?.(this.pty.pid);
     this.pid = this.pty.pid;
     this.leaderStartTime = readProcStat(this.pid)?.startTime ?? null;
     this.input = new PtyInput(this.pty);

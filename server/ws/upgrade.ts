@@ -4,7 +4,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { ERROR_STATUS, type ErrorCode } from '../../shared/api.js';
-import type { Auth, Caller } from '../http/auth.js';
+import { handshakeCredential, selectProtocol, WS_VIEW_PREFIX, type Auth, type Caller } from '../http/auth.js';
 import { errorBody } from '../http/errors.js';
 import type { Logger } from '../log.js';
 
@@ -31,8 +31,8 @@ export interface UpgradeHandler {
 }
 
 export function createUpgradeHandler(deps: UpgradeDeps): UpgradeHandler {
-  const terminals = new WebSocketServer({ noServer: true, maxPayload: TERMINAL_MAX_PAYLOAD, perMessageDeflate: false });
-  const events = new WebSocketServer({ noServer: true, maxPayload: EVENTS_MAX_PAYLOAD, perMessageDeflate: false });
+  const terminals = new WebSocketServer({ noServer: true, maxPayload: TERMINAL_MAX_PAYLOAD, perMessageDeflate: false, handleProtocols: selectProtocol });
+  const events = new WebSocketServer({ noServer: true, maxPayload: EVENTS_MAX_PAYLOAD, perMessageDeflate: false, handleProtocols: selectProtocol });
 
   const handle = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', () => {
@@ -89,12 +89,12 @@ export function createUpgradeHandler(deps: UpgradeDeps): UpgradeHandler {
 }
 
 /**
- * An explicit `?view=TOKEN` makes the caller a viewer — even in the owner's own browser, whose cookie would
- * otherwise make it a writer (browsers cannot set headers on WebSockets, hence the query). Else the owner token
- * from the Bearer header or cookie.
+ * An explicit share token — `view.<base64url>` in the subprotocol list (what the browser sends) or `?view=TOKEN`
+ * (API clients) — makes the caller a viewer, even when the owner's token comes along. Else the owner token from
+ * the Bearer header or the `token.` subprotocol entry.
  */
 function callerOf(auth: Auth, req: IncomingMessage, url: URL): Caller | null {
-  const view = url.searchParams.get('view');
+  const view = handshakeCredential(req, WS_VIEW_PREFIX) ?? url.searchParams.get('view');
   if (view === null) return auth.caller(req);
   const sessionId = auth.viewerSession(view);
   return sessionId ? { role: 'viewer', sessionId } : null;

@@ -8,7 +8,9 @@ type Bench = { name: string; load: () => Promise<() => Promise<Row[]>> };
 const BENCHES: Bench[] = [
   { name: 'terminals', load: async () => (await import('./terminal-bench.js')).benchTerminals },
   { name: 'namespaces', load: async () => (await import('./namespaces-bench.js')).benchNamespaces },
+  { name: 'processless', load: async () => (await import('./processless-bench.js')).benchProcessless },
   { name: 'browser', load: async () => (await import('./browser-bench.js')).benchBrowser },
+  { name: 'owners', load: async () => (await import('./owners-bench.js')).benchOwners },
 ];
 
 function machine(): string {

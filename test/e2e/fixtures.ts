@@ -10,7 +10,7 @@ import { createInterface } from 'node:readline';
 import { test as base, expect } from '@playwright/test';
 
 export interface ServerInfo {
-  /** the printed URL, with `?token=` (opening it sets the auth cookie) */
+  /** the printed URL, with `?token=` (opening it logs the browser in) */
   url: string;
   origin: string;
   token: string;

@@ -7,7 +7,7 @@ test.describe('Outside terminal', () => {
     page.on('console', (m) => m.type() === 'error' && problems.push(m.text()));
     page.on('pageerror', (e) => problems.push(e.message));
     await openConsole(page, server.url);
-    await expect(page).toHaveURL(`${server.origin}/`); // the token went into a cookie, out of the address bar
+    await expect(page).toHaveURL(`${server.origin}/`); // the token went into origin-scoped storage, out of the address bar
     await expect(page.getByRole('table', { name: 'Namespaces' })).toBeVisible();
     await expect(page.getByRole('table', { name: 'Mounts' })).toBeVisible();
 

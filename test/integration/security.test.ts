@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { startServer, upgradeStatus, type TestServer } from '../helpers/server.js';
 
 let srv: TestServer;
@@ -54,22 +55,42 @@ describe('token', () => {
     expect(res.status).toBe(200);
   });
 
-  it('trades /?token= for an HttpOnly SameSite=Strict cookie and redirects to /', async () => {
+  it('logs the browser in at /?token= without a cookie (cookies reach every port of the host) and keeps the page out of caches', async () => {
     const res = await fetch(`${srv.base}/?token=${encodeURIComponent(srv.token)}`, { redirect: 'manual' });
-    expect(res.status).toBe(302);
-    expect(res.headers.get('location')).toBe('/');
-    const cookie = res.headers.get('set-cookie') ?? '';
-    expect(cookie).toMatch(/HttpOnly/i);
-    expect(cookie).toMatch(/SameSite=Strict/i);
-    const pair = cookie.split(';')[0] as string;
-    const api = await fetch(`${srv.base}/api/sessions`, { headers: { cookie: pair } });
-    expect(api.status).toBe(200);
+    expect(res.status).not.toBe(401); // the page (200), or 404 when the web app is not built
+    expect(res.headers.get('set-cookie')).toBeNull();
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    expect(res.headers.get('referrer-policy')).toBe('no-referrer');
   });
 
   it('refuses a wrong /?token= with 401', async () => {
     const res = await fetch(`${srv.base}/?token=nope`, { redirect: 'manual' });
     expect(res.status).toBe(401);
     expect(res.headers.get('set-cookie')).toBeNull();
+  });
+
+  it('no longer accepts the legacy nsconsole_token cookie, and expires it', async () => {
+    const cookie = `nsconsole_token=${encodeURIComponent(srv.token)}`;
+    const res = await fetch(`${srv.base}/api/sessions`, { headers: { cookie } });
+    expect(res.status).toBe(401);
+    expect(res.headers.get('set-cookie')).toMatch(/^nsconsole_token=;.*(Max-Age=0|Expires=Thu, 01 Jan 1970)/i);
+    expect(await upgradeStatus(srv.ws('/ws/events', { cookie }))).toBe(401);
+  });
+
+  it('takes the token from the WebSocket subprotocol list and answers only `nsconsole`', async () => {
+    const entry = `token.${Buffer.from(srv.token).toString('base64url')}`;
+    const ws = new WebSocket(`ws://127.0.0.1:${srv.port}/ws/events`, ['nsconsole', entry]);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        ws.once('open', () => resolve());
+        ws.once('error', reject);
+      });
+      expect(ws.protocol).toBe('nsconsole');
+    } finally {
+      ws.terminate();
+    }
+    const wrong = new WebSocket(`ws://127.0.0.1:${srv.port}/ws/events`, ['nsconsole', `token.${Buffer.from('wrong-token-wrong').toString('base64url')}`]);
+    expect(await upgradeStatus(wrong)).toBe(401);
   });
 
   it('refuses WebSocket upgrades without a token → 401', async () => {
@@ -147,6 +168,16 @@ describe('read-only share links', () => {
       ws.terminate();
       expect(hello).toMatchObject({ type: 'hello', readOnly: true });
       expect(await upgradeStatus(srv.ws(`/ws/sessions/${id}?view=not-a-token`))).toBe(401);
+      // What the browser sends: the share token in the subprotocol list (no token in the URL).
+      const viaProtocol = new WebSocket(`ws://127.0.0.1:${srv.port}/ws/sessions/${id}`, ['nsconsole', `view.${Buffer.from(share.token).toString('base64url')}`]);
+      const hello2 = await new Promise<{ type: string; readOnly?: boolean }>((resolve, reject) => {
+        viaProtocol.on('message', (d: Buffer, bin: boolean) => {
+          if (!bin) resolve(JSON.parse(d.toString('utf8')) as { type: string; readOnly?: boolean });
+        });
+        viaProtocol.once('error', reject);
+      });
+      viaProtocol.terminate();
+      expect(hello2).toMatchObject({ type: 'hello', readOnly: true });
     } finally {
       await srv.api(`/api/sessions/${id}`, { method: 'DELETE' });
     }

@@ -1,4 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError, helpText, parseConfig } from '../../server/config/config.js';
 
 const config = (argv: string[], env: NodeJS.ProcessEnv = {}) => {
@@ -56,5 +59,52 @@ describe('parseConfig', () => {
   it('answers --help with every flag', () => {
     expect(parseConfig(['--help'], {})).toEqual({ help: true });
     for (const flag of ['--host', '--port', '--token', '--ns-dir', '--shell', '--allow-host', '--session-grace', '--watch']) expect(helpText()).toContain(flag);
+  });
+});
+
+describe('--token-file (a --token is visible to every local user in ps)', () => {
+  const dirs: string[] = [];
+  afterEach(() => {
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+  function tokenFile(content: string, mode: number): string {
+    const dir = mkdtempSync(path.join(tmpdir(), 'nsconsole-config-'));
+    dirs.push(dir);
+    const file = path.join(dir, 'token');
+    writeFileSync(file, content, { mode });
+    chmodSync(file, mode); // past the umask
+    return file;
+  }
+
+  it('reads the token from the file, trimmed, from the flag or NSCONSOLE_TOKEN_FILE', () => {
+    const file = tokenFile('  file-token-file-token\n', 0o600);
+    expect(config(['--token-file', file]).token).toBe('file-token-file-token');
+    expect(config([], { NSCONSOLE_TOKEN_FILE: file }).token).toBe('file-token-file-token');
+    expect(config(['--token-file', file], { NSCONSOLE_TOKEN: 'env-token-env-token' }).token, 'flags win over env').toBe('file-token-file-token');
+  });
+
+  it.each([
+    [0o644, /readable or writable by group or others \(mode 644\); chmod 600/],
+    [0o640, /mode 640/],
+    [0o602, /mode 602/],
+  ])('refuses a file with mode %s', (mode, message) => {
+    const file = tokenFile('file-token-file-token\n', mode);
+    expect(() => parseConfig(['--token-file', file], {})).toThrow(ConfigError);
+    expect(() => parseConfig(['--token-file', file], {})).toThrow(message);
+  });
+
+  it('refuses a missing or empty file, and a token given twice', () => {
+    expect(() => parseConfig(['--token-file', '/nonexistent/token'], {})).toThrow(/--token-file \/nonexistent\/token: no such file/);
+    expect(() => parseConfig(['--token-file', tokenFile(' \n', 0o600)], {})).toThrow(/empty/);
+    const file = tokenFile('file-token-file-token', 0o600);
+    expect(() => parseConfig(['--token', 'flag-token-flag-token', '--token-file', file], {})).toThrow(/give one of them/);
+    expect(() => parseConfig([], { NSCONSOLE_TOKEN: 'env-token-env-token', NSCONSOLE_TOKEN_FILE: file })).toThrow(/set one of them/);
+    expect(() => parseConfig(['--token-file', tokenFile('short', 0o600)], {})).toThrow(/16/);
+  });
+
+  it('says in --help that --token shows in ps, and what to use instead', () => {
+    const help = helpText();
+    expect(help).toContain('--token-file');
+    expect(help).toMatch(/--token VALUE .*ps.*NSCONSOLE_TOKEN or --token-file/);
   });
 });

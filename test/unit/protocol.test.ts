@@ -24,7 +24,7 @@ describe('server → browser terminal messages', () => {
   });
 
   it('keeps working when a newer server adds fields: unknown keys are dropped, not fatal', () => {
-    expect(parseServerMessage(JSON.stringify({ ...hello, owner: 'alice', target: { kind: 'host', extra: 1 } }))).toEqual(hello);
+    expect(parseServerMessage(JSON.stringify({ ...hello, addedLater: 'x', target: { kind: 'host', extra: 1 } }))).toEqual(hello);
   });
 
   it('reads an error with a code it does not know, so its message still reaches the person', () => {
@@ -42,8 +42,11 @@ describe('server → browser terminal messages', () => {
 
 describe('server → browser live events and REST answers', () => {
   it('accepts a namespace list with a field a newer server added', () => {
-    const msg = parseEventsMessage(JSON.stringify({ type: 'namespaces', namespaces: [{ ...ns, owner: 'alice', untrusted: true }] }));
+    const msg = parseEventsMessage(JSON.stringify({ type: 'namespaces', namespaces: [{ ...ns, addedLater: { any: 'thing' } }] }));
     expect(msg).toEqual({ type: 'namespaces', namespaces: [ns] });
+    const owned = { ...ns, owner: { uid: 1000, user: 'alice', userns: 'user:4026532177' }, untrusted: { reason: 'owned by alice' } };
+    expect(parseEventsMessage(JSON.stringify({ type: 'namespaces', namespaces: [owned] }))).toEqual({ type: 'namespaces', namespaces: [owned] });
+    expect(parseEventsMessage(JSON.stringify({ type: 'namespaces', namespaces: [{ ...ns, owner: 'alice' }] }))).toBeNull();
   });
 
   it('rejects a mount table with a bad propagation or a namespace with a bad id', () => {

@@ -1,6 +1,8 @@
-// REST client. Same-origin fetch sends the HttpOnly auth cookie set by `/?token=…`. Every failure becomes an
-// ApiError whose `message` is plain words for the person at the console; `detail` keeps the server's text.
+// REST client. Each request carries the owner's token as `Authorization: Bearer` (./credentials.ts; no cookie).
+// Every failure becomes an ApiError whose `message` is plain words for the person at the console; `detail`
+// keeps the server's text. Every answer is checked against the shared schemas.
 import * as z from 'zod/mini';
+import { authHeaders, forgetOwnerToken } from './credentials.js';
 import {
   ErrorBodySchema,
   MountTableSchema,
@@ -37,6 +39,7 @@ const PLAIN: Record<string, string> = {
   NS_NOT_FOUND: 'That namespace no longer exists.',
   NS_NOT_OURS: 'That namespace was not created by nsconsole, so it will not delete it.',
   NS_BUSY: 'That namespace is still in use.',
+  NS_DIR_UNSAFE: 'nsconsole refuses its namespace directory: another user could redirect it. Fix its owner and permissions (see the detail).',
   SESSION_NOT_FOUND: 'That shell session has ended.',
   TOO_MANY_SESSIONS: 'Too many shells are open; close some first.',
   TARGET_CHANGED: 'The process moved to another namespace before the shell could start; try again.',
@@ -55,8 +58,8 @@ async function request(method: string, path: string, body?: unknown): Promise<un
   try {
     res = await fetch(path, {
       method,
-      credentials: 'same-origin',
-      headers: body === undefined ? { accept: 'application/json' } : { accept: 'application/json', 'content-type': 'application/json' },
+      credentials: 'omit', // nothing of ours is a cookie; the credential is the header
+      headers: { ...authHeaders(), accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
   } catch (e) {
@@ -74,6 +77,7 @@ async function request(method: string, path: string, body?: unknown): Promise<un
     const parsed = ErrorBodySchema.safeParse(json);
     const err = parsed.success ? parsed.data.error : null;
     const code = err?.code ?? (res.status === 401 ? 'UNAUTHORIZED' : `HTTP_${res.status}`);
+    if (code === 'UNAUTHORIZED') forgetOwnerToken(); // a server restarted with another token: the kept one is dead
     const detail = err?.message ?? `${res.status} ${res.statusText}`.trim();
     throw new ApiError(code, res.status, plainMessage(code, detail), detail);
   }

@@ -3,6 +3,7 @@
 import { parseEventsMessage, type EventsClientMessage, type EventsServerMessage } from '../../../shared/events.js';
 import { Backoff } from './backoff.js';
 import { wsUrl } from './api.js';
+import { wsProtocols } from './credentials.js';
 
 export type LinkStatus = 'connecting' | 'connected' | 'reconnecting';
 
@@ -43,7 +44,7 @@ export class EventsSocket {
   private connect(status: LinkStatus): void {
     if (this.disposed) return;
     this.handlers.status(status);
-    const ws = new WebSocket(wsUrl('/ws/events'));
+    const ws = new WebSocket(wsUrl('/ws/events'), wsProtocols());
     this.ws = ws;
     ws.onopen = () => {
       this.backoff.reset();

@@ -1,10 +1,12 @@
 // One terminal session's WebSocket (`/ws/sessions/:id`), reconnecting by itself with backoff while the session
 // lives. Binary frames are output bytes; text frames are validated control messages. Each (re)connect is a new
-// `generation`, so acks for bytes of an earlier socket are never sent on a later one. A read-only viewer
-// connects with its share token in `?view=` (a browser cannot set headers on a WebSocket).
+// `generation`, so acks for bytes of an earlier socket are never sent on a later one. The credential rides in
+// the subprotocol list (a browser cannot set headers on a WebSocket): the owner's token, or a read-only
+// viewer's share token.
 import { CLOSE } from '../../../shared/constants.js';
 import { parseServerMessage, type ClientMessage, type ServerMessage } from '../../../shared/protocol.js';
 import { sessionAlive, wsUrl } from '../lib/api.js';
+import { wsProtocols } from '../lib/credentials.js';
 import { Backoff } from '../lib/backoff.js';
 
 export type LinkState = 'connecting' | 'connected' | 'reconnecting';
@@ -22,7 +24,7 @@ export interface SessionSocketHandlers {
 const CHECK_ALIVE_AFTER_FAILURES = 2;
 
 export interface SessionSocketOptions {
-  /** a read-only share token: sent as `?view=`; the server then refuses input and resizes */
+  /** a read-only share token (sent in the subprotocol list); the server then refuses input and resizes */
   viewToken?: string;
   /** whether the session still lives (null: cannot tell); the default asks the REST API, which needs the owner */
   alive?: (sessionId: string) => Promise<boolean | null>;
@@ -77,8 +79,7 @@ export class SessionSocket {
     const generation = ++this.gen;
     this.helloSeen = false;
     this.handlers.link(generation === 1 ? 'connecting' : 'reconnecting', this.backoff.attempts);
-    const view = this.options.viewToken === undefined ? '' : `?view=${encodeURIComponent(this.options.viewToken)}`;
-    const ws = new WebSocket(wsUrl(`/ws/sessions/${encodeURIComponent(this.sessionId)}${view}`));
+    const ws = new WebSocket(wsUrl(`/ws/sessions/${encodeURIComponent(this.sessionId)}`), wsProtocols(this.options.viewToken));
     ws.binaryType = 'arraybuffer';
     this.ws = ws;
     ws.onmessage = (ev) => {

@@ -19,6 +19,11 @@ import { createEventStreams, type EventStreamLimits } from './ws/event-stream.js
 import { installConnectionLimits, SERVER_TIMEOUT_OPTIONS } from './http/conn-limits.js';
 import type { Rate } from './limits/token-bucket.js';
 import { terminalUpgrades } from './ws/terminal-stream.js';
+import * as z from 'zod/mini';
+
+// The shared schemas are built with zod/mini, which loads no messages (every issue reads "Invalid input"); the
+// server answers bad input in words, so it loads the English ones (the browser never shows zod's messages).
+z.config(z.locales.en());
 
 export interface RunningServer {
   port: number;

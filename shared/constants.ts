@@ -31,7 +31,11 @@ export const MAX_ROWS = 500;
 export const CLOSE = {
   NORMAL: 1000,
   GOING_AWAY: 1001,
+  /** RFC 6455: the request was refused (the generic close of a 4xx error code, server/errors.ts) */
+  POLICY_VIOLATION: 1008,
   TOO_BIG: 1009,
+  /** RFC 6455: the server failed (the generic close of a 5xx error code, server/errors.ts) */
+  INTERNAL_ERROR: 1011,
   SESSION_EXITED: 4000,
   SESSION_NOT_FOUND: 4004,
   TOO_MANY_CLIENTS: 4029,

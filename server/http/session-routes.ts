@@ -3,7 +3,7 @@
 import express from 'express';
 import { CreateSessionSchema, type ShareLink } from '../../shared/api.js';
 import type { TerminalRegistry } from '../terminals/registry.js';
-import { AppError } from './errors.js';
+import { AppError } from '../errors.js';
 
 export function sessionRoutes(registry: TerminalRegistry): express.Router {
   const router = express.Router();

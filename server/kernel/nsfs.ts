@@ -5,7 +5,7 @@ import { open as fspOpen, type FileHandle } from 'node:fs/promises';
 import { constants } from 'node:os';
 import koffi from 'koffi';
 import type { NsType } from '../../shared/api.js';
-import { AppError } from '../http/errors.js';
+import { AppError } from '../errors.js';
 
 /** linux/nsfs.h: `_IO(NSIO, n)` with NSIO 0xb7. */
 const NS_GET_USERNS = 0xb701;

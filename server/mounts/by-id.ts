@@ -8,7 +8,7 @@
 // host first; where that cannot run either, the namespace is reported unreadable with the reason in words.
 // Never is a program found inside a namespace it did not create executed.
 import type { Mount } from '../../shared/api.js';
-import { AppError } from '../http/errors.js';
+import { AppError } from '../errors.js';
 import { loadMountNsReader, mountinfoLine, MountNsReadError, type MountNsReader, type StatMount } from '../kernel/statmount.js';
 import { parseMountinfoLine } from './mountinfo.js';
 import { assertPrivileged } from '../namespaces/lifecycle.js';

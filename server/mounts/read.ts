@@ -3,7 +3,7 @@
 // namespace's id through listmount/statmount (mounts/by-id.ts), from the server's own namespace — nothing is
 // entered and no program is run, so nothing its owner put in its filesystem ever executes.
 import { closeSync, openSync, readSync } from 'node:fs';
-import { AppError } from '../http/errors.js';
+import { AppError } from '../errors.js';
 import type { HelperPids } from '../namespaces/run.js';
 import { TABLE_READ_CAPS, type ReadCut, type ScanPool } from '../namespaces/scan-pool.js';
 import { processlessReadMode, readProcesslessMountinfo } from './by-id.js';

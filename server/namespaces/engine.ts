@@ -2,7 +2,7 @@
 // talk to. It wires discovery, persisted-namespace scanning, mount tables, diff, lifecycle and watching.
 import { statSync } from 'node:fs';
 import { NS_TYPES, parseNsId, type CreateNamespaceRequest, type MountDiff, type MountTable, type Namespace, type NamespaceList, type NsType } from '../../shared/api.js';
-import { AppError } from '../http/errors.js';
+import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { diffMounts } from '../../shared/mount-diff.js';
 import { mountPage, parseMountinfo } from '../mounts/mountinfo.js';

@@ -7,7 +7,7 @@ import { open, stat, unlink } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { NS_NAME_PATTERN, type CreateNamespaceRequest } from '../../shared/api.js';
-import { AppError } from '../http/errors.js';
+import { AppError } from '../errors.js';
 import { parseMountinfo } from '../mounts/mountinfo.js';
 import { ensurePrivateMountPoint, openNsDir, unmountEntry, type NsDirHandle } from './ns-dir.js';
 import { run, type HelperPids } from './run.js';

@@ -5,7 +5,7 @@
 // user can swap. The fds stay open until the child has entered (its namespace link shows the target) or is gone.
 import { readlinkSync } from 'node:fs';
 import { NS_TYPES, type NsType } from '../../shared/api.js';
-import { AppError } from '../http/errors.js';
+import { AppError } from '../errors.js';
 import { closeFd, hasCapSysAdmin, inodeOfFd, nsfsDev, NsfsError, notPrivileged, openNamespace, owningUserNs, ownerUid, selfUserNsInode, userNsChain, type NamespaceEntry } from '../kernel/nsfs.js';
 import { readProcStat } from './process-group.js';
 

@@ -8,7 +8,7 @@ import { spawn as spawnPty, type IDisposable, type IPty } from 'node-pty';
 import type { SessionInfo, Target } from '../../shared/api.js';
 import { CLOSE, type ServerMessage } from '../../shared/protocol.js';
 import type { Config } from '../config/config.js';
-import { AppError } from '../http/errors.js';
+import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { LaunchSpec } from './launch.js';
 import { OutputBatcher } from './output-batcher.js';

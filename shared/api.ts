@@ -6,7 +6,7 @@
 import * as z from 'zod/mini';
 import { MAX_COLS, MAX_ROWS, NS_ID_PATTERN, NS_NAME_PATTERN, NS_TYPES, PROPAGATIONS } from './constants.js';
 
-export { MAX_COLS, MAX_ROWS, NS_ID_PATTERN, NS_NAME_PATTERN, NS_TYPES, PROPAGATIONS, nsId, parseNsId, type NsType, type Propagation } from './constants.js';
+export { MAX_COLS, MAX_ROWS, NS_ID_PATTERN, NS_NAME_PATTERN, NS_TYPES, PROPAGATIONS, nsId, nsIdInode, nsIdType, parseNsId, type NsType, type Propagation } from './constants.js';
 
 /** Largest PID the kernel hands out (PID_MAX_LIMIT on 64-bit). */
 const PID_MAX_LIMIT = 4_194_304;

@@ -17,6 +17,16 @@ export function parseNsId(id: string): { type: NsType; inode: string } | null {
   return m ? { type: m[1] as NsType, inode: m[2] as string } : null;
 }
 
+/** The type of a namespace id already known to be one (it passed NS_ID_PATTERN, or nsId() made it). */
+export function nsIdType(id: string): NsType {
+  return id.slice(0, id.indexOf(':')) as NsType;
+}
+
+/** The inode of a namespace id already known to be one: `mnt:4026532177` → `4026532177`. */
+export function nsIdInode(id: string): string {
+  return id.slice(id.indexOf(':') + 1);
+}
+
 /** A name for a namespace nsconsole creates: never `.` or `..`. */
 export const NS_NAME_PATTERN = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$/;
 

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { AppError } from '../errors.js';
 import { loadMountApi, MountApiError } from '../kernel/mount-api.js';
 import { parseMountinfo } from '../mounts/mountinfo.js';
-import { run, type HelperPids } from './run.js';
+import { run, type HelperPids } from '../proc/run.js';
 
 /** The kernel's own bound on symlinks in one lookup (MAXSYMLINKS). */
 const MAX_SYMLINKS = 40;

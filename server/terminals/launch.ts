@@ -5,7 +5,7 @@ import { userInfo } from 'node:os';
 import type { Target } from '../../shared/api.js';
 import { AppError } from '../errors.js';
 import { planNamespaceEntry, planProcessEntry, type EntryPlan, type NamespaceEntry } from './entry.js';
-import { readProcStat } from './process-group.js';
+import { readProcStat } from '../proc/pids.js';
 
 export interface LaunchSpec {
   file: string;

@@ -2,8 +2,8 @@
 import * as fs from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../server/log.js';
-import { listPids } from '../../server/namespaces/discovery.js';
-import { ERRNO_CODES, readFactsJob, readNsfsLinesJob, readNsLinksJob, ScanPool } from '../../server/namespaces/scan-pool.js';
+import { listPids } from '../../server/proc/pids.js';
+import { ERRNO_CODES, readFactsJob, readNsfsLinesJob, readNsLinksJob, ScanPool } from '../../server/proc/scan-pool.js';
 
 const log = createLogger('silent');
 const split = new ScanPool(log, 1); // every job is split with the worker

@@ -14,9 +14,13 @@
 import * as nodeFs from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { COMMAND_MAX_BYTES } from '../../shared/api.js';
-import type { Logger } from '../log.js';
 
 type Fs = typeof nodeFs;
+
+/** What the pool logs through (the server's pino logger is one): proc/ imports nothing else of the server. */
+export interface WarnLog {
+  warn(obj: object, msg: string): void;
+}
 
 /**
  * Each pid × type: the link text (`mnt:[4026531841]`), or `!CODE` when it could not be read.
@@ -316,7 +320,7 @@ export class ScanPool {
   private readonly pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
 
   constructor(
-    private readonly log: Logger,
+    private readonly log: WarnLog,
     private readonly minWorkForWorker = DEFAULT_MIN_WORK_FOR_WORKER,
   ) {}
 

@@ -6,7 +6,7 @@
 import * as z from 'zod/mini';
 import { MAX_COLS, MAX_ROWS, NS_ID_PATTERN, NS_NAME_PATTERN, NS_TYPES, PROPAGATIONS } from './constants.js';
 
-export { MAX_COLS, MAX_ROWS, NS_ID_PATTERN, NS_NAME_PATTERN, NS_TYPES, PROPAGATIONS, nsId, nsIdInode, nsIdType, parseNsId, type NsType, type Propagation } from './constants.js';
+export { COMMAND_MAX_BYTES, MAX_COLS, MAX_ROWS, NS_ID_PATTERN, NS_NAME_PATTERN, NS_TYPES, PROPAGATIONS, nsId, nsIdInode, nsIdType, parseNsId, type NsType, type Propagation } from './constants.js';
 
 /** Largest PID the kernel hands out (PID_MAX_LIMIT on 64-bit). */
 const PID_MAX_LIMIT = 4_194_304;
@@ -60,12 +60,6 @@ export const NamespaceSchema = z.object({
   untrusted: z.optional(z.object({ reason: z.string() })),
 });
 export type Namespace = z.infer<typeof NamespaceSchema>;
-
-/**
- * The most of a command line that is read and shown. Anyone can start a process with megabytes of argv, and
- * every namespace row of that process repeats it (issue #16: 24 of them made the list too long for a string).
- */
-export const COMMAND_MAX_BYTES = 4096;
 
 /** A process whose namespaces could not be read; reported, not fatal. */
 export const ScanProblemSchema = z.object({

@@ -33,6 +33,12 @@ export const NS_NAME_PATTERN = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$/;
 export const PROPAGATIONS = ['shared', 'private', 'slave', 'unbindable', 'slave,shared'] as const;
 export type Propagation = (typeof PROPAGATIONS)[number];
 
+/**
+ * The most of a command line that is read and shown. Anyone can start a process with megabytes of argv, and
+ * every namespace row of that process repeats it (issue #16: 24 of them made the list too long for a string).
+ */
+export const COMMAND_MAX_BYTES = 4096;
+
 /** Terminal sizes outside this range are rejected as absurd. */
 export const MAX_COLS = 1000;
 export const MAX_ROWS = 500;

@@ -6,7 +6,8 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { AppError } from '../errors.js';
 import type { HelperPids } from '../proc/run.js';
 import { MAX_PID_ATTEMPTS } from '../proc/pids.js';
-import { TABLE_READ_CAPS, type ReadCut, type ScanPool } from '../proc/scan-pool.js';
+import type { ReadCut } from '../proc/scan-jobs.js';
+import { TABLE_READ_CAPS, type ScanPool } from '../proc/scan-pool.js';
 import { processlessReadMode, readProcesslessMountinfo } from './by-id.js';
 import { readMountinfoByEntering } from './enter-read.js';
 

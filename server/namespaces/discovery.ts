@@ -3,7 +3,8 @@
 import { readFileSync, statSync } from 'node:fs';
 import { nsId, type NsType, type ScanProblem } from '../../shared/api.js';
 import { listPids } from '../proc/pids.js';
-import { ERRNO_CODES, type FactsJobResult, type ScanPool } from '../proc/scan-pool.js';
+import { ERRNO_CODES, type FactsJobResult } from '../proc/scan-jobs.js';
+import type { ScanPool } from '../proc/scan-pool.js';
 
 // Readlinks are synchronous (3-5x faster than fs.promises, which pays a threadpool round trip per call) and
 // split with a worker thread on busy machines (scan-pool.ts); either way a scan blocks the loop for a few ms.

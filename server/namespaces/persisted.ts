@@ -23,7 +23,8 @@ import type { HelperPids } from '../proc/run.js';
 import { yieldToEventLoop } from './discovery.js';
 import { readNsLink } from '../proc/ns-links.js';
 import { MAX_PID_ATTEMPTS } from '../proc/pids.js';
-import type { NsfsJobItem, ScanPool } from '../proc/scan-pool.js';
+import type { NsfsJobItem } from '../proc/scan-jobs.js';
+import type { ScanPool } from '../proc/scan-pool.js';
 
 export interface NsfsBind {
   /** the namespace that is persisted */

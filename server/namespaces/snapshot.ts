@@ -5,7 +5,8 @@ import { factsOf, scanProcesses, type ProcessFacts, type UserNames } from './dis
 import { nsfsPathsByNamespace, type NsfsBind, type PersistedScan, type PersistedScanner } from './persisted.js';
 import type { MountNsAccess } from '../mounts/read.js';
 import type { HelperPids } from '../proc/run.js';
-import type { FactsJobResult, ScanPool } from '../proc/scan-pool.js';
+import type { FactsJobResult } from '../proc/scan-jobs.js';
+import type { ScanPool } from '../proc/scan-pool.js';
 
 export interface Snapshot {
   /** rows of the requested types, sorted by inode then type (lsns's order) */

@@ -8,14 +8,26 @@
 // for it (measured: 13 ms of a 44 ms list). Now the main thread takes whatever the worker has not started, and
 // waits only when the worker is in the middle of a chunk.
 //
-// The jobs are plain functions that use only their arguments, so the very same code runs on both threads:
-// the worker is started from their source text (`eval: true`), which also works under vitest, where no
-// compiled .js file sits next to this module.
+// The jobs (scan-jobs.ts) are plain functions of their arguments, so the very same code runs on both threads;
+// the worker (scan-worker.ts) is a module of its own, run from its compiled file (see scanWorkerUrl).
 import * as nodeFs from 'node:fs';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { COMMAND_MAX_BYTES } from '../../shared/api.js';
-
-type Fs = typeof nodeFs;
+import { COMMAND_MAX_BYTES } from '../../shared/constants.js';
+import {
+  claimChunks,
+  JOBS,
+  type AnyJob,
+  type FactsJobResult,
+  type JobName,
+  type MountinfoJobItem,
+  type MountinfoJobResult,
+  type NsfsJobArg,
+  type NsfsJobItem,
+  type NsfsJobResult,
+  type ReadCaps,
+} from './scan-jobs.js';
 
 /** What the pool logs through (the server's pino logger is one): proc/ imports nothing else of the server. */
 export interface WarnLog {
@@ -23,270 +35,17 @@ export interface WarnLog {
 }
 
 /**
- * Each pid × type: the link text (`mnt:[4026531841]`), or `!CODE` when it could not be read.
- * Must stay self-contained: it is also run from its source text in the worker.
+ * The compiled worker beside this module (dist/server/proc/). Under vitest this module runs from its .ts
+ * source, where no .js sits beside it: then the build's copy, which vitest's global setup
+ * (test/helpers/build-once.ts) compiles before any test runs, so it matches the sources.
  */
-export function readNsLinksJob(fs: Fs, pids: readonly number[], types: readonly string[]): string[] {
-  const out: string[] = [];
-  for (const pid of pids) {
-    for (const type of types) {
-      try {
-        out.push(fs.readlinkSync('/proc/' + pid + '/ns/' + type));
-      } catch (e) {
-        out.push('!' + ((e as { code?: string }).code ?? 'EIO'));
-      }
-    }
-  }
-  return out;
+export function scanWorkerUrl(): URL {
+  const fromSource = import.meta.url.endsWith('.ts');
+  const url = fromSource ? new URL('../../dist/server/proc/scan-worker.js', import.meta.url) : new URL('./scan-worker.js', import.meta.url);
+  if (!existsSync(fileURLToPath(url))) throw new Error(`the scan worker is not built (${fileURLToPath(url)}): run npm run build`);
+  return url;
 }
 
-/** Error codes as negative numbers in readNsInodesJob's answer: -1 is ERRNO_CODES[1], and so on. */
-export const ERRNO_CODES = ['', 'ENOENT', 'ESRCH', 'EACCES', 'EPERM', 'EINVAL', 'ENOTDIR', 'ELOOP', 'ENOMEM', 'EIO'] as const;
-
-/**
- * Each pid × type: the namespace inode (namespace inodes are 32-bit), 0 for a link without one, or
- * -index into ERRNO_CODES. Numbers, not link texts: cheaper to copy back from the worker and to group by.
- * Self-contained, like readNsLinksJob (which is why the code table is repeated here).
- */
-export function readNsInodesJob(fs: Fs, pids: readonly number[], types: readonly string[]): number[] {
-  const codes = ['', 'ENOENT', 'ESRCH', 'EACCES', 'EPERM', 'EINVAL', 'ENOTDIR', 'ELOOP', 'ENOMEM', 'EIO'];
-  const out: number[] = [];
-  for (const pid of pids) {
-    const dir = '/proc/' + pid + '/ns/';
-    for (const type of types) {
-      try {
-        const link = fs.readlinkSync(dir + type);
-        const open = link.indexOf('[');
-        out.push(open > 0 ? Number(link.slice(open + 1, -1)) || 0 : 0);
-      } catch (e) {
-        const at = codes.indexOf((e as { code?: string }).code ?? 'EIO');
-        out.push(at > 0 ? -at : -(codes.length - 1));
-      }
-    }
-  }
-  return out;
-}
-
-export interface NsfsJobItem {
-  mnt: string;
-  pids: readonly number[];
-}
-/** Where a capped read stopped early: the byte cap, or the time budget (a table the kernel is slow to print). */
-export type ReadCut = 'bytes' | 'time';
-/**
- * `identity`: the namespace's nsfs inode and its ctime, which tell it from a later one that reuses the inode.
- * `cut`: only the first part of the table was read (see readCapped); nsfs lines past it are not in `lines`.
- */
-export type NsfsJobResult = { pid: number; lines: string[]; identity: string; cut?: ReadCut; /** the read's wall time */ ms: number } | null;
-
-/** Caps of one /proc read on either thread: bytes kept, and wall time spent before it stops. */
-export interface ReadCaps {
-  maxBytes: number;
-  budgetMs: number;
-}
-export interface NsfsJobArg extends ReadCaps {
-  maxAttempts: number;
-}
-
-/**
- * Open, read up to `caps.maxBytes` (whole lines) within `caps.budgetMs`, close. Bytes land in one scratch
- * buffer per thread, reused: the answer is a view into it, valid until the next call on that thread.
- * A hostile user controls how big and how slow a mount table is (20k stacked binds make the kernel's mountinfo
- * quadratic: seconds of system time); reads of READ_CHUNK_BYTES let the clock be checked between them.
- * After a read that grew the scratch past SCRATCH_KEEP_BYTES it is dropped, so one spike is not kept for good.
- * Self-contained: runs on both threads (the worker gets its source text).
- */
-export function readCapped(fs: Fs, path: string, caps: ReadCaps): { buf: Buffer; cut?: ReadCut } {
-  /** ~0.1-1 ms of kernel time for an ordinary table: the granularity of the time budget. */
-  const READ_CHUNK_BYTES = 64 * 1024;
-  /** A 5,000-mount table is ~600 kB; keep a buffer that size between reads, drop anything bigger. */
-  const SCRATCH_KEEP_BYTES = 1024 * 1024;
-  const g = globalThis as { nsconsoleScratch?: Buffer };
-  const started = performance.now();
-  const fd = fs.openSync(path, 'r');
-  let buf = (g.nsconsoleScratch ??= Buffer.allocUnsafe(256 * 1024));
-  let n = 0;
-  let cut: ReadCut | undefined;
-  try {
-    for (;;) {
-      if (n >= caps.maxBytes) {
-        cut = 'bytes';
-        break;
-      }
-      if (performance.now() - started > caps.budgetMs) {
-        cut = 'time';
-        break;
-      }
-      if (n === buf.length) {
-        const bigger = Buffer.allocUnsafe(Math.min(buf.length * 2, caps.maxBytes + READ_CHUNK_BYTES));
-        buf.copy(bigger, 0, 0, n);
-        g.nsconsoleScratch = buf = bigger;
-      }
-      const got = fs.readSync(fd, buf, n, Math.min(READ_CHUNK_BYTES, buf.length - n), null);
-      if (got === 0) break;
-      n += got;
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-  // Cut short: keep whole lines only, and never more than the cap.
-  // (A negative start would make lastIndexOf search from the end: nothing read means nothing kept.)
-  if (cut) n = n > 0 ? buf.lastIndexOf(10, Math.min(n, caps.maxBytes) - 1) + 1 : 0;
-  if (buf.length > SCRATCH_KEEP_BYTES) g.nsconsoleScratch = undefined;
-  const out: { buf: Buffer; cut?: ReadCut } = { buf: buf.subarray(0, n) };
-  if (cut) out.cut = cut;
-  return out;
-}
-
-/**
- * For each mount namespace: the nsfs lines of its mountinfo, read through the first listed process that is
- * still in it after the read (so the text is that namespace's). Self-contained, like readNsLinksJob; uses
- * readCapped, which the worker defines beside it. The table stays bytes: only the rare nsfs lines are found
- * (a byte search) and decoded. Decoding every table made ~1 MB of strings per list, and the garbage collector
- * was ~10% of a list. `arg`: a bare number is maxAttempts with the default caps (tests).
- */
-export function readNsfsLinesJob(fs: Fs, items: readonly NsfsJobItem[], arg: NsfsJobArg | number): NsfsJobResult[] {
-  const caps = typeof arg === 'number' ? { maxAttempts: arg, maxBytes: 16 * 1024 * 1024, budgetMs: 1000 } : arg;
-  const out: NsfsJobResult[] = [];
-  for (const item of items) {
-    const want = 'mnt:[' + item.mnt.slice(4) + ']';
-    let found: NsfsJobResult = null;
-    const t0 = performance.now();
-    for (const pid of item.pids.slice(0, caps.maxAttempts)) {
-      let raw: Buffer;
-      let cut: ReadCut | undefined;
-      let identity: string;
-      try {
-        ({ buf: raw, cut } = readCapped(fs, '/proc/' + pid + '/mountinfo', caps));
-        if (fs.readlinkSync('/proc/' + pid + '/ns/mnt') !== want) continue;
-        const st = fs.statSync('/proc/' + pid + '/ns/mnt', { bigint: true });
-        identity = st.ino + ':' + st.ctimeNs;
-      } catch {
-        continue; // exited under us: try the next process
-      }
-      const lines: string[] = [];
-      for (let at = raw.indexOf(' - nsfs '); at !== -1; at = raw.indexOf(' - nsfs ', at + 1)) {
-        const start = raw.lastIndexOf(10, at) + 1;
-        const end = raw.indexOf(10, at);
-        lines.push(raw.toString('utf8', start, end === -1 ? raw.length : end));
-      }
-      found = { pid, lines, identity, ms: performance.now() - t0 };
-      if (cut) found.cut = cut;
-      break;
-    }
-    out.push(found);
-  }
-  return out;
-}
-
-/** One mount table to read: through the first of `pids` still in `mnt` after the read; `pids` null: our own. */
-export interface MountinfoJobItem {
-  mnt: string;
-  pids: readonly number[] | null;
-}
-/** The table's bytes (a copy, safe to send between threads), and whether it was cut short. */
-export type MountinfoJobResult = { pid: number | null; raw: Uint8Array; cut?: ReadCut; /** the read's own wall time, without queueing */ ms: number } | null;
-
-/** Self-contained, like readNsfsLinesJob. */
-export function readMountinfoJob(fs: Fs, items: readonly MountinfoJobItem[], arg: NsfsJobArg): MountinfoJobResult[] {
-  const out: MountinfoJobResult[] = [];
-  for (const item of items) {
-    let found: MountinfoJobResult = null;
-    const t0 = performance.now();
-    if (item.pids === null) {
-      const r = readCapped(fs, '/proc/self/mountinfo', arg);
-      found = { pid: null, raw: new Uint8Array(r.buf), ms: performance.now() - t0 };
-      if (r.cut) found.cut = r.cut;
-    } else {
-      const want = 'mnt:[' + item.mnt.slice(4) + ']';
-      for (const pid of item.pids.slice(0, arg.maxAttempts)) {
-        let r: { buf: Buffer; cut?: ReadCut };
-        try {
-          r = readCapped(fs, '/proc/' + pid + '/mountinfo', arg);
-          if (fs.readlinkSync('/proc/' + pid + '/ns/mnt') !== want) continue;
-        } catch {
-          continue; // exited under us: try the next process
-        }
-        found = { pid, raw: new Uint8Array(r.buf), ms: performance.now() - t0 };
-        if (r.cut) found.cut = r.cut;
-        break;
-      }
-    }
-    out.push(found);
-  }
-  return out;
-}
-
-/**
- * lsns's USER is the owner of /proc/PID (here its uid); its COMMAND the command line, or the kernel thread's
- * name. `commandTruncated`: the command line was longer than the cap and `command` is its start.
- */
-export type FactsJobResult = { uid: number; command: string; commandTruncated?: true } | { error: string };
-
-/**
- * Self-contained, like readNsLinksJob. Reads at most `maxBytes` of each command line (COMMAND_MAX_BYTES; a
- * process can have many MB of argv, and each namespace row repeats it).
- */
-export function readFactsJob(fs: Fs, pids: readonly number[], maxBytes?: number | null): FactsJobResult[] {
-  const cap = typeof maxBytes === 'number' ? maxBytes : 4096; // COMMAND_MAX_BYTES, repeated: self-contained
-  const buf = Buffer.allocUnsafe(cap + 1);
-  const out: FactsJobResult[] = [];
-  for (const pid of pids) {
-    try {
-      const uid = fs.statSync('/proc/' + pid).uid;
-      const fd = fs.openSync('/proc/' + pid + '/cmdline', 'r');
-      let n = 0;
-      try {
-        for (;;) {
-          const got = fs.readSync(fd, buf, n, buf.length - n, null);
-          if (got === 0) break;
-          n += got;
-          if (n === buf.length) break;
-        }
-      } finally {
-        fs.closeSync(fd);
-      }
-      const truncated = n > cap;
-      const raw = buf.toString('latin1', 0, Math.min(n, cap));
-      let command = Buffer.from(raw.replace(/\0+$/, '').replaceAll('\0', ' '), 'latin1').toString('utf8');
-      if (command === '' && !truncated) command = fs.readFileSync('/proc/' + pid + '/comm', 'utf8').replace(/\n$/, '');
-      out.push(truncated ? { uid, command, commandTruncated: true } : { uid, command });
-    } catch (e) {
-      out.push({ error: (e as { code?: string }).code ?? String(e) });
-    }
-  }
-  return out;
-}
-
-/**
- * Take chunks of `items` from the shared counter until none are left. Returns [from, results, from, results…].
- * Self-contained: runs on both threads.
- */
-export function claimChunks(job: (fs: Fs, items: readonly unknown[], arg: unknown) => unknown[], fs: Fs, items: readonly unknown[], arg: unknown, ctl: Int32Array, chunk: number): unknown[] {
-  const parts: unknown[] = [];
-  for (;;) {
-    const from = Atomics.add(ctl, 0, chunk);
-    if (from >= items.length) return parts;
-    parts.push(from, job(fs, items.slice(from, from + chunk), arg));
-  }
-}
-
-const JOBS = { links: readNsLinksJob, inodes: readNsInodesJob, nsfs: readNsfsLinesJob, mountinfo: readMountinfoJob, facts: readFactsJob } as const;
-type JobName = keyof typeof JOBS;
-type AnyJob = (fs: Fs, items: readonly unknown[], arg: unknown) => unknown[];
-
-const WORKER_SOURCE = `
-const fs = require('node:fs');
-const { parentPort } = require('node:worker_threads');
-const claimChunks = (${claimChunks.toString()});
-const readCapped = (${readCapped.toString()});
-const jobs = { ${Object.entries(JOBS)
-  .map(([name, fn]) => `${name}: (${fn.toString()})`)
-  .join(', ')} };
-parentPort.on('message', (m) => {
-  try { parentPort.postMessage({ id: m.id, result: claimChunks(jobs[m.job], fs, m.items, m.arg, m.ctl, m.chunk) }); }
-  catch (e) { parentPort.postMessage({ id: m.id, error: String(e && e.stack || e) }); }
-});`;
 
 /**
  * Work is counted in readlinks (~1.5 µs each). Below this much (~3 ms) a job runs on the main thread alone:
@@ -418,7 +177,7 @@ export class ScanPool {
   private ensureWorker(): Worker | null {
     if (this.worker || this.workerBroken || this.disposed) return this.worker;
     try {
-      const w = new Worker(WORKER_SOURCE, { eval: true });
+      const w = new Worker(scanWorkerUrl());
       // An idle worker must not keep the process alive, nor a finished test.
       w.unref();
       w.on('message', (m: { id: number; result?: unknown; error?: string }) => {

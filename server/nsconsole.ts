@@ -12,6 +12,10 @@ import { sessionRoutes } from './http/session-routes.js';
 import { createNamespaceEngine } from './namespaces/engine.js';
 import { createLauncher } from './terminals/launch.js';
 import { createTerminalRegistry } from './terminals/registry.js';
+import { createSandboxLauncher } from './sandbox/launch.js';
+import { createSandboxManager, TOKEN_OWNER } from './sandbox/manager.js';
+import { sandboxOffRoutes, sandboxRoutes } from './sandbox/routes.js';
+import { scopedEngine } from './sandbox/scope.js';
 import { createUpgradeHandler } from './ws/upgrade.js';
 import { startHeartbeat } from './ws/heartbeat.js';
 import { attachEventClient } from './ws/event-stream.js';
@@ -43,7 +47,11 @@ export function packageVersion(): string {
 
 export async function startNsconsole(config: Config, log: Logger, opts: StartOptions = {}): Promise<RunningServer> {
   const engine = createNamespaceEngine({ nsDir: config.nsDir, log, kernelEvents: config.watch === 'events' });
-  const registry = createTerminalRegistry({ config, log, launch: createLauncher({ shell: config.shell, engine }) });
+  // --sandbox: every view and session is the token holder's sandbox's (server/sandbox/), never the host's.
+  const sandboxes = config.sandbox ? createSandboxManager(config.sandbox, log) : null;
+  const views = sandboxes ? scopedEngine(engine, () => sandboxes.get(TOKEN_OWNER)) : engine;
+  const launch = sandboxes ? createSandboxLauncher({ shell: config.shell, manager: sandboxes, scoped: views, owner: TOKEN_OWNER }) : createLauncher({ shell: config.shell, engine });
+  const registry = createTerminalRegistry({ config, log, launch });
   let port = config.port;
   const auth = createAuth({
     token: config.token,
@@ -57,15 +65,16 @@ export async function startNsconsole(config: Config, log: Logger, opts: StartOpt
     auth,
     version: packageVersion(),
     webRoot: opts.webRoot ?? defaultWebRoot(),
-    namespaceRoutes: namespaceRoutes(engine),
+    namespaceRoutes: namespaceRoutes(views),
     sessionRoutes: sessionRoutes(registry),
+    sandboxRoutes: sandboxes ? sandboxRoutes(sandboxes, () => TOKEN_OWNER) : sandboxOffRoutes(),
   });
   const server = http.createServer(app);
   const upgrades = createUpgradeHandler({
     auth,
     log,
     ...terminalUpgrades(registry, log),
-    onEvents: (ws) => attachEventClient(ws, engine, log),
+    onEvents: (ws) => attachEventClient(ws, views, log),
   });
   server.on('upgrade', upgrades.handle);
   const heartbeat = startHeartbeat(upgrades.servers, opts.heartbeatMs);
@@ -88,6 +97,7 @@ export async function startNsconsole(config: Config, log: Logger, opts: StartOpt
       upgrades.close();
       server.closeAllConnections();
       await registry.disposeAll();
+      await sandboxes?.dispose();
       engine.dispose();
     })());
 

@@ -20,7 +20,7 @@ export interface Config {
   /** 'events': hear namespace and mount changes from the kernel where it can (else poll); 'poll': always poll */
   watch: 'events' | 'poll';
   /** every session runs in its owner's sandbox (server/sandbox/); null: sessions run on the host */
-  sandbox: SandboxConfig | null;
+  sandbox?: SandboxConfig | null;
 }
 
 export interface SandboxConfig {

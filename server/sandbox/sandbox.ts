@@ -83,11 +83,11 @@ export class Sandbox {
       if (pid === undefined) throw new AppError('KERNEL_ERROR', 'cannot start the sandbox: spawning unshare failed');
       const selfUser = readlinkSync('/proc/self/ns/user');
       const failed = () => (exited ? new AppError('NOT_SUPPORTED', `cannot create a sandbox: ${explain(stderr)}`) : null);
-      await poll(() => failed() ?? (linkOf(pid, 'user') !== null && linkOf(pid, 'user') !== selfUser ? true : null), START_DEADLINE_MS, 'the sandbox user namespace');
+      await poll<true>(() => failed() ?? (linkOf(pid, 'user') !== null && linkOf(pid, 'user') !== selfUser ? true : null), START_DEADLINE_MS, 'the sandbox user namespace');
       const map = `0 ${opts.uidBase} ${Math.min(opts.uidCount, 65536)}\n`;
       writeFileSync(`/proc/${pid}/uid_map`, map);
       writeFileSync(`/proc/${pid}/gid_map`, map);
-      const initPid = await poll(() => failed() ?? initOf(pid), START_DEADLINE_MS, 'the sandbox init');
+      const initPid = await poll<number>(() => failed() ?? initOf(pid), START_DEADLINE_MS, 'the sandbox init');
       const initStart = readProcStat(initPid)?.startTime;
       if (initStart === undefined) throw failed() ?? new AppError('KERNEL_ERROR', 'the sandbox init exited at once');
       const limits: SandboxLimits = { ...opts.limits, enforced: cgroups.enforced, ...(cgroups.missing.length > 0 ? { missing: cgroups.missing } : {}) };
@@ -124,11 +124,16 @@ export class Sandbox {
    * argv that runs `argv` inside the sandbox as its root, counted in its cgroups from the start, and the entry
    * plan whose fds must be released once the child has entered (plan.hold).
    */
-  command(argv: string[], opts: { cwd?: string } = {}): { file: string; args: string[]; plan: EntryPlan } {
+  command(argv: string[], opts: { cwd?: string; plan?: EntryPlan } = {}): { file: string; args: string[]; plan: EntryPlan } {
     if (!this.alive()) throw new AppError('TARGET_CHANGED', `sandbox ${this.id} has ended; open a new session to get a new one`);
-    const plan = planProcessEntry(this.initPid, this.initStart);
+    const plan = opts.plan ?? planProcessEntry(this.initPid, this.initStart);
     const nsenter = [findNsenter(), ...plan.args, `--wdns=${opts.cwd ?? '/'}`, '--', ...argv];
     return { file: '/bin/sh', args: ['-c', IN_CGROUPS_SH, 'in-cgroups', ...this.cgroups.procsFiles, '--', ...nsenter], plan };
+  }
+
+  /** the init's entry plan (every namespace of the sandbox, as its root); the caller releases it (hold) */
+  initPlan(): EntryPlan {
+    return planProcessEntry(this.initPid, this.initStart);
   }
 
   /** Runs a fixed program inside as root to completion; AppError KERNEL_ERROR with its stderr when it fails. */

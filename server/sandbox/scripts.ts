@@ -61,3 +61,27 @@ $SIG{CHLD} = sub { 1 while waitpid(-1, 1) > 0 };    # 1: WNOHANG
 $0 = 'sandbox-init';
 sleep while 1;
 `;
+
+/** Where New namespace persists inside a sandbox (the server's --ns-dir is a host path the sandbox never sees). */
+export const SANDBOX_NS_DIR = '/run/nsconsole/ns'; // also spelled out in CREATE_NS_SH
+
+/**
+ * `sh -c CREATE_NS_SH create-ns NAME`: the walkthrough inside the sandbox; prints the new namespace's inode.
+ * NAME is validated by the caller ([A-Za-z0-9_-][A-Za-z0-9._-]{0,63}).
+ */
+export const CREATE_NS_SH = `set -eu
+dir=/run/nsconsole/ns
+mkdir -p "$dir"
+# The persist target must not be on a shared mount: a private bind of the directory onto itself, once.
+if ! mountpoint -q "$dir"; then mount --bind "$dir" "$dir"; fi
+mount --make-private "$dir"
+if [ -e "$dir/$1" ]; then echo "$dir/$1 already exists" >&2; exit 17; fi
+touch "$dir/$1"
+unshare --mount="$dir/$1" true
+stat -L -c %i "$dir/$1"
+`;
+
+/** `sh -c DELETE_NS_SH delete-ns PATH…`: unmounts each nsfs bind and removes its file. */
+export const DELETE_NS_SH = `set -eu
+for f; do umount "$f"; rm -f "$f"; done
+`;

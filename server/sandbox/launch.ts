@@ -2,7 +2,7 @@
 // uid outside), counted in its cgroups. "host" means the sandbox itself; a namespace or a process must be inside
 // it (else NS_NOT_FOUND / PROCESS_NOT_FOUND, exactly as if it did not exist).
 import { existsSync, readlinkSync } from 'node:fs';
-import type { Target } from '../../shared/api.js';
+import type { NsType, Target } from '../../shared/api.js';
 import { AppError } from '../http/errors.js';
 import { closeFd, inodeOfFd, NsfsError, openNamespace, owningUserNs, userNsChain, nsfsDev } from '../kernel/nsfs.js';
 import type { NamespaceEngine } from '../namespaces/engine.js';
@@ -10,6 +10,7 @@ import { planProcessEntry, type EntryPlan } from '../terminals/entry.js';
 import { shellEnv, type LaunchSpec } from '../terminals/launch.js';
 import { readProcStat } from '../terminals/process-group.js';
 import type { SandboxManager } from './manager.js';
+import { ownedWithin } from './scope.js';
 import type { Sandbox } from './sandbox.js';
 
 const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -104,7 +105,12 @@ const inodeFromId = (id: string): number => Number(id.slice(id.indexOf(':') + 1)
  * the target when that lies below the sandbox's (a learner's `unshare -U`), else the sandbox's own. The process
  * stays in the sandbox's PID, network, UTS… namespaces whatever it enters: never the host's.
  */
-function namespacePlan(sb: Sandbox, type: string, fd: number, id: string): EntryPlan {
+function namespacePlan(sb: Sandbox, type: NsType, fd: number, id: string): EntryPlan {
+  // Checked on the fd that will be entered, whatever the list said: never a namespace of the host's.
+  if (!ownedWithin(fd, type, sb)) {
+    closeFd(fd);
+    throw new AppError('NS_NOT_FOUND', `no namespace ${id} in this sandbox`);
+  }
   const base = sb.initPlan();
   const extra: number[] = [fd];
   try {

@@ -4,6 +4,7 @@
 // NS_NOT_FOUND, the same answer as for an id that exists nowhere, so a sandbox cannot even probe for others.
 import type { CreateNamespaceRequest, MountDiff, MountTable, Namespace, NamespaceList, NsType } from '../../shared/api.js';
 import { AppError } from '../http/errors.js';
+import { closeFd, owningUserNs, userNsChain } from '../kernel/nsfs.js';
 import type { EngineEvent, NamespaceEngine, NamespaceEntry, WatchHandle } from '../namespaces/engine.js';
 import type { Sandbox } from './sandbox.js';
 import { CREATE_NS_SH, DELETE_NS_SH, SANDBOX_NS_DIR } from './scripts.js';
@@ -33,6 +34,37 @@ function asSeenFrom(row: Namespace, sandbox: Sandbox, scope: Set<string>): Names
   return { ...row, self: sandbox.nsIds.get(row.type) === row.id, nsfs };
 }
 
+/**
+ * Namespaces held only by an nsfs bind inside the sandbox (New namespace, the walkthrough's `unshare
+ * --mount=FILE`) have no process to read an owner from: each is opened through the bind and its real owner
+ * checked. A bind alone proves nothing: the host tree the sandbox sees read-only holds binds of host namespaces.
+ */
+async function addHeldInside(host: NamespaceEngine, rows: readonly Namespace[], scope: Set<string>, sb: Sandbox): Promise<void> {
+  for (const r of rows) {
+    if (scope.has(r.id) || r.owner || !r.nsfs.some((p) => scope.has(/^\[([^\]]+)\]/.exec(p)?.[1] ?? ''))) continue;
+    let entry: NamespaceEntry | null = null;
+    try {
+      entry = await host.entryFor(r.id);
+      if (ownedWithin(entry.fd, entry.type, sb)) scope.add(r.id);
+    } catch {
+      // Swallow: gone or unreachable since the scan: not provably inside, so not listed
+    } finally {
+      if (entry) closeFd(entry.fd);
+    }
+  }
+}
+
+/** The namespace behind `fd` is owned by the sandbox's user namespace or one below it (a user namespace: is one). */
+export function ownedWithin(fd: number, type: NsType, sb: Sandbox): boolean {
+  const owner = type === 'user' ? null : owningUserNs(fd);
+  try {
+    const sbInode = Number(sb.userns.slice(sb.userns.indexOf(':') + 1));
+    return userNsChain(owner ?? fd).includes(sbInode);
+  } finally {
+    if (owner !== null) closeFd(owner);
+  }
+}
+
 const notFound = (id: string) => new AppError('NS_NOT_FOUND', `no namespace ${id} in this sandbox`);
 
 export function scopedEngine(host: NamespaceEngine, sandbox: () => Promise<Sandbox>): NamespaceEngine {
@@ -45,6 +77,7 @@ export function scopedEngine(host: NamespaceEngine, sandbox: () => Promise<Sandb
     // Always every type: whether a mount namespace is in scope depends on the user namespaces above it.
     const all = await host.list();
     const scope = scopeOf(all.namespaces, sb.userns);
+    await addHeldInside(host, all.namespaces, scope, sb);
     lastScope = scope;
     const rows = all.namespaces.filter((r) => scope.has(r.id) && (type === undefined || r.type === type)).map((r) => asSeenFrom(r, sb, scope));
     return { sb, rows, scope };

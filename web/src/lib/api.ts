@@ -69,6 +69,16 @@ function bad(what: string): ApiError {
   return new ApiError('BAD_RESPONSE', 0, `The server sent an unexpected answer for ${what}.`, what);
 }
 
+/** `GET /api/sandbox` (--sandbox): the raw answer, checked by the caller (state/sandbox.svelte.ts). */
+export function getSandbox(): Promise<unknown> {
+  return request('GET', '/api/sandbox');
+}
+
+/** `POST /api/sandbox/reset`: destroys the caller's sandbox and makes a new one. */
+export function resetSandbox(): Promise<unknown> {
+  return request('POST', '/api/sandbox/reset');
+}
+
 export async function listNamespaces(): Promise<NamespaceList> {
   const v = await request('GET', '/api/namespaces');
   if (!isNamespaceList(v)) throw bad('the namespace list');

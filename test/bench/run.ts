@@ -10,6 +10,7 @@ const BENCHES: Bench[] = [
   { name: 'namespaces', load: async () => (await import('./namespaces-bench.js')).benchNamespaces },
   { name: 'browser', load: async () => (await import('./browser-bench.js')).benchBrowser },
   { name: 'owners', load: async () => (await import('./owners-bench.js')).benchOwners },
+  { name: 'sandbox', load: async () => (await import('./sandbox-bench.js')).benchSandbox },
 ];
 
 function machine(): string {

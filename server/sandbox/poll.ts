@@ -2,9 +2,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AppError } from '../http/errors.js';
 
-/** First and longest wait between looks: most states appear within 1-5 ms; 50 ms keeps a slow one cheap. */
+/** First and longest wait between looks: most states appear within 1-5 ms; 10 ms keeps the wait after a slow one short (a sandbox start waits on several in a row). */
 const FIRST_WAIT_MS = 1;
-const MAX_WAIT_MS = 50;
+const MAX_WAIT_MS = 10;
 
 /** Resolves with the first non-null answer; an Error answer is thrown; KERNEL_ERROR after `deadlineMs`. */
 export async function poll<T>(check: () => T | Error | null, deadlineMs: number, what: string): Promise<T> {

@@ -36,7 +36,8 @@ mkdir -p /run/nsconsole/ns
 hostname "$hostname"
 # /etc/hostname is the host's, owned by an id that does not exist in here: replaced in the overlay if it can be.
 { rm -f /etc/hostname && printf '%s\\n' "$hostname" > /etc/hostname; } 2>/dev/null || true
-ip link set lo up
+# Loopback up without iproute2: ioctl(SIOCSIFFLAGS 0x8914, struct ifreq { "lo", IFF_UP | IFF_RUNNING }).
+perl -MSocket -e 'socket(my $s, PF_INET, SOCK_DGRAM, 0) or die "socket: $!\\n"; my $ifr = pack("a16 s x22", "lo", 0x41); ioctl($s, 0x8914, $ifr) or die "SIOCSIFFLAGS lo: $!\\n"'
 `;
 
 /** `sh -c IN_CGROUPS_SH in-cgroups PROCS_FILE… -- PROGRAM ARG…` */

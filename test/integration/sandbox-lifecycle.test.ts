@@ -112,3 +112,17 @@ describe('sandbox lifetime', () => {
     expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/--sandbox/);
   });
 });
+
+describe('sandbox creation refused clearly', () => {
+  test('no free uid range: a clear error naming the flag, and the first owner keeps theirs', async () => {
+    const manager = createSandboxManager(sandboxConfig(UID_START, { uidCount: 65536 }), createLogger('silent'));
+    try {
+      const a = await manager.get('alice');
+      await expect(manager.get('bob')).rejects.toMatchObject({ code: 'TOO_MANY_SESSIONS', message: expect.stringMatching(/--sandbox-uids/) });
+      expect(a.alive()).toBe(true);
+    } finally {
+      await manager.dispose();
+    }
+    await expectNothingLeft([]);
+  }, 30_000);
+});

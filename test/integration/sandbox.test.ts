@@ -157,6 +157,29 @@ describe('a sandbox holds', () => {
     expect((await server.api(`/api/namespaces/${ns.id}`, { method: 'DELETE' })).status).toBe(204);
     expect((await shell.run('grep -c /run/nsconsole/ns/lesson1 /proc/mounts')).output).toBe('0');
   }, 30_000);
+
+  test('the live event stream lists and pushes only what is inside, never a host mount table', async () => {
+    const ws = server.ws('/ws/events');
+    const messages: { type: string; id?: string; namespaces?: { id: string }[] }[] = [];
+    ws.on('message', (d) => messages.push(JSON.parse(String(d)) as (typeof messages)[number]));
+    await new Promise((resolve, reject) => (ws.once('open', resolve), ws.once('error', reject)));
+    try {
+      const own = (await (await server.api('/api/sandbox')).json()) as { id: string };
+      expect(own.id).toBe(info.id);
+      const list = (await (await server.api('/api/namespaces?type=mnt')).json()) as { namespaces: { id: string; self: boolean }[] };
+      const mine = list.namespaces.find((n) => n.self)?.id as string;
+      ws.send(JSON.stringify({ type: 'watch', ids: [hostNs('mnt'), mine] }));
+      const deadline = Date.now() + 10_000;
+      while (!(messages.some((m) => m.type === 'namespaces') && messages.some((m) => m.type === 'mounts' && m.id === mine)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      const lists = messages.filter((m) => m.type === 'namespaces');
+      expect(lists.length).toBeGreaterThan(0);
+      for (const m of lists) for (const type of ['mnt', 'pid', 'net', 'user']) expect(m.namespaces?.map((n) => n.id)).not.toContain(hostNs(type));
+      expect(messages.some((m) => m.type === 'mounts' && m.id === mine)).toBe(true);
+      expect(messages.some((m) => m.type === 'mounts' && m.id === hostNs('mnt'))).toBe(false);
+    } finally {
+      ws.close();
+    }
+  });
 });
 
 function describePid(pid: number): string {

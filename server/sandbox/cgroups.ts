@@ -88,13 +88,17 @@ function write(file: string, value: string): void {
   writeFileSync(file, value);
 }
 
-/** Creates `nsconsole-sandbox-<id>` under the server's cgroup in each hierarchy and sets the limits. */
+/** A sandbox's cgroup directory name: the server's PID in it tells a dead server's leftovers from a live one's. */
+const PREFIX = 'nsconsole-sandbox-';
+const dirName = (id: string): string => `${PREFIX}${process.pid}-${id}`;
+
+/** Creates `nsconsole-sandbox-<server pid>-<id>` under the server's cgroup in each hierarchy, with the limits. */
 export function createCgroups(id: string, limits: CgroupLimits): SandboxCgroups {
   const { found, missing } = pick();
   const dirs: string[] = [];
   const enforced: string[] = [];
   for (const h of found) {
-    const dir = path.join(h.dir, `nsconsole-sandbox-${id}`);
+    const dir = path.join(h.dir, dirName(id));
     try {
       if (h.version === 2) {
         // A child gets a controller only if its parent delegates it. Refused (EBUSY) when the server's cgroup
@@ -159,15 +163,39 @@ function setSwapLimitV1(dir: string, bytes: number): void {
   if (existsSync(file)) write(file, String(bytes));
 }
 
-/** Sandbox cgroups under the server's own (none once every sandbox is destroyed); tests prove nothing is left. */
-export function sandboxCgroupDirs(): string[] {
+/**
+ * Sandbox cgroups under the server's own: this process's (none once every sandbox is destroyed: tests prove
+ * nothing is left), or every server's with `all`.
+ */
+export function sandboxCgroupDirs(all = false): string[] {
+  const mine = `${PREFIX}${process.pid}-`;
   const out: string[] = [];
   for (const h of pick().found) {
     try {
-      for (const name of readdirSync(h.dir)) if (name.startsWith('nsconsole-sandbox-')) out.push(path.join(h.dir, name));
+      for (const name of readdirSync(h.dir)) if (name.startsWith(all ? PREFIX : mine)) out.push(path.join(h.dir, name));
     } catch {
       // Swallow: an unreadable hierarchy has none of ours
     }
   }
   return out;
+}
+
+/**
+ * Cgroups of sandboxes whose server is gone (it was killed: its sandboxes died with it, see sandbox.ts): any
+ * process still in one is killed, and the empty directories removed. Another live server's are left alone.
+ */
+export function removeDeadServersCgroups(): string[] {
+  const removed: string[] = [];
+  for (const dir of sandboxCgroupDirs(true)) {
+    const owner = Number(/^nsconsole-sandbox-(\d+)-/.exec(path.basename(dir))?.[1]);
+    if (!owner || owner === process.pid || existsSync(`/proc/${owner}`)) continue;
+    try {
+      for (const line of readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').split('\n')) if (line) process.kill(Number(line), 'SIGKILL');
+      rmdirSync(dir);
+      removed.push(dir);
+    } catch {
+      // Swallow: a process still leaving (EBUSY) or already removed; the next server start tries again
+    }
+  }
+  return removed;
 }

@@ -7,7 +7,7 @@ import { SANDBOX_UID_COUNT } from '../config/config.js';
 import { AppError } from '../http/errors.js';
 import type { Logger } from '../log.js';
 import { readProcStat } from '../terminals/process-group.js';
-import { describeCgroups } from './cgroups.js';
+import { describeCgroups, removeDeadServersCgroups } from './cgroups.js';
 import { Sandbox, type SandboxLimits } from './sandbox.js';
 
 /** The owner id of whoever holds the token, until the labs issue brings per-user identities. */
@@ -53,6 +53,8 @@ export function createSandboxManager(config: SandboxConfig, log: Logger): Sandbo
   const checkMs = Math.max(IDLE_CHECK_MIN_MS, Math.min(IDLE_CHECK_MAX_MS, config.idleMs / 4));
   let timer: NodeJS.Timeout | null = null;
   let disposed = false;
+  const stale = removeDeadServersCgroups();
+  if (stale.length > 0) log.warn({ cgroups: stale }, 'removed the cgroups of sandboxes whose server was killed');
   log.info({ cgroups: describeCgroups(), uids: `${config.uidStart}:${config.uidCount}`, sandboxes: slots }, 'sandbox mode: every session runs in its owner\'s sandbox');
 
   const drop = async (owner: string, entry: Entry) => {

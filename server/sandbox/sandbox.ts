@@ -7,6 +7,8 @@
 // needs capabilities, so it does not matter that unshare execs it before or after the map exists. Everything that
 // needs root inside (mounts, hostname, loopback) is done afterwards by entering the init's namespaces by verified
 // fds (terminals/entry.ts) — nsenter becomes uid 0 inside, i.e. the range's first uid outside.
+// If the server dies, so does the sandbox: unshare has a parent-death SIGKILL (setpriv --pdeathsig) and kills its
+// init in turn (--kill-child), which takes the PID namespace down; the next server removes the empty cgroups.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { NS_TYPES, type NsType } from '../../shared/api.js';
@@ -72,7 +74,7 @@ export class Sandbox {
     try {
       unshare = spawn(
         '/bin/sh',
-        ['-c', IN_CGROUPS_SH, 'in-cgroups', ...cgroups.procsFiles, '--', 'setpriv', `--reuid=${opts.uidBase}`, `--regid=${opts.uidBase}`, '--clear-groups', '--', 'unshare', '--user', '--mount', '--pid', '--fork', '--uts', '--ipc', '--net', '--cgroup', '--kill-child', '--propagation', 'private', '--', 'perl', '-e', INIT_PL],
+        ['-c', IN_CGROUPS_SH, 'in-cgroups', ...cgroups.procsFiles, '--', 'setpriv', `--reuid=${opts.uidBase}`, `--regid=${opts.uidBase}`, '--clear-groups', '--pdeathsig=KILL', '--', 'unshare', '--user', '--mount', '--pid', '--fork', '--uts', '--ipc', '--net', '--cgroup', '--kill-child', '--propagation', 'private', '--', 'perl', '-e', INIT_PL],
         { stdio: ['ignore', 'ignore', 'pipe'], cwd: '/', env: { PATH: SYSTEM_PATH } },
       );
       const child = unshare;

@@ -13,9 +13,10 @@ set -eu
 hostname=$1
 size=$2
 
-# mount_setattr(2) (442 on every Linux arch but alpha), AT_FDCWD, "/", AT_RECURSIVE, MOUNT_ATTR_RDONLY:
-# read-only can be added to mounts inherited from the host, never removed (they are locked to this user namespace).
-perl -e 'my ($path, $attr) = ("/", pack("QQQQ", 1, 0, 0, 0)); syscall(442, -100, $path, 0x8000, $attr, 32) == 0 or die "mount_setattr: $!\\n"'
+# mount_setattr(2) (442 on every Linux arch but alpha), AT_FDCWD, "/", AT_RECURSIVE, MOUNT_ATTR_RDONLY |
+# MOUNT_ATTR_NOSUID (0x3): can be added to mounts inherited from the host, never removed (they are locked to this
+# user namespace). Not nodev: /dev/null and friends are the host's.
+perl -e 'my ($path, $attr) = ("/", pack("QQQQ", 3, 0, 0, 0)); syscall(442, -100, $path, 0x8000, $attr, 32) == 0 or die "mount_setattr: $!\\n"'
 
 mount -t tmpfs -o "size=$size,mode=755,nosuid,nodev" sandbox /run
 mkdir -p /run/.sandbox/root /run/.sandbox/tmp /run/.sandbox/mnt /run/.sandbox/var-tmp /run/.sandbox/home /run/.sandbox/etc-upper /run/.sandbox/etc-work

@@ -8,6 +8,7 @@ import { createSandboxLauncher } from '../../server/sandbox/launch.js';
 import { createSandboxManager, type SandboxManager } from '../../server/sandbox/manager.js';
 import { scopedEngine } from '../../server/sandbox/scope.js';
 import { createNamespaceEngine, type NamespaceEngine } from '../../server/namespaces/engine.js';
+import { spawnServer } from '../helpers/process.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { hostPidsWithUidIn, hostSandboxMounts, sandboxConfig, SandboxShell, startSandboxServer } from '../helpers/sandbox.js';
 
@@ -124,5 +125,27 @@ describe('sandbox creation refused clearly', () => {
       await manager.dispose();
     }
     await expectNothingLeft([]);
+  }, 30_000);
+});
+
+describe('a killed server takes its sandboxes along', () => {
+  test('SIGKILL the server: every sandbox process dies; the next server removes the empty cgroups', async () => {
+    const uidStart = 740_000;
+    const first = await spawnServer(['--sandbox', '--sandbox-uids', `${uidStart}:65536`]);
+    const res = await fetch(`${first.base}/api/sessions`, { method: 'POST', headers: { authorization: `Bearer ${first.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ target: { kind: 'host' }, cols: 80, rows: 24 }) });
+    expect(res.status).toBe(201);
+    await until(() => hostPidsWithUidIn(uidStart, 65536).length >= 2, 'the sandbox to run');
+    const leftovers = sandboxCgroupDirs(true).filter((d) => d.includes(`nsconsole-sandbox-${first.child.pid}-`));
+    expect(leftovers.length).toBeGreaterThan(0);
+    first.child.kill('SIGKILL');
+    await first.exited;
+    await first.stop();
+    await until(() => hostPidsWithUidIn(uidStart, 65536).length === 0, 'the orphaned sandbox to die');
+    const second = await spawnServer(['--sandbox', '--sandbox-uids', `${uidStart}:65536`]);
+    try {
+      await until(() => leftovers.every((d) => !existsSync(d)), 'the dead server\'s cgroups to be removed');
+    } finally {
+      await second.stop();
+    }
   }, 30_000);
 });

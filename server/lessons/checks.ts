@@ -165,7 +165,7 @@ function checkFile(ctx: CheckContext, c: Extract<Check, { kind: 'file' }>): Chec
   const kind = ctx.facts.stat(r.pid, c.file);
   if (!c.exists) return kind ? no(`${p} exists ${r.where}`) : OK;
   if (!kind) return no(`${p} does not exist ${r.where}`);
-  if (c.kind && kind !== c.kind) return no(`${p} ${r.where} is a ${kind === 'other' ? 'special file' : kind}, not a ${c.kind}`);
+  if (c.is && kind !== c.is) return no(`${p} ${r.where} is a ${kind === 'other' ? 'special file' : kind}, not a ${c.is}`);
   return OK;
 }
 

@@ -87,45 +87,59 @@ function mountsUnder(work: string) {
   return parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')).filter((m) => under(m.target, work));
 }
 
-export async function resetWorkspace(input: ResetInput): Promise<Omit<LessonResetResult, 'progress'>> {
-  const problems: string[] = [];
-  const keep = new Set(input.paneLeaders);
-  const processes = await endProcesses(lessonNamespaces(input), keep);
-
-  const mounts: string[] = [];
+/** Unmounts everything at or under `work`, deepest and newest first; what it unmounted goes into `out`. */
+async function unmountAll(work: string, out: string[], problems: string[]): Promise<void> {
   for (let i = 0; i < MAX_UNMOUNTS; i++) {
-    const left = mountsUnder(input.work);
-    if (left.length === 0) break;
+    const left = mountsUnder(work);
+    if (left.length === 0) return;
     // Deepest first; on one path, the newest (highest id) is the one on top.
     left.sort((a, b) => b.target.split('/').length - a.target.split('/').length || b.id - a.id);
     const top = left[0] as (typeof left)[number];
     try {
       await run('umount', ['--lazy', '--', top.target]);
-      mounts.push(top.target);
+      out.push(top.target);
     } catch (e) {
       problems.push(`umount ${top.target}: ${(e as { stderr?: string }).stderr?.trim() || (e as Error).message}`);
-      break;
+      return;
     }
   }
+}
 
-  const files: string[] = [];
-  if (mountsUnder(input.work).length > 0) {
-    problems.push(`${input.work} still has mounts under it; its files were left alone`);
-  } else {
-    let names: string[] = [];
+/** Deletes what is in `work` once no mount is under it (a delete must never reach through a mount). */
+function deleteFiles(work: string, out: string[]): string[] {
+  if (mountsUnder(work).length > 0) return [`${work} still has mounts under it; its files were left alone`];
+  const problems: string[] = [];
+  let names: string[] = [];
+  try {
+    names = readdirSync(work);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') problems.push(`cannot list ${work}: ${(e as Error).message}`);
+  }
+  for (const name of names) {
     try {
-      names = readdirSync(input.work);
+      rmSync(`${work}/${name}`, { recursive: true, force: true });
+      out.push(`${work}/${name}`);
     } catch (e) {
-      problems.push(`cannot list ${input.work}: ${(e as Error).message}`);
-    }
-    for (const name of names) {
-      try {
-        rmSync(`${input.work}/${name}`, { recursive: true, force: true });
-        files.push(`${input.work}/${name}`);
-      } catch (e) {
-        problems.push(`cannot delete ${input.work}/${name}: ${(e as Error).message}`);
-      }
+      problems.push(`cannot delete ${work}/${name}: ${(e as Error).message}`);
     }
   }
-  return { removed: { processes, mounts: [...new Set(mounts)], files }, problems };
+  return problems;
+}
+
+/** A process still setting up a namespace can add a mount after the first sweep (EBUSY on delete): sweep again. */
+const SWEEPS = 3;
+
+export async function resetWorkspace(input: ResetInput): Promise<Omit<LessonResetResult, 'progress'>> {
+  const keep = new Set(input.paneLeaders);
+  const processes = await endProcesses(lessonNamespaces(input), keep);
+  const mounts: string[] = [];
+  const files: string[] = [];
+  let problems: string[] = [];
+  for (let sweep = 0; sweep < SWEEPS; sweep++) {
+    problems = [];
+    await unmountAll(input.work, mounts, problems);
+    problems.push(...deleteFiles(input.work, files));
+    if (problems.length === 0) break;
+  }
+  return { removed: { processes, mounts: [...new Set(mounts)], files: [...new Set(files)] }, problems };
 }

@@ -102,7 +102,8 @@ export class LessonService {
     for (const l of this.loaded) {
       if (!l.lesson) continue;
       try {
-        await this.reset(l.id);
+        const { problems } = await this.reset(l.id);
+        if (problems.length > 0) this.opts.log.warn({ lesson: l.id, problems }, 'lesson reset at shutdown left something');
         rmdirSync(l.lesson.variables.WORK as string);
       } catch (err) {
         this.opts.log.error({ err, lesson: l.id }, 'could not clean up a lesson workspace');
@@ -112,6 +113,7 @@ export class LessonService {
     try {
       rmdirSync(this.root);
     } catch (err) {
+      // Swallow into the log: a workspace left behind is untidy, not harmful (it is in the temporary directory).
       this.opts.log.error({ err, root: this.root }, 'could not remove the lessons workspace');
     }
   }

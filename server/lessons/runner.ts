@@ -79,7 +79,9 @@ export class LessonRun {
     viewer({ type: 'lesson', id: this.lesson.id, steps: this.steps() });
     return () => {
       this.viewers.delete(viewer);
-      if (this.viewers.size === 0) this.stop();
+      const last = [...this.viewers.values()].at(-1);
+      if (last) this.setPanes(last);
+      else this.stop();
     };
   }
 

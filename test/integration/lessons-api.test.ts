@@ -1,7 +1,8 @@
 // The lesson API with a real server: listing (bad files listed with their error, the rest still served), 404s,
 // lesson messages on /ws/events, steps that stay pending with the kernel's reason, progress that survives a
 // reconnect and an `exit`, and Reset ending a process left in the lesson's namespace.
-import { existsSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -133,10 +134,12 @@ describe('lesson progress with real shells', () => {
     l.follow('mount-namespaces');
     await l.run('outside', `mkdir -p ${work}/mntns ${work}/mnt && mount --bind --make-private ${work}/mntns ${work}/mntns && touch ${work}/mntns/1`);
     await l.run('inside', `unshare --mount=${work}/mntns/1`);
+    await l.waitProgress((s) => s[1]?.state === 'passed', 'step 2 to pass (NPROCS 1, before the sleep starts)');
     await l.run('inside', `mount -t tmpfs tmpfs ${work}/mnt && touch ${work}/mnt/hi-there && sleep 1000 &`);
     await l.waitProgress((s) => s[2]?.state === 'passed', 'step 3 to pass');
-    const nsLink = readFileSync(`/proc/${l.sessions.inside.pid}/task/${l.sessions.inside.pid}/children`, 'utf8').trim().split(' ')[0];
-    const insideShell = Number(nsLink);
+    const child = readFileSync(`/proc/${l.sessions.inside.pid}/task/${l.sessions.inside.pid}/children`, 'utf8').trim().split(' ')[0];
+    const insideShell = Number(child);
+    // The Reset under test is also the cleanup: a failure above leaves it to the next test's reset and close().
     const res = await l.server.api('/api/lessons/mount-namespaces/reset', { method: 'POST' });
     expect(res.status).toBe(200);
     const body = (await res.json()) as LessonResetResult;
@@ -153,5 +156,31 @@ describe('lesson progress with real shells', () => {
     expect(existsSync(`/proc/${l.sessions.inside.pid}`)).toBe(true);
     await l.run('inside', 'echo still-here');
     await l.inside.waitForText('still-here');
+  });
+
+  it("Reset leaves alone a namespace a pane entered that holds processes outside the panes", async () => {
+    // A stranger: a process in its own mount namespace, not started from a pane (think: a container).
+    const stranger = spawn('unshare', ['--mount', '--fork', '--kill-child', '--', 'sleep', '1000'], { stdio: 'ignore' });
+    let inner = 0;
+    try {
+      await waitUntil(() => {
+        const kids = readFileSync(`/proc/${stranger.pid}/task/${stranger.pid}/children`, 'utf8').trim();
+        inner = Number(kids.split(' ')[0] || 0);
+        return inner > 0 && readlinkSync(`/proc/${inner}/ns/mnt`) !== readlinkSync('/proc/self/ns/mnt');
+      }, 'the stranger in its namespace');
+      const nsId = readlinkSync(`/proc/${inner}/ns/mnt`).replace(/^mnt:\[(\d+)\]$/, 'mnt:$1');
+      await l.server.api('/api/lessons/mount-namespaces/reset', { method: 'POST' });
+      l.follow('mount-namespaces');
+      await l.run('inside', `nsenter --mount --target ${inner}`);
+      const res = await l.server.api('/api/lessons/mount-namespaces/reset', { method: 'POST' });
+      const body = (await res.json()) as LessonResetResult;
+      expect(body.removed.processes).toEqual([]);
+      expect(body.problems.join('\n')).toContain(`left ${nsId} alone`);
+      expect(existsSync(`/proc/${inner}`)).toBe(true);
+      await l.run('inside', 'exit');
+    } finally {
+      if (inner > 0) process.kill(inner, 'SIGKILL');
+      stranger.kill('SIGKILL'); // --kill-child: its sleep would get SIGKILL from the kernel anyway
+    }
   });
 });

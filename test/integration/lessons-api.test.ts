@@ -1,8 +1,8 @@
 // The lesson API with a real server: listing (bad files listed with their error, the rest still served), 404s,
 // lesson messages on /ws/events, steps that stay pending with the kernel's reason, progress that survives a
 // reconnect and an `exit`, and Reset ending a process left in the lesson's namespace.
-import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, readlinkSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -92,6 +92,21 @@ describe('lesson progress with real shells', () => {
   });
   afterAll(async () => {
     await l?.close();
+  });
+
+  it('a kernel change made outside the panes passes a step too (no pane output needed)', async () => {
+    l.follow('mount-namespaces');
+    await l.waitProgress((s) => s[0]?.reason !== undefined, 'the first push');
+    try {
+      // Not typed in a pane: only the kernel's mount event can tell the server.
+      mkdirSync(`${work}/mntns`, { recursive: true });
+      writeFileSync(`${work}/mntns/1`, '');
+      execFileSync('mount', ['--bind', '--make-private', `${work}/mntns`, `${work}/mntns`]);
+      await l.waitProgress((s) => s[0]?.state === 'passed', 'step 1 to pass from the mount event');
+    } finally {
+      await l.server.api('/api/lessons/mount-namespaces/reset', { method: 'POST' });
+    }
+    expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(work);
   });
 
   it('a wrong step stays pending with what the kernel shows; progress survives a reconnect and exit', async () => {

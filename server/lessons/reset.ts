@@ -28,6 +28,8 @@ export interface ResetInput {
   namespaces: readonly Namespace[];
   /** pane shells: their PIDs are never ended, and their own namespaces are not "made by the lesson" */
   paneLeaders: number[];
+  /** every terminal session's shell: never ended, whatever namespace it is in */
+  shells: number[];
   /** the panes' foreground processes now */
   paneForeground: number[];
   selfIds: Set<string>;
@@ -164,7 +166,7 @@ function deleteFiles(work: string, out: string[]): string[] {
 const SWEEPS = 3;
 
 export async function resetWorkspace(input: ResetInput): Promise<Omit<LessonResetResult, 'progress'>> {
-  const keep = new Set(input.paneLeaders);
+  const keep = new Set([...input.paneLeaders, ...input.shells]);
   const procs = scanProcs();
   const notes: string[] = [];
   const processes = await endProcesses(lessonNamespaces(input, procs, notes), procs, keep);

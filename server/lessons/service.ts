@@ -22,7 +22,7 @@ const SHELL_SAFE_PATH = /^\/[A-Za-z0-9._/-]+$/;
 export interface LessonServiceOptions {
   dir: string;
   engine: NamespaceEngine;
-  registry: Pick<TerminalRegistry, 'get'>;
+  registry: Pick<TerminalRegistry, 'get' | 'list'>;
   log: Logger;
 }
 
@@ -86,6 +86,7 @@ export class LessonService {
         work: r.work,
         namespaces: (await this.opts.engine.list()).namespaces,
         paneLeaders: leaders,
+        shells: this.opts.registry.list().filter((s) => !s.exited).map((s) => s.pid),
         paneForeground: leaders.map((pid) => foregroundOf(pid)).filter((p): p is number => p !== null),
         selfIds: new Set(NS_TYPES.map((t) => safeSelf(this.opts.engine, t))),
       });

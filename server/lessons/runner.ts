@@ -9,6 +9,7 @@ import type { LessonPane, LessonServerMessage, StepProgress } from '../../shared
 import type { Logger } from '../log.js';
 import type { EngineEvent, NamespaceEngine } from '../namespaces/engine.js';
 import { evaluateStep, type CheckContext, type CheckResult } from './checks.js';
+import { shortener } from './describe.js';
 import { LiveFacts, type PaneSessions } from './facts.js';
 import type { Lesson } from './loader.js';
 
@@ -38,8 +39,6 @@ export class LessonRun {
   private scheduled = false;
   private activityTimer: NodeJS.Timeout | null = null;
   private lastEvalAt = 0;
-  /** evaluations done (for the bench and tests) */
-  evaluations = 0;
 
   constructor(
     readonly lesson: Lesson,
@@ -150,10 +149,8 @@ export class LessonRun {
 
   private evaluate(forcePush = false): void {
     this.lastEvalAt = Date.now();
-    this.evaluations++;
     this.facts.beginEvaluation();
-    const short = (p: string) => (p === this.work ? '${WORK}' : p.startsWith(this.work + '/') ? '…/' + p.slice(this.work.length + 1) : p);
-    const ctx: CheckContext = { facts: this.facts, short };
+    const ctx: CheckContext = { facts: this.facts, short: shortener(this.work) };
     const before = JSON.stringify(this.progress);
     this.progress = advance(this.passed, (i) => {
       try {

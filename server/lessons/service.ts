@@ -11,7 +11,7 @@ import type { Logger } from '../log.js';
 import type { NamespaceEngine } from '../namespaces/engine.js';
 import type { TerminalRegistry } from '../terminals/registry.js';
 import { readWhere } from '../terminals/where.js';
-import { describeCheck } from './describe.js';
+import { describeCheck, shortener } from './describe.js';
 import { loadLessons, type Lesson, type LoadedLesson } from './loader.js';
 import { resetWorkspace } from './reset.js';
 import { LessonRun, type Viewer } from './runner.js';
@@ -163,8 +163,7 @@ function foregroundOf(leader: number): number | null {
 }
 
 function info(lesson: Lesson): LessonInfo {
-  const work = lesson.variables.WORK as string;
-  const short = (p: string) => (p === work ? '${WORK}' : p.startsWith(work + '/') ? '…/' + p.slice(work.length + 1) : p);
+  const short = shortener(lesson.variables.WORK as string);
   return {
     id: lesson.id,
     title: lesson.title,

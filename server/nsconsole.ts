@@ -19,6 +19,8 @@ import { createEventStreams, type EventStreamLimits } from './ws/event-stream.js
 import { installConnectionLimits, SERVER_TIMEOUT_OPTIONS } from './http/conn-limits.js';
 import type { Rate } from './limits/token-bucket.js';
 import { terminalUpgrades } from './ws/terminal-stream.js';
+import { defaultLessonsDir, LessonService } from './lessons/service.js';
+import { lessonRoutes } from './lessons/routes.js';
 import * as z from 'zod/mini';
 
 // The shared schemas are built with zod/mini, which loads no messages (every issue reads "Invalid input"); the
@@ -36,6 +38,8 @@ export interface RunningServer {
 export interface StartOptions {
   webRoot?: string;
   heartbeatMs?: number;
+  /** where the lesson files are; default lessons/ at the package root */
+  lessonsDir?: string;
   /** tests lower the caps (defaults: conn-limits.ts, event-stream.ts) */
   maxConnections?: number;
   maxConnectionsPerIp?: number;
@@ -57,6 +61,7 @@ export function packageVersion(): string {
 export async function startNsconsole(config: Config, log: Logger, opts: StartOptions = {}): Promise<RunningServer> {
   const engine = createNamespaceEngine({ nsDir: config.nsDir, log, kernelEvents: config.watch === 'events' });
   const registry = createTerminalRegistry({ config, log, launch: createLauncher({ shell: config.shell, engine }) });
+  const lessons = new LessonService({ dir: opts.lessonsDir ?? defaultLessonsDir(), engine, registry, log });
   let port = config.port;
   const auth = createAuth({
     token: config.token,
@@ -72,6 +77,7 @@ export async function startNsconsole(config: Config, log: Logger, opts: StartOpt
     webRoot: opts.webRoot ?? defaultWebRoot(),
     namespaceRoutes: namespaceRoutes(engine),
     sessionRoutes: sessionRoutes(registry),
+    lessonRoutes: lessonRoutes(lessons),
   });
   // A valid owner token (Bearer, handshake) or share token (handshake, `?view=`): such callers skip the
   // unauthenticated rate. The URL base is a placeholder: only the query is read.
@@ -91,7 +97,7 @@ export async function startNsconsole(config: Config, log: Logger, opts: StartOpt
   });
   server.keepAliveTimeout = SERVER_TIMEOUT_OPTIONS.keepAliveTimeout;
   const limits = installConnectionLimits(server, { authenticated, maxConnections: opts.maxConnections, maxPerIp: opts.maxConnectionsPerIp, unauthenticatedRate: opts.unauthenticatedRate });
-  const eventStreams = createEventStreams(engine, log, opts.eventStreams);
+  const eventStreams = createEventStreams(engine, log, opts.eventStreams, lessons);
   const upgrades = createUpgradeHandler({
     auth,
     log,
@@ -121,6 +127,7 @@ export async function startNsconsole(config: Config, log: Logger, opts: StartOpt
       upgrades.close();
       server.closeAllConnections();
       await registry.disposeAll();
+      await lessons.dispose(); // after the shells have ended: unmounts and deletes what the lessons made
       engine.dispose();
     })());
 

@@ -1,6 +1,6 @@
-// Plain values of the contract and pure helpers on them, with no zod: the browser imports its values from here,
-// so the web bundle does not pull in the schemas that api.ts and protocol.ts build at top level (~30 kB gzip).
-// api.ts and protocol.ts re-export every name, so server code keeps importing from them.
+// Plain values of the contract and pure helpers on them, with no zod: a module that needs only a value (a close
+// code, a pattern) imports it from here without building any schema. api.ts and protocol.ts re-export every
+// name, so server code keeps importing from them.
 
 export const NS_TYPES = ['mnt', 'uts', 'ipc', 'net', 'pid', 'user', 'cgroup', 'time'] as const;
 export type NsType = (typeof NS_TYPES)[number];
@@ -37,4 +37,10 @@ export const CLOSE = {
   TOO_MANY_CLIENTS: 4029,
   /** a read-only viewer fell too far behind the live output; reconnecting gets it the current screen */
   VIEWER_TOO_SLOW: 4008,
+  /** the client stopped reading: more than the per-socket bound was queued for it (server/ws/outbox.ts) */
+  NOT_READING: 4009,
+  /** the client acked more terminal output than was sent to it and not yet acked */
+  BAD_ACK: 4010,
+  /** the client kept sending messages that are refused (or faster than allowed) after being told */
+  TOO_MANY_MESSAGES: 4011,
 } as const;

@@ -18,6 +18,8 @@ export interface AppDeps {
   sessionRoutes: Router;
   /** `/api/sandbox` (server/sandbox/routes.ts) */
   sandboxRoutes?: Router;
+  /** `/api/lessons` (server/lessons/routes.ts) */
+  lessonRoutes?: Router;
 }
 
 /** JSON bodies are small requests (a target, a name): anything bigger is a mistake or an attack. */
@@ -70,6 +72,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use('/api/namespaces', deps.namespaceRoutes);
   app.use('/api/sessions', deps.sessionRoutes);
   if (deps.sandboxRoutes) app.use('/api/sandbox', deps.sandboxRoutes);
+  if (deps.lessonRoutes) app.use('/api/lessons', deps.lessonRoutes);
   app.use('/api', notFoundHandler);
 
   // `/?token=…` is the browser login: a wrong token is refused here; a right one gets the page, whose script

@@ -4,13 +4,13 @@ import { statSync } from 'node:fs';
 import { NS_TYPES, parseNsId, type CreateNamespaceRequest, type MountDiff, type MountTable, type Namespace, type NamespaceList, type NsType } from '../../shared/api.js';
 import { AppError } from '../http/errors.js';
 import type { Logger } from '../log.js';
-import { diffMounts } from '../mounts/diff.js';
-import { parseMountinfo } from '../mounts/mountinfo.js';
+import { diffMounts } from '../../shared/mount-diff.js';
+import { mountPage, parseMountinfo } from '../mounts/mountinfo.js';
 import { createMountNotifier, trackMountNs, type MountNotifier } from '../mounts/mount-notify.js';
 import { EventWaiter } from '../kernel/event-waiter.js';
 import { loadLibc } from '../kernel/libc.js';
 import { openProcessEvents, type ProcessEvents } from '../kernel/process-events.js';
-import { readMountinfo, readMountinfoRaw, type MountNsAccess } from '../mounts/read.js';
+import { readMountinfoRaw, type MountinfoRead, type MountNsAccess } from '../mounts/read.js';
 import { hasCapSysAdmin, notPrivileged, NsfsError, openNamespace, openNamespaceOffLoop, type NamespaceEntry } from '../kernel/nsfs.js';
 import { readNsLink, UserNames } from './discovery.js';
 import { Lifecycle } from './lifecycle.js';
@@ -28,8 +28,11 @@ export interface NamespaceEngine {
   list(type?: NsType): Promise<NamespaceList>;
   /** AppError NS_NOT_FOUND when unknown, BAD_NAMESPACE_ID when malformed */
   get(id: string): Promise<Namespace>;
-  /** works for a persisted namespace with no process; no helper process is left behind */
-  mounts(id: string): Promise<MountTable>;
+  /**
+   * works for a persisted namespace with no process; no helper process is left behind. A page of rows
+   * (`offset`, at most `limit`, see mountPage), with `truncated` when that is not the whole table.
+   */
+  mounts(id: string, page?: { offset: number; limit: number }): Promise<MountTable>;
   diff(a: string, b: string): Promise<MountDiff>;
   /** the 201 shape; AppError BAD_NAME / NS_EXISTS / NOT_PRIVILEGED / KERNEL_ERROR with plain-words messages */
   create(req: CreateNamespaceRequest): Promise<Namespace>;
@@ -114,7 +117,7 @@ class Engine implements NamespaceEngine {
       {
         snapshot: () => this.snapshot(),
         tableAccess: (id, snap) => this.tableAccess(id, snap),
-        readTable: (mntId, access) => readMountinfoRaw(access, mntId, this.helperPids),
+        readTable: (mntId, access) => readMountinfoRaw(access, mntId, this.helperPids, this.pool),
         trackTable: (mntId, access, onFire) => trackMountNs(this.notifier, mntId, access, onFire),
         processEvents: this.processEvents,
       },
@@ -133,19 +136,27 @@ class Engine implements NamespaceEngine {
     return (await this.find(id)).ns;
   }
 
-  async mounts(id: string): Promise<MountTable> {
-    const { ns, snap } = await this.find(id);
-    const where = this.tableAccess(id, snap);
-    if (!where) throw new AppError('NS_NOT_FOUND', `${id} has no process and no nsfs bind any more`);
-    const text = await readMountinfo(where.access, where.mntId, this.helperPids);
-    return { namespace: ns, mounts: parseMountinfo(text) };
+  async mounts(id: string, page?: { offset: number; limit: number }): Promise<MountTable> {
+    const { ns, read } = await this.readTable(id);
+    const { mounts, truncated } = mountPage(read.raw.toString('utf8'), read.cut, page?.offset, page?.limit);
+    return truncated ? { namespace: ns, mounts, truncated } : { namespace: ns, mounts };
   }
 
   async diff(a: string, b: string): Promise<MountDiff> {
     parseIdOrThrow(a);
     parseIdOrThrow(b);
-    const [ta, tb] = await Promise.all([this.mounts(a), this.mounts(b)]);
-    return diffMounts(ta.mounts, tb.mounts);
+    // Each side is held to the read caps, so the diff is bounded too; it says when it covers only a part.
+    const [ta, tb] = await Promise.all([this.readTable(a), this.readTable(b)]);
+    const diff: MountDiff = diffMounts(parseMountinfo(ta.read.raw.toString('utf8')), parseMountinfo(tb.read.raw.toString('utf8')));
+    if (ta.read.cut || tb.read.cut) diff.truncated = true;
+    return diff;
+  }
+
+  private async readTable(id: string): Promise<{ ns: Namespace; read: MountinfoRead }> {
+    const { ns, snap } = await this.find(id);
+    const where = this.tableAccess(id, snap);
+    if (!where) throw new AppError('NS_NOT_FOUND', `${id} has no process and no nsfs bind any more`);
+    return { ns, read: await readMountinfoRaw(where.access, where.mntId, this.helperPids, this.pool) };
   }
 
   async create(req: CreateNamespaceRequest): Promise<Namespace> {

@@ -1,8 +1,7 @@
 // The live event stream (`/ws/events`): one socket that reconnects by itself and re-sends the current watch
 // set after every (re)connect. Plain TypeScript; the namespaces state owns one and reflects its status.
-import type { EventsClientMessage, EventsServerMessage } from '../../../shared/events.js';
+import { parseEventsMessage, type EventsClientMessage, type EventsServerMessage } from '../../../shared/events.js';
 import { Backoff } from './backoff.js';
-import { parseEventsMessage } from './guards.js';
 import { wsUrl } from './api.js';
 import { wsProtocols } from './credentials.js';
 

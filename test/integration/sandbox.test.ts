@@ -180,6 +180,28 @@ describe('a sandbox holds', () => {
       ws.close();
     }
   });
+
+  test("a learner's own user namespace below the sandbox's is listed and enterable (by process), in the sandbox's world", async () => {
+    await shell.run('unshare -Urm --propagation private sleep 600 & true');
+    const deadline = Date.now() + 10_000;
+    type Row = { id: string; self: boolean; pid: number | null; owner?: { userns: string } | null };
+    let nested: Row | undefined;
+    while (nested === undefined && Date.now() < deadline) {
+      const list = (await (await server.api('/api/namespaces?type=user')).json()) as { namespaces: Row[] };
+      const own = list.namespaces.find((n) => n.self);
+      nested = list.namespaces.find((n) => own !== undefined && n.owner?.userns === own.id);
+      if (nested === undefined) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(nested?.pid).toBeTypeOf('number');
+    const inside = await SandboxShell.open(server, { kind: 'process', pid: nested?.pid });
+    try {
+      expect((await inside.run('readlink /proc/self/ns/user')).output).toBe((nested?.id ?? '').replace(/^user:(\d+)$/, 'user:[$1]'));
+      expect((await inside.run('hostname')).output).toBe(info.hostname);
+    } finally {
+      inside.dispose();
+      await shell.run('kill %1 2>/dev/null; pkill -x sleep; true');
+    }
+  }, 30_000);
 });
 
 function describePid(pid: number): string {

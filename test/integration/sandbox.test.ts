@@ -25,6 +25,13 @@ describe('a sandbox holds', () => {
     server = await startSandboxServer(UID_START);
     shell = await SandboxShell.open(server);
     info = (await (await server.api('/api/sandbox')).json()) as typeof info;
+    // These attempts (kill -9 -1, a fork bomb, writes to /etc/passwd…) must never run on the host: if the shell is
+    // not provably in a sandbox (root inside mapped to the range, its own user namespace), nothing below runs.
+    const map = (await shell.run('cat /proc/self/uid_map')).output;
+    const userns = (await shell.run('readlink /proc/self/ns/user')).output;
+    if (!new RegExp(`^\\s*0\\s+${UID_START}\\s+65536$`).test(map) || userns === readlinkSync('/proc/self/ns/user')) {
+      throw new Error(`the shell is not in a sandbox (uid_map ${JSON.stringify(map)}, ${userns}): refusing to run the escape attempts`);
+    }
   }, 30_000);
 
   afterAll(async () => {

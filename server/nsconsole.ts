@@ -13,6 +13,10 @@ import { sessionRoutes } from './http/session-routes.js';
 import { createNamespaceEngine } from './namespaces/engine.js';
 import { createLauncher } from './terminals/launch.js';
 import { createTerminalRegistry } from './terminals/registry.js';
+import { createSandboxLauncher } from './sandbox/launch.js';
+import { createSandboxManager, TOKEN_OWNER } from './sandbox/manager.js';
+import { sandboxOffRoutes, sandboxRoutes } from './sandbox/routes.js';
+import { scopedEngine } from './sandbox/scope.js';
 import { createUpgradeHandler, viewToken } from './ws/upgrade.js';
 import { startHeartbeat } from './ws/heartbeat.js';
 import { createEventStreams, type EventStreamLimits } from './ws/event-stream.js';
@@ -60,8 +64,12 @@ export function packageVersion(): string {
 
 export async function startNsconsole(config: Config, log: Logger, opts: StartOptions = {}): Promise<RunningServer> {
   const engine = createNamespaceEngine({ nsDir: config.nsDir, log, kernelEvents: config.watch === 'events' });
-  const registry = createTerminalRegistry({ config, log, launch: createLauncher({ shell: config.shell, engine }) });
-  const lessons = new LessonService({ dir: opts.lessonsDir ?? defaultLessonsDir(), engine, registry, log });
+  // --sandbox: every view and session is the token holder's sandbox's (server/sandbox/), never the host's.
+  const sandboxes = config.sandbox ? createSandboxManager(config.sandbox, log) : null;
+  const views = sandboxes ? scopedEngine(engine, () => sandboxes.get(TOKEN_OWNER)) : engine;
+  const launch = sandboxes ? createSandboxLauncher({ shell: config.shell, manager: sandboxes, scoped: views, owner: TOKEN_OWNER }) : createLauncher({ shell: config.shell, engine });
+  const registry = createTerminalRegistry({ config, log, launch });
+  const lessons = new LessonService({ dir: opts.lessonsDir ?? defaultLessonsDir(), engine: views, registry, log });
   let port = config.port;
   const auth = createAuth({
     token: config.token,
@@ -75,8 +83,9 @@ export async function startNsconsole(config: Config, log: Logger, opts: StartOpt
     auth,
     version: packageVersion(),
     webRoot: opts.webRoot ?? defaultWebRoot(),
-    namespaceRoutes: namespaceRoutes(engine),
+    namespaceRoutes: namespaceRoutes(views),
     sessionRoutes: sessionRoutes(registry),
+    sandboxRoutes: sandboxes ? sandboxRoutes(sandboxes, () => TOKEN_OWNER) : sandboxOffRoutes(),
     lessonRoutes: lessonRoutes(lessons),
   });
   // A valid owner token (Bearer, handshake) or share token (handshake, `?view=`): such callers skip the
@@ -97,7 +106,7 @@ export async function startNsconsole(config: Config, log: Logger, opts: StartOpt
   });
   server.keepAliveTimeout = SERVER_TIMEOUT_OPTIONS.keepAliveTimeout;
   const limits = installConnectionLimits(server, { authenticated, maxConnections: opts.maxConnections, maxPerIp: opts.maxConnectionsPerIp, unauthenticatedRate: opts.unauthenticatedRate });
-  const eventStreams = createEventStreams(engine, log, opts.eventStreams, lessons);
+  const eventStreams = createEventStreams(views, log, opts.eventStreams, lessons);
   const upgrades = createUpgradeHandler({
     auth,
     log,
@@ -128,6 +137,7 @@ export async function startNsconsole(config: Config, log: Logger, opts: StartOpt
       server.closeAllConnections();
       await registry.disposeAll();
       await lessons.dispose(); // after the shells have ended: unmounts and deletes what the lessons made
+      await sandboxes?.dispose();
       engine.dispose();
     })());
 

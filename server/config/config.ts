@@ -19,6 +19,20 @@ export interface Config {
   scrollback: number;
   /** 'events': hear namespace and mount changes from the kernel where it can (else poll); 'poll': always poll */
   watch: 'events' | 'poll';
+  /** every session runs in its owner's sandbox (server/sandbox/); null: sessions run on the host */
+  sandbox?: SandboxConfig | null;
+}
+
+export interface SandboxConfig {
+  /** first host uid (and gid) given to sandboxes, and how many: each sandbox takes SANDBOX_UID_COUNT of them */
+  uidStart: number;
+  uidCount: number;
+  /** ms a sandbox lives on after its last session ends */
+  idleMs: number;
+  /** cgroup pids.max and memory limit (bytes), and the tmpfs size that holds all it writes (bytes) */
+  pidsMax: number;
+  memoryBytes: number;
+  diskBytes: number;
 }
 
 interface FlagSpec {
@@ -45,6 +59,12 @@ export const FLAGS: Record<string, FlagSpec> = {
   'max-clients': { type: 'string', help: 'most clients attached to one session', def: '16' },
   scrollback: { type: 'string', help: 'lines of scrollback replayed on reattach', def: '1000' },
   watch: { type: 'string', help: 'how live views notice changes: events (from the kernel; polls where unavailable) or poll', def: 'events' },
+  sandbox: { type: 'boolean', help: "run every session in its owner's sandbox (own user, mount, PID, UTS, IPC, cgroup and loopback-only network namespaces; root inside is an unprivileged uid range outside)" },
+  'sandbox-uids': { type: 'string', help: 'host uid/gid range for sandboxes, START:COUNT; each sandbox takes 65536 of it', def: '200000:655360' },
+  'sandbox-idle': { type: 'string', help: 'seconds a sandbox lives on after its last session ends', def: '600' },
+  'sandbox-pids': { type: 'string', help: 'most processes in one sandbox (cgroup pids.max)', def: '256' },
+  'sandbox-memory': { type: 'string', help: 'memory limit of one sandbox in MiB (cgroup)', def: '512' },
+  'sandbox-disk': { type: 'string', help: 'MiB one sandbox may write (its tmpfs size)', def: '256' },
   help: { type: 'boolean', help: 'print this help and exit' },
 };
 
@@ -121,7 +141,34 @@ const ConfigSchema = z.object({
   maxClientsPerSession: intIn(1, 1000),
   scrollback: intIn(0, 100_000),
   watch: z.enum(['events', 'poll'], { error: 'must be events or poll' }),
+  sandbox: z
+    .object({
+      uids: z.string().regex(/^\d+:\d+$/, 'must be START:COUNT, e.g. 200000:655360'),
+      idleMs: z.coerce.number().min(0).max(7 * 86_400).transform((s) => Math.round(s * 1000)),
+      pidsMax: intIn(8, 1_000_000),
+      memoryBytes: intIn(16, 1_048_576).transform((m) => m * MIB),
+      diskBytes: intIn(1, 1_048_576).transform((m) => m * MIB),
+    })
+    .transform((v, ctx) => {
+      const [uidStart, uidCount] = v.uids.split(':').map(Number) as [number, number];
+      if (uidStart < 1 || uidStart + uidCount > MAX_UID) ctx.addIssue({ code: 'custom', message: `uids must lie within 1..${MAX_UID} (never host uid 0)` });
+      if (uidCount < SANDBOX_UID_COUNT) ctx.addIssue({ code: 'custom', message: `uids: COUNT must be at least ${SANDBOX_UID_COUNT} (one sandbox)` });
+      return { uidStart, uidCount, idleMs: v.idleMs, pidsMax: v.pidsMax, memoryBytes: v.memoryBytes, diskBytes: v.diskBytes };
+    })
+    .nullable(),
 });
+
+const MIB = 1024 * 1024;
+/** uids (and gids) one sandbox maps: 0..65535 inside, as a Debian system expects (nobody is 65534). */
+export const SANDBOX_UID_COUNT = 65536;
+/** the highest host uid + 1: (uid_t)-1 is "no uid" */
+const MAX_UID = 4_294_967_295;
+
+/** The flag, else NSCONSOLE_SANDBOX=1|true|yes. */
+function sandboxOn(flag: unknown, env: string | undefined): boolean {
+  if (flag === true) return true;
+  return env !== undefined && /^(1|true|yes|on)$/i.test(env.trim());
+}
 
 export type ParsedArgs = { help: true } | { help: false; config: Config };
 
@@ -159,10 +206,19 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     maxClientsPerSession: pick('max-clients') ?? '16',
     scrollback: pick('scrollback') ?? '1000',
     watch: pick('watch') ?? 'events',
+    sandbox: sandboxOn(values.sandbox, env.NSCONSOLE_SANDBOX)
+      ? {
+          uids: pick('sandbox-uids') ?? '200000:655360',
+          idleMs: pick('sandbox-idle') ?? '600',
+          pidsMax: pick('sandbox-pids') ?? '256',
+          memoryBytes: pick('sandbox-memory') ?? '512',
+          diskBytes: pick('sandbox-disk') ?? '256',
+        }
+      : null,
   };
   const r = ConfigSchema.safeParse(raw);
   if (!r.success) {
-    const msg = r.error.issues.map((i) => `--${String(i.path[0]).replace(/[A-Z]/g, (c) => '-' + c.toLowerCase()).replace('session-grace-ms', 'session-grace').replace('max-clients-per-session', 'max-clients')}: ${i.message}`).join('\n');
+    const msg = r.error.issues.map((i) => `--${String(i.path[0]).replace(/[A-Z]/g, (c) => '-' + c.toLowerCase()).replace('session-grace-ms', 'session-grace').replace('max-clients-per-session', 'max-clients')}${i.path.length > 1 ? ` ${i.path.slice(1).join('.')}` : ''}: ${i.message}`).join('\n');
     throw new ConfigError(msg);
   }
   return { help: false, config: r.data };

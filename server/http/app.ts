@@ -16,6 +16,8 @@ export interface AppDeps {
   webRoot: string;
   namespaceRoutes: Router;
   sessionRoutes: Router;
+  /** `/api/sandbox` (server/sandbox/routes.ts) */
+  sandboxRoutes?: Router;
   /** `/api/lessons` (server/lessons/routes.ts) */
   lessonRoutes?: Router;
 }
@@ -69,6 +71,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use('/api', originCheck(deps.auth), requireOwner(deps.auth), express.json({ limit: MAX_JSON_BODY }));
   app.use('/api/namespaces', deps.namespaceRoutes);
   app.use('/api/sessions', deps.sessionRoutes);
+  if (deps.sandboxRoutes) app.use('/api/sandbox', deps.sandboxRoutes);
   if (deps.lessonRoutes) app.use('/api/lessons', deps.lessonRoutes);
   app.use('/api', notFoundHandler);
 

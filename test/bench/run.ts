@@ -13,6 +13,7 @@ const BENCHES: Bench[] = [
   { name: 'fairness', load: async () => (await import('./fairness-bench.js')).benchFairness },
   { name: 'browser', load: async () => (await import('./browser-bench.js')).benchBrowser },
   { name: 'owners', load: async () => (await import('./owners-bench.js')).benchOwners },
+  { name: 'sandbox', load: async () => (await import('./sandbox-bench.js')).benchSandbox },
 ];
 
 function machine(): string {

@@ -91,6 +91,16 @@ function expect<T>(schema: z.ZodMiniType<T>, v: unknown, what: string): T {
   return r.data;
 }
 
+/** `GET /api/sandbox` (--sandbox): the raw answer, checked by the caller (state/sandbox.svelte.ts). */
+export function getSandbox(): Promise<unknown> {
+  return request('GET', '/api/sandbox');
+}
+
+/** `POST /api/sandbox/reset`: destroys the caller's sandbox and makes a new one. */
+export function resetSandbox(): Promise<unknown> {
+  return request('POST', '/api/sandbox/reset');
+}
+
 export async function listNamespaces(): Promise<NamespaceList> {
   return expect(NamespaceListSchema, await request('GET', '/api/namespaces'), 'the namespace list');
 }

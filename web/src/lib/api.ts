@@ -40,7 +40,8 @@ export function plainMessage(code: string, detail: string): string {
   return detail && detail !== plain ? `${plain} (${detail})` : plain;
 }
 
-async function request(method: string, path: string, body?: unknown): Promise<unknown> {
+/** One JSON request with the owner's credential; a failure is an ApiError. Exported for the lesson client (lessons-api.ts). */
+export async function request(method: string, path: string, body?: unknown): Promise<unknown> {
   let res: Response;
   try {
     res = await fetch(path, {
@@ -65,7 +66,7 @@ async function request(method: string, path: string, body?: unknown): Promise<un
   return json;
 }
 
-function bad(what: string): ApiError {
+export function bad(what: string): ApiError {
   return new ApiError('BAD_RESPONSE', 0, `The server sent an unexpected answer for ${what}.`, what);
 }
 

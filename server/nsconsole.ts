@@ -16,6 +16,8 @@ import { createUpgradeHandler } from './ws/upgrade.js';
 import { startHeartbeat } from './ws/heartbeat.js';
 import { attachEventClient } from './ws/event-stream.js';
 import { terminalUpgrades } from './ws/terminal-stream.js';
+import { defaultLessonsDir, LessonService } from './lessons/service.js';
+import { lessonRoutes } from './lessons/routes.js';
 
 export interface RunningServer {
   port: number;
@@ -28,6 +30,8 @@ export interface RunningServer {
 export interface StartOptions {
   webRoot?: string;
   heartbeatMs?: number;
+  /** where the lesson files are; default lessons/ at the package root */
+  lessonsDir?: string;
 }
 
 /** Our package.json's version; found by walking up, since this runs from server/ (tests) and dist/server/. */
@@ -44,6 +48,7 @@ export function packageVersion(): string {
 export async function startNsconsole(config: Config, log: Logger, opts: StartOptions = {}): Promise<RunningServer> {
   const engine = createNamespaceEngine({ nsDir: config.nsDir, log, kernelEvents: config.watch === 'events' });
   const registry = createTerminalRegistry({ config, log, launch: createLauncher({ shell: config.shell, engine }) });
+  const lessons = new LessonService({ dir: opts.lessonsDir ?? defaultLessonsDir(), engine, registry, log });
   let port = config.port;
   const auth = createAuth({
     token: config.token,
@@ -59,13 +64,14 @@ export async function startNsconsole(config: Config, log: Logger, opts: StartOpt
     webRoot: opts.webRoot ?? defaultWebRoot(),
     namespaceRoutes: namespaceRoutes(engine),
     sessionRoutes: sessionRoutes(registry),
+    lessonRoutes: lessonRoutes(lessons),
   });
   const server = http.createServer(app);
   const upgrades = createUpgradeHandler({
     auth,
     log,
     ...terminalUpgrades(registry, log),
-    onEvents: (ws) => attachEventClient(ws, engine, log),
+    onEvents: (ws) => attachEventClient(ws, engine, log, lessons),
   });
   server.on('upgrade', upgrades.handle);
   const heartbeat = startHeartbeat(upgrades.servers, opts.heartbeatMs);
@@ -88,6 +94,7 @@ export async function startNsconsole(config: Config, log: Logger, opts: StartOpt
       upgrades.close();
       server.closeAllConnections();
       await registry.disposeAll();
+      await lessons.dispose(); // after the shells have ended: unmounts and deletes what the lessons made
       engine.dispose();
     })());
 

@@ -129,12 +129,15 @@ export const ERROR_STATUS = {
   NS_NOT_FOUND: 404,
   SESSION_NOT_FOUND: 404,
   PROCESS_NOT_FOUND: 404,
+  LESSON_NOT_FOUND: 404,
   NS_EXISTS: 409,
   NS_NOT_OURS: 409,
   NS_BUSY: 409,
   /** the ns-dir (or a directory or link on its path) could be redirected by another user: refused */
   NS_DIR_UNSAFE: 409,
   TARGET_CHANGED: 409,
+  /** the lesson file is invalid (GET /api/lessons shows why) */
+  LESSON_INVALID: 409,
   PAYLOAD_TOO_LARGE: 413,
   TOO_MANY_SESSIONS: 429,
   TOO_MANY_CLIENTS: 429,

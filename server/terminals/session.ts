@@ -94,6 +94,8 @@ export class TerminalSession {
   private ending: Promise<void> | undefined;
   private everAttached = false;
   private disposed = false;
+  /** told of pty output (the shell did something): lesson checks look again then (see server/lessons) */
+  private readonly activityListeners = new Set<() => void>();
 
   constructor(private readonly opts: SessionOptions) {
     this.id = opts.id;
@@ -116,6 +118,7 @@ export class TerminalSession {
     });
     const output = (data: Buffer) => {
       this.whereWatcher.noteActivity();
+      for (const fn of this.activityListeners) fn();
       this.batcher.push(data);
     };
     this.ptyListeners.push(
@@ -129,6 +132,12 @@ export class TerminalSession {
 
   info(): SessionInfo {
     return { id: this.id, target: this.target, pid: this.pid, cols: this.cols, rows: this.rows, clients: this.clients.size, createdAt: this.createdAt, exited: this.exitStatus };
+  }
+
+  /** Calls `fn` on every chunk of pty output until the returned function is called. */
+  onActivity(fn: () => void): () => void {
+    this.activityListeners.add(fn);
+    return () => this.activityListeners.delete(fn);
   }
 
   /** Attaches a client: it gets hello, the replayed screen, then live output. Throws AppError when full. */

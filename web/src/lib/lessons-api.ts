@@ -1,42 +1,19 @@
 // The lesson client: REST calls for the lesson list, a lesson run and its reset, validated at the boundary, and
-// the tiny prose formatter the panel uses. PROVISIONAL wire types until shared/lessons.ts lands.
+// the tiny prose formatter the panel uses. Wire types: shared/lessons.ts (types only: that module loads zod).
 import { bad, request } from './api.js';
 import { isInt, isObj, isStr } from './guards.js';
+import type {
+  LessonClientMessage,
+  LessonCommand,
+  LessonDetail,
+  LessonInfo,
+  LessonResetResult,
+  LessonServerMessage,
+  LessonStep,
+  StepProgress,
+} from '../../../shared/lessons.js';
 
-// Wire types: shared/lessons.ts (PROVISIONAL local copy until that file is merged).
-export type LessonPane = 'outside' | 'inside';
-export interface LessonCommand {
-  pane: LessonPane;
-  text: string;
-}
-export interface LessonStep {
-  title: string;
-  text: string;
-  commands: LessonCommand[];
-  hints: string[];
-  checks: string[];
-}
-export interface LessonInfo {
-  id: string;
-  title: string;
-  summary: string;
-  steps: LessonStep[];
-  error?: string;
-}
-export type StepState = 'pending' | 'passed';
-export interface StepProgress {
-  state: StepState;
-  reason?: string;
-}
-export interface LessonDetail extends LessonInfo {
-  variables: Record<string, string>;
-  progress: StepProgress[];
-}
-export interface LessonResetResult {
-  removed: { processes: { pid: number; command: string }[]; mounts: string[]; files: string[] };
-  problems: string[];
-  progress: StepProgress[];
-}
+export type { LessonClientMessage, LessonInfo, LessonServerMessage, LessonStep, StepProgress };
 
 const isStrArray = (v: unknown): v is string[] => Array.isArray(v) && v.every(isStr);
 
@@ -91,20 +68,6 @@ export function resetLines(r: LessonResetResult): string[] {
     ...r.removed.processes.map((p) => `ended process ${p.pid} (${p.command})`),
     ...r.removed.files.map((f) => `deleted ${f}`),
   ];
-}
-
-/** `/ws/events` client message: follow this lesson (null: none) with these sessions as its panes. */
-export interface LessonClientMessage {
-  type: 'lesson';
-  id: string | null;
-  panes: { outside?: string; inside?: string };
-}
-
-/** `/ws/events` server message: the followed lesson's progress. */
-export interface LessonServerMessage {
-  type: 'lesson';
-  id: string;
-  steps: StepProgress[];
 }
 
 /** A lesson frame of the event stream, or null when the frame is something else (or malformed). */

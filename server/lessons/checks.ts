@@ -53,7 +53,13 @@ export function resolveRef(ctx: CheckContext, ref: Ref, type: NsType): Resolved 
     const other = here[0];
     return no(other ? `${ctx.short(ref)} holds a ${other.type} namespace, not a ${type} one` : `no namespace is persisted at ${ctx.short(ref)}`);
   }
-  return { ok: true, id: ns.id, pid: ns.pid, where: `in the namespace persisted at ${ctx.short(ref)}` };
+  // A process in it, to look at its files through: the list's lowest PID, else a pane's (the list can lag).
+  let pid = ns.pid;
+  for (const pane of ['outside', 'inside'] as const) {
+    const fg = pid === null ? facts.paneForeground(pane) : null;
+    if (fg && facts.nsOfPid(fg.pid, type) === ns.id) pid = fg.pid;
+  }
+  return { ok: true, id: ns.id, pid, where: `in the namespace persisted at ${ctx.short(ref)}` };
 }
 
 /** The mount on top at `target` (the last one mounted there). */
@@ -154,12 +160,12 @@ function checkPane(ctx: CheckContext, c: Extract<Check, { kind: 'pane' }>): Chec
 function checkFile(ctx: CheckContext, c: Extract<Check, { kind: 'file' }>): CheckResult {
   const r = resolveRef(ctx, c.in, 'mnt');
   if (!r.ok) return r;
-  if (r.pid === null && c.in !== 'outside') return no(`no process is in the namespace ${r.where.replace(/^in /, '')}, so nothing can look at its files`);
+  if (r.pid === null && c.in !== 'outside') return no(`no process is in ${r.where.replace(/^in /, '')}, so nothing can look at its files`);
   const p = ctx.short(c.file);
   const kind = ctx.facts.stat(r.pid, c.file);
   if (!c.exists) return kind ? no(`${p} exists ${r.where}`) : OK;
   if (!kind) return no(`${p} does not exist ${r.where}`);
-  if (c.kind && kind !== c.kind) return no(`${p} ${r.where} is a ${kind === 'other' ? 'special file' : kind}, not a ${c.kind}`);
+  if (c.is && kind !== c.is) return no(`${p} ${r.where} is a ${kind === 'other' ? 'special file' : kind}, not a ${c.is}`);
   return OK;
 }
 

@@ -33,7 +33,7 @@ export function describeCheck(c: Check, short: (p: string) => string): string {
       return `the ${c.pane === 'inside' ? 'Inside' : 'Outside'} pane's foreground process ${parts.join(' and ')}`;
     }
     case 'file':
-      return `${short(c.file)} ${c.exists ? 'exists' : 'does not exist'} ${where(c.in, short)}${c.kind && c.exists ? ` (a ${c.kind})` : ''}`;
+      return `${short(c.file)} ${c.exists ? 'exists' : 'does not exist'} ${where(c.in, short)}${c.is && c.exists ? ` (a ${c.is})` : ''}`;
     case 'peers':
       return `${mref(c.peers[0], short)} and ${mref(c.peers[1], short)} are peers (same peer group)`;
     case 'not-peers':

@@ -61,7 +61,7 @@ export const CHECK_SCHEMAS = {
     file: PathSchema,
     in: RefSchema.default('outside'),
     exists: z.boolean().default(true),
-    kind: z.enum(['file', 'directory']).optional(),
+    is: z.enum(['file', 'directory']).optional(),
   }),
   /** two mounts are in the same peer group (a mount event on one propagates to the other) */
   peers: z.strictObject({ peers: z.tuple([MountRefSchema, MountRefSchema]) }),
@@ -104,7 +104,9 @@ export const StepSchema = z.strictObject({
   title: z.string().min(1),
   text: z.string().default(''),
   commands: z.array(CommandSchema).default([]),
-  checks: z.array(CheckSchema).min(1, 'every step needs at least one check (how else would it pass?)'),
+  checks: z
+    .array(CheckSchema, { error: (iss) => (iss.input === undefined ? 'every step needs at least one check (how else would it pass?)' : undefined) })
+    .min(1, 'every step needs at least one check (how else would it pass?)'),
   hints: z.array(z.string().min(1)).default([]),
 });
 

@@ -6,7 +6,7 @@ import { readdirSync, readFileSync, readlinkSync, existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Locator, Page } from '@playwright/test';
 import { test, expect, mountsUnder, removeTree, type ServerInfo } from './fixtures.js';
-import { countMatches, openConsole, pane, reloadConsole, snap, typeLine, waitForNewMatch, waitForPrompt, type PaneName } from './console.js';
+import { countMatches, openConsole, pane, reloadConsole, snap, terminalText, typeLine, waitForNewMatch, waitForPrompt, type PaneName } from './console.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
 /** The shipped lessons: one test each (the file name is the lesson id). */
@@ -16,6 +16,10 @@ const LESSON_IDS = readdirSync(resolve(REPO, 'lessons'))
   .sort();
 /** A step's checks run when the kernel reports a change; generous for a machine shared with other test runs. */
 const STEP_TIMEOUT_MS = 20_000;
+/** Poll a terminal often: a lesson is dozens of commands, and the default back-off waits up to 1 s per check. */
+const FAST_POLL = [50, 100, 200];
+/** A whole lesson is many commands, each waited for: more than the default 90 s on a busy machine. */
+const LESSON_TEST_TIMEOUT_MS = 240_000;
 
 interface LessonDetail {
   id: string;
@@ -59,52 +63,72 @@ async function runStep(page: Page, step: Locator): Promise<void> {
     await waitForPrompt(page, paneName);
     const before = await countMatches(page, paneName, escapeRe(text));
     await button.click();
-    await waitForNewMatch(page, paneName, escapeRe(text), before);
-    await waitForPrompt(page, paneName);
+    await expect.poll(() => countMatches(page, paneName, escapeRe(text)), { intervals: FAST_POLL, timeout: 15_000 }).toBeGreaterThan(before);
+    await expect.poll(async () => /[#$]$/.test((await terminalText(page, paneName)).trimEnd()), { intervals: FAST_POLL, timeout: 15_000 }).toBe(true);
   }
 }
 
-/** The inode of every process's mount namespace, from /proc (processes that vanish meanwhile are skipped). */
-function processesInMnt(inode: string): number[] {
-  const pids: number[] = [];
+/** A process as a (pid, start time) pair: a PID reused by another process afterwards is not mistaken for it. */
+interface ProcId {
+  pid: number;
+  start: string;
+}
+
+function startTime(pid: number): string | null {
+  try {
+    // /proc/PID/stat field 22 (starttime); fields are counted after the ")" that closes the command name
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+  } catch {
+    return null; // Swallow: it exited
+  }
+}
+
+/**
+ * The processes now in any of these namespaces (`mnt:[4026532315]`, `uts:[…]`), from /proc. Taken before the
+ * reset: a namespace inode is reused as soon as it is freed (other tests on this machine make namespaces too),
+ * so afterwards it may name someone else's namespace; these exact processes must be gone.
+ */
+function processesIn(namespaces: string[]): ProcId[] {
+  const want = new Set(namespaces);
+  const types = [...new Set(namespaces.map((n) => n.split(':')[0]!))];
+  const found: ProcId[] = [];
   for (const e of readdirSync('/proc')) {
     if (!/^\d+$/.test(e)) continue;
-    try {
-      if (readlinkSync(`/proc/${e}/ns/mnt`) === `mnt:[${inode}]`) pids.push(Number(e));
-    } catch {
-      // Swallow: the process exited while we looked, or is PID 1 (EACCES): neither is the lesson's
-    }
+    const inOne = types.some((t) => {
+      try {
+        return want.has(readlinkSync(`/proc/${e}/ns/${t}`));
+      } catch {
+        return false; // Swallow: the process exited while we looked, or is PID 1 (EACCES): neither is the lesson's
+      }
+    });
+    const start = inOne ? startTime(Number(e)) : null;
+    if (start !== null) found.push({ pid: Number(e), start });
   }
-  return pids;
+  return found;
 }
 
-/** nsfs mounts (persisted namespaces) anywhere in our mount table whose namespace is `inode`. */
-function nsfsBindsOf(inode: string): string[] {
-  return readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .filter((l) => / - nsfs /.test(l) && l.split(' ')[3]?.includes(`[${inode}]`))
-    .map((l) => l.split(' ')[4]!);
-}
+const stillRunning = (procs: ProcId[]) => procs.filter((p) => startTime(p.pid) === p.start).map((p) => p.pid);
 
-/** Namespace inodes persisted (nsfs-bound) under `dir`. */
+/** Namespaces persisted (nsfs-bound) under `dir`, as readlink names them (`mnt:[4026532315]`). */
 function persistedUnder(dir: string): string[] {
   return readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
-    .filter((l) => / - nsfs /.test(l) && (l.split(' ')[4] ?? '').startsWith(dir + '/'))
-    .map((l) => /\[(\d+)\]/.exec(l.split(' ')[3] ?? '')?.[1])
-    .filter((i): i is string => i !== undefined);
+    .map((l) => l.split(' '))
+    .filter((f) => f.includes('nsfs') && f[f.indexOf('-') + 1] === 'nsfs' && (f[4] ?? '').startsWith(dir + '/'))
+    .map((f) => f[3]!);
 }
 
-async function expectResetLeftNothing(page: Page, work: string, inodes: string[]): Promise<void> {
+/** Click "Reset lesson" and check, from this process, that nothing of the lesson is left. */
+async function expectResetLeftNothing(page: Page, work: string): Promise<void> {
+  const procs = processesIn(persistedUnder(work));
+  expect(procs.length, 'processes in the namespaces persisted in the workspace, before the reset').toBeGreaterThan(0);
   await lessonRegion(page).getByRole('button', { name: 'Reset lesson' }).click();
   await expect(lessonRegion(page).getByRole('status', { name: 'Reset report' })).toBeVisible();
   for (const s of await steps(page).all()) await expect(s).toHaveAttribute('data-state', 'pending');
-  expect(mountsUnder(work)).toEqual([]);
-  expect(existsSync(work) ? readdirSync(work) : []).toEqual([]);
-  for (const inode of inodes) {
-    expect(nsfsBindsOf(inode), `nsfs binds of mnt:[${inode}]`).toEqual([]);
-    expect(processesInMnt(inode), `processes in mnt:[${inode}]`).toEqual([]);
-  }
+  expect(mountsUnder(work), 'mounts (nsfs binds included) under the workspace').toEqual([]);
+  expect(existsSync(work) ? readdirSync(work) : [], 'files in the workspace').toEqual([]);
+  await expect.poll(() => stillRunning(procs), { message: 'processes that were in the lesson namespaces' }).toEqual([]);
 }
 
 test.describe('lessons', () => {
@@ -117,6 +141,7 @@ test.describe('lessons', () => {
 
   for (const id of LESSON_IDS) {
     test(`${id}: completed by its Run buttons, then Reset lesson leaves nothing`, async ({ page, server }, testInfo) => {
+      test.setTimeout(LESSON_TEST_TIMEOUT_MS);
       const detail = await api<LessonDetail>(server, 'GET', `/api/lessons/${id}`);
       const work = detail.variables.WORK!;
       workRoot = dirname(work);
@@ -124,24 +149,23 @@ test.describe('lessons', () => {
       await expect(lessonRegion(page)).toBeVisible();
       const count = await steps(page).count();
       expect(count).toBe(detail.steps.length);
-      const inodes = new Set<string>();
       for (let i = 0; i < count; i++) {
         const step = steps(page).nth(i);
         await expect(step).toHaveAttribute('data-state', 'pending');
         await runStep(page, step);
         await expect(step).toHaveAttribute('data-state', 'passed', { timeout: STEP_TIMEOUT_MS });
-        for (const inode of persistedUnder(work)) inodes.add(inode);
         if (id === 'mount-namespaces' && i === 2) {
           await page.setViewportSize({ width: 1280, height: 800 });
           await snap(page, testInfo, 'mid-lesson-1280');
         }
       }
       await snap(page, testInfo, 'all-passed');
-      await expectResetLeftNothing(page, work, [...inodes]);
+      await expectResetLeftNothing(page, work);
     });
   }
 
   test('mount-namespaces typed by hand (opened from the Lessons menu); a reload keeps progress', async ({ page, server }, testInfo) => {
+    test.setTimeout(LESSON_TEST_TIMEOUT_MS);
     const detail = await api<LessonDetail>(server, 'GET', '/api/lessons/mount-namespaces');
     const work = detail.variables.WORK!;
     workRoot = dirname(work);
@@ -152,7 +176,6 @@ test.describe('lessons', () => {
     await expect(lessonRegion(page)).toBeVisible();
     expect(new URL(page.url()).searchParams.get('lesson')).toBe('mount-namespaces');
     const count = await steps(page).count();
-    const inodes = new Set<string>();
     for (let i = 0; i < count; i++) {
       const step = steps(page).nth(i);
       await expect(step).toHaveAttribute('data-state', 'pending');
@@ -162,7 +185,6 @@ test.describe('lessons', () => {
         await waitForNewMatch(page, cmd.pane, escapeRe(cmd.text), before);
       }
       await expect(step).toHaveAttribute('data-state', 'passed', { timeout: STEP_TIMEOUT_MS });
-      for (const inode of persistedUnder(work)) inodes.add(inode);
       if (i === 1) {
         // Mid-lesson, the Inside shell inside the new namespace: a reload reattaches both shells and the lesson.
         await reloadConsole(page);
@@ -173,7 +195,7 @@ test.describe('lessons', () => {
         await snap(page, testInfo, 'after-reload');
       }
     }
-    await expectResetLeftNothing(page, work, [...inodes]);
+    await expectResetLeftNothing(page, work);
   });
 
   test('a wrong or skipped step stays pending with its reason; Hint reveals the hints', async ({ page, server }, testInfo) => {
@@ -192,7 +214,6 @@ test.describe('lessons', () => {
 
     // Step 2 skipped to: its command runs, but a step is checked only once every step before it has passed.
     await runStep(page, second);
-    const inodes = persistedUnder(work);
     await expect(first).toHaveAttribute('data-state', 'pending');
     await expect(second).toHaveAttribute('data-state', 'pending');
     await expect(second.getByTestId('step-reason')).toHaveCount(0);
@@ -208,7 +229,7 @@ test.describe('lessons', () => {
     }
     await expect(hintButton).toBeDisabled();
 
-    await expectResetLeftNothing(page, work, inodes);
+    await expectResetLeftNothing(page, work);
   });
 
   test('at 1280×800 the lesson, both terminals, Namespaces and Mounts are all in view', async ({ page, server }, testInfo) => {

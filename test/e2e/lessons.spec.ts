@@ -145,6 +145,7 @@ test.describe('lessons', () => {
       const detail = await api<LessonDetail>(server, 'GET', `/api/lessons/${id}`);
       const work = detail.variables.WORK!;
       workRoot = dirname(work);
+      if (id === 'mount-namespaces') await page.setViewportSize({ width: 1280, height: 800 }); // done at 1280×800 too
       await openLesson(page, server, id);
       await expect(lessonRegion(page)).toBeVisible();
       const count = await steps(page).count();
@@ -154,10 +155,7 @@ test.describe('lessons', () => {
         await expect(step).toHaveAttribute('data-state', 'pending');
         await runStep(page, step);
         await expect(step).toHaveAttribute('data-state', 'passed', { timeout: STEP_TIMEOUT_MS });
-        if (id === 'mount-namespaces' && i === 2) {
-          await page.setViewportSize({ width: 1280, height: 800 });
-          await snap(page, testInfo, 'mid-lesson-1280');
-        }
+        if (id === 'mount-namespaces' && i === 2) await snap(page, testInfo, 'mid-lesson-1280'); // docs/lesson-screenshot.png
       }
       await snap(page, testInfo, 'all-passed');
       await expectResetLeftNothing(page, work);
@@ -265,8 +263,9 @@ test.describe('lessons', () => {
     for (const name of ['outside', 'inside'] as const) {
       await expect(pane(page, name).getByTestId('where')).toContainText(/mnt:\[\d+\]/);
       const where = pane(page, name).getByTestId('where').locator('code');
-      // the namespace in the header is shown whole, not cut by the ellipsis of its (clipping) parent
+      // the namespace in the header is shown whole, not cut by its (clipping) parent
       expect(await where.evaluate((el) => el.getBoundingClientRect().right <= el.parentElement!.getBoundingClientRect().right + 0.5)).toBe(true);
+      expect(await where.evaluate((el) => el.scrollWidth <= el.clientWidth + 0.5)).toBe(true);
     }
     const cols = await page.evaluate(() => (window as unknown as { nsconsole: { terminals: { outside: { cols: number } } } }).nsconsole.terminals.outside.cols);
     expect(cols).toBeGreaterThanOrEqual(50);

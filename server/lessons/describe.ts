@@ -1,6 +1,11 @@
 // A check in words, for the lesson panel ("what will make this step pass").
 import type { Check, MountRef, Ref } from './schema.js';
 
+/** Workspace paths in words: ${WORK} itself, …/rest below it, anything else as is. */
+export function shortener(work: string): (p: string) => string {
+  return (p) => (p === work ? '${WORK}' : p.startsWith(work + '/') ? '…/' + p.slice(work.length + 1) : p);
+}
+
 function where(ref: Ref, short: (p: string) => string): string {
   if (ref === 'outside') return 'outside';
   if (ref === 'inside') return 'inside';

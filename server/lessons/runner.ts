@@ -8,7 +8,8 @@ import type { NsType } from '../../shared/api.js';
 import type { LessonPane, LessonServerMessage, StepProgress } from '../../shared/lessons.js';
 import type { Logger } from '../log.js';
 import type { EngineEvent, NamespaceEngine } from '../namespaces/engine.js';
-import { evaluateStep, type CheckContext } from './checks.js';
+import { evaluateStep, type CheckContext, type CheckResult } from './checks.js';
+import { shortener } from './describe.js';
 import { LiveFacts, type PaneSessions } from './facts.js';
 import type { Lesson } from './loader.js';
 
@@ -38,8 +39,6 @@ export class LessonRun {
   private scheduled = false;
   private activityTimer: NodeJS.Timeout | null = null;
   private lastEvalAt = 0;
-  /** evaluations done (for the bench and tests) */
-  evaluations = 0;
 
   constructor(
     readonly lesson: Lesson,
@@ -79,7 +78,9 @@ export class LessonRun {
     viewer({ type: 'lesson', id: this.lesson.id, steps: this.steps() });
     return () => {
       this.viewers.delete(viewer);
-      if (this.viewers.size === 0) this.stop();
+      const last = [...this.viewers.values()].at(-1);
+      if (last) this.setPanes(last);
+      else this.stop();
     };
   }
 
@@ -148,31 +149,15 @@ export class LessonRun {
 
   private evaluate(forcePush = false): void {
     this.lastEvalAt = Date.now();
-    this.evaluations++;
     this.facts.beginEvaluation();
-    const short = (p: string) => (p === this.work ? '${WORK}' : p.startsWith(this.work + '/') ? '…/' + p.slice(this.work.length + 1) : p);
-    const ctx: CheckContext = { facts: this.facts, short };
+    const ctx: CheckContext = { facts: this.facts, short: shortener(this.work) };
     const before = JSON.stringify(this.progress);
-    let blocked = false;
-    this.lesson.steps.forEach((step, i) => {
-      if (this.passed[i]) return;
-      if (blocked) {
-        this.progress[i] = { state: 'pending' };
-        return;
-      }
-      let r;
+    this.progress = advance(this.passed, (i) => {
       try {
-        r = evaluateStep(ctx, step.checks);
+        return evaluateStep(ctx, this.lesson.steps[i]?.checks ?? []);
       } catch (err) {
         this.deps.log.error({ err, lesson: this.lesson.id, step: i }, 'lesson check failed');
-        r = { ok: false as const, reason: 'the check could not be evaluated (see the server log)' };
-      }
-      if (r.ok) {
-        this.passed[i] = true;
-        this.progress[i] = { state: 'passed' };
-      } else {
-        blocked = true;
-        this.progress[i] = { state: 'pending', reason: r.reason };
+        return { ok: false, reason: 'the check could not be evaluated (see the server log)' };
       }
     });
     this.updateWatch();
@@ -189,4 +174,23 @@ export class LessonRun {
     this.watchedIds = key;
     this.watch.setIds(ids);
   }
+}
+
+/**
+ * Steps pass in order: the first step not yet passed is evaluated; if it passes, the next one is, and so on. A
+ * passed step stays passed (`passed` is updated in place); the first pending one carries its reason.
+ */
+export function advance(passed: boolean[], evaluate: (step: number) => CheckResult): StepProgress[] {
+  let blocked = false;
+  return passed.map((done, i): StepProgress => {
+    if (done) return { state: 'passed' };
+    if (blocked) return { state: 'pending' };
+    const r = evaluate(i);
+    if (r.ok) {
+      passed[i] = true;
+      return { state: 'passed' };
+    }
+    blocked = true;
+    return { state: 'pending', reason: r.reason };
+  });
 }

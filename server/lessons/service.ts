@@ -11,7 +11,7 @@ import type { Logger } from '../log.js';
 import type { NamespaceEngine } from '../namespaces/engine.js';
 import type { TerminalRegistry } from '../terminals/registry.js';
 import { readWhere } from '../terminals/where.js';
-import { describeCheck } from './describe.js';
+import { describeCheck, shortener } from './describe.js';
 import { loadLessons, type Lesson, type LoadedLesson } from './loader.js';
 import { resetWorkspace } from './reset.js';
 import { LessonRun, type Viewer } from './runner.js';
@@ -22,7 +22,7 @@ const SHELL_SAFE_PATH = /^\/[A-Za-z0-9._/-]+$/;
 export interface LessonServiceOptions {
   dir: string;
   engine: NamespaceEngine;
-  registry: Pick<TerminalRegistry, 'get'>;
+  registry: Pick<TerminalRegistry, 'get' | 'list'>;
   log: Logger;
 }
 
@@ -86,6 +86,7 @@ export class LessonService {
         work: r.work,
         namespaces: (await this.opts.engine.list()).namespaces,
         paneLeaders: leaders,
+        shells: this.opts.registry.list().filter((s) => !s.exited).map((s) => s.pid),
         paneForeground: leaders.map((pid) => foregroundOf(pid)).filter((p): p is number => p !== null),
         selfIds: new Set(NS_TYPES.map((t) => safeSelf(this.opts.engine, t))),
       });
@@ -102,7 +103,8 @@ export class LessonService {
     for (const l of this.loaded) {
       if (!l.lesson) continue;
       try {
-        await this.reset(l.id);
+        const { problems } = await this.reset(l.id);
+        if (problems.length > 0) this.opts.log.warn({ lesson: l.id, problems }, 'lesson reset at shutdown left something');
         rmdirSync(l.lesson.variables.WORK as string);
       } catch (err) {
         this.opts.log.error({ err, lesson: l.id }, 'could not clean up a lesson workspace');
@@ -112,6 +114,7 @@ export class LessonService {
     try {
       rmdirSync(this.root);
     } catch (err) {
+      // Swallow into the log: a workspace left behind is untidy, not harmful (it is in the temporary directory).
       this.opts.log.error({ err, root: this.root }, 'could not remove the lessons workspace');
     }
   }
@@ -160,8 +163,7 @@ function foregroundOf(leader: number): number | null {
 }
 
 function info(lesson: Lesson): LessonInfo {
-  const work = lesson.variables.WORK as string;
-  const short = (p: string) => (p === work ? '${WORK}' : p.startsWith(work + '/') ? '…/' + p.slice(work.length + 1) : p);
+  const short = shortener(lesson.variables.WORK as string);
   return {
     id: lesson.id,
     title: lesson.title,

@@ -8,6 +8,7 @@ type Bench = { name: string; load: () => Promise<() => Promise<Row[]>> };
 const BENCHES: Bench[] = [
   { name: 'terminals', load: async () => (await import('./terminal-bench.js')).benchTerminals },
   { name: 'namespaces', load: async () => (await import('./namespaces-bench.js')).benchNamespaces },
+  { name: 'lessons', load: async () => (await import('./lessons-bench.js')).benchLessons },
   { name: 'browser', load: async () => (await import('./browser-bench.js')).benchBrowser },
 ];
 

@@ -1,6 +1,6 @@
 // Each shipped lesson, completed by typing its own commands into real shells over the terminal WebSockets, with
 // the progress followed on /ws/events; then Reset, checked against /proc (not the API).
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LessonDetail, LessonResetResult } from '../../shared/lessons.js';
 import { startLearner, type Learner } from '../helpers/lessons.js';
@@ -21,24 +21,19 @@ function pidsIn(ids: Set<string>): number[] {
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     for (const t of ['mnt', 'uts']) {
-      try {
-        const link = readlinkSafe(`/proc/${name}/ns/${t}`);
-        if (link && ids.has(link)) out.push(Number(name));
-      } catch {
-        // gone meanwhile
-      }
+      const link = readlinkSafe(`/proc/${name}/ns/${t}`);
+      if (link && ids.has(link)) out.push(Number(name));
     }
   }
   return out;
 }
 
-import { readlinkSync } from 'node:fs';
 function readlinkSafe(p: string): string | null {
   try {
     const m = /^(\w+):\[(\d+)\]$/.exec(readlinkSync(p));
     return m ? `${m[1]}:${m[2]}` : null;
   } catch {
-    return null;
+    return null; // gone meanwhile
   }
 }
 
@@ -47,8 +42,6 @@ async function complete(l: Learner, lesson: LessonDetail, seen: Set<string>): Pr
     for (const cmd of step.commands) {
       await l.run(cmd.pane, cmd.text);
       // Remember every namespace a pane entered, to check after Reset that no process is left in it.
-      const fg = l.sessions[cmd.pane].pid;
-      void fg;
       if (NEW_SHELL.test(cmd.text)) for (const t of ['mnt', 'uts']) for (const pid of childrenOf(l.sessions[cmd.pane].pid)) seen.add(readlinkSafe(`/proc/${pid}/ns/${t}`) ?? '');
     }
     await l.waitProgress((s) => s[i]?.state === 'passed', `step ${i + 1} (${step.title}) to pass`);

@@ -1,7 +1,8 @@
 // Lesson files: the shipped ones load; each broken fixture is reported with file:line:col and why, by the loader
 // and by `lessons:check` (the built CLI), which exits 1.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadLessonFile, loadLessons } from '../../server/lessons/loader.js';
@@ -18,6 +19,21 @@ describe('lesson files', () => {
     expect(all.map((l) => l.error)).toEqual(all.map(() => undefined));
     expect(all.map((l) => l.id)).toEqual(expect.arrayContaining(['mount-namespaces', 'mount-propagation', 'hostnames']));
     for (const l of all) for (const s of l.lesson?.steps ?? []) expect(s.checks.length).toBeGreaterThan(0);
+  });
+
+  it('the complete example in docs/lessons.md is a valid lesson', () => {
+    const doc = readFileSync(path.join(REPO_ROOT, 'docs/lessons.md'), 'utf8');
+    const yaml = /```yaml\n([\s\S]*?)```/.exec(doc)?.[1];
+    expect(yaml).toBeTruthy();
+    const dir = mkdtempSync(path.join(tmpdir(), 'nsconsole-lesson-doc-'));
+    try {
+      writeFileSync(path.join(dir, 'tmpfs-inside.yaml'), yaml as string);
+      const l = loadLessonFile(path.join(dir, 'tmpfs-inside.yaml'), WS);
+      expect(l.error).toBeUndefined();
+      expect(l.lesson?.steps).toHaveLength(2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('replaces ${WORK} with the lesson workspace everywhere', () => {

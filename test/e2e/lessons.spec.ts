@@ -16,6 +16,8 @@ const LESSON_IDS = readdirSync(resolve(REPO, 'lessons'))
   .sort();
 /** A step's checks run when the kernel reports a change; generous for a machine shared with other test runs. */
 const STEP_TIMEOUT_MS = 20_000;
+/** Reset ends processes (waiting for them to leave /proc) and unmounts one mount at a time: slow on a busy machine. */
+const RESET_TIMEOUT_MS = 30_000;
 /** Poll a terminal often: a lesson is dozens of commands, and the default back-off waits up to 1 s per check. */
 const FAST_POLL = [50, 100, 200];
 /** A whole lesson is many commands, each waited for: more than the default 90 s on a busy machine. */
@@ -124,7 +126,7 @@ async function expectResetLeftNothing(page: Page, work: string): Promise<void> {
   const procs = processesIn(persistedUnder(work));
   expect(procs.length, 'processes in the namespaces persisted in the workspace, before the reset').toBeGreaterThan(0);
   await lessonRegion(page).getByRole('button', { name: 'Reset lesson' }).click();
-  await expect(lessonRegion(page).getByRole('status', { name: 'Reset report' })).toBeVisible();
+  await expect(lessonRegion(page).getByRole('status', { name: 'Reset report' })).toBeVisible({ timeout: RESET_TIMEOUT_MS });
   for (const s of await steps(page).all()) await expect(s).toHaveAttribute('data-state', 'pending');
   expect(mountsUnder(work), 'mounts (nsfs binds included) under the workspace').toEqual([]);
   expect(existsSync(work) ? readdirSync(work) : [], 'files in the workspace').toEqual([]);
@@ -274,6 +276,27 @@ test.describe('lessons', () => {
     await region.getByRole('button', { name: 'Close lesson' }).click();
     await expect(region).toHaveCount(0);
     expect(new URL(page.url()).searchParams.get('lesson')).toBeNull();
+  });
+
+  test('a pane that gets a new shell (a Namespaces row picked) is told to the server: its checks follow the new shell', async ({ page, server }) => {
+    const detail = await api<LessonDetail>(server, 'GET', '/api/lessons/mount-namespaces');
+    const work = detail.variables.WORK!;
+    workRoot = dirname(work);
+    await openLesson(page, server, 'mount-namespaces');
+    const before = await pane(page, 'inside').getAttribute('data-status');
+    expect(before).toBe('connected');
+    // Pick the server's own mnt namespace as the inside target: the Inside pane ends its shell and starts another.
+    const self = page.getByRole('table', { name: 'Namespaces' }).locator('tbody tr[data-self]');
+    await self.click();
+    await expect(pane(page, 'inside')).toContainText(/on mnt:\[\d+\]/);
+    await expect(pane(page, 'inside')).toHaveAttribute('data-status', 'connected');
+    await waitForPrompt(page, 'inside');
+    // Step 2 checks the Inside pane's foreground process: it passes only if the server follows the new shell.
+    await runStep(page, steps(page).nth(0));
+    await expect(steps(page).nth(0)).toHaveAttribute('data-state', 'passed', { timeout: STEP_TIMEOUT_MS });
+    await runStep(page, steps(page).nth(1));
+    await expect(steps(page).nth(1)).toHaveAttribute('data-state', 'passed', { timeout: STEP_TIMEOUT_MS });
+    await expectResetLeftNothing(page, work);
   });
 
   test('an unknown lesson id says so', async ({ page, server }) => {

@@ -1,6 +1,7 @@
 // The composition root: builds every part from a Config, listens, and owns the teardown order.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from './config/config.js';
@@ -12,9 +13,11 @@ import { sessionRoutes } from './http/session-routes.js';
 import { createNamespaceEngine } from './namespaces/engine.js';
 import { createLauncher } from './terminals/launch.js';
 import { createTerminalRegistry } from './terminals/registry.js';
-import { createUpgradeHandler } from './ws/upgrade.js';
+import { createUpgradeHandler, viewToken } from './ws/upgrade.js';
 import { startHeartbeat } from './ws/heartbeat.js';
-import { attachEventClient } from './ws/event-stream.js';
+import { createEventStreams, type EventStreamLimits } from './ws/event-stream.js';
+import { installConnectionLimits, SERVER_TIMEOUT_OPTIONS } from './http/conn-limits.js';
+import type { Rate } from './limits/token-bucket.js';
 import { terminalUpgrades } from './ws/terminal-stream.js';
 import { defaultLessonsDir, LessonService } from './lessons/service.js';
 import { lessonRoutes } from './lessons/routes.js';
@@ -32,6 +35,11 @@ export interface StartOptions {
   heartbeatMs?: number;
   /** where the lesson files are; default lessons/ at the package root */
   lessonsDir?: string;
+  /** tests lower the caps (defaults: conn-limits.ts, event-stream.ts) */
+  maxConnections?: number;
+  maxConnectionsPerIp?: number;
+  unauthenticatedRate?: Rate;
+  eventStreams?: EventStreamLimits;
 }
 
 /** Our package.json's version; found by walking up, since this runs from server/ (tests) and dist/server/. */
@@ -66,14 +74,34 @@ export async function startNsconsole(config: Config, log: Logger, opts: StartOpt
     sessionRoutes: sessionRoutes(registry),
     lessonRoutes: lessonRoutes(lessons),
   });
-  const server = http.createServer(app);
+  // A valid owner token (Bearer, handshake) or share token (handshake, `?view=`): such callers skip the
+  // unauthenticated rate. The URL base is a placeholder: only the query is read.
+  const authenticated = (req: http.IncomingMessage): boolean => {
+    if (auth.caller(req)) return true;
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      return false; // not a URL: certainly no share token in it (the app or upgrade guard answers 404)
+    }
+    const view = viewToken(req, url);
+    return view !== null && auth.viewerSession(view) !== undefined;
+  };
+  const server = http.createServer(SERVER_TIMEOUT_OPTIONS, (req, res) => {
+    if (limits.admitRequest(req, res)) app(req, res);
+  });
+  server.keepAliveTimeout = SERVER_TIMEOUT_OPTIONS.keepAliveTimeout;
+  const limits = installConnectionLimits(server, { authenticated, maxConnections: opts.maxConnections, maxPerIp: opts.maxConnectionsPerIp, unauthenticatedRate: opts.unauthenticatedRate });
+  const eventStreams = createEventStreams(engine, log, opts.eventStreams, lessons);
   const upgrades = createUpgradeHandler({
     auth,
     log,
     ...terminalUpgrades(registry, log),
-    onEvents: (ws) => attachEventClient(ws, engine, log, lessons),
+    onEvents: (ws, req) => eventStreams.attach(ws, req),
   });
-  server.on('upgrade', upgrades.handle);
+  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (limits.admitUpgrade(req, socket)) upgrades.handle(req, socket, head);
+  });
   const heartbeat = startHeartbeat(upgrades.servers, opts.heartbeatMs);
 
   await new Promise<void>((resolve, reject) => {

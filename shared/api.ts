@@ -24,10 +24,37 @@ export interface Namespace {
   self: boolean;
   /** set when a fact about it could not be read (e.g. EACCES); the row is still listed */
   error?: string;
+  /** set when the command line was longer than COMMAND_MAX_BYTES: `command` is its start */
+  commandTruncated?: boolean;
+  /**
+   * Its owning user namespace (for a user namespace: its parent) and the uid that made that one (for a user
+   * namespace: its own creator); null when it could not be read or it has no owner (the initial user namespace).
+   */
+  owner?: NamespaceOwner | null;
+  /**
+   * Set when it is owned by a user namespace other than the server's: its owner controls what runs inside, so a
+   * shell enters it as that owner (root of that user namespace only), never as root of the machine.
+   */
+  untrusted?: { reason: string };
 }
+
+export interface NamespaceOwner {
+  uid: number;
+  /** the uid's name from /etc/passwd, or the number */
+  user: string;
+  /** e.g. `user:4026532177` */
+  userns: string;
+}
+
+/**
+ * The most of a command line that is read and shown. Anyone can start a process with megabytes of argv, and
+ * every namespace row of that process repeats it (issue #16: 24 of them made the list too long for a string).
+ */
+export const COMMAND_MAX_BYTES = 4096;
 
 /** A process whose namespaces could not be read; reported, not fatal. */
 export interface ScanProblem {
+  /** 0 when the problem is not about one process (a whole step of the scan failed) */
   pid: number;
   reason: string;
 }
@@ -53,15 +80,43 @@ export interface Mount {
   propagateFrom?: number;
 }
 
+/**
+ * Set on a mount table (REST or a live `mounts` message) that is not the whole of what the kernel has.
+ * `read`: the server read only the first part of the kernel's table — it was longer than its byte cap
+ * (`bytes`) or the kernel took longer than its time budget to print it (`time`); `total` then counts only what
+ * was read. `rows`: more rows than one message or page carries; `mounts` holds rows offset … offset+shown-1.
+ */
+export interface TableTruncation {
+  read?: 'bytes' | 'time';
+  /** rows in what was read */
+  total: number;
+  /** index of the first row in `mounts` */
+  offset: number;
+  /** rows in `mounts` */
+  shown: number;
+}
+
 export interface MountTable {
   namespace: Namespace;
   mounts: Mount[];
+  /** absent when `mounts` is the whole table */
+  truncated?: TableTruncation;
 }
+
+/** A page of at most this many rows per REST answer or live message, and at most MOUNTS_MAX_JSON_BYTES of JSON. */
+export const MOUNTS_PAGE_MAX_ROWS = 10_000;
+/**
+ * ...so that no message is bigger than a few MB (issue #16: a 160 MB JSON table exceeded a ws client's payload
+ * limit and took seconds to build). Ordinary rows are ~200 bytes: ~10,000 of them fit.
+ */
+export const MOUNTS_MAX_JSON_BYTES = 2 * 1024 * 1024;
 
 export interface MountDiff {
   onlyA: Mount[];
   onlyB: Mount[];
   changed: { a: Mount; b: Mount }[];
+  /** set when either table was truncated (see TableTruncation): the diff covers only what was read */
+  truncated?: boolean;
 }
 
 export type DiffKind = 'only-inside' | 'only-outside' | 'changed' | 'same';
@@ -128,6 +183,8 @@ export const ERROR_STATUS = {
   NOT_FOUND: 404,
   NS_NOT_FOUND: 404,
   SESSION_NOT_FOUND: 404,
+  /** the session's shell has exited: it takes no new viewers or share links */
+  SESSION_EXITED: 410,
   PROCESS_NOT_FOUND: 404,
   LESSON_NOT_FOUND: 404,
   NS_EXISTS: 409,

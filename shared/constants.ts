@@ -37,4 +37,10 @@ export const CLOSE = {
   TOO_MANY_CLIENTS: 4029,
   /** a read-only viewer fell too far behind the live output; reconnecting gets it the current screen */
   VIEWER_TOO_SLOW: 4008,
+  /** the client stopped reading: more than the per-socket bound was queued for it (server/ws/outbox.ts) */
+  NOT_READING: 4009,
+  /** the client acked more terminal output than was sent to it and not yet acked */
+  BAD_ACK: 4010,
+  /** the client kept sending messages that are refused (or faster than allowed) after being told */
+  TOO_MANY_MESSAGES: 4011,
 } as const;

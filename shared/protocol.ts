@@ -37,7 +37,7 @@ export type ServerMessage =
   | { type: 'where'; where: WhereInfo }
   | { type: 'resized'; cols: number; rows: number };
 
-export type WsErrorCode = 'BAD_MESSAGE' | 'INVALID_JSON' | 'READ_ONLY' | 'VIEWER_TOO_SLOW';
+export type WsErrorCode = 'BAD_MESSAGE' | 'INVALID_JSON' | 'READ_ONLY' | 'VIEWER_TOO_SLOW' | 'BAD_ACK' | 'TOO_MANY_MESSAGES';
 
 export function parseClientMessage(text: string): { ok: true; msg: ClientMessage } | { ok: false; code: WsErrorCode; message: string } {
   let raw: unknown;

@@ -2,7 +2,7 @@
 // Inputs are validated here with the shared zod schemas; the engine throws AppError for everything expected.
 import express from 'express';
 import type { z } from 'zod';
-import { CreateNamespaceSchema, NsIdSchema, NsTypeSchema, type MountDiff, type MountTable, type Namespace, type NamespaceList } from '../../shared/api.js';
+import { CreateNamespaceSchema, MOUNTS_PAGE_MAX_ROWS, NsIdSchema, NsTypeSchema, type MountDiff, type MountTable, type Namespace, type NamespaceList } from '../../shared/api.js';
 import type { NamespaceEngine } from '../namespaces/engine.js';
 import { AppError } from './errors.js';
 
@@ -16,6 +16,17 @@ function nsIdParam(value: unknown): string {
   const parsed = NsIdSchema.safeParse(value);
   if (!parsed.success) throw new AppError('BAD_NAMESPACE_ID', `${JSON.stringify(value)} is not a namespace id like mnt:4026532177`);
   return parsed.data;
+}
+
+/** `?offset=N&limit=M` of GET …/mounts: whole numbers, limit 1…MOUNTS_PAGE_MAX_ROWS (also the default). */
+function pageParams(query: Record<string, unknown>): { offset: number; limit: number } {
+  const num = (name: string, value: unknown, min: number, max: number, dflt: number): number => {
+    if (value === undefined) return dflt;
+    const n = typeof value === 'string' && /^[0-9]{1,9}$/.test(value) ? Number(value) : NaN;
+    if (!(n >= min && n <= max)) throw new AppError('BAD_REQUEST', `${name} must be a whole number from ${min} to ${max}`);
+    return n;
+  };
+  return { offset: num('offset', query.offset, 0, 1e9, 0), limit: num('limit', query.limit, 1, MOUNTS_PAGE_MAX_ROWS, MOUNTS_PAGE_MAX_ROWS) };
 }
 
 export function namespaceRoutes(engine: NamespaceEngine): express.Router {
@@ -33,7 +44,8 @@ export function namespaceRoutes(engine: NamespaceEngine): express.Router {
   });
 
   router.get('/:id/mounts', async (req, res) => {
-    const body: MountTable = await engine.mounts(nsIdParam(req.params.id));
+    const id = nsIdParam(req.params.id);
+    const body: MountTable = await engine.mounts(id, pageParams(req.query as Record<string, unknown>));
     res.json(body);
   });
 

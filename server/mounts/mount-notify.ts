@@ -19,6 +19,7 @@ import type { EventWaiter } from '../kernel/event-waiter.js';
 import type { Libc } from '../kernel/libc.js';
 import type { Logger } from '../log.js';
 import type { MountNsAccess } from './read.js';
+import { withVerifiedNsfs } from '../kernel/nsfs-open.js';
 
 export interface MountTracker {
   /** true once the namespace's table changed (or it died) after track(), or the tracker was cancelled */
@@ -112,7 +113,8 @@ export function trackMountNs(notifier: MountNotifier, mntId: string, access: Mou
   if (!notifier.available) return null;
   const inode = mntId.slice(mntId.indexOf(':') + 1);
   if (access.kind === 'self') return notifier.track('/proc/self/ns/mnt', inode, onFire);
-  if (access.kind === 'chain') return access.chain.length === 1 ? notifier.track(access.chain[0] as string, inode, onFire) : null;
+  // A bind path may be in a tree another user controls (/proc/PID/root/…): opened O_PATH and verified first.
+  if (access.kind === 'chain') return access.chain.length === 1 ? withVerifiedNsfs(access.chain[0] as string, inode, (p) => notifier.track(p, inode, onFire)) : null;
   for (const pid of access.pids.slice(0, MAX_PID_ATTEMPTS)) {
     const tracker = notifier.track(`/proc/${pid}/ns/mnt`, inode, onFire);
     if (tracker) return tracker;

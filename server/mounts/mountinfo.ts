@@ -4,7 +4,7 @@
 // (7) is zero or more optional fields ended by a lone "-". The kernel escapes space, tab, newline and backslash
 // in root, mount point, fstype and source as \040 \011 \012 \134, so splitting on single spaces is safe and an
 // empty source shows up as an empty field (two spaces), which split(' ') keeps.
-import type { Mount, Propagation } from '../../shared/api.js';
+import { MOUNTS_MAX_JSON_BYTES, MOUNTS_PAGE_MAX_ROWS, type Mount, type Propagation, type TableTruncation } from '../../shared/api.js';
 
 export class MountinfoParseError extends Error {
   override name = 'MountinfoParseError';
@@ -109,4 +109,34 @@ export function parseNsfsMounts(text: string): Mount[] {
     if (line.includes(' - nsfs ')) out.push(parseMountinfoLine(line));
   }
   return out;
+}
+
+export interface MountPage {
+  mounts: Mount[];
+  /** absent when `mounts` is the whole table */
+  truncated?: TableTruncation;
+}
+
+/**
+ * Rows `offset`… of a table, at most `limit` rows and MOUNTS_MAX_JSON_BYTES of JSON (measured row by row, so
+ * a table of hostile names full of characters JSON escapes is held to the same size); only the rows sent are
+ * parsed. `cut`: the read itself stopped early (see TableTruncation.read).
+ */
+export function mountPage(text: string, cut: 'bytes' | 'time' | undefined, offset = 0, limit = MOUNTS_PAGE_MAX_ROWS): MountPage {
+  const lines = text.split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  const total = lines.length;
+  const mounts: Mount[] = [];
+  let bytes = 2; // []
+  const end = Math.min(total, offset + Math.min(limit, MOUNTS_PAGE_MAX_ROWS));
+  for (let i = offset; i < end; i++) {
+    const m = parseMountinfoLine(lines[i] as string);
+    bytes += Buffer.byteLength(JSON.stringify(m)) + 1;
+    if (bytes > MOUNTS_MAX_JSON_BYTES && mounts.length > 0) break;
+    mounts.push(m);
+  }
+  if (!cut && offset === 0 && mounts.length === total) return { mounts };
+  const truncated: TableTruncation = { total, offset, shown: mounts.length };
+  if (cut) truncated.read = cut;
+  return { mounts, truncated };
 }

@@ -2,7 +2,7 @@
 // facts (NPROCS, lowest PID, USER, COMMAND). Like lsns we look at processes (/proc/PID), not threads.
 import * as nodeFs from 'node:fs';
 import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
-import type { NsType, ScanProblem } from '../../shared/api.js';
+import { COMMAND_MAX_BYTES, type NsType, type ScanProblem } from '../../shared/api.js';
 import { ERRNO_CODES, readFactsJob, type FactsJobResult, type ScanPool } from './scan-pool.js';
 
 // Readlinks are synchronous (3-5x faster than fs.promises, which pays a threadpool round trip per call) and
@@ -77,18 +77,22 @@ export async function scanProcesses(types: readonly NsType[], skipPids: Readonly
 export interface ProcessFacts {
   user: string | null;
   command: string | null;
+  /** the command line was longer than COMMAND_MAX_BYTES */
+  commandTruncated?: boolean;
   error?: string;
 }
 
 /** lsns's USER is the owner of /proc/PID; its COMMAND the command line, or the kernel thread's name. */
 export function processFacts(pid: number, users: UserNames): ProcessFacts {
-  return factsOf(pid, readFactsJob(nodeFs, [pid])[0] as FactsJobResult, users);
+  return factsOf(pid, readFactsJob(nodeFs, [pid], COMMAND_MAX_BYTES)[0] as FactsJobResult, users);
 }
 
 /** The row's facts from what readFactsJob read (on either thread). */
 export function factsOf(pid: number, r: FactsJobResult, users: UserNames): ProcessFacts {
   if ('error' in r) return { user: null, command: null, error: `PID ${pid}: ${r.error} reading its owner and command line` };
-  return { user: users.name(r.uid), command: r.command };
+  const facts: ProcessFacts = { user: users.name(r.uid), command: r.command };
+  if (r.commandTruncated) facts.commandTruncated = true;
+  return facts;
 }
 
 /** uid → name from /etc/passwd, re-read only when the file changes. */

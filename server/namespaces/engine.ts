@@ -5,30 +5,34 @@ import { NS_TYPES, parseNsId, type CreateNamespaceRequest, type MountDiff, type 
 import { AppError } from '../http/errors.js';
 import type { Logger } from '../log.js';
 import { diffMounts } from '../mounts/diff.js';
-import { parseMountinfo } from '../mounts/mountinfo.js';
+import { mountPage, parseMountinfo } from '../mounts/mountinfo.js';
 import { createMountNotifier, trackMountNs, type MountNotifier } from '../mounts/mount-notify.js';
 import { EventWaiter } from '../kernel/event-waiter.js';
 import { loadLibc } from '../kernel/libc.js';
 import { openProcessEvents, type ProcessEvents } from '../kernel/process-events.js';
-import { readMountinfo, readMountinfoRaw, type MountNsAccess } from '../mounts/read.js';
+import { readMountinfoRaw, type MountinfoRead, type MountNsAccess } from '../mounts/read.js';
+import { hasCapSysAdmin, notPrivileged, NsfsError, openNamespace, openNamespaceOffLoop, type NamespaceEntry } from '../kernel/nsfs.js';
 import { readNsLink, UserNames } from './discovery.js';
 import { Lifecycle } from './lifecycle.js';
+import { OwnerFacts } from './owners.js';
 import { PersistedScanner } from './persisted.js';
 import { ScanPool } from './scan-pool.js';
 import type { HelperPids } from './run.js';
 import { takeSnapshot, type Snapshot, type SnapshotDeps } from './snapshot.js';
 import { NamespaceWatcher, type EngineEvent, type EngineListener, type WatchHandle } from './watch.js';
 
-export type { EngineEvent, EngineListener, WatchHandle };
+export type { EngineEvent, EngineListener, NamespaceEntry, WatchHandle };
 
-export type NamespaceEntry = { type: NsType; path: string } | { type: NsType; pid: number };
 
 export interface NamespaceEngine {
   list(type?: NsType): Promise<NamespaceList>;
   /** AppError NS_NOT_FOUND when unknown, BAD_NAMESPACE_ID when malformed */
   get(id: string): Promise<Namespace>;
-  /** works for a persisted namespace with no process; no helper process is left behind */
-  mounts(id: string): Promise<MountTable>;
+  /**
+   * works for a persisted namespace with no process; no helper process is left behind. A page of rows
+   * (`offset`, at most `limit`, see mountPage), with `truncated` when that is not the whole table.
+   */
+  mounts(id: string, page?: { offset: number; limit: number }): Promise<MountTable>;
   diff(a: string, b: string): Promise<MountDiff>;
   /** the 201 shape; AppError BAD_NAME / NS_EXISTS / NOT_PRIVILEGED / KERNEL_ERROR with plain-words messages */
   create(req: CreateNamespaceRequest): Promise<Namespace>;
@@ -37,9 +41,10 @@ export interface NamespaceEngine {
   /** the server's own, e.g. 'mnt:4026531841' */
   selfId(type: NsType): string;
   /**
-   * How to enter a namespace right now: its persisted path under any nsfs bind in the server's mount ns, else a
-   * PID that holds it — re-verified (readlink /proc/PID/ns/<type> equals the id, or the bind's inode is the
-   * namespace's) immediately before returning. AppError NS_NOT_FOUND / TARGET_CHANGED.
+   * The namespace, opened once and verified on the fd (an nsfs file of this inode and type): through its
+   * persisted path under any nsfs bind in the server's mount ns, else a PID that holds it, else a bind inside a
+   * mount namespace a process holds. The caller owns the fd. AppError NS_NOT_FOUND / TARGET_CHANGED /
+   * NOT_PRIVILEGED (the server may not open or enter it).
    */
   entryFor(id: string): Promise<NamespaceEntry>;
   /** Namespace id of `type` that process `pid` is in now, or null if unreadable/gone. */
@@ -62,6 +67,12 @@ export function createNamespaceEngine(opts: EngineOptions): NamespaceEngine {
   return new Engine(opts.nsDir, opts.log, opts.kernelEvents ?? true);
 }
 
+/**
+ * How long a path inside another mount namespace may take to open before the entry is refused: a local lookup
+ * takes microseconds, so seconds mean someone's filesystem (FUSE) is holding it.
+ */
+const FOREIGN_OPEN_TIMEOUT_MS = 2000;
+
 function parseIdOrThrow(id: string): { type: NsType; inode: string } {
   const parsed = parseNsId(id);
   if (!parsed) throw new AppError('BAD_NAMESPACE_ID', `${JSON.stringify(id)} is not a namespace id like mnt:4026532177`);
@@ -80,6 +91,7 @@ class Engine implements NamespaceEngine {
   private readonly processEvents: ProcessEvents | null;
   /** the device number of nsfs, to tell an nsfs bind from an ordinary file with a coincidental inode */
   private readonly nsfsDev: number;
+  private readonly owners: OwnerFacts;
 
   constructor(
     nsDir: string,
@@ -99,12 +111,13 @@ class Engine implements NamespaceEngine {
     this.processEvents = openProcessEvents(libc, this.waiter, log);
     const persisted = new PersistedScanner({ selfMnt, helperPids: this.helperPids, pool: this.pool, notifier: this.notifier, log });
     this.deps = { selfIds: this.selfIds, selfMnt, users: new UserNames(), persisted, helperPids: this.helperPids, pool: this.pool };
+    this.owners = new OwnerFacts({ selfUserInode: statSync('/proc/self/ns/user').ino, nsfsDev: this.nsfsDev, users: this.deps.users });
     this.lifecycle = new Lifecycle(nsDir, this.helperPids);
     this.watcher = new NamespaceWatcher(
       {
-        snapshot: () => takeSnapshot(this.deps),
+        snapshot: () => this.snapshot(),
         tableAccess: (id, snap) => this.tableAccess(id, snap),
-        readTable: (mntId, access) => readMountinfoRaw(access, mntId, this.helperPids),
+        readTable: (mntId, access) => readMountinfoRaw(access, mntId, this.helperPids, this.pool),
         trackTable: (mntId, access, onFire) => trackMountNs(this.notifier, mntId, access, onFire),
         processEvents: this.processEvents,
       },
@@ -113,7 +126,7 @@ class Engine implements NamespaceEngine {
   }
 
   async list(type?: NsType): Promise<NamespaceList> {
-    const snap = await takeSnapshot(this.deps, type ? [type] : NS_TYPES);
+    const snap = await this.snapshot(type ? [type] : NS_TYPES);
     const list: NamespaceList = { namespaces: snap.namespaces };
     if (snap.problems.length > 0) list.problems = snap.problems;
     return list;
@@ -123,24 +136,32 @@ class Engine implements NamespaceEngine {
     return (await this.find(id)).ns;
   }
 
-  async mounts(id: string): Promise<MountTable> {
-    const { ns, snap } = await this.find(id);
-    const where = this.tableAccess(id, snap);
-    if (!where) throw new AppError('NS_NOT_FOUND', `${id} has no process and no nsfs bind any more`);
-    const text = await readMountinfo(where.access, where.mntId, this.helperPids);
-    return { namespace: ns, mounts: parseMountinfo(text) };
+  async mounts(id: string, page?: { offset: number; limit: number }): Promise<MountTable> {
+    const { ns, read } = await this.readTable(id);
+    const { mounts, truncated } = mountPage(read.raw.toString('utf8'), read.cut, page?.offset, page?.limit);
+    return truncated ? { namespace: ns, mounts, truncated } : { namespace: ns, mounts };
   }
 
   async diff(a: string, b: string): Promise<MountDiff> {
     parseIdOrThrow(a);
     parseIdOrThrow(b);
-    const [ta, tb] = await Promise.all([this.mounts(a), this.mounts(b)]);
-    return diffMounts(ta.mounts, tb.mounts);
+    // Each side is held to the read caps, so the diff is bounded too; it says when it covers only a part.
+    const [ta, tb] = await Promise.all([this.readTable(a), this.readTable(b)]);
+    const diff: MountDiff = diffMounts(parseMountinfo(ta.read.raw.toString('utf8')), parseMountinfo(tb.read.raw.toString('utf8')));
+    if (ta.read.cut || tb.read.cut) diff.truncated = true;
+    return diff;
+  }
+
+  private async readTable(id: string): Promise<{ ns: Namespace; read: MountinfoRead }> {
+    const { ns, snap } = await this.find(id);
+    const where = this.tableAccess(id, snap);
+    if (!where) throw new AppError('NS_NOT_FOUND', `${id} has no process and no nsfs bind any more`);
+    return { ns, read: await readMountinfoRaw(where.access, where.mntId, this.helperPids, this.pool) };
   }
 
   async create(req: CreateNamespaceRequest): Promise<Namespace> {
     const created = await this.lifecycle.create(req);
-    const snap = await takeSnapshot(this.deps, ['mnt']);
+    const snap = await this.snapshot(['mnt']);
     // Found by the scan like any other persisted namespace; the fallback covers a delete racing this call.
     return snap.byId.get(created.id) ?? { id: created.id, type: 'mnt', inode: Number(created.id.slice(4)), nprocs: 0, pid: null, user: null, command: null, nsfs: [created.path], self: false };
   }
@@ -163,17 +184,50 @@ class Engine implements NamespaceEngine {
   async entryFor(id: string): Promise<NamespaceEntry> {
     const { type, inode } = parseIdOrThrow(id);
     const { ns, snap } = await this.find(id);
-    for (const path of ns.nsfs) if (path.startsWith('/') && this.isBindOf(path, inode)) return { type, path };
-    for (const pid of snap.members.get(id) ?? []) if (readNsLink(pid, type) === id) return { type, pid };
+    const ino = Number(inode);
+    let denied: string | null = null;
+    // Each way in is opened once and verified on the fd (nsfs, this inode, this type): nsenter enters that fd.
+    const open = (path: string, follow: boolean): NamespaceEntry | null => {
+      try {
+        const fd = openNamespace(path, type, ino, { follow, dev: this.nsfsDev });
+        return fd === null ? null : { type, id, fd };
+      } catch (err) {
+        // Swallow: gone (ENOENT), its holder exited (ESRCH)… the next way in is tried; permission is remembered.
+        if (err instanceof NsfsError && (err.code === 'EACCES' || err.code === 'EPERM')) denied = path;
+        return null;
+      }
+    };
+    for (const path of ns.nsfs) {
+      const entry = path.startsWith('/') ? open(path, false) : null;
+      if (entry) return entry;
+    }
+    for (const pid of snap.members.get(id) ?? []) {
+      const entry = open(`/proc/${pid}/ns/${type}`, true);
+      if (entry) return entry;
+    }
     // Bound only inside another mount namespace that has a process: /proc/PID/root/<path> reaches it from here.
+    // Its owner controls that path (a FUSE mount on it can stall a lookup): walked off the event loop, one at
+    // a time, so a stalled walk holds at most one threadpool thread (nsfs.ts openNamespaceOffLoop).
+    let reachable = false;
     for (const b of snap.binds) {
       if (b.nsId !== id) continue;
       for (const pid of snap.members.get(b.holder) ?? []) {
+        reachable = true;
         const path = `/proc/${pid}/root${b.path}`;
-        if (readNsLink(pid, 'mnt') === b.holder && this.isBindOf(path, inode)) return { type, path };
+        try {
+          const fd = await openNamespaceOffLoop(path, type, ino, { dev: this.nsfsDev, timeoutMs: FOREIGN_OPEN_TIMEOUT_MS });
+          if (fd !== null) return { type, id, fd };
+        } catch (err) {
+          if (!(err instanceof NsfsError)) throw err;
+          if (err.code === 'EBUSY') throw new AppError('RATE_LIMITED', `still looking up a namespace inside another mount namespace; try ${id} again in a moment`);
+          if (err.code === 'ETIMEDOUT') throw new AppError('TARGET_CHANGED', `${id}: ${err.message}; its mount namespace is not answering`);
+          // Swallow: gone (ENOENT) or its holder exited: the next way in is tried; permission is remembered.
+          if (err.code === 'EACCES' || err.code === 'EPERM') denied = path;
+        }
       }
     }
-    if (snap.binds.some((b) => b.nsId === id)) throw new AppError('NOT_SUPPORTED', `${id} is bound only inside mount namespaces without processes; enter one of those first`);
+    if (denied !== null || !hasCapSysAdmin()) throw notPrivileged(`${id}${denied ? ` (${denied})` : ''}`);
+    if (!reachable && snap.binds.some((b) => b.nsId === id)) throw new AppError('NOT_SUPPORTED', `${id} is bound only inside mount namespaces without processes; enter one of those first`);
     throw new AppError('TARGET_CHANGED', `${id} changed while looking for a way in; try again`);
   }
 
@@ -194,21 +248,19 @@ class Engine implements NamespaceEngine {
     this.waiter?.dispose();
   }
 
+  /** A snapshot whose rows say who owns them (owners.ts). */
+  private async snapshot(types: readonly NsType[] = NS_TYPES): Promise<Snapshot> {
+    const snap = await takeSnapshot(this.deps, types);
+    this.owners.annotate(snap.namespaces);
+    return snap;
+  }
+
   private async find(id: string): Promise<{ ns: Namespace; snap: Snapshot }> {
     const { type } = parseIdOrThrow(id);
-    const snap = await takeSnapshot(this.deps, [type]);
+    const snap = await this.snapshot([type]);
     const ns = snap.byId.get(id);
     if (!ns) throw new AppError('NS_NOT_FOUND', `no namespace ${id}: no process is in it and no nsfs bind holds it`);
     return { ns, snap };
-  }
-
-  private isBindOf(path: string, inode: string): boolean {
-    try {
-      const st = statSync(path, { bigint: true });
-      return st.dev === BigInt(this.nsfsDev) && st.ino === BigInt(inode);
-    } catch {
-      return false; // Swallow: unmounted or its holder exited; the caller tries the next way in.
-    }
   }
 
   /**

@@ -2,7 +2,7 @@
 // readable mount namespace, and the Namespace rows built from both. Engine calls and watchers all start here.
 import { NS_TYPES, type Namespace, type NsType, type ScanProblem } from '../../shared/api.js';
 import { factsOf, scanProcesses, type ProcessFacts, type UserNames } from './discovery.js';
-import { nsfsPathsByNamespace, type NsfsBind, type PersistedScanner } from './persisted.js';
+import { nsfsPathsByNamespace, type NsfsBind, type PersistedScan, type PersistedScanner } from './persisted.js';
 import type { MountNsAccess } from '../mounts/read.js';
 import type { HelperPids } from './run.js';
 import type { FactsJobResult, ScanPool } from './scan-pool.js';
@@ -38,7 +38,17 @@ export async function takeSnapshot(deps: SnapshotDeps, types: readonly NsType[] 
   const wanted = new Set<string>(types);
   // USER and COMMAND of each row's lowest PID, read on both threads alongside the mount tables.
   const factPids = [...new Set([...members].filter(([id]) => wanted.has(typeOf(id))).map(([, pids]) => pids[0] as number))];
-  const [persisted, factResults] = await Promise.all([deps.persisted.scan(mntMembers), deps.pool.facts(factPids)]);
+  const [persisted, factResults] = await Promise.all([
+    deps.persisted.scan(mntMembers).catch((err: unknown): PersistedScan => {
+      // Reported, not fatal: the rows are listed without their nsfs binds this time.
+      problems.push({ pid: 0, reason: `reading mount tables for nsfs binds failed: ${(err as Error).message ?? String(err)}` });
+      return { binds: [], access: new Map(), errors: new Map() };
+    }),
+    deps.pool.facts(factPids).catch((err: unknown) => {
+      problems.push({ pid: 0, reason: `reading owners and command lines failed: ${(err as Error).message ?? String(err)}` });
+      return factPids.map((): FactsJobResult => ({ error: 'EIO' }));
+    }),
+  ]);
   const nsfs = nsfsPathsByNamespace(persisted.binds, deps.selfMnt);
   const factsByPid = new Map<number, ProcessFacts>();
   factPids.forEach((pid, i) => factsByPid.set(pid, factsOf(pid, factResults[i] as FactsJobResult, deps.users)));
@@ -60,6 +70,7 @@ export async function takeSnapshot(deps: SnapshotDeps, types: readonly NsType[] 
       nsfs: nsfs.get(id) ?? [],
       self: deps.selfIds.get(type) === id,
     };
+    if (facts.commandTruncated) row.commandTruncated = true;
     const error = facts.error ?? persisted.errors.get(id);
     if (error) row.error = error;
     namespaces.push(row);
@@ -74,9 +85,29 @@ export async function takeSnapshot(deps: SnapshotDeps, types: readonly NsType[] 
     if (error) row.error = error;
     namespaces.push(row);
   }
+  boundCommands(namespaces);
   namespaces.sort((a, b) => a.inode - b.inode || NS_TYPES.indexOf(a.type) - NS_TYPES.indexOf(b.type));
   const byId = new Map(namespaces.map((n) => [n.id, n]));
   return { namespaces, byId, members, binds: persisted.binds, chains: persisted.access, problems, takenAt: Date.now() };
+}
+
+/**
+ * Each command line is capped (COMMAND_MAX_BYTES), but thousands of namespaces of processes with long ones
+ * still add up, and every row of a process repeats its command: above this many characters in all, every
+ * command is cut to COMMAND_SHORT_CHARS so the list stays one reasonable message.
+ */
+const LIST_COMMANDS_MAX_CHARS = 2 * 1024 * 1024;
+const COMMAND_SHORT_CHARS = 256;
+
+function boundCommands(rows: Namespace[]): void {
+  let total = 0;
+  for (const r of rows) total += r.command?.length ?? 0;
+  if (total <= LIST_COMMANDS_MAX_CHARS) return;
+  for (const r of rows) {
+    if (r.command === null || r.command.length <= COMMAND_SHORT_CHARS) continue;
+    r.command = r.command.slice(0, COMMAND_SHORT_CHARS);
+    r.commandTruncated = true;
+  }
 }
 
 export function typeOf(id: string): NsType {

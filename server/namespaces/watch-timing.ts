@@ -47,7 +47,7 @@ export const LIST_CPU_SHARE = 0.01;
 export const LIST_MAX_GAP_MS = 3000;
 /**
  * A mount namespace without processes changes only by propagation from its peers or masters (entering it
- * makes it have a process). Re-read it this often, via a short nsenter, only when it has non-private mounts.
+ * makes it have a process). Re-read it this often (by namespace id, no helper), only when it has non-private mounts.
  */
 export const PROPAGATION_POLL_MS = 2000;
 /**
@@ -57,6 +57,19 @@ export const PROPAGATION_POLL_MS = 2000;
 export const TRACKED_REREAD_MS = 10_000;
 export const TRACKED_REREAD_MAX_MS = 30_000;
 export const TRACKED_CPU_SHARE = 0.001;
+/**
+ * A table the kernel says changed is re-read at once, within a budget: each read (and parse and send) adds
+ * its cost to a debt that time pays back at TABLE_EVENT_CPU_SHARE. While the debt is under
+ * TABLE_EVENT_BURST_MS, reads follow changes at once (someone's mount, umount, mount again); above, the next
+ * read waits until it is back under, so a table changing all the time costs at most that share, and the changes
+ * meanwhile are all in that one read. (A plain cost/share gap after every read put a small table's umount
+ * 300 ms behind its mount on a loaded machine, where a read's wall time was ~15 ms.) The minimum gap coalesces
+ * a storm of events into one read; the maximum keeps a hostile table from looking frozen for long.
+ */
+export const TABLE_EVENT_CPU_SHARE = 0.1;
+export const TABLE_EVENT_BURST_MS = 500;
+export const TABLE_EVENT_MIN_GAP_MS = 20;
+export const TABLE_EVENT_MAX_GAP_MS = 10_000;
 
 /** `tasks last_pid` from /proc/loadavg, e.g. `187 23389`. */
 export function procSignature(): string {
@@ -64,6 +77,33 @@ export function procSignature(): string {
     return readProcFile('/proc/loadavg').toString('latin1').split(' ').slice(3).join(' ').split('/')[1] ?? '';
   } catch {
     return String(Math.random()); // Swallow: no loadavg means no cheap signal; fall back to scanning.
+  }
+}
+
+/** USER_HZ: the unit of /proc/PID/stat's times; 100 on every architecture Linux runs Node on. */
+const CLOCK_TICKS_PER_S = 100;
+
+/**
+ * CPU ms used so far by this process (all threads) and by its children that have been waited for — the
+ * helpers it runs (mount, unshare, umount). process.cpuUsage() alone does not count children, so a scan that
+ * started helpers would look free to ScanBudget. Children's time comes from /proc/self/stat's cutime and
+ * cstime (fields 16 and 17), in clock ticks.
+ */
+export function cpuMsWithChildren(): number {
+  const own = process.cpuUsage();
+  return (own.user + own.system) / 1000 + childrenCpuMs();
+}
+
+/** CPU ms of this process's children that have been waited for, in 10 ms steps; 0 where /proc is unreadable. */
+export function childrenCpuMs(): number {
+  try {
+    const stat = readProcFile('/proc/self/stat').toString('latin1');
+    // Fields after the command (which may hold spaces and parentheses) start at field 3.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ms = ((Number(f[13]) + Number(f[14])) * 1000) / CLOCK_TICKS_PER_S;
+    return Number.isFinite(ms) ? ms : 0;
+  } catch {
+    return 0; // Swallow: no /proc; the process's own time is still counted
   }
 }
 

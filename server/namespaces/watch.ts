@@ -10,13 +10,13 @@
 // than the reads it does, so tables and the list share each wake-up instead of each having a timer. Intervals
 // stretch with what a poll costs (interval ≥ cost / CPU share), so a machine with thousands of processes or a
 // table with thousands of mounts stays cheap. Everything stops when the last subscriber leaves.
-import type { Mount, NamespaceList } from '../../shared/api.js';
+import type { NamespaceList } from '../../shared/api.js';
 import type { EventsServerMessage } from '../../shared/events.js';
 import type { Logger } from '../log.js';
-import { parseMountinfo } from '../mounts/mountinfo.js';
+import { mountPage } from '../mounts/mountinfo.js';
 import type { ProcessEvents } from '../kernel/process-events.js';
 import type { MountTracker } from '../mounts/mount-notify.js';
-import type { MountNsAccess } from '../mounts/read.js';
+import type { MountinfoRead, MountNsAccess } from '../mounts/read.js';
 import {
   EVENT_DRIVEN_MAX_AGE_MS,
   EVENT_DRIVEN_TICK_MS,
@@ -27,7 +27,12 @@ import {
   procSignature,
   PROPAGATION_POLL_MS,
   ScanBudget,
+  cpuMsWithChildren,
   TABLE_CPU_SHARE,
+  TABLE_EVENT_BURST_MS,
+  TABLE_EVENT_CPU_SHARE,
+  TABLE_EVENT_MAX_GAP_MS,
+  TABLE_EVENT_MIN_GAP_MS,
   TABLE_MAX_INTERVAL_MS,
   TABLE_TICK_MS,
   TRACKED_CPU_SHARE,
@@ -48,8 +53,8 @@ export interface WatchSource {
   snapshot(): Promise<Snapshot>;
   /** where `id`'s mount table comes from according to `snap`; null when the namespace is gone */
   tableAccess(id: string, snap: Snapshot): { mntId: string; access: MountNsAccess } | null;
-  /** the raw mountinfo bytes: compared as bytes, decoded and parsed only when they change */
-  readTable(mntId: string, access: MountNsAccess): Promise<Buffer>;
+  /** the raw mountinfo bytes (within the read caps): compared as bytes, decoded and parsed only when they change */
+  readTable(mntId: string, access: MountNsAccess): Promise<MountinfoRead>;
   /** changes whenever a process starts or exits; defaults to /proc/loadavg's last fields (see LIST_CHECK_MS) */
   signature?(): string;
   /** call `onFire` once when the table behind `access` changes; null where that cannot be known (then: polls) */
@@ -67,7 +72,8 @@ interface Subscriber {
 interface TableWatch {
   id: string;
   raw: Buffer | null;
-  mounts: Mount[] | null;
+  /** the last `mounts` message: the first page of the table (see mountPage) */
+  message: Extract<EngineEvent, { type: 'mounts' }> | null;
   /** when the next poll is due (ms epoch); null: only when the list changes */
   dueAt: number | null;
   polling: boolean;
@@ -76,6 +82,16 @@ interface TableWatch {
   /** set while the kernel reports this table's changes (see trackTable) */
   tracker: MountTracker | null;
   stopped: boolean;
+  /** no re-read before this (ms epoch): see readDebt */
+  notBefore: number;
+  /**
+   * Read cost not yet paid back, ms: each read adds its cost, time pays it back at TABLE_EVENT_CPU_SHARE.
+   * Up to TABLE_EVENT_BURST_MS of it, reads follow changes at once; beyond, they wait until it is paid down.
+   */
+  readDebt: number;
+  readDebtAt: number;
+  /** a re-read asked for before notBefore, waiting for it */
+  timer: NodeJS.Timeout | null;
 }
 
 interface LastScan {
@@ -135,13 +151,25 @@ export class NamespaceWatcher {
     this.stopAll();
   }
 
-  /** Scan now (a table's processes left, or a table's nsfs binds changed); shares an in-flight scan. */
+  /** Scan now (a table's processes left); shares an in-flight scan. Never rejects: a failed scan is logged. */
   rescan(): Promise<Snapshot | null> {
-    this.scanning ??= this.scanList().finally(() => {
-      this.scanning = null;
-      if (this.listDirty) this.scheduleListScan(); // something happened while this scan ran
-    });
+    this.scanning ??= this.scanList()
+      .catch((err: unknown) => {
+        // Swallow after logging: a scan that fails is retried at the next check; it must never end the process.
+        this.log.warn({ err }, 'namespace scan failed; retrying at the next check');
+        return null;
+      })
+      .finally(() => {
+        this.scanning = null;
+        if (this.listDirty) this.scheduleListScan(); // something happened while this scan ran
+      });
     return this.scanning;
+  }
+
+  /** Scan soon, within the list's CPU budget (a watched table's nsfs binds changed). */
+  private requestRescan(): void {
+    this.listDirty = true;
+    this.scheduleListScan();
   }
 
   private setIds(sub: Subscriber, ids: readonly string[]): void {
@@ -149,9 +177,9 @@ export class NamespaceWatcher {
     sub.ids = new Set(ids);
     this.syncTables();
     for (const id of sub.ids) {
-      const known = this.tables.get(id)?.mounts;
+      const known = this.tables.get(id)?.message;
       // Newly watched and already read for someone else: answer at once; otherwise the first poll answers all.
-      if (known && !before.has(id)) this.emitTo(sub, { type: 'mounts', id, mounts: known });
+      if (known && !before.has(id)) this.emitTo(sub, known);
     }
   }
 
@@ -162,7 +190,7 @@ export class NamespaceWatcher {
     for (const [id, tw] of this.tables) if (!needed.has(id)) this.stopTable(tw);
     for (const id of needed) {
       if (this.tables.has(id)) continue;
-      const tw: TableWatch = { id, raw: null, mounts: null, dueAt: null, polling: false, again: false, tracker: null, stopped: false };
+      const tw: TableWatch = { id, raw: null, message: null, dueAt: null, polling: false, again: false, tracker: null, stopped: false, notBefore: 0, readDebt: 0, readDebtAt: 0, timer: null };
       this.tables.set(id, tw);
       void this.pollTable(tw);
     }
@@ -185,7 +213,7 @@ export class NamespaceWatcher {
     const now = Date.now();
     // Due a little before this tick counts as due now, so timer jitter does not skip a tick.
     const horizon = now + this.tickMs / 2;
-    for (const tw of this.tables.values()) if (!tw.polling && tw.dueAt !== null && tw.dueAt <= horizon) void this.pollTable(tw);
+    for (const tw of this.tables.values()) if (!tw.polling && tw.dueAt !== null && tw.dueAt <= horizon) this.requestPoll(tw);
     if (now < this.nextListCheckAt || this.scanning) return;
     this.nextListCheckAt = now + LIST_CHECK_MS - this.tickMs / 2;
     const last = this.lastScan;
@@ -224,16 +252,16 @@ export class NamespaceWatcher {
     });
     const signature = events ? '' : this.signature();
     const started = performance.now();
-    const cpu0 = process.cpuUsage();
+    const cpu0 = cpuMsWithChildren();
     let snap: Snapshot | null = null;
     try {
       snap = await this.source.snapshot();
     } catch (err) {
       this.log.warn({ err }, 'namespace scan failed; retrying at the next check');
     }
-    // CPU counts the worker thread's half too, and includes the cold-cache costs a wall clock would hide.
-    const cpu = process.cpuUsage(cpu0);
-    const cpuMs = (cpu.user + cpu.system) / 1000;
+    // CPU counts the worker thread's half and any helper process too, and includes the cold-cache costs a wall
+    // clock would hide.
+    const cpuMs = cpuMsWithChildren() - cpu0;
     const cost = Math.max(performance.now() - started, cpuMs);
     if (this.disposed || this.subs.size === 0) return snap;
     // After a change, look once more at the next check even if nothing else starts: a process seen between
@@ -242,7 +270,14 @@ export class NamespaceWatcher {
     const settling = !events && prev !== null && !prev.settling && prev.signature !== signature;
     this.lastScan = { at: Date.now(), signature: settling ? '' : signature, settling, cpuMs, minGapMs: Math.min(cost / LIST_CPU_SHARE, LIST_MAX_GAP_MS) };
     this.scanBudget.record(this.lastScan.at, cpuMs);
-    if (snap) this.applySnapshot(snap);
+    if (snap) {
+      try {
+        this.applySnapshot(snap);
+      } catch (err) {
+        // Swallow after logging: a list that cannot be sent is not worth the process (issue #16 exited here).
+        this.log.error({ err }, 'could not publish the namespace list');
+      }
+    }
     return snap;
   }
 
@@ -258,8 +293,33 @@ export class NamespaceWatcher {
     // The list changed: a watched namespace may have gone, lost its last process or gained one. Re-read now.
     for (const tw of [...this.tables.values()]) {
       if (!snap.byId.has(tw.id)) this.gone(tw.id);
-      else if (!tw.polling) void this.pollTable(tw);
+      else this.requestPoll(tw);
     }
+  }
+
+  /**
+   * Re-read a table as soon as its rate allows: at once when the last read is long enough ago, else once at
+   * notBefore (however many changes come meanwhile: that read sees the latest state). A person's few mounts
+   * show at once (a burst); a hostile table changing all the time costs at most TABLE_EVENT_CPU_SHARE of the
+   * time after its burst (issue #16: 26 reads of 1.1 MB a second).
+   */
+  private requestPoll(tw: TableWatch): void {
+    if (tw.stopped) return;
+    if (tw.polling) {
+      tw.again = true;
+      return;
+    }
+    const wait = tw.notBefore - Date.now();
+    if (wait <= 0) {
+      void this.pollTable(tw);
+      return;
+    }
+    if (tw.timer) return;
+    tw.timer = setTimeout(() => {
+      tw.timer = null;
+      void this.pollTable(tw);
+    }, wait);
+    tw.timer.unref();
   }
 
   private async pollTable(tw: TableWatch): Promise<void> {
@@ -268,6 +328,8 @@ export class NamespaceWatcher {
       tw.again = true;
       return;
     }
+    if (tw.timer) clearTimeout(tw.timer);
+    tw.timer = null;
     tw.polling = true;
     tw.again = false;
     tw.dueAt = null;
@@ -281,7 +343,7 @@ export class NamespaceWatcher {
     }
     if (tw.stopped) return;
     tw.dueAt = next === null ? null : Date.now() + next;
-    if (tw.again) void this.pollTable(tw);
+    if (tw.again) this.requestPoll(tw);
     this.ensureTicking();
   }
 
@@ -290,11 +352,12 @@ export class NamespaceWatcher {
     let snap = this.snap ?? (await this.rescan());
     let where = snap ? this.source.tableAccess(tw.id, snap) : null;
     const started = performance.now();
-    let raw: Buffer | null = null;
+    let read: MountinfoRead | null = null;
     // Track before reading: a change after the mark fires, one before it is in what we read.
     if (where) this.retrack(tw, where);
-    if (where) raw = await this.source.readTable(where.mntId, where.access).catch(() => null);
-    if (raw === null) {
+    // Swallow: an unreadable table (its processes left) is looked up again just below.
+    if (where) read = await this.source.readTable(where.mntId, where.access).catch(() => null);
+    if (read === null) {
       // Its processes left (or it is new to us): learn where it lives now before calling it gone.
       snap = await this.rescan();
       where = snap ? this.source.tableAccess(tw.id, snap) : null;
@@ -303,29 +366,41 @@ export class NamespaceWatcher {
         return null;
       }
       this.retrack(tw, where);
-      raw = await this.source.readTable(where.mntId, where.access);
+      read = await this.source.readTable(where.mntId, where.access);
     }
-    const cost = performance.now() - started;
     if (tw.stopped || !where) return null;
+    // What this table costs each time it changes: the read itself (not the wait for the worker, which is other
+    // work's cost), then decoding, parsing and sending on this thread.
+    const readMs = read.ms ?? performance.now() - started;
+    const synced = performance.now();
+    const raw = read.raw;
     if (!tw.raw || !raw.equals(tw.raw)) {
       const hadNsfs = tw.raw?.includes(' - nsfs ') ?? false;
       tw.raw = raw;
-      tw.mounts = parseMountinfo(raw.toString('utf8'));
-      this.broadcast({ type: 'mounts', id: tw.id, mounts: tw.mounts }, tw.id);
-      // A new or removed nsfs bind changes the namespace list (NSFS column, persisted rows): rescan now.
-      if (hadNsfs || raw.includes(' - nsfs ')) void this.rescan();
+      // One page at most: a table of 20k long paths must not become one 160 MB message (see mountPage).
+      const page = mountPage(raw.toString('utf8'), read.cut);
+      tw.message = page.truncated ? { type: 'mounts', id: tw.id, mounts: page.mounts, truncated: page.truncated } : { type: 'mounts', id: tw.id, mounts: page.mounts };
+      this.broadcast(tw.message, tw.id);
+      // A new or removed nsfs bind changes the namespace list (NSFS column, persisted rows): rescan soon.
+      if (hadNsfs || raw.includes(' - nsfs ')) this.requestRescan();
     }
+    const cost = readMs + (performance.now() - synced);
+    const now = Date.now();
+    tw.readDebt = Math.max(0, tw.readDebt - (now - tw.readDebtAt) * TABLE_EVENT_CPU_SHARE) + cost;
+    tw.readDebtAt = now;
+    const over = tw.readDebt - TABLE_EVENT_BURST_MS;
+    tw.notBefore = now + Math.min(TABLE_EVENT_MAX_GAP_MS, Math.max(TABLE_EVENT_MIN_GAP_MS, over / TABLE_EVENT_CPU_SHARE));
     // Tracked: mounts and umounts report; remounts and propagation changes (also made with a passing nsenter
     // in a namespace without processes) do not, so a slow re-read catches those.
     if (tw.tracker) return Math.min(TRACKED_REREAD_MAX_MS, Math.max(TRACKED_REREAD_MS, cost / TRACKED_CPU_SHARE));
     if (where.access.kind !== 'chain') return Math.min(TABLE_MAX_INTERVAL_MS, Math.max(TABLE_TICK_MS, cost / TABLE_CPU_SHARE));
-    return tw.mounts?.some((m) => m.propagation !== 'private' && m.propagation !== 'unbindable') ? PROPAGATION_POLL_MS : null;
+    return tw.message?.mounts.some((m) => m.propagation !== 'private' && m.propagation !== 'unbindable') ? PROPAGATION_POLL_MS : null;
   }
 
   /** Track the table unless a tracker is still live (its mark is on the namespace, whichever way it came). */
   private retrack(tw: TableWatch, where: { mntId: string; access: MountNsAccess }): void {
     if (tw.stopped || (tw.tracker && !tw.tracker.fired)) return; // stopped while a scan was awaited: no mark
-    tw.tracker = this.source.trackTable?.(where.mntId, where.access, () => void this.pollTable(tw)) ?? null;
+    tw.tracker = this.source.trackTable?.(where.mntId, where.access, () => this.requestPoll(tw)) ?? null;
   }
 
   private gone(id: string): void {
@@ -343,6 +418,8 @@ export class NamespaceWatcher {
     tw.tracker = null;
     tw.stopped = true;
     tw.dueAt = null;
+    if (tw.timer) clearTimeout(tw.timer);
+    tw.timer = null;
     this.tables.delete(tw.id);
   }
 

@@ -2,8 +2,9 @@
 // with PATH coming from the namespace engine (discovery), never from the client.
 import { existsSync, statSync } from 'node:fs';
 import { userInfo } from 'node:os';
-import type { NsType, Target } from '../../shared/api.js';
+import type { Target } from '../../shared/api.js';
 import { AppError } from '../http/errors.js';
+import { planNamespaceEntry, planProcessEntry, type EntryPlan, type NamespaceEntry } from './entry.js';
 import { readProcStat } from './process-group.js';
 
 export interface LaunchSpec {
@@ -15,28 +16,21 @@ export interface LaunchSpec {
   description: string;
   /** Re-checks the target right before the spawn (synchronous, so nothing runs in between); throws AppError. */
   verify?: () => void;
+  /**
+   * Called once right after the spawn with the child's PID, or with null when there was none (verify threw, the
+   * spawn failed): the spec lets go of what it holds for the child (namespace fds) once the child no longer
+   * needs them.
+   */
+  started?: (pid: number | null) => void;
 }
 
-/** How to enter a namespace, as the namespace engine answers it (re-verified by the engine when asked). */
-export type NamespaceEntry = { type: NsType; path: string } | { type: NsType; pid: number };
+export type { NamespaceEntry } from './entry.js';
 
 /** The part of the namespace engine (server/namespaces/engine.ts) that launching needs. */
 export interface NamespaceEntryResolver {
-  /** throws AppError NS_NOT_FOUND / TARGET_CHANGED */
+  /** the namespace opened and verified by fd; throws AppError NS_NOT_FOUND / TARGET_CHANGED / NOT_PRIVILEGED */
   entryFor(id: string): Promise<NamespaceEntry>;
 }
-
-/** nsenter's option for each namespace type. */
-const NSENTER_OPTION: Record<NsType, string> = {
-  mnt: '--mount',
-  uts: '--uts',
-  ipc: '--ipc',
-  net: '--net',
-  pid: '--pid',
-  user: '--user',
-  cgroup: '--cgroup',
-  time: '--time',
-};
 
 export function findNsenter(): string {
   for (const candidate of ['/usr/bin/nsenter', '/bin/nsenter', '/usr/sbin/nsenter', '/sbin/nsenter']) {
@@ -83,13 +77,14 @@ export function createLauncher(deps: { shell: string; engine: NamespaceEntryReso
   const hostShell = (): LaunchSpec => ({ file: deps.shell, args: [], cwd: hostCwd(), env: shellEnv(deps.shell, 'host'), description: 'host' });
   // Inside a namespace nsenter sets the cwd (`--wdns=/`): a host directory may not exist there, and a cwd
   // inherited from another mount namespace leaves `pwd` pointing at a mount the user cannot see.
-  const viaNsenter = (enter: string[], description: string, verify?: () => void): LaunchSpec => ({
+  const viaNsenter = (entry: EntryPlan, description: string, verify?: () => void): LaunchSpec => ({
     file: nsenter,
-    args: [...enter, '--wdns=/', '--', deps.shell],
+    args: [...entry.args, '--wdns=/', '--', deps.shell],
     cwd: '/',
     env: shellEnv(deps.shell, description),
-    description,
+    description: entry.asOwnerUid === null ? description : `${description} in the user namespace of uid ${entry.asOwnerUid}`,
     ...(verify ? { verify } : {}),
+    started: (pid) => entry.hold(pid),
   });
 
   return async (target) => {
@@ -98,22 +93,20 @@ export function createLauncher(deps: { shell: string; engine: NamespaceEntryReso
         return hostShell();
       case 'namespace': {
         const entry = await deps.engine.entryFor(target.id);
-        const option = NSENTER_OPTION[entry.type];
-        const enter = 'path' in entry ? [`${option}=${entry.path}`] : ['--target', String(entry.pid), option];
-        return viaNsenter(enter, target.id);
+        return viaNsenter(planNamespaceEntry(entry), target.id);
       }
       case 'process': {
         const pid = target.pid;
         const seen = readProcStat(pid);
         if (!seen || seen.state === 'Z') throw new AppError('PROCESS_NOT_FOUND', `process ${pid} does not exist`);
-        // The PID could be reused between this check and the spawn; its start time tells the two apart. A small
-        // window remains between the spawn and nsenter opening /proc/PID/ns/* (nsenter 2.38 takes no pidfd).
+        // Its namespaces are opened now and the start time checked after: the fds are that process's. The
+        // check before the spawn keeps today's answer for a process that exited meanwhile.
         const verify = () => {
           const now = readProcStat(pid);
           if (!now || now.state === 'Z') throw new AppError('PROCESS_NOT_FOUND', `process ${pid} has exited`);
           if (now.startTime !== seen.startTime) throw new AppError('TARGET_CHANGED', `process ${pid} is a different process now`);
         };
-        return viaNsenter(['--target', String(pid), '--all'], `pid ${pid}`, verify);
+        return viaNsenter(planProcessEntry(pid, seen.startTime), `pid ${pid}`, verify);
       }
     }
   };

@@ -6,6 +6,7 @@ import type { Config } from '../config/config.js';
 import { AppError } from '../http/errors.js';
 import type { Logger } from '../log.js';
 import type { LaunchSpec } from './launch.js';
+import { TokenBucket } from '../limits/token-bucket.js';
 import { MirrorHost } from './mirror-host.js';
 import { SNAPSHOT_BOUNDARY_WAIT_MS } from './screen-mirror.js';
 import { TerminalSession } from './session.js';
@@ -33,28 +34,20 @@ export interface TerminalRegistry {
   list(): SessionInfo[];
   /** ends the session's processes (SIGHUP → SIGTERM → SIGKILL); SESSION_NOT_FOUND for an unknown id */
   remove(id: string): Promise<void>;
-  /** a read-only share token scoped to this one session (the same one on every call), random */
+  /** a read-only share token scoped to this one session (the same one on every call), random; SESSION_EXITED once its shell has exited */
   viewerToken(id: string): string;
   sessionIdForViewerToken(token: string): string | undefined;
+  /** the session id of a share token whose shell has exited (recently: the last ENDED_TOKENS_KEPT are remembered) */
+  sessionIdForEndedViewerToken(token: string): string | undefined;
   /** ends every session; resolves once all processes are gone, or after DISPOSE_ALL_DEADLINE_MS */
   disposeAll(): Promise<void>;
 }
 
-class TokenBucket {
-  private tokens: number;
-  private last = Date.now();
-  constructor(private readonly rate: { burst: number; perSecond: number }) {
-    this.tokens = rate.burst;
-  }
-  take(): boolean {
-    const now = Date.now();
-    this.tokens = Math.min(this.rate.burst, this.tokens + ((now - this.last) / 1000) * this.rate.perSecond);
-    this.last = now;
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
-    return true;
-  }
-}
+/**
+ * Share tokens of ended shells remembered, so that an old link answers "the shell exited" rather than "wrong
+ * token". Bounded: a token is 43 characters, so this is ~100 KB at most.
+ */
+export const ENDED_TOKENS_KEPT = 1024;
 
 /** Unguessable and never sequential: a session id is part of the URL a viewer link carries. */
 const randomId = (bytes: number) => randomBytes(bytes).toString('base64url');
@@ -63,17 +56,29 @@ export function createTerminalRegistry(deps: TerminalRegistryDeps): TerminalRegi
   const sessions = new Map<string, TerminalSession>();
   const viewerTokens = new Map<string, string>(); // token → session id
   const tokenOfSession = new Map<string, string>();
+  const endedTokens = new Map<string, string>(); // token → session id, oldest first
   const bucket = new TokenBucket(deps.createRate ?? DEFAULT_CREATE_RATE);
   // Started lazily with the first session; disposeAll terminates it.
   const mirrorHost = new MirrorHost(SNAPSHOT_BOUNDARY_WAIT_MS);
   let launching = 0;
 
+  /** The share link dies with the shell: its token stops opening anything (and is remembered as ended). */
+  const revokeViewerToken = (id: string): void => {
+    const token = tokenOfSession.get(id);
+    if (token === undefined) return;
+    viewerTokens.delete(token);
+    tokenOfSession.delete(id);
+    endedTokens.set(token, id);
+    for (const oldest of endedTokens.keys()) {
+      if (endedTokens.size <= ENDED_TOKENS_KEPT) break;
+      endedTokens.delete(oldest);
+    }
+  };
+
   const forget = (id: string): TerminalSession | undefined => {
     const session = sessions.get(id);
     sessions.delete(id);
-    const token = tokenOfSession.get(id);
-    if (token !== undefined) viewerTokens.delete(token);
-    tokenOfSession.delete(id);
+    revokeViewerToken(id);
     return session;
   };
 
@@ -110,6 +115,9 @@ export function createTerminalRegistry(deps: TerminalRegistryDeps): TerminalRegi
           if (sessions.get(idle.id) !== idle) return;
           remove(idle.id).catch((err: unknown) => deps.log.error({ err, session: idle.id }, 'ending an idle session failed'));
         },
+        onExit: (exited) => {
+          if (sessions.get(exited.id) === exited) revokeViewerToken(exited.id);
+        },
       });
       sessions.set(id, session);
       return session;
@@ -118,7 +126,9 @@ export function createTerminalRegistry(deps: TerminalRegistryDeps): TerminalRegi
     list: () => [...sessions.values()].map((s) => s.info()),
     remove,
     viewerToken(id) {
-      if (!sessions.has(id)) throw new AppError('SESSION_NOT_FOUND', `no session ${id}`);
+      const session = sessions.get(id);
+      if (!session) throw new AppError('SESSION_NOT_FOUND', `no session ${id}`);
+      if (session.hasExited) throw new AppError('SESSION_EXITED', `the shell of session ${id} has exited: there is nothing left to share`);
       let token = tokenOfSession.get(id);
       if (token === undefined) {
         token = randomId(32);
@@ -128,6 +138,7 @@ export function createTerminalRegistry(deps: TerminalRegistryDeps): TerminalRegi
       return token;
     },
     sessionIdForViewerToken: (token) => viewerTokens.get(token),
+    sessionIdForEndedViewerToken: (token) => endedTokens.get(token),
     async disposeAll() {
       const all = [...sessions.keys()].map((id) => forget(id)).filter((s): s is TerminalSession => s !== undefined);
       let deadline: NodeJS.Timeout | undefined;

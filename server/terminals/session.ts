@@ -33,7 +33,8 @@ export const FIRST_ATTACH_WINDOW_MS = 10_000;
 /** The session's view of one attached socket (terminal-stream.ts adapts a WebSocket to it). */
 export interface TerminalClient {
   readonly readOnly: boolean;
-  sendOutput(bytes: Buffer): void;
+  /** `replay`: the replayed screen a joining client gets in one piece (see ws/outbox.ts) */
+  sendOutput(bytes: Buffer, replay?: boolean): void;
   sendMessage(msg: ServerMessage): void;
   close(code: number, reason: string): void;
 }
@@ -42,7 +43,8 @@ export interface TerminalClient {
 export interface Attachment {
   input(data: Buffer): void;
   resize(cols: number, rows: number): void;
-  ack(bytes: number): void;
+  /** false when `bytes` is more than was sent to this client and not yet acked: the caller closes it */
+  ack(bytes: number): boolean;
   detach(): void;
 }
 
@@ -65,8 +67,10 @@ export interface SessionOptions {
   log: Logger;
   /** the worker thread that hosts the replay screens (one per registry, shared by its sessions) */
   mirrorHost: MirrorHost;
-  /** the grace period after the last client left has run out: the owner should terminate the session */
+  /** the grace period after the last writer left has run out: the owner should terminate the session */
   onIdle(session: TerminalSession): void;
+  /** the shell exited: its share links die with it (the registry revokes the viewer token) */
+  onExit?(session: TerminalSession): void;
 }
 
 export class TerminalSession {
@@ -91,6 +95,8 @@ export class TerminalSession {
   private readonly exited: Promise<void>;
   private markExited!: () => void;
   private graceTimer: NodeJS.Timeout | undefined;
+  /** attached writers: only they hold the session open (a viewer alone does not stop the grace timer) */
+  private writers = 0;
   private ending: Promise<void> | undefined;
   private everAttached = false;
   private disposed = false;
@@ -106,9 +112,15 @@ export class TerminalSession {
     this.exited = new Promise((resolve) => (this.markExited = resolve));
     this.mirror = new ScreenMirror({ cols: opts.cols, rows: opts.rows, scrollback: opts.config.scrollback, host: opts.mirrorHost, onProgress: () => this.updateFlow() });
     this.batcher = new OutputBatcher((frame) => this.broadcast(frame));
-    opts.spec.verify?.();
-    // encoding null: raw bytes, so sequence numbers count exactly what the clients receive.
-    this.pty = spawnPty(opts.spec.file, opts.spec.args, { name: 'xterm-256color', cols: opts.cols, rows: opts.rows, cwd: opts.spec.cwd, env: opts.spec.env, encoding: null });
+    try {
+      opts.spec.verify?.();
+      // encoding null: raw bytes, so sequence numbers count exactly what the clients receive.
+      this.pty = spawnPty(opts.spec.file, opts.spec.args, { name: 'xterm-256color', cols: opts.cols, rows: opts.rows, cwd: opts.spec.cwd, env: opts.spec.env, encoding: null });
+    } catch (err) {
+      opts.spec.started?.(null);
+      throw err;
+    }
+    opts.spec.started?.(this.pty.pid);
     this.pid = this.pty.pid;
     this.leaderStartTime = readProcStat(this.pid)?.startTime ?? null;
     this.input = new PtyInput(this.pty);
@@ -127,7 +139,7 @@ export class TerminalSession {
       this.pty.onExit(({ exitCode, signal }) => this.handleExit(exitCode, signal ? signal : null)),
     );
     this.log.info({ pid: this.pid, target: opts.spec.description, argv: [opts.spec.file, ...opts.spec.args] }, 'session started');
-    this.startGrace(); // nobody is attached yet: a session created and never opened must not live forever
+    this.startGrace(); // no writer is attached yet: a session created and never opened must not live forever
   }
 
   info(): SessionInfo {
@@ -140,16 +152,28 @@ export class TerminalSession {
     return () => this.activityListeners.delete(fn);
   }
 
-  /** Attaches a client: it gets hello, the replayed screen, then live output. Throws AppError when full. */
+  /** the shell has exited (the session may still be in its grace period, showing the final screen to writers) */
+  get hasExited(): boolean {
+    return this.exitStatus !== null;
+  }
+
+  /**
+   * Attaches a client: it gets hello, the replayed screen, then live output. Throws AppError when full, and for a
+   * viewer once the shell has exited (a share link dies with the shell). Only a writer stops the grace timer.
+   */
   attach(client: TerminalClient): Attachment {
     if (this.ending || this.disposed) throw new AppError('SESSION_NOT_FOUND', 'the session is ending');
+    if (client.readOnly && this.exitStatus) throw new AppError('SESSION_EXITED', 'the shell has exited: this share link has ended');
     if (this.clients.size >= this.opts.config.maxClientsPerSession) {
       throw new AppError('TOO_MANY_CLIENTS', `a session takes at most ${this.opts.config.maxClientsPerSession} clients`);
     }
     const state: ClientState = { client, unacked: 0, live: false, cancelJoin: () => {} };
     this.clients.set(client, state);
-    this.everAttached = true;
-    clearTimeout(this.graceTimer);
+    if (!client.readOnly) {
+      this.writers++;
+      this.everAttached = true;
+      clearTimeout(this.graceTimer);
+    }
     if (!this.exitStatus) this.whereWatcher.start();
     state.cancelJoin = this.mirror.requestSnapshot((snapshot) => this.join(state, snapshot));
     return {
@@ -160,8 +184,11 @@ export class TerminalSession {
         if (!client.readOnly) this.resize(cols, rows);
       },
       ack: (bytes) => {
-        state.unacked = Math.max(0, state.unacked - bytes);
+        if (this.clients.get(client) !== state) return true; // detached: late acks mean nothing
+        if (bytes > state.unacked) return false;
+        state.unacked -= bytes;
         this.updateFlow();
+        return true;
       },
       detach: () => this.detach(state),
     };
@@ -208,7 +235,7 @@ export class TerminalSession {
     if (this.clients.get(state.client) !== state) return;
     const { client } = state;
     client.sendMessage({ type: 'hello', session: this.id, target: this.target, pid: this.pid, cols: snapshot.cols, rows: snapshot.rows, readOnly: client.readOnly, seq: snapshot.seq });
-    this.send(state, snapshot.screen);
+    this.send(state, snapshot.screen, true);
     for (const event of snapshot.following) {
       if (event.kind === 'output') this.send(state, event.bytes);
       else client.sendMessage({ type: 'resized', cols: event.cols, rows: event.rows });
@@ -228,15 +255,13 @@ export class TerminalSession {
     state.cancelJoin();
     this.clients.delete(state.client);
     this.updateFlow();
-    if (this.clients.size === 0) {
-      this.whereWatcher.stop();
-      this.startGrace();
-    }
+    if (this.clients.size === 0) this.whereWatcher.stop();
+    if (!state.client.readOnly && --this.writers === 0) this.startGrace();
   }
 
-  private send(state: ClientState, bytes: Buffer): void {
+  private send(state: ClientState, bytes: Buffer, replay = false): void {
     state.unacked += bytes.length;
-    state.client.sendOutput(bytes);
+    state.client.sendOutput(bytes, replay);
   }
 
   private broadcast(frame: Buffer): void {
@@ -288,6 +313,7 @@ export class TerminalSession {
       state.client.close(CLOSE.SESSION_EXITED, 'session exited');
     }
     this.markExited();
+    this.opts.onExit?.(this);
   }
 
   private startGrace(): void {

@@ -4,9 +4,11 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { ERROR_STATUS, type ErrorCode } from '../../shared/api.js';
+import { CLOSE, type ServerMessage } from '../../shared/protocol.js';
 import { handshakeCredential, selectProtocol, WS_VIEW_PREFIX, type Auth, type Caller } from '../http/auth.js';
 import { errorBody } from '../http/errors.js';
 import type { Logger } from '../log.js';
+import { Outbox } from './outbox.js';
 
 /** Keystrokes and pastes; a paste bigger than this is refused with close 1009. */
 export const TERMINAL_MAX_PAYLOAD = 1024 * 1024;
@@ -19,8 +21,11 @@ export interface UpgradeDeps {
   auth: Auth;
   log: Logger;
   sessionExists(id: string): boolean;
+  /** the session a share token was for, once its shell has exited (the link is dead, and says so) */
+  endedViewerSession(token: string): string | undefined;
   onTerminal(ws: WebSocket, sessionId: string, caller: Caller): void;
-  onEvents(ws: WebSocket): void;
+  /** the stream closes the socket itself when it is over its client caps */
+  onEvents(ws: WebSocket, req: IncomingMessage): void;
 }
 
 export interface UpgradeHandler {
@@ -50,13 +55,25 @@ export function createUpgradeHandler(deps: UpgradeDeps): UpgradeHandler {
     if (!sessionMatch && url.pathname !== '/ws/events') return reject(socket, 'NOT_FOUND', 'no such WebSocket endpoint');
     if (!deps.auth.originAllowed(req)) return reject(socket, 'FORBIDDEN_ORIGIN', 'WebSocket from another origin refused');
     const caller = callerOf(deps.auth, req, url);
-    if (!caller) return reject(socket, 'UNAUTHORIZED', 'missing or wrong token');
+    if (!caller) {
+      // A share link of a shell that has exited: upgraded only to be closed with SESSION_EXITED, the one answer a
+      // browser can read (it never sees the HTTP status of a refused upgrade).
+      const view = viewToken(req, url);
+      if (sessionMatch && view !== null && deps.endedViewerSession(view) === sessionMatch[1]) {
+        return terminals.handleUpgrade(req, socket, head, (ws) => {
+          const outbox = new Outbox(ws);
+          outbox.send(JSON.stringify({ type: 'error', code: 'SESSION_EXITED', message: 'the shell has exited: this share link has ended' } satisfies ServerMessage));
+          outbox.close(CLOSE.SESSION_EXITED, 'session exited');
+        });
+      }
+      return reject(socket, 'UNAUTHORIZED', 'missing or wrong token');
+    }
 
     if (!sessionMatch) {
       if (caller.role !== 'owner') return reject(socket, 'UNAUTHORIZED', 'a viewer token opens only its session');
       events.handleUpgrade(req, socket, head, (ws) => {
         events.emit('connection', ws, req);
-        deps.onEvents(ws);
+        deps.onEvents(ws, req);
       });
       return;
     }
@@ -94,13 +111,18 @@ export function createUpgradeHandler(deps: UpgradeDeps): UpgradeHandler {
  * the Bearer header or the `token.` subprotocol entry.
  */
 function callerOf(auth: Auth, req: IncomingMessage, url: URL): Caller | null {
-  const view = handshakeCredential(req, WS_VIEW_PREFIX) ?? url.searchParams.get('view');
+  const view = viewToken(req, url);
   if (view === null) return auth.caller(req);
   const sessionId = auth.viewerSession(view);
   return sessionId ? { role: 'viewer', sessionId } : null;
 }
 
-function reject(socket: Duplex, code: ErrorCode, message: string): void {
+/** The share token a handshake presents: `view.<base64url>` in the subprotocol list, or `?view=`; null if none. */
+export function viewToken(req: IncomingMessage, url: URL): string | null {
+  return handshakeCredential(req, WS_VIEW_PREFIX) ?? url.searchParams.get('view');
+}
+
+export function reject(socket: Duplex, code: ErrorCode, message: string): void {
   const status = ERROR_STATUS[code];
   const body = JSON.stringify(errorBody(code, message));
   socket.end(
@@ -109,5 +131,5 @@ function reject(socket: Duplex, code: ErrorCode, message: string): void {
 }
 
 function statusText(status: number): string {
-  return ({ 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found' } as Record<number, string>)[status] ?? 'Error';
+  return ({ 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 429: 'Too Many Requests' } as Record<number, string>)[status] ?? 'Error';
 }

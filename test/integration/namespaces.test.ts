@@ -1,10 +1,10 @@
 // Discovery, mount tables and diff against real namespaces, differential against util-linux on the same state.
-import { mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Mount, NamespaceList } from '../../shared/api.js';
 import { createLogger } from '../../server/log.js';
-import { createNamespaceEngine, type NamespaceEngine } from '../../server/namespaces/engine.js';
+import { createNamespaceEngine, type NamespaceEngine, type NamespaceEntry } from '../../server/namespaces/engine.js';
 import { readProcFile } from '../../server/mounts/read.js';
 import { KernelFixtures, sh, shPersist } from '../helpers/kernel.js';
 import { startNamespaceApp, type NsApp } from '../helpers/ns-app.js';
@@ -188,7 +188,7 @@ describe('the walkthrough, in a temp dir', () => {
     expect(((await d.json()) as { onlyA: Mount[] }).onlyA.filter(isTmpfs)).toHaveLength(1);
     expect(helperChildren()).toEqual([]);
 
-    expect(await engine.entryFor(id)).toEqual({ type: 'mnt', path: file });
+    expectEntry(await engine.entryFor(id), id);
   });
 
   it('finds a namespace bound only inside another persisted one, and reads its table', async () => {
@@ -263,12 +263,23 @@ describe('readProcFile', () => {
   });
 });
 
+/** An entry is the namespace opened by fd (what nsenter enters): check it points at `id`, then close it. */
+function expectEntry(entry: NamespaceEntry, id: string): void {
+  try {
+    expect(entry).toMatchObject({ type: id.slice(0, id.indexOf(':')), id });
+    const st = fstatSync(entry.fd);
+    expect([st.dev, st.ino]).toEqual([statSync('/proc/self/ns/mnt').dev, Number(id.slice(4))]);
+  } finally {
+    closeSync(entry.fd);
+  }
+}
+
 describe('NamespaceEngine#entryFor and #nsOfPid', () => {
   it('gives a verified PID for a namespace that is not persisted', async () => {
     const { pid } = await k.unpersistedNs();
     const id = await engine.nsOfPid(pid, 'mnt');
     expect(id).not.toBe(engine.selfId('mnt'));
-    expect(await engine.entryFor(id!)).toEqual({ type: 'mnt', pid });
+    expectEntry(await engine.entryFor(id!), id!);
     expect(await engine.nsOfPid(process.pid, 'mnt')).toBe(engine.selfId('mnt'));
     expect(await engine.nsOfPid(4_000_000, 'mnt')).toBeNull();
   });

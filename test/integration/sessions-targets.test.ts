@@ -5,6 +5,7 @@ import { readlinkSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { WhereInfo } from '../../shared/protocol.js';
 import { AppError } from '../../server/http/errors.js';
+import { nsfsDev, openNamespace } from '../../server/kernel/nsfs.js';
 import { createLauncher, type NamespaceEntry, type NamespaceEntryResolver } from '../../server/terminals/launch.js';
 import { startTerminalHarness, type TerminalHarness } from '../helpers/terminal-harness.js';
 import { TermClient } from '../helpers/term-client.js';
@@ -21,7 +22,6 @@ describe('namespace and process targets', () => {
   let holder: ChildProcess;
   let holderPid: number;
   let holderMnt: string;
-  let entryBy: 'path' | 'pid' = 'path';
   let h: TerminalHarness;
 
   beforeAll(async () => {
@@ -35,12 +35,14 @@ describe('namespace and process targets', () => {
       }
     }, 'the namespace holder');
     holderMnt = mntOf(holderPid);
-    // A tiny real engine: it knows the one namespace the holder keeps, and answers by path or by pid.
+    // A tiny real engine: it knows the one namespace the holder keeps, and answers with it opened and verified.
     const engine: NamespaceEntryResolver = {
       async entryFor(id): Promise<NamespaceEntry> {
         if (id !== holderMnt) throw new AppError('NS_NOT_FOUND', `no namespace ${id}`);
         if (mntOf(holderPid) !== id) throw new AppError('TARGET_CHANGED', 'the holder is in another namespace now');
-        return entryBy === 'path' ? { type: 'mnt', path: `/proc/${holderPid}/ns/mnt` } : { type: 'mnt', pid: holderPid };
+        const fd = openNamespace(`/proc/${holderPid}/ns/mnt`, 'mnt', Number(id.slice(4)), { follow: true, dev: nsfsDev() });
+        if (fd === null) throw new AppError('TARGET_CHANGED', 'the holder is in another namespace now');
+        return { type: 'mnt', id, fd };
       },
     };
     h = await startTerminalHarness({ engine });
@@ -58,17 +60,14 @@ describe('namespace and process targets', () => {
     return c;
   }
 
-  for (const by of ['path', 'pid'] as const) {
-    it(`opens a shell inside a mount namespace (entry by ${by}), cwd /, target in the environment`, async () => {
-      entryBy = by;
-      const c = await shellIn({ kind: 'namespace', id: holderMnt });
-      c.type('echo "ns=$(readlink /proc/$$/ns/mnt) cwd=$(pwd) target=$NSCONSOLE_TARGET"\r');
-      const inode = holderMnt.slice('mnt:'.length);
-      await c.waitForText(`ns=mnt:[${inode}] cwd=/ target=${holderMnt}`);
-      const where = await c.waitForMessage('where');
-      expect(where.where.mnt).toBe(holderMnt);
-    });
-  }
+  it('opens a shell inside a mount namespace (entered by a verified fd), cwd /, target in the environment', async () => {
+    const c = await shellIn({ kind: 'namespace', id: holderMnt });
+    c.type('echo "ns=$(readlink /proc/$$/ns/mnt) cwd=$(pwd) target=$NSCONSOLE_TARGET"\r');
+    const inode = holderMnt.slice('mnt:'.length);
+    await c.waitForText(`ns=mnt:[${inode}] cwd=/ target=${holderMnt}`);
+    const where = await c.waitForMessage('where');
+    expect(where.where.mnt).toBe(holderMnt);
+  });
 
   it('opens a shell in all namespaces of a process', async () => {
     const c = await shellIn({ kind: 'process', pid: holderPid });
@@ -89,11 +88,13 @@ describe('namespace and process targets', () => {
     const short = spawn('sleep', ['1000'], { stdio: 'ignore' });
     const launch = createLauncher({ shell: '/bin/bash', engine: { entryFor: () => Promise.reject(new Error('unused')) } });
     const spec = await launch({ kind: 'process', pid: short.pid! });
-    expect(spec.args).toEqual(['--target', String(short.pid), '--all', '--wdns=/', '--', '/bin/bash']);
+    // It is in all of the server's namespaces: nothing to enter (nsenter --all would enter the same ones).
+    expect(spec.args).toEqual(['--wdns=/', '--', '/bin/bash']);
     expect(() => spec.verify?.()).not.toThrow();
     short.kill('SIGKILL');
     await new Promise((r) => short.once('exit', r));
     expect(() => spec.verify?.()).toThrow(/has exited/);
+    spec.started?.(null);
   });
 
   it('follows the foreground process into a new mount namespace and back (where)', async () => {

@@ -29,7 +29,7 @@ class FakeSource implements WatchSource {
     this.reads++;
     const t = this.tables.get(mntId);
     if (t === undefined) throw new Error('gone');
-    return Buffer.from(t);
+    return { raw: Buffer.from(t) };
   }
   signature() {
     return this.sig;

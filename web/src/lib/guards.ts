@@ -36,7 +36,9 @@ export function isNamespace(v: unknown): v is Namespace {
     Array.isArray(v.nsfs) &&
     v.nsfs.every(isStr) &&
     typeof v.self === 'boolean' &&
-    (v.error === undefined || isStr(v.error))
+    (v.error === undefined || isStr(v.error)) &&
+    (v.owner === undefined || v.owner === null || (isObj(v.owner) && typeof v.owner.uid === 'number' && isStr(v.owner.user) && isStr(v.owner.userns))) &&
+    (v.untrusted === undefined || (isObj(v.untrusted) && isStr(v.untrusted.reason)))
   );
 }
 

@@ -1,7 +1,7 @@
 // Live namespace list and the watched mount tables, fed by the event stream (`/ws/events`), with one REST
 // fetch as a fallback at start, after every reconnect and when a table is first watched. No polling.
 import { SvelteSet } from 'svelte/reactivity';
-import type { Mount, Namespace, NsType, ScanProblem } from '../../../shared/api.js';
+import type { Mount, Namespace, NsType, ScanProblem, TableTruncation } from '../../../shared/api.js';
 import type { EventsServerMessage } from '../../../shared/events.js';
 import { getMounts, listNamespaces, ApiError } from '../lib/api.js';
 import { EventsSocket, type LinkStatus } from '../lib/eventsSocket.js';
@@ -19,6 +19,8 @@ export class NamespacesState {
   streamError = $state<string | null>(null);
   /** mount tables of the watched namespaces, by namespace id */
   tables = $state.raw<Record<string, Mount[]>>({});
+  /** watched tables that are not whole (too big or too slow to read, or more rows than a message carries) */
+  truncations = $state.raw<Record<string, TableTruncation>>({});
   /** watched namespaces reported gone (cleared if one shows up again) */
   readonly gone = new SvelteSet<string>();
   typeFilter = $state<TypeFilter>('mnt');
@@ -123,6 +125,10 @@ export class NamespacesState {
         if (!this.watched.includes(msg.id)) return;
         this.tableVersion[msg.id] = (this.tableVersion[msg.id] ?? 0) + 1;
         this.tables = { ...this.tables, [msg.id]: msg.mounts };
+        if (msg.truncated || this.truncations[msg.id]) {
+          const { [msg.id]: _old, ...others } = this.truncations;
+          this.truncations = msg.truncated ? { ...others, [msg.id]: msg.truncated } : others;
+        }
         this.forget(msg.id, false);
         break;
       case 'gone':

@@ -21,6 +21,11 @@ import type { Rate } from './limits/token-bucket.js';
 import { terminalUpgrades } from './ws/terminal-stream.js';
 import { defaultLessonsDir, LessonService } from './lessons/service.js';
 import { lessonRoutes } from './lessons/routes.js';
+import * as z from 'zod/mini';
+
+// The shared schemas are built with zod/mini, which loads no messages (every issue reads "Invalid input"); the
+// server answers bad input in words, so it loads the English ones (the browser never shows zod's messages).
+z.config(z.locales.en());
 
 export interface RunningServer {
   port: number;

@@ -5,13 +5,9 @@ import { CreateSessionSchema, type ShareLink } from '../../shared/api.js';
 import type { TerminalRegistry } from '../terminals/registry.js';
 import { AppError } from './errors.js';
 
-/** A create request is a target and a size: a few hundred bytes. */
-const MAX_BODY = '4kb';
-
 export function sessionRoutes(registry: TerminalRegistry): express.Router {
   const router = express.Router();
-  // The app parses JSON for all of /api already; this keeps the router correct when mounted on its own.
-  router.use(express.json({ limit: MAX_BODY }));
+  // JSON bodies are parsed (and limited) for all of /api by createApp (http/app.ts).
 
   const sessionOr404 = (id: string) => {
     const session = registry.get(id);

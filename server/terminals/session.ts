@@ -13,11 +13,11 @@ import type { Logger } from '../log.js';
 import type { LaunchSpec } from './launch.js';
 import { OutputBatcher } from './output-batcher.js';
 import { PtyFlowGate } from './flow-gate.js';
-import type { MirrorHost } from './mirror-host.js';
+import type { MirrorHost } from './mirror/mirror-host.js';
 import { endSessions, KILL_SETTLE_MS, readProcStat } from './process-group.js';
 import { rescueOutputAfterEarlyEof } from './pty-eof-drain.js';
 import { PtyInput } from './pty-input.js';
-import { ScreenMirror, type ScreenSnapshot } from './screen-mirror.js';
+import { ScreenMirror, type ScreenSnapshot } from './mirror/screen-mirror.js';
 import { WhereWatcher } from './where.js';
 
 /**

@@ -1,9 +1,8 @@
 // The live event stream (`/ws/events`): one socket that reconnects by itself and re-sends the current watch
 // set after every (re)connect. Plain TypeScript; the namespaces state owns one and reflects its status.
-import type { EventsClientMessage, EventsServerMessage } from '../../../shared/events.js';
+import { parseEventsMessage, type EventsClientMessage, type EventsServerMessage } from '../../../shared/events.js';
 import { Backoff } from './backoff.js';
-import { parseEventsMessage, parseJson } from './guards.js';
-import { parseLessonEvent, type LessonClientMessage, type LessonServerMessage } from './lessons-api.js';
+import type { LessonClientMessage, LessonServerMessage } from '../../../shared/lessons.js';
 import { wsUrl } from './api.js';
 import { wsProtocols } from './credentials.js';
 
@@ -66,10 +65,9 @@ export class EventsSocket {
     };
     ws.onmessage = (ev) => {
       if (typeof ev.data !== 'string') return; // the event stream is JSON text only
-      const lesson = parseLessonEvent(parseJson(ev.data));
-      if (lesson) return this.handlers.lesson?.(lesson);
       const msg = parseEventsMessage(ev.data);
-      if (msg) this.handlers.message(msg);
+      if (msg?.type === 'lesson') this.handlers.lesson?.(msg);
+      else if (msg) this.handlers.message(msg);
       else console.warn('nsconsole: ignored an event the client does not understand', ev.data.slice(0, 200));
     };
     ws.onclose = () => {

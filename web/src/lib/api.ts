@@ -53,7 +53,8 @@ export function plainMessage(code: string, detail: string): string {
   return detail && detail !== plain ? `${plain} (${detail})` : plain;
 }
 
-async function request(method: string, path: string, body?: unknown): Promise<unknown> {
+/** One JSON request with the owner's credential; a failure is an ApiError. Exported for the lesson client (lessons-api.ts). */
+export async function request(method: string, path: string, body?: unknown): Promise<unknown> {
   let res: Response;
   try {
     res = await fetch(path, {
@@ -85,7 +86,7 @@ async function request(method: string, path: string, body?: unknown): Promise<un
 }
 
 /** The answer checked against the shared schema: never `json as T`. */
-function expect<T>(schema: z.ZodMiniType<T>, v: unknown, what: string): T {
+export function expect<T>(schema: z.ZodMiniType<T>, v: unknown, what: string): T {
   const r = schema.safeParse(v);
   if (!r.success) throw new ApiError('BAD_RESPONSE', 0, `The server sent an unexpected answer for ${what}.`, what);
   return r.data;

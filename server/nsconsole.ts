@@ -8,6 +8,8 @@ import type { Logger } from './log.js';
 import { createAuth } from './http/auth.js';
 import { createApp, defaultWebRoot } from './http/app.js';
 import { namespaceRoutes } from './http/namespace-routes.js';
+import { containerRoutes } from './http/container-routes.js';
+import { ContainerTracker } from './containers/tracker.js';
 import { sessionRoutes } from './http/session-routes.js';
 import { createNamespaceEngine } from './namespaces/engine.js';
 import { createLauncher } from './terminals/launch.js';
@@ -42,8 +44,10 @@ export function packageVersion(): string {
 }
 
 export async function startNsconsole(config: Config, log: Logger, opts: StartOptions = {}): Promise<RunningServer> {
-  const engine = createNamespaceEngine({ nsDir: config.nsDir, log, kernelEvents: config.watch === 'events' });
-  const registry = createTerminalRegistry({ config, log, launch: createLauncher({ shell: config.shell, engine }) });
+  const containers = new ContainerTracker({ dockerSocket: config.dockerSocket ?? '/var/run/docker.sock', log });
+  const engine = createNamespaceEngine({ nsDir: config.nsDir, log, kernelEvents: config.watch === 'events', annotate: (snap) => containers.annotate(snap) });
+  containers.attach(() => engine.list('mnt'));
+  const registry = createTerminalRegistry({ config, log, launch: createLauncher({ shell: config.shell, engine, containers }) });
   let port = config.port;
   const auth = createAuth({
     token: config.token,
@@ -59,6 +63,7 @@ export async function startNsconsole(config: Config, log: Logger, opts: StartOpt
     webRoot: opts.webRoot ?? defaultWebRoot(),
     namespaceRoutes: namespaceRoutes(engine),
     sessionRoutes: sessionRoutes(registry),
+    containerRoutes: containerRoutes(containers),
   });
   const server = http.createServer(app);
   const upgrades = createUpgradeHandler({

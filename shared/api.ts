@@ -34,6 +34,34 @@ export interface Namespace {
    * shell enters it as that owner (root of that user namespace only), never as root of the machine.
    */
   untrusted?: { reason: string };
+  /** the containers that use it (never on the server's own namespaces); [] when none */
+  containers?: ContainerRef[];
+}
+
+export type ContainerRuntime = 'docker' | 'containerd' | 'podman' | 'cri-o' | 'kubernetes';
+
+export interface ContainerRef {
+  /** the full 64-hex id */
+  id: string;
+  /** from the runtime's API where its socket is reachable, else the short id */
+  name: string;
+  runtime: ContainerRuntime;
+}
+
+export interface Container extends ContainerRef {
+  /** its lowest process (its init) as the server sees it */
+  pid: number;
+  image?: string;
+  /** its namespace of each type, e.g. `{ mnt: "mnt:4026532177", … }` */
+  namespaces: Partial<Record<NsType, string>>;
+  /** from Docker Compose's labels */
+  compose?: { project: string; service: string };
+  /** a Kubernetes pod's name and namespace (labels) and uid (cgroup path), as far as known */
+  pod?: { name?: string; namespace?: string; uid?: string };
+}
+
+export interface ContainerList {
+  containers: Container[];
 }
 
 export interface NamespaceOwner {
@@ -92,10 +120,23 @@ export const CreateNamespaceSchema = z.strictObject({
 });
 export type CreateNamespaceRequest = z.infer<typeof CreateNamespaceSchema>;
 
+/** Docker's rule for names ([a-zA-Z0-9][a-zA-Z0-9_.-]*), bounded; ids are 64 hex digits. */
+export const CONTAINER_REF_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+/** Where a `tools: "host"` shell finds the container's files (its root, bind-mounted in the shell's own mount ns). */
+export const HOST_TOOLS_ROOT = '/mnt/container';
+
 export const TargetSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('host') }),
   z.strictObject({ kind: z.literal('namespace'), id: NsIdSchema }),
   z.strictObject({ kind: z.literal('process'), pid: z.number().int().min(1).max(4_194_304) }),
+  z.strictObject({
+    kind: z.literal('container'),
+    /** a full id, a unique id prefix, or a name */
+    id: z.string().regex(CONTAINER_REF_PATTERN, 'expected a container id or name'),
+    /** `host`: a host shell in the container's namespaces (not its mount namespace), its files under HOST_TOOLS_ROOT */
+    tools: z.literal('host').optional(),
+  }),
 ]);
 export type Target = z.infer<typeof TargetSchema>;
 
@@ -147,12 +188,15 @@ export const ERROR_STATUS = {
   NS_NOT_FOUND: 404,
   SESSION_NOT_FOUND: 404,
   PROCESS_NOT_FOUND: 404,
+  CONTAINER_NOT_FOUND: 404,
   NS_EXISTS: 409,
   NS_NOT_OURS: 409,
   NS_BUSY: 409,
   /** the ns-dir (or a directory or link on its path) could be redirected by another user: refused */
   NS_DIR_UNSAFE: 409,
   TARGET_CHANGED: 409,
+  /** the container has no shell to run: enter it with `tools: "host"` */
+  CONTAINER_NO_SHELL: 409,
   PAYLOAD_TOO_LARGE: 413,
   TOO_MANY_SESSIONS: 429,
   TOO_MANY_CLIENTS: 429,

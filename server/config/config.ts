@@ -19,6 +19,8 @@ export interface Config {
   scrollback: number;
   /** 'events': hear namespace and mount changes from the kernel where it can (else poll); 'poll': always poll */
   watch: 'events' | 'poll';
+  /** the Docker/Podman API socket that names containers; a missing one is normal (default /var/run/docker.sock) */
+  dockerSocket?: string;
 }
 
 interface FlagSpec {
@@ -45,6 +47,7 @@ export const FLAGS: Record<string, FlagSpec> = {
   'max-clients': { type: 'string', help: 'most clients attached to one session', def: '16' },
   scrollback: { type: 'string', help: 'lines of scrollback replayed on reattach', def: '1000' },
   watch: { type: 'string', help: 'how live views notice changes: events (from the kernel; polls where unavailable) or poll', def: 'events' },
+  'docker-socket': { type: 'string', help: 'Docker or Podman API socket that names containers (missing: fine)', def: '/var/run/docker.sock' },
   help: { type: 'boolean', help: 'print this help and exit' },
 };
 
@@ -121,6 +124,7 @@ const ConfigSchema = z.object({
   maxClientsPerSession: intIn(1, 1000),
   scrollback: intIn(0, 100_000),
   watch: z.enum(['events', 'poll'], { error: 'must be events or poll' }),
+  dockerSocket: z.string().startsWith('/', 'docker-socket must be an absolute path'),
 });
 
 export type ParsedArgs = { help: true } | { help: false; config: Config };
@@ -159,6 +163,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     maxClientsPerSession: pick('max-clients') ?? '16',
     scrollback: pick('scrollback') ?? '1000',
     watch: pick('watch') ?? 'events',
+    dockerSocket: pick('docker-socket') ?? '/var/run/docker.sock',
   };
   const r = ConfigSchema.safeParse(raw);
   if (!r.success) {

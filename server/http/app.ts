@@ -16,6 +16,8 @@ export interface AppDeps {
   webRoot: string;
   namespaceRoutes: Router;
   sessionRoutes: Router;
+  /** GET /api/containers (server/http/container-routes.ts) */
+  containerRoutes?: Router;
 }
 
 /** JSON bodies are small requests (a target, a name): anything bigger is a mistake or an attack. */
@@ -67,6 +69,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use('/api', originCheck(deps.auth), requireOwner(deps.auth), express.json({ limit: MAX_JSON_BODY }));
   app.use('/api/namespaces', deps.namespaceRoutes);
   app.use('/api/sessions', deps.sessionRoutes);
+  if (deps.containerRoutes) app.use('/api/containers', deps.containerRoutes);
   app.use('/api', notFoundHandler);
 
   // `/?token=…` is the browser login: a wrong token is refused here; a right one gets the page, whose script

@@ -1,8 +1,8 @@
 // REST wire types and request validation, shared by server and browser (no Node, no DOM).
 import { z } from 'zod';
-import { MAX_COLS, MAX_ROWS, NS_ID_PATTERN, NS_NAME_PATTERN, NS_TYPES, type NsType, type Propagation } from './constants.js';
+import { CONTAINER_REF_PATTERN, MAX_COLS, MAX_ROWS, NS_ID_PATTERN, NS_NAME_PATTERN, NS_TYPES, type NsType, type Propagation } from './constants.js';
 
-export { MAX_COLS, MAX_ROWS, NS_ID_PATTERN, NS_NAME_PATTERN, NS_TYPES, PROPAGATIONS, nsId, parseNsId, type NsType, type Propagation } from './constants.js';
+export { CONTAINER_REF_PATTERN, HOST_TOOLS_ROOT, MAX_COLS, MAX_ROWS, NS_ID_PATTERN, NS_NAME_PATTERN, NS_TYPES, PROPAGATIONS, nsId, parseNsId, type NsType, type Propagation } from './constants.js';
 
 export const NsTypeSchema = z.enum(NS_TYPES);
 
@@ -119,12 +119,6 @@ export const CreateNamespaceSchema = z.strictObject({
   propagation: z.enum(['private', 'shared', 'slave', 'unchanged']).optional(),
 });
 export type CreateNamespaceRequest = z.infer<typeof CreateNamespaceSchema>;
-
-/** Docker's rule for names ([a-zA-Z0-9][a-zA-Z0-9_.-]*), bounded; ids are 64 hex digits. */
-export const CONTAINER_REF_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
-
-/** Where a `tools: "host"` shell finds the container's files (its root, bind-mounted in the shell's own mount ns). */
-export const HOST_TOOLS_ROOT = '/mnt/container';
 
 export const TargetSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('host') }),

@@ -1,7 +1,7 @@
 // Validation at the boundary: every JSON value that comes off the network is checked here before the app
 // uses it (never `JSON.parse(x) as T`). Hand-written guards keep zod out of the browser bundle.
 import type { Mount, Namespace, NamespaceList, ScanProblem, SessionInfo, ShareLink, Target } from '../../../shared/api.js';
-import { NS_ID_PATTERN, NS_TYPES, PROPAGATIONS } from '../../../shared/constants.js';
+import { CONTAINER_REF_PATTERN, NS_ID_PATTERN, NS_TYPES, PROPAGATIONS } from '../../../shared/constants.js';
 import type { ServerMessage, WhereInfo } from '../../../shared/protocol.js';
 import type { EventsServerMessage } from '../../../shared/events.js';
 
@@ -38,9 +38,12 @@ export function isNamespace(v: unknown): v is Namespace {
     typeof v.self === 'boolean' &&
     (v.error === undefined || isStr(v.error)) &&
     (v.owner === undefined || v.owner === null || (isObj(v.owner) && typeof v.owner.uid === 'number' && isStr(v.owner.user) && isStr(v.owner.userns))) &&
-    (v.untrusted === undefined || (isObj(v.untrusted) && isStr(v.untrusted.reason)))
+    (v.untrusted === undefined || (isObj(v.untrusted) && isStr(v.untrusted.reason))) &&
+    (v.containers === undefined || (Array.isArray(v.containers) && v.containers.every(isContainerRef)))
   );
 }
+
+const isContainerRef = (v: unknown): boolean => isObj(v) && isStr(v.id) && isStr(v.name) && isStr(v.runtime);
 
 function isProblem(v: unknown): v is ScanProblem {
   return isObj(v) && isInt(v.pid) && isStr(v.reason);
@@ -89,6 +92,8 @@ export function isTarget(v: unknown): v is Target {
       return isStr(v.id) && NS_ID_PATTERN.test(v.id);
     case 'process':
       return isInt(v.pid) && v.pid > 0;
+    case 'container':
+      return isStr(v.id) && CONTAINER_REF_PATTERN.test(v.id) && (v.tools === undefined || v.tools === 'host');
     default:
       return false;
   }

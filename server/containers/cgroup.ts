@@ -56,11 +56,11 @@ export function containerOfPath(path: string): CgroupContainer | null {
     }
     const bare = BARE_ID.exec(part);
     if (bare) {
-      // A bare id: its parent says who made it. /docker/<id> is Docker's cgroupfs driver; under a pod it is the
-      // Kubernetes kubelet's cgroupfs layout (runtime unknown from the path); elsewhere (/default/<id>,
-      // /k8s.io/<id>) it is containerd's namespace directory.
+      // A bare id: its parent says who made it. /docker/<id> is Docker's cgroupfs driver, and so is an id at the
+      // root (older Docker on Debian, or --cgroup-parent=/); under a pod it is the kubelet's cgroupfs layout
+      // (runtime unknown from the path); elsewhere (/default/<id>, /k8s.io/<id>) containerd's namespace directory.
       const parent = parts[i - 1];
-      const runtime: ContainerRuntime = parent === 'docker' ? 'docker' : podUid !== undefined || underKubepods ? 'kubernetes' : 'containerd';
+      const runtime: ContainerRuntime = parent === 'docker' || parent === undefined ? 'docker' : podUid !== undefined || underKubepods ? 'kubernetes' : 'containerd';
       found = { id: bare[1] as string, runtime, path };
     }
   }

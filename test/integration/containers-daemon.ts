@@ -18,6 +18,8 @@ export interface TestDaemon {
   socket: string;
   /** `docker …` against this daemon; throws with its stderr on failure */
   docker(...args: string[]): string;
+  /** the same without blocking the event loop (the server under test runs in this process) */
+  dockerAsync(...args: string[]): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -72,7 +74,17 @@ export async function startDaemon(): Promise<TestDaemon> {
       await new Promise((r) => setTimeout(r, 200));
     }
     importImages(dir, docker);
-    return { socket, docker, stop };
+    const dockerAsync = (...args: string[]): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const child = spawn('docker', args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+        let out = '';
+        let err = '';
+        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+        child.on('error', reject);
+        child.on('close', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`docker ${args.join(' ')}: ${err || `status ${code}`}`))));
+      });
+    return { socket, docker, dockerAsync, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -11,6 +11,7 @@ const BENCHES: Bench[] = [
   { name: 'processless', load: async () => (await import('./processless-bench.js')).benchProcessless },
   { name: 'browser', load: async () => (await import('./browser-bench.js')).benchBrowser },
   { name: 'owners', load: async () => (await import('./owners-bench.js')).benchOwners },
+  { name: 'containers', load: async () => (await import('./containers-bench.js')).benchContainers },
 ];
 
 function machine(): string {

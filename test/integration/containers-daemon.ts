@@ -13,6 +13,10 @@ export const NOSHELL_IMAGE = 'nsconsole-test/noshell:1';
 export const NOSHELL_BINARY = '/sleep';
 /** dockerd takes 1-5 s to answer here; a loaded CI machine more. */
 const DAEMON_START_TIMEOUT_MS = 60_000;
+/** One docker CLI call (run, rm -f, import): seconds normally; a daemon that accepts and never answers must not hang a test. */
+const DOCKER_CALL_TIMEOUT_MS = 60_000;
+/** `docker info` while waiting for the daemon: it answers in milliseconds once up. */
+const INFO_TIMEOUT_MS = 5_000;
 
 export interface TestDaemon {
   socket: string;
@@ -38,14 +42,14 @@ export async function startDaemon(): Promise<TestDaemon> {
   const env = { ...process.env, DOCKER_HOST: `unix://${socket}` };
   let daemon: ChildProcess | null = null;
   const docker = (...args: string[]): string => {
-    const r = spawnSync('docker', args, { env, encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync('docker', args, { env, encoding: 'utf8', timeout: DOCKER_CALL_TIMEOUT_MS });
     if (r.status !== 0) throw new Error(`docker ${args.join(' ')}: ${r.stderr || r.error?.message || `status ${r.status}`}`);
     return r.stdout.trim();
   };
   const stop = async () => {
     try {
-      const ids = spawnSync('docker', ['ps', '-aq'], { env, encoding: 'utf8' }).stdout.trim();
-      if (ids) spawnSync('docker', ['rm', '-f', ...ids.split('\n')], { env, stdio: 'ignore' });
+      const ids = (spawnSync('docker', ['ps', '-aq'], { env, encoding: 'utf8', timeout: INFO_TIMEOUT_MS }).stdout ?? '').trim();
+      if (ids) spawnSync('docker', ['rm', '-f', ...ids.split('\n')], { env, stdio: 'ignore', timeout: DOCKER_CALL_TIMEOUT_MS });
     } finally {
       if (daemon?.pid && daemon.exitCode === null) {
         daemon.kill('SIGTERM');
@@ -69,14 +73,14 @@ export async function startDaemon(): Promise<TestDaemon> {
     daemon.stderr?.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-4000)));
     const deadline = Date.now() + DAEMON_START_TIMEOUT_MS;
     for (;;) {
-      if (spawnSync('docker', ['info'], { env, stdio: 'ignore' }).status === 0) break;
+      if (spawnSync('docker', ['info'], { env, stdio: 'ignore', timeout: INFO_TIMEOUT_MS }).status === 0) break;
       if (daemon.exitCode !== null || Date.now() > deadline) throw new Error(`dockerd did not start: ${log.split('\n').slice(-5).join('\n')}`);
       await new Promise((r) => setTimeout(r, 200));
     }
     importImages(dir, docker);
     const dockerAsync = (...args: string[]): Promise<string> =>
       new Promise((resolve, reject) => {
-        const child = spawn('docker', args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+        const child = spawn('docker', args, { env, stdio: ['ignore', 'pipe', 'pipe'], timeout: DOCKER_CALL_TIMEOUT_MS });
         let out = '';
         let err = '';
         child.stdout.on('data', (d: Buffer) => (out += d.toString()));

@@ -2,6 +2,7 @@
 // after `docker rm -f`; entered (its hostname, its files); a container with no shell entered with host tools
 // (ps shows its processes, not the host's); and a server without a Docker socket that lists without error.
 import { spawnSync } from 'node:child_process';
+import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -21,6 +22,9 @@ import { cannotStartReason, NOSHELL_BINARY, NOSHELL_IMAGE, SHELL_IMAGE, startDae
 /** "Within 1 s of docker run" is the product's promise: counted from `docker run -d` returning (it returns once
  * the container has started; the daemon's own start time is not ours to count). */
 const APPEAR_WITHIN_MS = 1000;
+
+/** A list with a stuck runtime API: the scan plus RUNTIME_WAIT_MS (300 ms), with room for a loaded machine. */
+const STALL_BOUND_MS = 3000;
 
 const reason = cannotStartReason();
 let daemon: TestDaemon | null = null;
@@ -176,6 +180,34 @@ describe.skipIf(reason !== null)('containers of a real Docker daemon', () => {
         expect(((await res.json()) as ErrorBody).error.code).toBe('CONTAINER_NOT_FOUND');
       }
     } finally {
+      spawnQuiet(d, 'rm', '-f', name);
+    }
+  });
+});
+
+describe.skipIf(reason !== null)('a runtime API that never answers', () => {
+  it('does not stall the list: containers are listed under their short ids', async (ctx) => {
+    if (!daemon) return ctx.skip();
+    const d = daemon;
+    const dir = await mkdtemp(path.join(tmpdir(), 'nsc-stuck-docker-'));
+    const socket = path.join(dir, 'docker.sock');
+    const stuck = http.createServer(() => undefined); // accepts, reads the request, never answers
+    await new Promise<void>((resolve) => stuck.listen(socket, resolve));
+    const name = uniqueName('stuck');
+    let other: TestServer | null = null;
+    try {
+      const id = d.docker('run', '-d', '--name', name, '--network', 'none', SHELL_IMAGE, 'sleep', '1000');
+      other = await startServer({ dockerSocket: socket });
+      const t0 = performance.now();
+      const res = await other.api('/api/namespaces?type=mnt');
+      expect(performance.now() - t0).toBeLessThan(STALL_BOUND_MS);
+      const body = (await res.json()) as NamespaceList;
+      expect(body.namespaces.flatMap((n) => n.containers ?? []).find((c) => c.id === id)).toEqual({ id, name: id.slice(0, 12), runtime: 'docker' });
+    } finally {
+      await other?.close();
+      stuck.closeAllConnections();
+      await new Promise((r) => stuck.close(r));
+      await rm(dir, { recursive: true, force: true });
       spawnQuiet(d, 'rm', '-f', name);
     }
   });

@@ -56,7 +56,9 @@ export class RuntimeNames {
       if (facts) out.set(id, facts);
     }
     // Forget containers that are gone: the cache holds only what the last list had.
-    if (ids.length > 0) for (const id of this.cache.keys()) if (!ids.includes(id)) this.cache.delete(id);
+    const live = new Set(ids);
+    if (ids.length > 0) for (const id of this.cache.keys()) if (!live.has(id)) this.cache.delete(id);
+    for (const id of this.unknownAt.keys()) if (!live.has(id)) this.unknownAt.delete(id);
     return out;
   }
 

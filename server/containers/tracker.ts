@@ -35,6 +35,12 @@ export class ContainerTracker {
   private readonly names: RuntimeNames;
   private last: { takenAt: number; containers: ContainerInfo[] } = { takenAt: 0, containers: [] };
   private source: (() => Promise<unknown>) | null = null;
+  /**
+   * `mnt id:pid` → its container, for the processes found in one: a container's init stays in its cgroup, so
+   * each scan reads only the cgroups of mount namespaces not known to be a container's (whose processes may be
+   * joining one right now, so a "none" is never kept). Entries not seen in a scan are dropped.
+   */
+  private known = new Map<string, CgroupContainer>();
 
   constructor(opts: ContainerTrackerOptions) {
     this.names = new RuntimeNames(opts.dockerSocket, opts.log);
@@ -48,14 +54,18 @@ export class ContainerTracker {
   /** Finds the containers of a scan and adds `containers` to each of its rows. Never throws for a runtime's sake. */
   async annotate(snap: Snapshot): Promise<void> {
     const found = new Map<string, { where: CgroupContainer; pid: number }>();
+    const known = new Map<string, CgroupContainer>();
     for (const [id, pids] of snap.members) {
       if (!id.startsWith('mnt:')) continue;
       const pid = pids[0] as number;
-      const where = containerOf(pid);
+      const key = `${id}:${pid}`;
+      const where = this.known.get(key) ?? containerOf(pid);
       if (!where) continue;
+      known.set(key, where);
       const seen = found.get(where.id);
       if (!seen || pid < seen.pid) found.set(where.id, { where, pid });
     }
+    this.known = known;
     const facts = await this.names.facts([...found.keys()]);
     const containers: ContainerInfo[] = [];
     for (const [id, { where, pid }] of found) {

@@ -9,6 +9,8 @@ import type { Logger } from './log.js';
 import { createAuth } from './http/auth.js';
 import { createApp, defaultWebRoot } from './http/app.js';
 import { namespaceRoutes } from './http/namespace-routes.js';
+import { containerRoutes } from './http/container-routes.js';
+import { ContainerTracker } from './containers/tracker.js';
 import { sessionRoutes } from './http/session-routes.js';
 import { createNamespaceEngine } from './namespaces/engine.js';
 import { createLauncher } from './terminals/launch.js';
@@ -63,11 +65,13 @@ export function packageVersion(): string {
 }
 
 export async function startNsconsole(config: Config, log: Logger, opts: StartOptions = {}): Promise<RunningServer> {
-  const engine = createNamespaceEngine({ nsDir: config.nsDir, log, kernelEvents: config.watch === 'events' });
+  const containers = new ContainerTracker({ dockerSocket: config.dockerSocket ?? '/var/run/docker.sock', log });
+  const engine = createNamespaceEngine({ nsDir: config.nsDir, log, kernelEvents: config.watch === 'events', annotate: (snap) => containers.annotate(snap) });
+  containers.attach(() => engine.list('mnt'));
   // --sandbox: every view and session is the token holder's sandbox's (server/sandbox/), never the host's.
   const sandboxes = config.sandbox ? createSandboxManager(config.sandbox, log) : null;
   const views = sandboxes ? scopedEngine(engine, () => sandboxes.get(TOKEN_OWNER)) : engine;
-  const launch = sandboxes ? createSandboxLauncher({ shell: config.shell, manager: sandboxes, scoped: views, owner: TOKEN_OWNER }) : createLauncher({ shell: config.shell, engine });
+  const launch = sandboxes ? createSandboxLauncher({ shell: config.shell, manager: sandboxes, scoped: views, owner: TOKEN_OWNER }) : createLauncher({ shell: config.shell, engine, containers });
   const registry = createTerminalRegistry({ config, log, launch });
   const lessons = new LessonService({ dir: opts.lessonsDir ?? defaultLessonsDir(), engine: views, registry, log });
   let port = config.port;
@@ -87,6 +91,7 @@ export async function startNsconsole(config: Config, log: Logger, opts: StartOpt
     sessionRoutes: sessionRoutes(registry),
     sandboxRoutes: sandboxes ? sandboxRoutes(sandboxes, () => TOKEN_OWNER) : sandboxOffRoutes(),
     lessonRoutes: lessonRoutes(lessons),
+    containerRoutes: containerRoutes(sandboxes ? null : containers),
   });
   // A valid owner token (Bearer, handshake) or share token (handshake, `?view=`): such callers skip the
   // unauthenticated rate. The URL base is a placeholder: only the query is read.

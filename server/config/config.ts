@@ -21,6 +21,8 @@ export interface Config {
   watch: 'events' | 'poll';
   /** every session runs in its owner's sandbox (server/sandbox/); null: sessions run on the host */
   sandbox?: SandboxConfig | null;
+  /** the Docker/Podman API socket that names containers; a missing one is normal (default /var/run/docker.sock) */
+  dockerSocket?: string;
 }
 
 export interface SandboxConfig {
@@ -65,6 +67,7 @@ export const FLAGS: Record<string, FlagSpec> = {
   'sandbox-pids': { type: 'string', help: 'most processes in one sandbox (cgroup pids.max)', def: '256' },
   'sandbox-memory': { type: 'string', help: 'memory limit of one sandbox in MiB (cgroup)', def: '512' },
   'sandbox-disk': { type: 'string', help: 'MiB one sandbox may write (its tmpfs size)', def: '256' },
+  'docker-socket': { type: 'string', help: 'Docker or Podman API socket that names containers (missing: fine)', def: '/var/run/docker.sock' },
   help: { type: 'boolean', help: 'print this help and exit' },
 };
 
@@ -156,6 +159,7 @@ const ConfigSchema = z.object({
       return { uidStart, uidCount, idleMs: v.idleMs, pidsMax: v.pidsMax, memoryBytes: v.memoryBytes, diskBytes: v.diskBytes };
     })
     .nullable(),
+  dockerSocket: z.string().startsWith('/', 'docker-socket must be an absolute path'),
 });
 
 const MIB = 1024 * 1024;
@@ -215,6 +219,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
           diskBytes: pick('sandbox-disk') ?? '256',
         }
       : null,
+    dockerSocket: pick('docker-socket') ?? '/var/run/docker.sock',
   };
   const r = ConfigSchema.safeParse(raw);
   if (!r.success) {

@@ -20,6 +20,8 @@ export interface AppDeps {
   sandboxRoutes?: Router;
   /** `/api/lessons` (server/lessons/routes.ts) */
   lessonRoutes?: Router;
+  /** GET /api/containers (server/http/container-routes.ts) */
+  containerRoutes?: Router;
 }
 
 /** JSON bodies are small requests (a target, a name): anything bigger is a mistake or an attack. */
@@ -73,6 +75,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use('/api/sessions', deps.sessionRoutes);
   if (deps.sandboxRoutes) app.use('/api/sandbox', deps.sandboxRoutes);
   if (deps.lessonRoutes) app.use('/api/lessons', deps.lessonRoutes);
+  if (deps.containerRoutes) app.use('/api/containers', deps.containerRoutes);
   app.use('/api', notFoundHandler);
 
   // `/?token=…` is the browser login: a wrong token is refused here; a right one gets the page, whose script

@@ -61,10 +61,12 @@ export interface EngineOptions {
    * false: poll, as on kernels before 6.15 or without privilege. Default true.
    */
   kernelEvents?: boolean;
+  /** adds facts to every scan's rows before anyone sees them (containers: server/containers/tracker.ts) */
+  annotate?: (snap: Snapshot) => Promise<void>;
 }
 
 export function createNamespaceEngine(opts: EngineOptions): NamespaceEngine {
-  return new Engine(opts.nsDir, opts.log, opts.kernelEvents ?? true);
+  return new Engine(opts.nsDir, opts.log, opts.kernelEvents ?? true, opts.annotate);
 }
 
 /**
@@ -97,6 +99,7 @@ class Engine implements NamespaceEngine {
     nsDir: string,
     private readonly log: Logger,
     kernelEvents: boolean,
+    private readonly annotate?: (snap: Snapshot) => Promise<void>,
   ) {
     for (const type of NS_TYPES) {
       const id = readNsLink('self', type);
@@ -252,6 +255,7 @@ class Engine implements NamespaceEngine {
   private async snapshot(types: readonly NsType[] = NS_TYPES): Promise<Snapshot> {
     const snap = await takeSnapshot(this.deps, types);
     this.owners.annotate(snap.namespaces);
+    await this.annotate?.(snap);
     return snap;
   }
 

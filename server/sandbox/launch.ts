@@ -71,6 +71,9 @@ export function createSandboxLauncher(deps: SandboxLaunchDeps): (target: Target)
         };
         return spec(sb, planProcessEntry(pid, seen.startTime), '/', `pid ${pid} in sandbox ${sb.id}`, verify);
       }
+      case 'container':
+        // Containers run on the host, never inside a sandbox: from here no container exists.
+        throw new AppError('CONTAINER_NOT_FOUND', `no container ${JSON.stringify(target.id)} in this sandbox`);
     }
   };
 }

@@ -14,6 +14,7 @@ const BENCHES: Bench[] = [
   { name: 'browser', load: async () => (await import('./browser-bench.js')).benchBrowser },
   { name: 'owners', load: async () => (await import('./owners-bench.js')).benchOwners },
   { name: 'sandbox', load: async () => (await import('./sandbox-bench.js')).benchSandbox },
+  { name: 'containers', load: async () => (await import('./containers-bench.js')).benchContainers },
 ];
 
 function machine(): string {

@@ -1,7 +1,7 @@
 // Live namespace list and the watched mount tables, fed by the event stream (`/ws/events`), with one REST
 // fetch as a fallback at start, after every reconnect and when a table is first watched. No polling.
 import { SvelteSet } from 'svelte/reactivity';
-import type { Mount, Namespace, NsType, ScanProblem, TableTruncation } from '../../../shared/api.js';
+import type { ContainerRef, Mount, Namespace, NsType, ScanProblem, TableTruncation } from '../../../shared/api.js';
 import type { EventsServerMessage } from '../../../shared/events.js';
 import { getMounts, listNamespaces, ApiError } from '../lib/api.js';
 import { EventsSocket, type LinkStatus } from '../lib/eventsSocket.js';
@@ -25,7 +25,18 @@ export class NamespacesState {
   readonly gone = new SvelteSet<string>();
   typeFilter = $state<TypeFilter>('mnt');
 
-  readonly visible = $derived(this.typeFilter === 'all' ? this.list : this.list.filter((n) => n.type === this.typeFilter));
+  /** a container's id: only its namespaces are shown; 'all': every namespace */
+  containerFilter = $state<string>('all');
+
+  readonly visible = $derived(
+    this.list.filter((n) => (this.typeFilter === 'all' || n.type === this.typeFilter) && (this.containerFilter === 'all' || n.containers?.some((c) => c.id === this.containerFilter))),
+  );
+  /** every container that uses a listed namespace, by name */
+  readonly containers = $derived.by((): ContainerRef[] => {
+    const byId: Record<string, ContainerRef> = {};
+    for (const n of this.list) for (const c of n.containers ?? []) byId[c.id] = c;
+    return Object.values(byId).sort((a, b) => a.name.localeCompare(b.name));
+  });
   /** the server's own mount namespace: the "outside" baseline */
   readonly selfMnt = $derived(this.list.find((n) => n.self && n.type === 'mnt') ?? null);
 

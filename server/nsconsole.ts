@@ -1,5 +1,6 @@
 // The composition root: builds every part from a Config, listens, and owns the teardown order.
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { existsSync, readFileSync } from 'node:fs';
@@ -19,11 +20,14 @@ import { createEventStreams, type EventStreamLimits } from './ws/event-stream.js
 import { installConnectionLimits, SERVER_TIMEOUT_OPTIONS } from './http/conn-limits.js';
 import type { Rate } from './limits/token-bucket.js';
 import { terminalUpgrades } from './ws/terminal-stream.js';
+import { loadTls, reachableHost, urlHost } from './http/tls.js';
 
 export interface RunningServer {
   port: number;
-  /** `http://HOST:PORT/?token=TOKEN` */
+  /** `http(s)://HOST:PORT/?token=TOKEN`, HOST reachable (never a wildcard address) */
   url: string;
+  /** SIGHUP: re-read the TLS certificate and key (new connections get them), reopen the audit log */
+  reload(): void;
   /** stop accepting, end every session's process group, release watchers; resolves when done */
   close(): Promise<void>;
 }
@@ -50,14 +54,20 @@ export function packageVersion(): string {
 }
 
 export async function startNsconsole(config: Config, log: Logger, opts: StartOptions = {}): Promise<RunningServer> {
+  // First, before anything starts: an unreadable certificate is a start-up error naming the file.
+  const tlsFiles = config.tlsCert !== undefined && config.tlsKey !== undefined ? { cert: config.tlsCert, key: config.tlsKey } : undefined;
+  const tlsOptions = tlsFiles ? loadTls(tlsFiles) : undefined;
+  const shownHost = reachableHost(config.host);
   const engine = createNamespaceEngine({ nsDir: config.nsDir, log, kernelEvents: config.watch === 'events' });
   const registry = createTerminalRegistry({ config, log, launch: createLauncher({ shell: config.shell, engine }) });
   let port = config.port;
   const auth = createAuth({
     token: config.token,
     sessionIdForViewerToken: (t) => registry.sessionIdForViewerToken(t),
-    allowHosts: config.allowHosts,
+    // the address the printed URL names is one a browser will send as Host
+    allowHosts: shownHost === config.host ? config.allowHosts : [...config.allowHosts, urlHost(shownHost)],
     host: config.host,
+    secure: tlsOptions !== undefined,
     port: () => port,
   });
   const app = createApp({
@@ -81,9 +91,12 @@ export async function startNsconsole(config: Config, log: Logger, opts: StartOpt
     const view = viewToken(req, url);
     return view !== null && auth.viewerSession(view) !== undefined;
   };
-  const server = http.createServer(SERVER_TIMEOUT_OPTIONS, (req, res) => {
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     if (limits.admitRequest(req, res)) app(req, res);
-  });
+  };
+  const tlsServer = tlsOptions ? https.createServer({ ...SERVER_TIMEOUT_OPTIONS, ...tlsOptions }, handler) : undefined;
+  // https.Server has every member of http.Server that the limits and teardown use.
+  const server: http.Server = tlsServer ? (tlsServer as unknown as http.Server) : http.createServer(SERVER_TIMEOUT_OPTIONS, handler);
   server.keepAliveTimeout = SERVER_TIMEOUT_OPTIONS.keepAliveTimeout;
   const limits = installConnectionLimits(server, { authenticated, maxConnections: opts.maxConnections, maxPerIp: opts.maxConnectionsPerIp, unauthenticatedRate: opts.unauthenticatedRate });
   const eventStreams = createEventStreams(engine, log, opts.eventStreams);
@@ -106,7 +119,18 @@ export async function startNsconsole(config: Config, log: Logger, opts: StartOpt
     });
   });
   port = (server.address() as AddressInfo).port;
-  const hostForUrl = config.host.includes(':') ? `[${config.host}]` : config.host;
+
+  const reload = (): void => {
+    if (tlsServer && tlsFiles) {
+      try {
+        tlsServer.setSecureContext(loadTls(tlsFiles));
+        log.info({ cert: tlsFiles.cert }, 'TLS certificate reloaded');
+      } catch (err) {
+        // Kept serving with the previous certificate: a half-written renewal must not take the server down.
+        log.error({ err }, 'TLS certificate reload failed; still serving the previous one');
+      }
+    }
+  };
 
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -119,5 +143,6 @@ export async function startNsconsole(config: Config, log: Logger, opts: StartOpt
       engine.dispose();
     })());
 
-  return { port, url: `http://${hostForUrl}:${port}/?token=${encodeURIComponent(config.token)}`, close };
+  const scheme = tlsOptions ? 'https' : 'http';
+  return { port, url: `${scheme}://${urlHost(shownHost)}:${port}/?token=${encodeURIComponent(config.token)}`, reload, close };
 }

@@ -27,6 +27,8 @@ export interface AuthDeps {
   sessionIdForViewerToken(token: string): string | undefined;
   allowHosts: string[];
   host: string;
+  /** served over TLS: every cookie gets `Secure` */
+  secure?: boolean;
   /** the port actually listened on (known only after listen when --port 0) */
   port(): number;
 }
@@ -96,7 +98,7 @@ export function createAuth(deps: AuthDeps): Auth {
     },
     clearLegacyCookie(req) {
       if (!req.headers.cookie?.includes(`${LEGACY_TOKEN_COOKIE}=`)) return null;
-      return serializeCookie(LEGACY_TOKEN_COOKIE, '', { httpOnly: true, sameSite: 'strict', path: '/', maxAge: 0, expires: new Date(0) });
+      return serializeCookie(LEGACY_TOKEN_COOKIE, '', { httpOnly: true, secure: deps.secure === true, sameSite: 'strict', path: '/', maxAge: 0, expires: new Date(0) });
     },
   };
 }

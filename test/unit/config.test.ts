@@ -108,3 +108,40 @@ describe('--token-file (a --token is visible to every local user in ps)', () => 
     expect(help).toMatch(/--token VALUE .*ps.*NSCONSOLE_TOKEN or --token-file/);
   });
 });
+
+describe('labs flags (TLS, proxy identity, admins, audit log)', () => {
+  const cfg = (argv: string[], env: NodeJS.ProcessEnv = {}) => {
+    const r = parseConfig(argv, env);
+    if (r.help) throw new Error('help');
+    return r.config;
+  };
+
+  it('reads each flag and its NSCONSOLE_ env var; repeatable ones take a comma list from env', () => {
+    const c = cfg(['--tls-cert', '/c.pem', '--tls-key', '/k.pem', '--auth-header', 'X-Forwarded-User', '--trusted-proxy', '10.0.0.0/8', '--trusted-proxy', '::1', '--admin', 'alice', '--admin', 'bob', '--audit-log', '/var/log/a.jsonl']);
+    expect(c).toMatchObject({ tlsCert: '/c.pem', tlsKey: '/k.pem', authHeader: 'x-forwarded-user', trustedProxies: ['10.0.0.0/8', '::1'], admins: ['alice', 'bob'], auditLog: '/var/log/a.jsonl' });
+    const e = cfg([], { NSCONSOLE_TLS_CERT: '/c', NSCONSOLE_TLS_KEY: '/k', NSCONSOLE_AUTH_HEADER: 'X-User', NSCONSOLE_TRUSTED_PROXY: '10.1.0.0/16, 10.2.0.0/16', NSCONSOLE_ADMIN: 'carol', NSCONSOLE_AUDIT_LOG: '/a' });
+    expect(e).toMatchObject({ tlsCert: '/c', tlsKey: '/k', authHeader: 'x-user', trustedProxies: ['10.1.0.0/16', '10.2.0.0/16'], admins: ['carol'], auditLog: '/a' });
+  });
+
+  it('defaults: no TLS, no header, trusted proxies exactly 127.0.0.1 and ::1, no admins but the token', () => {
+    const c = cfg([]);
+    expect(c.tlsCert).toBeUndefined();
+    expect(c.authHeader).toBeUndefined();
+    expect(c.trustedProxies).toEqual(['127.0.0.1/32', '::1/128']);
+    expect(c.admins).toEqual([]);
+  });
+
+  it('refuses half a TLS pair, a bad CIDR, a header nsconsole uses itself, and a relative audit path', () => {
+    expect(() => cfg(['--tls-cert', '/c'])).toThrow(/--tls-cert and --tls-key go together/);
+    expect(() => cfg(['--tls-key', '/k'])).toThrow(/go together/);
+    expect(() => cfg(['--trusted-proxy', '10.0.0.0/33'])).toThrow(/--trusted-proxy: must be a CIDR/);
+    expect(() => cfg(['--trusted-proxy', 'proxy.example'])).toThrow(/--trusted-proxy: must be a CIDR/);
+    expect(() => cfg(['--auth-header', 'Authorization'])).toThrow(/--auth-header/);
+    expect(() => cfg(['--auth-header', 'X User'])).toThrow(/--auth-header: must be an HTTP header name/);
+    expect(() => cfg(['--audit-log', 'audit.jsonl'])).toThrow(/--audit-log: audit-log must be an absolute path/);
+  });
+
+  it('says in --help that the proxy must be the only way in', () => {
+    expect(helpText()).toMatch(/--auth-header VALUE .*only way in/);
+  });
+});

@@ -21,6 +21,12 @@ import { installConnectionLimits, SERVER_TIMEOUT_OPTIONS } from './http/conn-lim
 import type { Rate } from './limits/token-bucket.js';
 import { terminalUpgrades } from './ws/terminal-stream.js';
 import { loadTls, reachableHost, urlHost } from './http/tls.js';
+import { ConfigError, DEFAULT_TRUSTED_PROXIES } from './config/config.js';
+import { NO_AUDIT, openAudit, type Audit } from './audit/audit.js';
+import { auditNamespaceRoutes } from './audit/namespace-audit.js';
+import { createOwnership } from './identity/ownership.js';
+import { identityRoutes } from './identity/routes.js';
+import { plainAddress } from './identity/identity.js';
 
 export interface RunningServer {
   port: number;
@@ -58,8 +64,10 @@ export async function startNsconsole(config: Config, log: Logger, opts: StartOpt
   const tlsFiles = config.tlsCert !== undefined && config.tlsKey !== undefined ? { cert: config.tlsCert, key: config.tlsKey } : undefined;
   const tlsOptions = tlsFiles ? loadTls(tlsFiles) : undefined;
   const shownHost = reachableHost(config.host);
+  const audit = openAuditOrExplain(config.auditLog, log);
   const engine = createNamespaceEngine({ nsDir: config.nsDir, log, kernelEvents: config.watch === 'events' });
   const registry = createTerminalRegistry({ config, log, launch: createLauncher({ shell: config.shell, engine }) });
+  const ownership = createOwnership((id) => registry.get(id) !== undefined);
   let port = config.port;
   const auth = createAuth({
     token: config.token,
@@ -68,6 +76,8 @@ export async function startNsconsole(config: Config, log: Logger, opts: StartOpt
     allowHosts: shownHost === config.host ? config.allowHosts : [...config.allowHosts, urlHost(shownHost)],
     host: config.host,
     secure: tlsOptions !== undefined,
+    identity: { authHeader: config.authHeader, trustedProxies: config.trustedProxies ?? DEFAULT_TRUSTED_PROXIES, admins: config.admins ?? [] },
+    audit,
     port: () => port,
   });
   const app = createApp({
@@ -75,8 +85,9 @@ export async function startNsconsole(config: Config, log: Logger, opts: StartOpt
     auth,
     version: packageVersion(),
     webRoot: opts.webRoot ?? defaultWebRoot(),
-    namespaceRoutes: namespaceRoutes(engine),
-    sessionRoutes: sessionRoutes(registry),
+    namespaceRoutes: auditNamespaceRoutes(namespaceRoutes(engine), auth, audit),
+    sessionRoutes: sessionRoutes(registry, { auth, ownership, audit }),
+    apiRoutes: identityRoutes(auth),
   });
   // A valid owner token (Bearer, handshake) or share token (handshake, `?view=`): such callers skip the
   // unauthenticated rate. The URL base is a placeholder: only the query is read.
@@ -100,10 +111,19 @@ export async function startNsconsole(config: Config, log: Logger, opts: StartOpt
   server.keepAliveTimeout = SERVER_TIMEOUT_OPTIONS.keepAliveTimeout;
   const limits = installConnectionLimits(server, { authenticated, maxConnections: opts.maxConnections, maxPerIp: opts.maxConnectionsPerIp, unauthenticatedRate: opts.unauthenticatedRate });
   const eventStreams = createEventStreams(engine, log, opts.eventStreams);
+  const terminals = terminalUpgrades(registry, log);
   const upgrades = createUpgradeHandler({
     auth,
     log,
-    ...terminalUpgrades(registry, log),
+    ...terminals,
+    // Another user's session does not exist for this caller; an admin's view of it is read-only.
+    sessionExists: (id, caller) => registry.get(id) !== undefined && ownership.access(caller, id) !== 'none',
+    onTerminal: (ws, id, caller) => terminals.onTerminal(ws, id, ownership.access(caller, id) === 'write' ? caller : { role: 'viewer', sessionId: id }),
+    beforeTerminal: (req, id, caller) => {
+      const ip = plainAddress(req.socket.remoteAddress);
+      if (caller.role === 'viewer') audit.record({ user: null, ip, action: 'share.open', session: id });
+      else audit.record({ user: caller.user, ip, action: 'session.attach', session: id, owner: ownership.ownerOf(id), readOnly: ownership.access(caller, id) !== 'write' });
+    },
     onEvents: (ws, req) => eventStreams.attach(ws, req),
   });
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -121,6 +141,7 @@ export async function startNsconsole(config: Config, log: Logger, opts: StartOpt
   port = (server.address() as AddressInfo).port;
 
   const reload = (): void => {
+    audit.reopen();
     if (tlsServer && tlsFiles) {
       try {
         tlsServer.setSecureContext(loadTls(tlsFiles));
@@ -141,8 +162,19 @@ export async function startNsconsole(config: Config, log: Logger, opts: StartOpt
       server.closeAllConnections();
       await registry.disposeAll();
       engine.dispose();
+      audit.close();
     })());
 
   const scheme = tlsOptions ? 'https' : 'http';
   return { port, url: `${scheme}://${urlHost(shownHost)}:${port}/?token=${encodeURIComponent(config.token)}`, reload, close };
+}
+
+/** The audit file opened now (a start-up error naming it when it cannot be), or no audit without --audit-log. */
+function openAuditOrExplain(file: string | undefined, log: Logger): Audit {
+  if (file === undefined) return NO_AUDIT;
+  try {
+    return openAudit(file, log);
+  } catch (e) {
+    throw new ConfigError(`--audit-log ${file}: cannot open it for appending (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
 }

@@ -155,6 +155,8 @@ export interface SessionInfo {
   clients: number;
   createdAt: string;
   exited: { code: number; signal: number | null } | null;
+  /** who created it (labs: the proxy-given user, or `@token`) */
+  owner?: string;
 }
 
 export interface ShareLink {
@@ -178,6 +180,8 @@ export const ERROR_STATUS = {
   UNAUTHORIZED: 401,
   FORBIDDEN_ORIGIN: 403,
   FORBIDDEN_HOST: 403,
+  /** signed in, but this needs an admin (--admin USER or the token) */
+  FORBIDDEN: 403,
   READ_ONLY: 403,
   NOT_PRIVILEGED: 403,
   NOT_FOUND: 404,

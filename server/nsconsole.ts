@@ -76,7 +76,7 @@ export async function startNsconsole(config: Config, log: Logger, opts: StartOpt
     allowHosts: shownHost === config.host ? config.allowHosts : [...config.allowHosts, urlHost(shownHost)],
     host: config.host,
     secure: tlsOptions !== undefined,
-    identity: { authHeader: config.authHeader, trustedProxies: config.trustedProxies ?? DEFAULT_TRUSTED_PROXIES, admins: config.admins ?? [] },
+    identity: { authHeader: config.authHeader, trustedProxies: config.trustedProxies ?? DEFAULT_TRUSTED_PROXIES, admins: config.admins ?? [], proxySecret: config.proxySecret },
     audit,
     port: () => port,
   });

@@ -27,6 +27,8 @@ export interface Config {
   authHeader?: string;
   /** CIDRs whose requests may carry authHeader (default: 127.0.0.1/32 and ::1/128) */
   trustedProxies?: string[];
+  /** when set, authHeader is believed only with `X-Nsconsole-Proxy-Secret: <this>` too (read from --proxy-secret-file) */
+  proxySecret?: string;
   /** users (from authHeader) who see every session and /metrics; the token is always an admin */
   admins?: string[];
   /** JSON-lines audit file, reopened on SIGHUP */
@@ -64,6 +66,10 @@ export const FLAGS: Record<string, FlagSpec> = {
     help: 'request header naming the user (e.g. X-Forwarded-User from oauth2-proxy), honoured only from --trusted-proxy addresses. The proxy must be the only way in: bind nsconsole where only the proxy reaches it, since any local user can connect from loopback',
   },
   'trusted-proxy': { type: 'string', multiple: true, help: 'CIDR allowed to send --auth-header (repeatable; env: comma-separated)', def: '127.0.0.1/32 and ::1/128' },
+  'proxy-secret-file': {
+    type: 'string',
+    help: 'with --auth-header: believe the header only when the request also carries X-Nsconsole-Proxy-Secret with the secret in FILE (chmod 600), so that other local users connecting from a trusted address cannot claim a name',
+  },
   admin: { type: 'string', multiple: true, help: 'user (from --auth-header) who sees every session, may watch any read-only, and reads /metrics (repeatable; env: comma-separated); the token is always an admin' },
   'audit-log': { type: 'string', help: 'append one JSON line per audited action to FILE; reopened on SIGHUP (log rotation)' },
   help: { type: 'boolean', help: 'print this help and exit' },
@@ -152,8 +158,11 @@ const ConfigSchema = z.object({
     .optional(),
   trustedProxies: z.array(z.string().refine(isCidr, 'must be a CIDR such as 10.0.0.0/8 or an address')),
   admins: z.array(z.string().min(1)),
+  proxySecret: z.string().min(16, 'the proxy secret must be at least 16 characters').optional(),
   auditLog: z.string().startsWith('/', 'audit-log must be an absolute path').optional(),
-}).refine((c) => (c.tlsCert === undefined) === (c.tlsKey === undefined), { message: '--tls-cert and --tls-key go together', path: ['tlsCert'] });
+})
+  .refine((c) => (c.tlsCert === undefined) === (c.tlsKey === undefined), { message: '--tls-cert and --tls-key go together', path: ['tlsCert'] })
+  .refine((c) => c.proxySecret === undefined || c.authHeader !== undefined, { message: 'a proxy secret is for --auth-header: give that too', path: ['proxySecret'] });
 
 /** `ADDR` or `ADDR/BITS`, IPv4 or IPv6. */
 export function isCidr(s: string): boolean {
@@ -215,11 +224,12 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     authHeader: pick('auth-header'),
     trustedProxies: list('trusted-proxy') ?? [...DEFAULT_TRUSTED_PROXIES],
     admins: list('admin') ?? [],
+    proxySecret: pick('proxy-secret-file') === undefined ? undefined : readTokenFile(pick('proxy-secret-file') as string, '--proxy-secret-file'),
     auditLog: pick('audit-log'),
   };
   const r = ConfigSchema.safeParse(raw);
   if (!r.success) {
-    const msg = r.error.issues.map((i) => `--${String(i.path[0]).replace(/[A-Z]/g, (c) => '-' + c.toLowerCase()).replace('session-grace-ms', 'session-grace').replace('max-clients-per-session', 'max-clients').replace('trusted-proxies', 'trusted-proxy').replace('admins', 'admin')}: ${i.message}`).join('\n');
+    const msg = r.error.issues.map((i) => `--${String(i.path[0]).replace(/[A-Z]/g, (c) => '-' + c.toLowerCase()).replace('session-grace-ms', 'session-grace').replace('max-clients-per-session', 'max-clients').replace('trusted-proxies', 'trusted-proxy').replace('admins', 'admin').replace(/^proxy-secret$/, 'proxy-secret-file')}: ${i.message}`).join('\n');
     throw new ConfigError(msg);
   }
   return { help: false, config: r.data };

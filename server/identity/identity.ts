@@ -1,7 +1,11 @@
 // Who the caller is. The one place that turns a request into a user name (the sandbox feature keys sandboxes
 // by it): the token holder is the admin user TOKEN_USER; behind an identity-aware proxy (oauth2-proxy and the
 // like) the user is the value of `--auth-header`, believed only when the TCP peer is a `--trusted-proxy`.
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
+
+/** With --proxy-secret-file, the proxy proves itself with this header (a TCP peer address alone can be anyone local). */
+export const PROXY_SECRET_HEADER = 'x-nsconsole-proxy-secret';
 
 /** The token holder's user name. Starts with `@`, which a proxy-given name may not, so nobody can become it. */
 export const TOKEN_USER = '@token';
@@ -53,6 +57,7 @@ export interface IdentityConfig {
   authHeader?: string;
   trustedProxies: readonly string[];
   admins: readonly string[];
+  proxySecret?: string;
 }
 
 export type HeaderIdentity =
@@ -66,13 +71,20 @@ export function createHeaderIdentity(cfg: IdentityConfig): (headers: Record<stri
   const trusted = trustedProxies(cfg.trustedProxies);
   const admins = new Set(cfg.admins);
   const header = cfg.authHeader?.toLowerCase();
+  const digest = (s: string) => createHash('sha256').update(s).digest();
+  const secretDigest = cfg.proxySecret === undefined ? undefined : digest(cfg.proxySecret);
+  const provesProxy = (headers: Record<string, string | string[] | undefined>): boolean => {
+    if (secretDigest === undefined) return true;
+    const presented = headers[PROXY_SECRET_HEADER];
+    return typeof presented === 'string' && timingSafeEqual(digest(presented), secretDigest);
+  };
   return (headers, peer) => {
     if (header === undefined) return { kind: 'none' };
     const raw = headers[header];
     if (raw === undefined) return { kind: 'none' };
     // Node joins repeated headers with ", " (or gives an array): two user names are never one identity.
     const value = Array.isArray(raw) ? raw.join(', ') : raw;
-    if (!trusted(peer)) return { kind: 'untrusted', value: value.slice(0, MAX_USER_LENGTH) };
+    if (!trusted(peer) || !provesProxy(headers)) return { kind: 'untrusted', value: value.slice(0, MAX_USER_LENGTH) };
     if (Array.isArray(raw) && raw.length > 1) return { kind: 'bad', reason: 'the user header was sent more than once', value: value.slice(0, MAX_USER_LENGTH) };
     const reason = badUserName(value);
     if (reason) return { kind: 'bad', reason, value: value.slice(0, MAX_USER_LENGTH) };

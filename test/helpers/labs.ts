@@ -15,6 +15,8 @@ export interface As {
   token?: string;
   /** source address; default 127.0.0.1 (trusted) */
   from?: string;
+  /** more headers (e.g. the proxy secret) */
+  headers?: Record<string, string>;
 }
 
 export const USER_HEADER = 'x-forwarded-user';
@@ -23,6 +25,7 @@ function headersFor(as: As): Record<string, string> {
   return {
     ...(as.user !== undefined ? { [USER_HEADER]: as.user } : {}),
     ...(as.token !== undefined ? { authorization: `Bearer ${as.token}` } : {}),
+    ...as.headers,
   };
 }
 

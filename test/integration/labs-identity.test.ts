@@ -3,7 +3,7 @@
 // read-only view, and the audit log (one line per action, with the right user; no line lost across rotation).
 // On main none of this exists: the header is ignored (401), every token holder sees every session, no audit file.
 import { afterEach, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, renameSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type WebSocket from 'ws';
@@ -69,6 +69,21 @@ describe('identity from a trusted proxy', () => {
     expect(lines.filter((a) => a.action === 'auth.untrusted_header')).toHaveLength(3);
     expect(lines.filter((a) => a.action === 'auth.untrusted_header').every((a) => a.ip === '127.0.0.2' && a.claimed === 'teacher' && a.user === null)).toBe(true);
     expect(lines.filter((a) => a.action === 'auth.fail').map((a) => a.path)).toEqual(['/api/whoami', '/ws/events']);
+  });
+
+  it('with --proxy-secret-file, believes the header only with the secret (another local user cannot claim a name)', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'nsconsole-secret-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const secretFile = path.join(dir, 'secret');
+    writeFileSync(secretFile, 'proxy-secret-0123456789abcdef\n', { mode: 0o600 });
+    const l = await lab(['--proxy-secret-file', secretFile]);
+    const without = await request(l.server.base, '/api/whoami', { user: 'teacher' });
+    expect(without.status).toBe(401);
+    const wrong = await request(l.server.base, '/api/whoami', { user: 'teacher', headers: { 'x-nsconsole-proxy-secret': 'guess-guess-guess-guess' } });
+    expect(wrong.status).toBe(401);
+    const right = await request(l.server.base, '/api/whoami', { user: 'teacher', headers: { 'x-nsconsole-proxy-secret': 'proxy-secret-0123456789abcdef' } });
+    expect(right.json()).toEqual({ user: 'teacher', admin: true });
+    expect(l.audit().filter((a) => a.action === 'auth.untrusted_header')).toHaveLength(2);
   });
 
   it.each([

@@ -1,7 +1,7 @@
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ConfigError, helpText, parseConfig } from '../../server/config/config.js';
 
 const config = (argv: string[], env: NodeJS.ProcessEnv = {}) => {
@@ -143,5 +143,24 @@ describe('labs flags (TLS, proxy identity, admins, audit log)', () => {
 
   it('says in --help that the proxy must be the only way in', () => {
     expect(helpText()).toMatch(/--auth-header VALUE .*only way in/);
+  });
+});
+
+describe('--proxy-secret-file', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'nsconsole-proxy-secret-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const file = (content: string, mode: number) => {
+    const f = path.join(dir, `s-${Math.random().toString(36).slice(2)}`);
+    writeFileSync(f, content);
+    chmodSync(f, mode);
+    return f;
+  };
+  it('reads the secret like a token file and needs --auth-header', () => {
+    const f = file('a-proxy-secret-of-some-length\n', 0o600);
+    const r = parseConfig(['--auth-header', 'X-User', '--proxy-secret-file', f], {});
+    expect(!r.help && r.config.proxySecret).toBe('a-proxy-secret-of-some-length');
+    expect(() => parseConfig(['--proxy-secret-file', f], {})).toThrow(/--proxy-secret-file: a proxy secret is for --auth-header/);
+    expect(() => parseConfig(['--auth-header', 'X-User', '--proxy-secret-file', file('a-proxy-secret-of-some-length', 0o644)], {})).toThrow(/--proxy-secret-file .*chmod 600/);
+    expect(() => parseConfig(['--auth-header', 'X-User', '--proxy-secret-file', file('short', 0o600)], {})).toThrow(/--proxy-secret-file: the proxy secret must be at least 16/);
   });
 });

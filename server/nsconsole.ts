@@ -27,6 +27,7 @@ import { auditNamespaceRoutes } from './audit/namespace-audit.js';
 import { createOwnership } from './identity/ownership.js';
 import { identityRoutes } from './identity/routes.js';
 import { plainAddress } from './identity/identity.js';
+import { createMetrics } from './metrics/metrics.js';
 
 export interface RunningServer {
   port: number;
@@ -65,8 +66,10 @@ export async function startNsconsole(config: Config, log: Logger, opts: StartOpt
   const tlsOptions = tlsFiles ? loadTls(tlsFiles) : undefined;
   const shownHost = reachableHost(config.host);
   const audit = openAuditOrExplain(config.auditLog, log);
-  const engine = createNamespaceEngine({ nsDir: config.nsDir, log, kernelEvents: config.watch === 'events' });
-  const registry = createTerminalRegistry({ config, log, launch: createLauncher({ shell: config.shell, engine }) });
+  const metrics = createMetrics();
+  const engine = createNamespaceEngine({ nsDir: config.nsDir, log, kernelEvents: config.watch === 'events', watchHooks: metrics.watchHooks });
+  const registry = createTerminalRegistry({ config, log, launch: createLauncher({ shell: config.shell, engine }), onPtyBytes: metrics.ptyBytes });
+  metrics.setSources({ sessions: () => registry.list().length, clients: () => registry.list().reduce((n, s) => n + s.clients, 0) });
   const ownership = createOwnership((id) => registry.get(id) !== undefined);
   let port = config.port;
   const auth = createAuth({
@@ -88,6 +91,7 @@ export async function startNsconsole(config: Config, log: Logger, opts: StartOpt
     namespaceRoutes: auditNamespaceRoutes(namespaceRoutes(engine), auth, audit),
     sessionRoutes: sessionRoutes(registry, { auth, ownership, audit }),
     apiRoutes: identityRoutes(auth),
+    metrics: metrics.handler(auth),
   });
   // A valid owner token (Bearer, handshake) or share token (handshake, `?view=`): such callers skip the
   // unauthenticated rate. The URL base is a placeholder: only the query is read.

@@ -19,7 +19,7 @@ import { PersistedScanner } from './persisted.js';
 import { ScanPool } from './scan-pool.js';
 import type { HelperPids } from './run.js';
 import { takeSnapshot, type Snapshot, type SnapshotDeps } from './snapshot.js';
-import { NamespaceWatcher, type EngineEvent, type EngineListener, type WatchHandle } from './watch.js';
+import { NamespaceWatcher, type EngineEvent, type EngineListener, type WatchHandle, type WatchHooks } from './watch.js';
 
 export type { EngineEvent, EngineListener, NamespaceEntry, WatchHandle };
 
@@ -61,10 +61,12 @@ export interface EngineOptions {
    * false: poll, as on kernels before 6.15 or without privilege. Default true.
    */
   kernelEvents?: boolean;
+  /** metrics callbacks (scan time, event → push latency); see WatchHooks */
+  watchHooks?: WatchHooks;
 }
 
 export function createNamespaceEngine(opts: EngineOptions): NamespaceEngine {
-  return new Engine(opts.nsDir, opts.log, opts.kernelEvents ?? true);
+  return new Engine(opts.nsDir, opts.log, opts.kernelEvents ?? true, opts.watchHooks);
 }
 
 /**
@@ -97,6 +99,7 @@ class Engine implements NamespaceEngine {
     nsDir: string,
     private readonly log: Logger,
     kernelEvents: boolean,
+    watchHooks?: WatchHooks,
   ) {
     for (const type of NS_TYPES) {
       const id = readNsLink('self', type);
@@ -122,6 +125,7 @@ class Engine implements NamespaceEngine {
         processEvents: this.processEvents,
       },
       log,
+      watchHooks,
     );
   }
 

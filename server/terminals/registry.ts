@@ -26,6 +26,8 @@ export interface TerminalRegistryDeps {
   log: Logger;
   launch: (target: Target) => Promise<LaunchSpec>;
   createRate?: { burst: number; perSecond: number };
+  /** metrics: every session's pty bytes (see SessionOptions.onBytes) */
+  onPtyBytes?(direction: 'in' | 'out', bytes: number): void;
 }
 
 export interface TerminalRegistry {
@@ -111,6 +113,7 @@ export function createTerminalRegistry(deps: TerminalRegistryDeps): TerminalRegi
         config: deps.config,
         log: deps.log,
         mirrorHost,
+        onBytes: deps.onPtyBytes,
         onIdle: (idle) => {
           if (sessions.get(idle.id) !== idle) return;
           remove(idle.id).catch((err: unknown) => deps.log.error({ err, session: idle.id }, 'ending an idle session failed'));

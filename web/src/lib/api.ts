@@ -119,6 +119,20 @@ export async function getSession(id: string): Promise<SessionInfo | null> {
   }
 }
 
+/** Who the server says we are (`GET /api/whoami`): the proxy-given user, or `@token` for the token. */
+export async function whoami(): Promise<{ user: string; admin: boolean }> {
+  const v = await request('GET', '/api/whoami');
+  if (!isObj(v) || !isStr(v.user) || typeof v.admin !== 'boolean') throw bad('who you are');
+  return { user: v.user, admin: v.admin };
+}
+
+/** Every session this caller may see (an admin: all of them, each with its `owner`). */
+export async function listSessions(): Promise<SessionInfo[]> {
+  const v = await request('GET', '/api/sessions');
+  if (!isObj(v) || !Array.isArray(v.sessions) || !v.sessions.every(isSessionInfo)) throw bad('the session list');
+  return v.sessions;
+}
+
 /** A read-only link to one session; `url` is absolute (for pasting elsewhere). */
 export async function createShareLink(id: string): Promise<ShareLink> {
   const v = await request('POST', `/api/sessions/${encodeURIComponent(id)}/share`);

@@ -68,9 +68,16 @@ export async function startNsconsole(config: Config, log: Logger, opts: StartOpt
   const audit = openAuditOrExplain(config.auditLog, log);
   const metrics = createMetrics();
   const engine = createNamespaceEngine({ nsDir: config.nsDir, log, kernelEvents: config.watch === 'events', watchHooks: metrics.watchHooks });
-  const registry = createTerminalRegistry({ config, log, launch: createLauncher({ shell: config.shell, engine }), onPtyBytes: metrics.ptyBytes });
-  metrics.setSources({ sessions: () => registry.list().length, clients: () => registry.list().reduce((n, s) => n + s.clients, 0) });
   const ownership = createOwnership((id) => registry.get(id) !== undefined);
+  const registry = createTerminalRegistry({
+    config,
+    log,
+    launch: createLauncher({ shell: config.shell, engine }),
+    onPtyBytes: metrics.ptyBytes,
+    // Ends nobody asked for over the API: recorded under the session's owner, from no address.
+    onEnded: (id, reason, exited) => audit.record({ user: ownership.ownerOf(id), ip: '', action: 'session.end', session: id, reason, exit: exited }),
+  });
+  metrics.setSources({ sessions: () => registry.list().length, clients: () => registry.list().reduce((n, s) => n + s.clients, 0) });
   let port = config.port;
   const auth = createAuth({
     token: config.token,

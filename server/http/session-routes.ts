@@ -81,7 +81,7 @@ export function sessionRoutes(registry: TerminalRegistry, deps?: SessionRoutesDe
     const u = userOf(req);
     owned(req.params.id, u);
     await registry.remove(req.params.id);
-    audit.record({ user: u.user, ip: u.ip, action: 'session.end', session: req.params.id });
+    audit.record({ user: u.user, ip: u.ip, action: 'session.end', session: req.params.id, reason: 'delete' });
     res.status(204).end();
   });
 

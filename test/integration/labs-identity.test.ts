@@ -160,7 +160,15 @@ describe('per-user sessions', () => {
     expect(of('session.attach').map((x) => [x.user, x.session, x.readOnly])).toEqual([['teacher', b.id, true], ['bob', b.id, false]]);
     expect(of('share.create').map((x) => [x.user, x.session])).toEqual([['alice', a.id]]);
     expect(of('share.open').map((x) => [x.user, x.session])).toEqual([[null, a.id]]);
-    expect(of('session.end').map((x) => [x.user, x.session])).toEqual([['alice', a.id]]);
+    expect(of('session.end').map((x) => [x.user, x.session, x.reason])).toEqual([['alice', a.id, 'delete']]);
+
+    // A shell that exits by itself ends its session too: recorded once, under its owner.
+    own.send(Buffer.from('exit\r'));
+    const ended = await until('the exit in the audit log', () => {
+      const e = l.audit().filter((x) => x.action === 'session.end' && x.session === b.id);
+      return e.length > 0 ? e : undefined;
+    });
+    expect(ended.map((x) => [x.user, x.reason])).toEqual([['bob', 'exit']]);
     expect(lines.every((x) => typeof x.time === 'string' && x.ip === '127.0.0.1' || x.action === 'auth.fail')).toBe(true);
   });
 });

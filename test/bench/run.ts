@@ -12,6 +12,7 @@ const BENCHES: Bench[] = [
   { name: 'fairness', load: async () => (await import('./fairness-bench.js')).benchFairness },
   { name: 'browser', load: async () => (await import('./browser-bench.js')).benchBrowser },
   { name: 'owners', load: async () => (await import('./owners-bench.js')).benchOwners },
+  { name: 'audit', load: async () => (await import('./audit-bench.js')).benchAudit },
 ];
 
 function machine(): string {

@@ -63,7 +63,19 @@ async function main(): Promise<void> {
   process.once('SIGTERM', () => shutdown('SIGTERM'));
 }
 
+/** listen() failures a user causes and can fix: say what happened in words, not a stack trace. */
+function listenFailure(err: unknown): string | undefined {
+  const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+  if (e?.syscall !== 'listen') return undefined;
+  const where = `${e.address ?? '?'}:${e.port ?? '?'}`;
+  if (e.code === 'EADDRINUSE') return `port ${e.port} on ${e.address} is already in use: stop the program using it, or start with --port 0 to pick a free port`;
+  if (e.code === 'EACCES') return `not allowed to listen on ${where} (ports below 1024 need privileges): pick another --port, or --port 0 for a free one`;
+  if (e.code === 'EADDRNOTAVAIL') return `${e.address} is not an address of this machine: pick another --host`;
+  return undefined;
+}
+
 main().catch((err: unknown) => {
-  process.stderr.write(`nsconsole: ${(err as Error).stack ?? String(err)}\n`);
+  const words = listenFailure(err);
+  process.stderr.write(`nsconsole: ${words ?? (err as Error).stack ?? String(err)}\n`);
   process.exit(1);
 });

@@ -14,6 +14,10 @@ import { sessionRoutes } from './http/session-routes.js';
 import { createNamespaceEngine } from './namespaces/engine.js';
 import { createLauncher } from './terminals/launch.js';
 import { createTerminalRegistry } from './terminals/registry.js';
+import { createSandboxLauncher } from './sandbox/launch.js';
+import { createSandboxManager, TOKEN_OWNER } from './sandbox/manager.js';
+import { sandboxOffRoutes, sandboxRoutes } from './sandbox/routes.js';
+import { scopedEngine } from './sandbox/scope.js';
 import { createUpgradeHandler, viewToken } from './ws/upgrade.js';
 import { startHeartbeat } from './ws/heartbeat.js';
 import { createEventStreams, type EventStreamLimits } from './ws/event-stream.js';
@@ -28,6 +32,13 @@ import { createOwnership } from './identity/ownership.js';
 import { identityRoutes } from './identity/routes.js';
 import { plainAddress } from './identity/identity.js';
 import { createMetrics } from './metrics/metrics.js';
+import { defaultLessonsDir, LessonService } from './lessons/service.js';
+import { lessonRoutes } from './lessons/routes.js';
+import * as z from 'zod/mini';
+
+// The shared schemas are built with zod/mini, which loads no messages (every issue reads "Invalid input"); the
+// server answers bad input in words, so it loads the English ones (the browser never shows zod's messages).
+z.config(z.locales.en());
 
 export interface RunningServer {
   port: number;
@@ -42,6 +53,8 @@ export interface RunningServer {
 export interface StartOptions {
   webRoot?: string;
   heartbeatMs?: number;
+  /** where the lesson files are; default lessons/ at the package root */
+  lessonsDir?: string;
   /** tests lower the caps (defaults: conn-limits.ts, event-stream.ts) */
   maxConnections?: number;
   maxConnectionsPerIp?: number;
@@ -68,16 +81,21 @@ export async function startNsconsole(config: Config, log: Logger, opts: StartOpt
   const audit = openAuditOrExplain(config.auditLog, log);
   const metrics = createMetrics();
   const engine = createNamespaceEngine({ nsDir: config.nsDir, log, kernelEvents: config.watch === 'events', watchHooks: metrics.watchHooks });
+  // --sandbox: every view and session is the token holder's sandbox's (server/sandbox/), never the host's.
+  const sandboxes = config.sandbox ? createSandboxManager(config.sandbox, log) : null;
+  const views = sandboxes ? scopedEngine(engine, () => sandboxes.get(TOKEN_OWNER)) : engine;
+  const launch = sandboxes ? createSandboxLauncher({ shell: config.shell, manager: sandboxes, scoped: views, owner: TOKEN_OWNER }) : createLauncher({ shell: config.shell, engine });
   const ownership = createOwnership((id) => registry.get(id) !== undefined);
   const registry = createTerminalRegistry({
     config,
     log,
-    launch: createLauncher({ shell: config.shell, engine }),
+    launch,
     onPtyBytes: metrics.ptyBytes,
     // Ends nobody asked for over the API: recorded under the session's owner, from no address.
     onEnded: (id, reason, exited) => audit.record({ user: ownership.ownerOf(id), ip: '', action: 'session.end', session: id, reason, exit: exited }),
   });
   metrics.setSources({ sessions: () => registry.list().length, clients: () => registry.list().reduce((n, s) => n + s.clients, 0) });
+  const lessons = new LessonService({ dir: opts.lessonsDir ?? defaultLessonsDir(), engine: views, registry, log });
   let port = config.port;
   const auth = createAuth({
     token: config.token,
@@ -95,10 +113,12 @@ export async function startNsconsole(config: Config, log: Logger, opts: StartOpt
     auth,
     version: packageVersion(),
     webRoot: opts.webRoot ?? defaultWebRoot(),
-    namespaceRoutes: auditNamespaceRoutes(namespaceRoutes(engine), auth, audit),
+    namespaceRoutes: auditNamespaceRoutes(namespaceRoutes(views), auth, audit),
     sessionRoutes: sessionRoutes(registry, { auth, ownership, audit }),
     apiRoutes: identityRoutes(auth),
     metrics: metrics.handler(auth),
+    sandboxRoutes: sandboxes ? sandboxRoutes(sandboxes, () => TOKEN_OWNER) : sandboxOffRoutes(),
+    lessonRoutes: lessonRoutes(lessons),
   });
   // A valid owner token (Bearer, handshake) or share token (handshake, `?view=`): such callers skip the
   // unauthenticated rate. The URL base is a placeholder: only the query is read.
@@ -121,7 +141,7 @@ export async function startNsconsole(config: Config, log: Logger, opts: StartOpt
   const server: http.Server = tlsServer ? (tlsServer as unknown as http.Server) : http.createServer(SERVER_TIMEOUT_OPTIONS, handler);
   server.keepAliveTimeout = SERVER_TIMEOUT_OPTIONS.keepAliveTimeout;
   const limits = installConnectionLimits(server, { authenticated, maxConnections: opts.maxConnections, maxPerIp: opts.maxConnectionsPerIp, unauthenticatedRate: opts.unauthenticatedRate });
-  const eventStreams = createEventStreams(engine, log, opts.eventStreams);
+  const eventStreams = createEventStreams(views, log, opts.eventStreams, lessons);
   const terminals = terminalUpgrades(registry, log);
   const upgrades = createUpgradeHandler({
     auth,
@@ -172,6 +192,8 @@ export async function startNsconsole(config: Config, log: Logger, opts: StartOpt
       upgrades.close();
       server.closeAllConnections();
       await registry.disposeAll();
+      await lessons.dispose(); // after the shells have ended: unmounts and deletes what the lessons made
+      await sandboxes?.dispose();
       engine.dispose();
       audit.close();
     })());

@@ -1,6 +1,6 @@
-// Plain values of the contract and pure helpers on them, with no zod: the browser imports its values from here,
-// so the web bundle does not pull in the schemas that api.ts and protocol.ts build at top level (~30 kB gzip).
-// api.ts and protocol.ts re-export every name, so server code keeps importing from them.
+// Plain values of the contract and pure helpers on them, with no zod: a module that needs only a value (a close
+// code, a pattern) imports it from here without building any schema. api.ts and protocol.ts re-export every
+// name, so server code keeps importing from them.
 
 export const NS_TYPES = ['mnt', 'uts', 'ipc', 'net', 'pid', 'user', 'cgroup', 'time'] as const;
 export type NsType = (typeof NS_TYPES)[number];

@@ -33,6 +33,20 @@ export interface Config {
   admins?: string[];
   /** JSON-lines audit file, reopened on SIGHUP */
   auditLog?: string;
+  /** every session runs in its owner's sandbox (server/sandbox/); null: sessions run on the host */
+  sandbox?: SandboxConfig | null;
+}
+
+export interface SandboxConfig {
+  /** first host uid (and gid) given to sandboxes, and how many: each sandbox takes SANDBOX_UID_COUNT of them */
+  uidStart: number;
+  uidCount: number;
+  /** ms a sandbox lives on after its last session ends */
+  idleMs: number;
+  /** cgroup pids.max and memory limit (bytes), and the tmpfs size that holds all it writes (bytes) */
+  pidsMax: number;
+  memoryBytes: number;
+  diskBytes: number;
 }
 
 interface FlagSpec {
@@ -72,6 +86,12 @@ export const FLAGS: Record<string, FlagSpec> = {
   },
   admin: { type: 'string', multiple: true, help: 'user (from --auth-header) who sees every session, may watch any read-only, and reads /metrics (repeatable; env: comma-separated); the token is always an admin' },
   'audit-log': { type: 'string', help: 'append one JSON line per audited action to FILE; reopened on SIGHUP (log rotation)' },
+  sandbox: { type: 'boolean', help: "run every session in its owner's sandbox (own user, mount, PID, UTS, IPC, cgroup and loopback-only network namespaces; root inside is an unprivileged uid range outside)" },
+  'sandbox-uids': { type: 'string', help: 'host uid/gid range for sandboxes, START:COUNT; each sandbox takes 65536 of it', def: '200000:655360' },
+  'sandbox-idle': { type: 'string', help: 'seconds a sandbox lives on after its last session ends', def: '600' },
+  'sandbox-pids': { type: 'string', help: 'most processes in one sandbox (cgroup pids.max)', def: '256' },
+  'sandbox-memory': { type: 'string', help: 'memory limit of one sandbox in MiB (cgroup)', def: '512' },
+  'sandbox-disk': { type: 'string', help: 'MiB one sandbox may write (its tmpfs size)', def: '256' },
   help: { type: 'boolean', help: 'print this help and exit' },
 };
 
@@ -160,6 +180,21 @@ const ConfigSchema = z.object({
   admins: z.array(z.string().min(1)),
   proxySecret: z.string().min(16, 'the proxy secret must be at least 16 characters').optional(),
   auditLog: z.string().startsWith('/', 'audit-log must be an absolute path').optional(),
+  sandbox: z
+    .object({
+      uids: z.string().regex(/^\d+:\d+$/, 'must be START:COUNT, e.g. 200000:655360'),
+      idleMs: z.coerce.number().min(0).max(7 * 86_400).transform((s) => Math.round(s * 1000)),
+      pidsMax: intIn(8, 1_000_000),
+      memoryBytes: intIn(16, 1_048_576).transform((m) => m * MIB),
+      diskBytes: intIn(1, 1_048_576).transform((m) => m * MIB),
+    })
+    .transform((v, ctx) => {
+      const [uidStart, uidCount] = v.uids.split(':').map(Number) as [number, number];
+      if (uidStart < 1 || uidStart + uidCount > MAX_UID) ctx.addIssue({ code: 'custom', message: `uids must lie within 1..${MAX_UID} (never host uid 0)` });
+      if (uidCount < SANDBOX_UID_COUNT) ctx.addIssue({ code: 'custom', message: `uids: COUNT must be at least ${SANDBOX_UID_COUNT} (one sandbox)` });
+      return { uidStart, uidCount, idleMs: v.idleMs, pidsMax: v.pidsMax, memoryBytes: v.memoryBytes, diskBytes: v.diskBytes };
+    })
+    .nullable(),
 })
   .refine((c) => (c.tlsCert === undefined) === (c.tlsKey === undefined), { message: '--tls-cert and --tls-key go together', path: ['tlsCert'] })
   .refine((c) => c.proxySecret === undefined || c.authHeader !== undefined, { message: 'a proxy secret is for --auth-header: give that too', path: ['proxySecret'] });
@@ -177,6 +212,18 @@ export function isCidr(s: string): boolean {
 
 /** Loopback only, and exactly 127.0.0.1 (not 127.0.0.0/8): see --auth-header's help on who else that admits. */
 export const DEFAULT_TRUSTED_PROXIES = ['127.0.0.1/32', '::1/128'] as const;
+
+const MIB = 1024 * 1024;
+/** uids (and gids) one sandbox maps: 0..65535 inside, as a Debian system expects (nobody is 65534). */
+export const SANDBOX_UID_COUNT = 65536;
+/** the highest host uid + 1: (uid_t)-1 is "no uid" */
+const MAX_UID = 4_294_967_295;
+
+/** The flag, else NSCONSOLE_SANDBOX=1|true|yes. */
+function sandboxOn(flag: unknown, env: string | undefined): boolean {
+  if (flag === true) return true;
+  return env !== undefined && /^(1|true|yes|on)$/i.test(env.trim());
+}
 
 export type ParsedArgs = { help: true } | { help: false; config: Config };
 
@@ -226,10 +273,24 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     admins: list('admin') ?? [],
     proxySecret: pick('proxy-secret-file') === undefined ? undefined : readTokenFile(pick('proxy-secret-file') as string, '--proxy-secret-file'),
     auditLog: pick('audit-log'),
+    sandbox: sandboxOn(values.sandbox, env.NSCONSOLE_SANDBOX)
+      ? {
+          uids: pick('sandbox-uids') ?? '200000:655360',
+          idleMs: pick('sandbox-idle') ?? '600',
+          pidsMax: pick('sandbox-pids') ?? '256',
+          memoryBytes: pick('sandbox-memory') ?? '512',
+          diskBytes: pick('sandbox-disk') ?? '256',
+        }
+      : null,
   };
   const r = ConfigSchema.safeParse(raw);
   if (!r.success) {
-    const msg = r.error.issues.map((i) => `--${String(i.path[0]).replace(/[A-Z]/g, (c) => '-' + c.toLowerCase()).replace('session-grace-ms', 'session-grace').replace('max-clients-per-session', 'max-clients').replace('trusted-proxies', 'trusted-proxy').replace('admins', 'admin').replace(/^proxy-secret$/, 'proxy-secret-file')}: ${i.message}`).join('\n');
+    const msg = r.error.issues
+      .map((i) => {
+        const flag = String(i.path[0]).replace(/[A-Z]/g, (c) => '-' + c.toLowerCase()).replace('session-grace-ms', 'session-grace').replace('max-clients-per-session', 'max-clients').replace('trusted-proxies', 'trusted-proxy').replace('admins', 'admin').replace(/^proxy-secret$/, 'proxy-secret-file');
+        return `--${flag}${i.path.length > 1 && flag !== 'trusted-proxy' && flag !== 'admin' ? ` ${i.path.slice(1).join('.')}` : ''}: ${i.message}`;
+      })
+      .join('\n');
     throw new ConfigError(msg);
   }
   return { help: false, config: r.data };

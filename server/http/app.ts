@@ -20,6 +20,10 @@ export interface AppDeps {
   apiRoutes?: Router;
   /** `GET /metrics` (checks its own caller: admins only) */
   metrics?: RequestHandler;
+  /** `/api/sandbox` (server/sandbox/routes.ts) */
+  sandboxRoutes?: Router;
+  /** `/api/lessons` (server/lessons/routes.ts) */
+  lessonRoutes?: Router;
 }
 
 /** JSON bodies are small requests (a target, a name): anything bigger is a mistake or an attack. */
@@ -72,6 +76,8 @@ export function createApp(deps: AppDeps): express.Express {
   app.use('/api/namespaces', deps.namespaceRoutes);
   app.use('/api/sessions', deps.sessionRoutes);
   if (deps.apiRoutes) app.use('/api', deps.apiRoutes);
+  if (deps.sandboxRoutes) app.use('/api/sandbox', deps.sandboxRoutes);
+  if (deps.lessonRoutes) app.use('/api/lessons', deps.lessonRoutes);
   app.use('/api', notFoundHandler);
   if (deps.metrics) app.get('/metrics', originCheck(deps.auth), deps.metrics);
 

@@ -6,7 +6,7 @@ import { CreateNamespaceSchema, MOUNTS_PAGE_MAX_ROWS, NsIdSchema, NsTypeSchema, 
 import type { NamespaceEngine } from '../namespaces/engine.js';
 import { AppError } from './errors.js';
 
-function firstIssue(error: z.ZodError): string {
+function firstIssue(error: z.core.$ZodError): string {
   const issue = error.issues[0];
   if (!issue) return 'invalid input';
   return issue.path.length > 0 ? `${issue.path.join('.')}: ${issue.message}` : issue.message;

@@ -11,9 +11,6 @@ import type { TerminalRegistry } from '../terminals/registry.js';
 import type { Auth } from './auth.js';
 import { AppError } from './errors.js';
 
-/** A create request is a target and a size: a few hundred bytes. */
-const MAX_BODY = '4kb';
-
 export interface SessionRoutesDeps {
   /** who is asking (the app has already refused anyone without a signed-in caller) */
   auth: Pick<Auth, 'caller'>;
@@ -27,8 +24,7 @@ export function sessionRoutes(registry: TerminalRegistry, deps?: SessionRoutesDe
   const router = express.Router();
   const ownership = deps?.ownership ?? createOwnership((id) => registry.get(id) !== undefined);
   const audit = deps?.audit ?? NO_AUDIT;
-  // The app parses JSON for all of /api already; this keeps the router correct when mounted on its own.
-  router.use(express.json({ limit: MAX_BODY }));
+  // JSON bodies are parsed (and limited) for all of /api by createApp (http/app.ts).
 
   const userOf = (req: IncomingMessage): User => {
     const caller = deps?.auth.caller(req);

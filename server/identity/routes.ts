@@ -1,12 +1,8 @@
 // `GET /api/whoami` → `{ user, admin }` for the signed-in caller (the app has refused everyone else).
 import express from 'express';
+import type { WhoAmI } from '../../shared/api.js';
 import type { Auth } from '../http/auth.js';
 import { AppError } from '../http/errors.js';
-
-export interface WhoAmI {
-  user: string;
-  admin: boolean;
-}
 
 export function identityRoutes(auth: Pick<Auth, 'caller'>): express.Router {
   const router = express.Router();

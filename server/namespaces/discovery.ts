@@ -1,9 +1,8 @@
 // Namespaces of processes, from /proc: one readlink per /proc/PID/ns/<type>, grouped by inode, with lsns's
 // facts (NPROCS, lowest PID, USER, COMMAND). Like lsns we look at processes (/proc/PID), not threads.
-import * as nodeFs from 'node:fs';
 import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
-import { COMMAND_MAX_BYTES, type NsType, type ScanProblem } from '../../shared/api.js';
-import { ERRNO_CODES, readFactsJob, type FactsJobResult, type ScanPool } from './scan-pool.js';
+import type { NsType, ScanProblem } from '../../shared/api.js';
+import { ERRNO_CODES, type FactsJobResult, type ScanPool } from './scan-pool.js';
 
 // Readlinks are synchronous (3-5x faster than fs.promises, which pays a threadpool round trip per call) and
 // split with a worker thread on busy machines (scan-pool.ts); either way a scan blocks the loop for a few ms.
@@ -82,12 +81,10 @@ export interface ProcessFacts {
   error?: string;
 }
 
-/** lsns's USER is the owner of /proc/PID; its COMMAND the command line, or the kernel thread's name. */
-export function processFacts(pid: number, users: UserNames): ProcessFacts {
-  return factsOf(pid, readFactsJob(nodeFs, [pid], COMMAND_MAX_BYTES)[0] as FactsJobResult, users);
-}
-
-/** The row's facts from what readFactsJob read (on either thread). */
+/**
+ * The row's facts from what readFactsJob read (on either thread). lsns's USER is the owner of /proc/PID; its
+ * COMMAND the command line, or the kernel thread's name.
+ */
 export function factsOf(pid: number, r: FactsJobResult, users: UserNames): ProcessFacts {
   if ('error' in r) return { user: null, command: null, error: `PID ${pid}: ${r.error} reading its owner and command line` };
   const facts: ProcessFacts = { user: users.name(r.uid), command: r.command };

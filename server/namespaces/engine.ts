@@ -4,7 +4,7 @@ import { statSync } from 'node:fs';
 import { NS_TYPES, parseNsId, type CreateNamespaceRequest, type MountDiff, type MountTable, type Namespace, type NamespaceList, type NsType } from '../../shared/api.js';
 import { AppError } from '../http/errors.js';
 import type { Logger } from '../log.js';
-import { diffMounts } from '../mounts/diff.js';
+import { diffMounts } from '../../shared/mount-diff.js';
 import { mountPage, parseMountinfo } from '../mounts/mountinfo.js';
 import { createMountNotifier, trackMountNs, type MountNotifier } from '../mounts/mount-notify.js';
 import { EventWaiter } from '../kernel/event-waiter.js';

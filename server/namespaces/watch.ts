@@ -41,7 +41,7 @@ import {
 } from './watch-timing.js';
 import type { Snapshot } from './snapshot.js';
 
-export type EngineEvent = Exclude<EventsServerMessage, { type: 'error' }>;
+export type EngineEvent = Exclude<EventsServerMessage, { type: 'error' | 'lesson' }>;
 export type EngineListener = (e: EngineEvent) => void;
 
 export interface WatchHandle {

@@ -20,10 +20,10 @@ export const FLOW_HIGH_WATERMARK_BYTES = 256 * 1024;
  */
 export const FLOW_LOW_WATERMARK_BYTES = 192 * 1024;
 /**
- * The replay mirror parses in a worker thread (mirror-host.ts); when it lags this much, the pty waits for it too:
+ * The replay mirror parses in a worker thread (mirror/mirror-host.ts); when it lags this much, the pty waits for it too:
  * it bounds the memory held for it and how long a snapshot for a new client waits for the parser to catch up.
  * Room to lag is what lets it keep up with a flood: the further behind, the bigger the batch it gets next and
- * the more of it a flood cut skips (mirror-worker-source.ts). Measured here (100 MB; in-process node-pty
+ * the more of it a flood cut skips (mirror/mirror-worker.ts). Measured here (100 MB; in-process node-pty
  * 59–75 MB/s, single runs vary ±15%): 1 MB / 256 KB 53–75 MB/s with the CPU idle 11–19% of the time waiting
  * for the mirror; 2 MB / 1 MB 51–71 MB/s (0.79–0.87×); 3 MB / 1.5 MB 0.85–1.01× (medians of 3); 4 MB / 2 MB
  * 63–83 MB/s. 3 MB keeps what a flooding session holds (these bytes on the main thread, a copy queued in the

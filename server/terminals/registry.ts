@@ -7,8 +7,8 @@ import { AppError } from '../http/errors.js';
 import type { Logger } from '../log.js';
 import type { LaunchSpec } from './launch.js';
 import { TokenBucket } from '../limits/token-bucket.js';
-import { MirrorHost } from './mirror-host.js';
-import { SNAPSHOT_BOUNDARY_WAIT_MS } from './screen-mirror.js';
+import { MirrorHost } from './mirror/mirror-host.js';
+import { SNAPSHOT_BOUNDARY_WAIT_MS } from './mirror/screen-mirror.js';
 import { TerminalSession } from './session.js';
 
 export type ValidCreateSessionRequest = z.output<typeof CreateSessionSchema>;

@@ -13,11 +13,11 @@ import type { Logger } from '../log.js';
 import type { LaunchSpec } from './launch.js';
 import { OutputBatcher } from './output-batcher.js';
 import { PtyFlowGate } from './flow-gate.js';
-import type { MirrorHost } from './mirror-host.js';
+import type { MirrorHost } from './mirror/mirror-host.js';
 import { endSessions, KILL_SETTLE_MS, readProcStat } from './process-group.js';
 import { rescueOutputAfterEarlyEof } from './pty-eof-drain.js';
 import { PtyInput } from './pty-input.js';
-import { ScreenMirror, type ScreenSnapshot } from './screen-mirror.js';
+import { ScreenMirror, type ScreenSnapshot } from './mirror/screen-mirror.js';
 import { WhereWatcher } from './where.js';
 
 /**
@@ -102,6 +102,8 @@ export class TerminalSession {
   private ending: Promise<void> | undefined;
   private everAttached = false;
   private disposed = false;
+  /** told of pty output (the shell did something): lesson checks look again then (see server/lessons) */
+  private readonly activityListeners = new Set<() => void>();
 
   constructor(private readonly opts: SessionOptions) {
     this.id = opts.id;
@@ -131,6 +133,7 @@ export class TerminalSession {
     const output = (data: Buffer) => {
       opts.onBytes?.('out', data.length);
       this.whereWatcher.noteActivity();
+      for (const fn of this.activityListeners) fn();
       this.batcher.push(data);
     };
     this.ptyListeners.push(
@@ -144,6 +147,12 @@ export class TerminalSession {
 
   info(): SessionInfo {
     return { id: this.id, target: this.target, pid: this.pid, cols: this.cols, rows: this.rows, clients: this.clients.size, createdAt: this.createdAt, exited: this.exitStatus };
+  }
+
+  /** Calls `fn` on every chunk of pty output until the returned function is called. */
+  onActivity(fn: () => void): () => void {
+    this.activityListeners.add(fn);
+    return () => this.activityListeners.delete(fn);
   }
 
   /** the shell has exited (the session may still be in its grace period, showing the final screen to writers) */

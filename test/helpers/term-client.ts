@@ -2,7 +2,7 @@
 // a headless one — has written the bytes) and exposes the screen for assertions.
 import xtermHeadless from '@xterm/headless';
 import WebSocket from 'ws';
-import type { ServerMessage } from '../../shared/protocol.js';
+import { ServerMessageSchema, type ServerMessage } from '../../shared/protocol.js';
 
 const { Terminal } = xtermHeadless;
 export type HeadlessTerminal = InstanceType<typeof Terminal>;
@@ -35,7 +35,8 @@ export class TermClient {
     ws.on('message', (data, isBinary) => {
       const bytes = data as Buffer;
       if (isBinary) return this.output(bytes);
-      const msg = JSON.parse(bytes.toString('utf8')) as ServerMessage;
+      // Every message the real server sends must pass the schema the browser uses (parse throws: the test fails).
+      const msg = ServerMessageSchema.parse(JSON.parse(bytes.toString('utf8')));
       this.messages.push(msg);
       if (msg.type === 'hello') {
         this.hello = msg;

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
-import type { EventsServerMessage } from '../../shared/events.js';
+import { EventsServerMessageSchema, type EventsServerMessage } from '../../shared/events.js';
 import { createLogger } from '../../server/log.js';
 import { createNamespaceEngine, type NamespaceEngine } from '../../server/namespaces/engine.js';
 import { attachEventClient } from '../../server/ws/event-stream.js';
@@ -53,7 +53,7 @@ class Client {
   readonly messages: { at: number; msg: EventsServerMessage }[] = [];
   constructor() {
     this.ws = new WebSocket(`ws://127.0.0.1:${port}`);
-    this.ws.on('message', (data) => this.messages.push({ at: performance.now(), msg: JSON.parse(data.toString()) as EventsServerMessage }));
+    this.ws.on('message', (data) => this.messages.push({ at: performance.now(), msg: EventsServerMessageSchema.parse(JSON.parse(data.toString())) })); // the browser's schema
   }
   open(): Promise<void> {
     return new Promise((resolve, reject) => {

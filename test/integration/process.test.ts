@@ -1,5 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { MAIN_JS, isZombie, processAlive, spawnServer, type ServerProcess } from '../helpers/process.js';
 
 let proc: ServerProcess | undefined;
@@ -25,6 +29,26 @@ describe('nsconsole process', () => {
     const bad = spawnSync(process.execPath, [MAIN_JS, '--port', 'nope'], { encoding: 'utf8' });
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain('--port');
+  });
+
+  it('names a port already in use in words and suggests --port 0, without a stack trace', async () => {
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const dir = await mkdtemp(path.join(tmpdir(), 'nsconsole-busy-'));
+    try {
+      const { port } = holder.address() as AddressInfo;
+      const nsDir = path.join(dir, 'ns');
+      const r = spawnSync(process.execPath, [MAIN_JS, '--port', String(port), '--ns-dir', nsDir], { encoding: 'utf8', timeout: 20_000 });
+      expect(r.status).toBe(1);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toContain(`port ${port} on 127.0.0.1 is already in use`);
+      expect(r.stderr).toContain('--port 0');
+      expect(r.stderr).not.toMatch(/^\s+at /m);
+    } finally {
+      await new Promise((resolve) => holder.close(resolve));
+      spawnSync('umount', ['--recursive', '--lazy', path.join(dir, 'ns')], { stdio: 'ignore' });
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('on SIGTERM ends every session process group and exits within 5 s', async () => {

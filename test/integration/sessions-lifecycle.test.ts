@@ -34,7 +34,8 @@ describe('session lifetime', () => {
     await first.waitForText('kept2');
     first.ws.close();
     await first.waitClosed();
-    await new Promise((r) => setTimeout(r, 500));
+    // The server has seen the socket go (no client left): from here the grace period runs.
+    await waitUntil(() => h.registry.get(id)?.info().clients === 0, 'the server to see the client leave', 5000);
     const info = (await (await h.api(`/api/sessions/${id}`)).json()) as { clients: number; exited: unknown };
     expect(info).toMatchObject({ clients: 0, exited: null });
     expect(pidsInSession(pid, h.mark).length).toBeGreaterThanOrEqual(2);

@@ -102,10 +102,16 @@ describe('flow control', () => {
     await c.waitForMessage('hello');
     c.type('yes\r');
     await c.waitFor(() => c.outputBytes > FLOW_HIGH_WATERMARK_BYTES, 'the window to fill');
-    await new Promise((r) => setTimeout(r, 500));
+    // Stalled: nothing more arrives across a whole quiet window (polled, instead of hoping a fixed sleep is enough
+    // for what was in flight to land).
+    const QUIET_MS = 300;
+    let last = c.outputBytes;
+    let quietSince = performance.now();
+    await c.waitFor(() => {
+      if (c.outputBytes !== last) [last, quietSince] = [c.outputBytes, performance.now()];
+      return performance.now() - quietSince >= QUIET_MS;
+    }, 'output to stop without acks');
     const stalled = c.outputBytes;
-    await new Promise((r) => setTimeout(r, 500));
-    expect(c.outputBytes).toBe(stalled);
     // bounded: the window, one frame over it, and what was in flight
     expect(stalled).toBeLessThanOrEqual(FLOW_HIGH_WATERMARK_BYTES + 2 * MAX_FRAME_BYTES + 64 * 1024);
     // Acks count what was received since the last ack: the server closes a client that acks more than it was sent.

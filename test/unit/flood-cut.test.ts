@@ -2,7 +2,7 @@
 // the state of one that parsed everything. Checked on real headless xterms with random prior states and floods.
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
-import { floodCut } from '../../server/terminals/flood-cut.js';
+import { floodCut } from '../../server/terminals/mirror/flood-cut.js';
 
 const require = createRequire(import.meta.url);
 const { Terminal } = require('@xterm/headless') as typeof import('@xterm/headless');

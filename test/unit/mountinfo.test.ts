@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { escapeMountinfo, nsfsTargetId, parseMountinfo, parseMountinfoLine, parseNsfsMounts, parseOptionalFields, unescapeMountinfo, MountinfoParseError } from '../../server/mounts/mountinfo.js';
-import { buildMountTree, subtree, treeOrder } from '../../server/mounts/tree.js';
 
 // Lines in the kernel's own format (fs/proc_namespace.c show_mountinfo), including the proc(5) example.
 const FIXTURE = [
@@ -95,26 +94,5 @@ describe('nsfs helpers', () => {
   it('finds only nsfs lines', () => {
     expect(parseNsfsMounts(FIXTURE).map((m) => m.target)).toEqual(['/root/mntns/1', '/run/netns/lab']);
     expect(parseNsfsMounts('27 1 254:0 / / rw - ext4 /dev/vda rw\n')).toEqual([]);
-  });
-});
-
-describe('mount tree', () => {
-  const mounts = parseMountinfo(
-    ['10 1 0:1 / / rw - ext4 a rw', '11 10 0:2 / /b rw - tmpfs b rw', '12 10 0:3 / /a rw - tmpfs a rw', '13 11 0:4 / /b/c rw - tmpfs c rw', ''].join('\n'),
-  );
-
-  it('puts children under their parents, the namespace root at the top', () => {
-    const roots = buildMountTree(mounts);
-    expect(roots.map((r) => r.mount.id)).toEqual([10]);
-    expect(roots[0]?.children.map((c) => c.mount.id)).toEqual([11, 12]);
-  });
-
-  it('orders depth first like findmnt', () => {
-    expect(treeOrder(mounts).map((m) => m.target)).toEqual(['/', '/b', '/b/c', '/a']);
-  });
-
-  it('collects a subtree', () => {
-    expect(subtree(mounts, 11).map((m) => m.id)).toEqual([11, 13]);
-    expect(subtree(mounts, 99)).toEqual([]);
   });
 });

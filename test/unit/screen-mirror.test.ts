@@ -3,8 +3,8 @@
 import xtermHeadless from '@xterm/headless';
 import { SerializeAddon } from '@xterm/addon-serialize';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MirrorHost } from '../../server/terminals/mirror-host.js';
-import { ScreenMirror, SNAPSHOT_BOUNDARY_WAIT_MS, type ScreenSnapshot } from '../../server/terminals/screen-mirror.js';
+import { MirrorHost, mirrorWorkerUrl } from '../../server/terminals/mirror/mirror-host.js';
+import { ScreenMirror, SNAPSHOT_BOUNDARY_WAIT_MS, type ScreenSnapshot } from '../../server/terminals/mirror/screen-mirror.js';
 import { waitUntil } from '../helpers/proc.js';
 
 const { Terminal } = xtermHeadless;
@@ -30,6 +30,14 @@ const snapshot = (m: ScreenMirror) => new Promise<ScreenSnapshot>((resolve) => m
 
 let host: MirrorHost;
 afterEach(() => host?.dispose());
+
+describe('the mirror worker', () => {
+  it('runs from its compiled module, not from source text (under vitest: the build of the current sources)', () => {
+    const url = mirrorWorkerUrl();
+    expect(url.protocol).toBe('file:');
+    expect(url.pathname).toMatch(/\/dist\/server\/terminals\/mirror\/mirror-worker\.js$/);
+  });
+});
 
 describe('ScreenMirror', () => {
   it('hands over a screen and exactly the events after it, mid-stream', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { utf8PendingAfter, VtBoundary } from '../../server/terminals/vt-boundary.js';
+import { utf8PendingAfter, VtBoundary } from '../../server/terminals/mirror/vt-boundary.js';
 import { parseProcStat } from '../../server/terminals/process-group.js';
 import { nsIdFromLink } from '../../server/terminals/where.js';
 

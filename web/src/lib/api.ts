@@ -1,9 +1,25 @@
 // REST client. Each request carries the owner's token as `Authorization: Bearer` (./credentials.ts; no cookie).
 // Every failure becomes an ApiError whose `message` is plain words for the person at the console; `detail`
-// keeps the server's text.
+// keeps the server's text. Every answer is checked against the shared schemas.
+import * as z from 'zod/mini';
 import { authHeaders, forgetOwnerToken } from './credentials.js';
-import type { Mount, Namespace, NamespaceList, SessionInfo, ShareLink, Target } from '../../../shared/api.js';
-import { errorBodyOf, isInt, isMountArray, isNamespace, isNamespaceList, isObj, isSessionInfo, isShareLink, isStr, parseJson } from './guards.js';
+import {
+  ErrorBodySchema,
+  MountTableSchema,
+  NamespaceListSchema,
+  NamespaceSchema,
+  SessionInfoSchema,
+  SessionListSchema,
+  ShareLinkSchema,
+  WhoAmISchema,
+  type WhoAmI,
+  type Mount,
+  type Namespace,
+  type NamespaceList,
+  type SessionInfo,
+  type ShareLink,
+  type Target,
+} from '../../../shared/api.js';
 
 export class ApiError extends Error {
   override name = 'ApiError';
@@ -40,7 +56,8 @@ export function plainMessage(code: string, detail: string): string {
   return detail && detail !== plain ? `${plain} (${detail})` : plain;
 }
 
-async function request(method: string, path: string, body?: unknown): Promise<unknown> {
+/** One JSON request with the owner's credential; a failure is an ApiError. Exported for the lesson client (lessons-api.ts). */
+export async function request(method: string, path: string, body?: unknown): Promise<unknown> {
   let res: Response;
   try {
     res = await fetch(path, {
@@ -54,9 +71,15 @@ async function request(method: string, path: string, body?: unknown): Promise<un
   }
   if (res.status === 204) return undefined;
   const text = await res.text();
-  const json = text ? parseJson(text) : undefined;
+  let json: unknown;
+  try {
+    json = text ? JSON.parse(text) : undefined;
+  } catch {
+    json = undefined; // not JSON (e.g. a proxy's HTML error page): the checks below report it in words
+  }
   if (!res.ok) {
-    const err = errorBodyOf(json);
+    const parsed = ErrorBodySchema.safeParse(json);
+    const err = parsed.success ? parsed.data.error : null;
     const code = err?.code ?? (res.status === 401 ? 'UNAUTHORIZED' : `HTTP_${res.status}`);
     if (code === 'UNAUTHORIZED') forgetOwnerToken(); // a server restarted with another token: the kept one is dead
     const detail = err?.message ?? `${res.status} ${res.statusText}`.trim();
@@ -65,26 +88,33 @@ async function request(method: string, path: string, body?: unknown): Promise<un
   return json;
 }
 
-function bad(what: string): ApiError {
-  return new ApiError('BAD_RESPONSE', 0, `The server sent an unexpected answer for ${what}.`, what);
+/** The answer checked against the shared schema: never `json as T`. */
+export function expect<T>(schema: z.ZodMiniType<T>, v: unknown, what: string): T {
+  const r = schema.safeParse(v);
+  if (!r.success) throw new ApiError('BAD_RESPONSE', 0, `The server sent an unexpected answer for ${what}.`, what);
+  return r.data;
+}
+
+/** `GET /api/sandbox` (--sandbox): the raw answer, checked by the caller (state/sandbox.svelte.ts). */
+export function getSandbox(): Promise<unknown> {
+  return request('GET', '/api/sandbox');
+}
+
+/** `POST /api/sandbox/reset`: destroys the caller's sandbox and makes a new one. */
+export function resetSandbox(): Promise<unknown> {
+  return request('POST', '/api/sandbox/reset');
 }
 
 export async function listNamespaces(): Promise<NamespaceList> {
-  const v = await request('GET', '/api/namespaces');
-  if (!isNamespaceList(v)) throw bad('the namespace list');
-  return v;
+  return expect(NamespaceListSchema, await request('GET', '/api/namespaces'), 'the namespace list');
 }
 
 export async function getMounts(id: string): Promise<Mount[]> {
-  const v = await request('GET', `/api/namespaces/${encodeURIComponent(id)}/mounts`);
-  if (!isObj(v) || !isMountArray(v.mounts)) throw bad('a mount table');
-  return v.mounts;
+  return expect(MountTableSchema, await request('GET', `/api/namespaces/${encodeURIComponent(id)}/mounts`), 'a mount table').mounts;
 }
 
 export async function createNamespace(name: string): Promise<Namespace> {
-  const v = await request('POST', '/api/namespaces', { type: 'mnt', name });
-  if (!isNamespace(v)) throw bad('the new namespace');
-  return v;
+  return expect(NamespaceSchema, await request('POST', '/api/namespaces', { type: 'mnt', name }), 'the new namespace');
 }
 
 export async function deleteNamespace(id: string): Promise<void> {
@@ -92,8 +122,7 @@ export async function deleteNamespace(id: string): Promise<void> {
 }
 
 export async function createSession(target: Target, cols: number, rows: number): Promise<{ id: string; pid: number }> {
-  const v = await request('POST', '/api/sessions', { target, cols, rows });
-  if (!isObj(v) || !isStr(v.id) || !isInt(v.pid)) throw bad('the new shell session');
+  const v = expect(SessionInfoSchema, await request('POST', '/api/sessions', { target, cols, rows }), 'the new shell session');
   return { id: v.id, pid: v.pid };
 }
 
@@ -110,9 +139,7 @@ export function wsUrl(path: string): string {
 /** One session, or null when the server no longer has it. */
 export async function getSession(id: string): Promise<SessionInfo | null> {
   try {
-    const v = await request('GET', `/api/sessions/${encodeURIComponent(id)}`);
-    if (!isSessionInfo(v)) throw bad('a shell session');
-    return v;
+    return expect(SessionInfoSchema, await request('GET', `/api/sessions/${encodeURIComponent(id)}`), 'a shell session');
   } catch (e) {
     if (e instanceof ApiError && e.code === 'SESSION_NOT_FOUND') return null;
     throw e;
@@ -120,23 +147,18 @@ export async function getSession(id: string): Promise<SessionInfo | null> {
 }
 
 /** Who the server says we are (`GET /api/whoami`): the proxy-given user, or `@token` for the token. */
-export async function whoami(): Promise<{ user: string; admin: boolean }> {
-  const v = await request('GET', '/api/whoami');
-  if (!isObj(v) || !isStr(v.user) || typeof v.admin !== 'boolean') throw bad('who you are');
-  return { user: v.user, admin: v.admin };
+export async function whoami(): Promise<WhoAmI> {
+  return expect(WhoAmISchema, await request('GET', '/api/whoami'), 'who you are');
 }
 
 /** Every session this caller may see (an admin: all of them, each with its `owner`). */
 export async function listSessions(): Promise<SessionInfo[]> {
-  const v = await request('GET', '/api/sessions');
-  if (!isObj(v) || !Array.isArray(v.sessions) || !v.sessions.every(isSessionInfo)) throw bad('the session list');
-  return v.sessions;
+  return expect(SessionListSchema, await request('GET', '/api/sessions'), 'the session list').sessions;
 }
 
 /** A read-only link to one session; `url` is absolute (for pasting elsewhere). */
 export async function createShareLink(id: string): Promise<ShareLink> {
-  const v = await request('POST', `/api/sessions/${encodeURIComponent(id)}/share`);
-  if (!isShareLink(v)) throw bad('the share link');
+  const v = expect(ShareLinkSchema, await request('POST', `/api/sessions/${encodeURIComponent(id)}/share`), 'the share link');
   return { token: v.token, url: new URL(v.url, location.origin).href };
 }
 

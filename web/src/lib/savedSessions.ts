@@ -1,13 +1,11 @@
 // Which shell session each pane of this tab shows, kept in sessionStorage so that a page reload reattaches to
 // the same shells (the server replays their screens) instead of starting new ones. sessionStorage is per tab
 // and is gone with it; what is read back is validated like anything else that crosses a boundary.
-import type { Target } from '../../../shared/api.js';
-import { isObj, isStr, isTarget, parseJson } from './guards.js';
+import * as z from 'zod/mini';
+import { TargetInfoSchema, parseWire } from '../../../shared/api.js';
 
-export interface SavedSession {
-  id: string;
-  target: Target;
-}
+const SavedSessionSchema = z.object({ id: z.string(), target: TargetInfoSchema });
+export type SavedSession = z.infer<typeof SavedSessionSchema>;
 
 const key = (pane: string) => `nsconsole.session.${pane}`;
 
@@ -18,8 +16,7 @@ export function loadSavedSession(pane: string): SavedSession | null {
   } catch {
     return null; // storage disabled (privacy settings): every load starts new shells, as before
   }
-  const v = text === null ? undefined : parseJson(text);
-  return isObj(v) && isStr(v.id) && isTarget(v.target) ? { id: v.id, target: v.target } : null;
+  return text === null ? null : parseWire(SavedSessionSchema, text);
 }
 
 export function saveSession(pane: string, saved: SavedSession | null): void {

@@ -3,7 +3,7 @@
 // inside = the selected mnt namespace, else wherever the inside shell's foreground process is now.
 import type { Mount } from '../../../shared/api.js';
 import { ApiError, createNamespace, deleteNamespace } from '../lib/api.js';
-import { diffMounts, sameRows, type DiffRow } from '../lib/mountDiff.js';
+import { diffRows as mountDiffRows, sameRows, type DiffRow } from '../../../shared/mount-diff.js';
 import { NamespacesState } from './namespaces.svelte.js';
 import { PaneState } from './pane.svelte.js';
 
@@ -37,7 +37,7 @@ export class ConsoleState {
   readonly diffRows = $derived.by((): DiffRow[] | null => {
     if (this.sameNamespace) return this.insideMounts ? sameRows(this.insideMounts) : null;
     if (!this.insideMounts || !this.outsideMounts) return null;
-    return diffMounts(this.insideMounts, this.outsideMounts);
+    return mountDiffRows(this.insideMounts, this.outsideMounts);
   });
   readonly shownRows = $derived(this.diffOnly ? (this.diffRows?.filter((r) => r.kind !== 'same') ?? null) : this.diffRows);
 

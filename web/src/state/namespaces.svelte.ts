@@ -5,6 +5,7 @@ import type { Mount, Namespace, NsType, ScanProblem, TableTruncation } from '../
 import type { EventsServerMessage } from '../../../shared/events.js';
 import { getMounts, listNamespaces, ApiError } from '../lib/api.js';
 import { EventsSocket, type LinkStatus } from '../lib/eventsSocket.js';
+import type { LessonClientMessage, LessonServerMessage } from '../lib/lessons-api.js';
 
 export type TypeFilter = NsType | 'all';
 
@@ -28,7 +29,10 @@ export class NamespacesState {
   /** the server's own mount namespace: the "outside" baseline */
   readonly selfMnt = $derived(this.list.find((n) => n.self && n.type === 'mnt') ?? null);
 
+  /** receives the followed lesson's progress (lesson.svelte.ts); the stream is shared, one socket per tab */
+  onLesson: ((msg: LessonServerMessage) => void) | null = null;
   private socket: EventsSocket | null = null;
+  private followed: LessonClientMessage | null = null;
   private watched: string[] = [];
   /** bumped by each event-stream table for an id, so an older REST answer never overwrites it */
   private tableVersion: Record<string, number> = {};
@@ -39,10 +43,12 @@ export class NamespacesState {
       message: (msg) => this.onEvent(msg),
       status: (s) => (this.link = s),
       connected: () => void this.refresh(),
+      lesson: (msg) => this.onLesson?.(msg),
     });
     this.socket = socket;
     socket.start();
     socket.watch(this.watched);
+    if (this.followed) socket.followLesson(this.followed);
     void this.refresh();
     return () => {
       socket.dispose();
@@ -72,6 +78,12 @@ export class NamespacesState {
       else void this.fetchTable(id);
     }
     this.tables = kept;
+  }
+
+  /** Follow a lesson on the event stream (see LessonClientMessage); kept across reconnects. */
+  followLesson(msg: LessonClientMessage): void {
+    this.followed = msg;
+    this.socket?.followLesson(msg);
   }
 
   /** Add or update one namespace now (e.g. the one just created), before the stream reports it. */

@@ -82,6 +82,13 @@ export class PaneState {
     this.controller?.focus();
   }
 
+  /** Feed `data` to the shell as if typed (through xterm's input path, so it is echoed); false when no terminal. */
+  input(data: string): boolean {
+    if (!this.controller) return false;
+    this.controller.terminal.input(data);
+    return true;
+  }
+
   find(text: string, backwards = false): boolean {
     if (!this.controller || !text) return false;
     return backwards ? this.controller.findPrevious(text) : this.controller.findNext(text);

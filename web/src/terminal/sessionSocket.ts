@@ -4,11 +4,10 @@
 // the subprotocol list (a browser cannot set headers on a WebSocket): the owner's token, or a read-only
 // viewer's share token.
 import { CLOSE } from '../../../shared/constants.js';
-import type { ClientMessage, ServerMessage } from '../../../shared/protocol.js';
+import { parseServerMessage, type ClientMessage, type ServerMessage } from '../../../shared/protocol.js';
 import { sessionAlive, wsUrl } from '../lib/api.js';
 import { wsProtocols } from '../lib/credentials.js';
 import { Backoff } from '../lib/backoff.js';
-import { parseServerMessage } from '../lib/guards.js';
 
 export type LinkState = 'connecting' | 'connected' | 'reconnecting';
 export type EndReason = { kind: 'exited' } | { kind: 'gone' } | { kind: 'refused'; message: string };

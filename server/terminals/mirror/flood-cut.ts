@@ -11,8 +11,6 @@
 // scrollback. The state is then exactly the one a full parse gives — provided the parser was at a clean
 // boundary (not inside an escape sequence) where the run starts, the scroll region is the whole screen, the
 // normal buffer is active and insert mode is off: the caller checks those; nothing in a plain run changes them.
-//
-// This function is embedded into the mirror worker's source with toString(): it must stay self-contained.
 
 /** Where parsing may start and where the plain run it belongs to ends. Positions are (chunk index, byte offset). */
 export interface FloodCut {

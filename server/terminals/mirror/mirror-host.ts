@@ -1,12 +1,12 @@
-// The one worker thread shared by every session's replay mirror (worker source: mirror-worker-source.ts).
+// The one worker thread shared by every session's replay mirror (the worker: mirror-worker.ts).
 //
 // One thread for all sessions rather than one each: a worker costs ~10 MB and a V8 isolate, and on a 2-vCPU box
 // a second parsing thread could not run in parallel anyway. The worker is unref'ed (it never keeps the process
 // alive), started with the first mirror, terminated when the last one is disposed, and terminated by
-// disposeMirrorHost() (registry.disposeAll) whatever is left.
-import { createRequire } from 'node:module';
+// MirrorHost.dispose() (called by registry.disposeAll) whatever is left.
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { MIRROR_WORKER_SOURCE } from './mirror-worker-source.js';
 
 /** A main-thread mirror as the host sees it: it receives its worker's reports. */
 export interface MirrorEndpoint {
@@ -25,9 +25,24 @@ export type MirrorMessage =
   | ['s', number]
   | ['x', number];
 
-type WorkerMessage = ['p', number[]] | ['s', number, number, number, number, number, ArrayBuffer];
+export type WorkerMessage = ['p', number[]] | ['s', number, number, number, number, number, ArrayBuffer];
 
-const require = createRequire(import.meta.url);
+export interface MirrorWorkerData {
+  boundaryWaitMs: number;
+  progressReportMs: number;
+}
+
+/**
+ * The compiled worker beside this module (dist/server/terminals/mirror/). Under vitest this module runs from its
+ * .ts source, where no .js sits beside it: then the build's copy, which vitest's global setup
+ * (test/helpers/build-once.ts) compiles before any test runs, so it matches the sources.
+ */
+export function mirrorWorkerUrl(): URL {
+  const fromSource = import.meta.url.endsWith('.ts');
+  const url = fromSource ? new URL('../../../dist/server/terminals/mirror/mirror-worker.js', import.meta.url) : new URL('./mirror-worker.js', import.meta.url);
+  if (!existsSync(fileURLToPath(url))) throw new Error(`the mirror worker is not built (${fileURLToPath(url)}): run npm run build`);
+  return url;
+}
 
 /**
  * The worker reports parse progress at most this often (for all terminals in one message). Progress only drives
@@ -135,10 +150,8 @@ export class MirrorHost {
 
   private ensureWorker(): Worker {
     if (this.worker) return this.worker;
-    const worker = new Worker(MIRROR_WORKER_SOURCE, {
-      eval: true,
-      workerData: { headless: require.resolve('@xterm/headless'), serialize: require.resolve('@xterm/addon-serialize'), boundaryWaitMs: this.boundaryWaitMs, progressReportMs: PROGRESS_REPORT_MS },
-    });
+    const workerData: MirrorWorkerData = { boundaryWaitMs: this.boundaryWaitMs, progressReportMs: PROGRESS_REPORT_MS };
+    const worker = new Worker(mirrorWorkerUrl(), { workerData });
     worker.unref();
     worker.on('message', (msg: WorkerMessage) => this.receive(msg));
     const fail = (err: Error) => {

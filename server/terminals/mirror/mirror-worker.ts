@@ -1,8 +1,8 @@
 // The replay mirrors' worker thread: it hosts the headless xterm of every session and parses their output, so
 // that parsing (the bulk of the server's CPU time under a flood) runs beside the main thread instead of on it.
 //
-// Started from source text (`eval: true`) like scan-pool.ts: that also works under vitest, where no compiled .js
-// sits next to this module. The xterm packages are CommonJS, required by the absolute paths the host resolved.
+// A module of its own, run from its compiled file (mirror-host.ts starts dist/…/mirror-worker.js; under vitest,
+// which runs the .ts sources, the build's copy: vitest's global setup builds it first).
 //
 // Protocol (arrays, to keep the structured clone small). Main → worker, batched per event-loop turn:
 //   ['c', id, cols, rows, scrollback]          create a terminal
@@ -25,33 +25,75 @@
 // plain-text flood, the part that the rest of the flood scrolls out of the buffer is dropped unparsed
 // (flood-cut.ts), and the entries inside it report no progress of their own — their screens were never built,
 // so no snapshot may be taken at them.
+import { parentPort, workerData } from 'node:worker_threads';
+import headless from '@xterm/headless';
+import serialize from '@xterm/addon-serialize';
+import type { Terminal as TerminalType } from '@xterm/headless';
+import type { SerializeAddon as SerializeAddonType } from '@xterm/addon-serialize';
 import { floodCut } from './flood-cut.js';
+import type { MirrorMessage, MirrorWorkerData, WorkerMessage } from './mirror-host.js';
 
-export const MIRROR_WORKER_SOURCE = `
-'use strict';
-const { parentPort, workerData } = require('node:worker_threads');
-const { Terminal } = require(workerData.headless);
-const { SerializeAddon } = require(workerData.serialize);
-const WAIT_MS = workerData.boundaryWaitMs;
-const PROGRESS_REPORT_MS = workerData.progressReportMs;
+// The xterm packages are CommonJS: their classes come off the default export.
+const { Terminal } = headless;
+const { SerializeAddon } = serialize;
+
+if (!parentPort) throw new Error('mirror-worker.ts runs as a worker thread (started by mirror-host.ts)');
+const port = parentPort;
+const { boundaryWaitMs: WAIT_MS, progressReportMs: PROGRESS_REPORT_MS } = workerData as MirrorWorkerData;
 const NO_BYTES = new Uint8Array(0);
 const encoder = new TextEncoder();
-const terms = new Map();
-const pumpNeeded = new Set();
 
-const floodCut = (${floodCut.toString()});
-const dirty = new Set();
-let progressScheduled = false;
+type Entry = { kind: 'w'; n: number; seq: number; clean: boolean; bytes: Uint8Array } | { kind: 'r'; n: number; seq: number; clean: boolean; cols: number; rows: number };
 
-function flushProgress() {
-  progressScheduled = false;
-  const out = [];
-  for (const t of dirty) if (!t.disposed) out.push(t.id, t.n, t.seq);
-  dirty.clear();
-  if (out.length > 0) parentPort.postMessage(['p', out]);
+interface Mirror {
+  id: number;
+  term: TerminalType;
+  ser: SerializeAddonType;
+  scrollback: number;
+  /** output and resizes waiting for xterm to finish what it was given */
+  queue: Entry[];
+  /** writes handed to xterm whose callbacks have not run yet */
+  submitted: number;
+  /** a snapshot was asked for: serve it at an event after this one */
+  wantedAfter: number;
+  /** last event parsed, and the output offset it ends at */
+  n: number;
+  seq: number;
+  /** the parser is not inside an escape sequence after event n */
+  clean: boolean;
+  /** events received and not yet reported parsed */
+  inFlight: number;
+  wanted: boolean;
+  /** the boundary wait is over: serve at the next event, clean or not */
+  acceptAny: boolean;
+  deadline: NodeJS.Timeout | undefined;
+  disposed: boolean;
 }
 
-function parsed(t, n, seq, clean) {
+/** The part of xterm's private buffer the flood cut checks (scroll region); absent if xterm changes it. */
+interface CoreBuffer {
+  scrollTop?: unknown;
+  scrollBottom?: unknown;
+}
+
+const terms = new Map<number, Mirror>();
+const pumpNeeded = new Set<Mirror>();
+const dirty = new Set<Mirror>();
+let progressScheduled = false;
+
+function flushProgress(): void {
+  progressScheduled = false;
+  const out: number[] = [];
+  for (const t of dirty) if (!t.disposed) out.push(t.id, t.n, t.seq);
+  dirty.clear();
+  if (out.length > 0) send(['p', out]);
+}
+
+function send(msg: WorkerMessage, transfer: ArrayBuffer[] = []): void {
+  port.postMessage(msg, transfer);
+}
+
+function parsed(t: Mirror, n: number, seq: number, clean: boolean): void {
   if (t.disposed) return;
   t.inFlight--;
   t.n = n;
@@ -67,19 +109,20 @@ function parsed(t, n, seq, clean) {
   }
 }
 
-function serve(t) {
+function serve(t: Mirror): void {
   t.wanted = false;
   t.acceptAny = false;
   clearTimeout(t.deadline);
   t.deadline = undefined;
   const screen = encoder.encode(t.ser.serialize());
-  parentPort.postMessage(['s', t.id, t.n, t.seq, t.term.cols, t.term.rows, screen.buffer], [screen.buffer]);
+  const buffer = screen.buffer as ArrayBuffer;
+  send(['s', t.id, t.n, t.seq, t.term.cols, t.term.rows, buffer], [buffer]);
 }
 
-function request(t) {
+function request(t: Mirror): void {
   if (t.inFlight === 0 && t.clean) return serve(t);
   t.wanted = true;
-  t.wantedAfter = t.queue.length > 0 ? t.queue[t.queue.length - 1].n : -1;
+  t.wantedAfter = t.queue.length > 0 ? (t.queue[t.queue.length - 1] as Entry).n : -1;
   if (t.deadline) return;
   t.deadline = setTimeout(() => {
     t.deadline = undefined;
@@ -89,21 +132,21 @@ function request(t) {
 }
 
 // The host batches: each message is an array of the messages below, in order.
-parentPort.on('message', (batch) => {
+port.on('message', (batch: MirrorMessage[]) => {
   for (const m of batch) handle(m);
   for (const t of pumpNeeded) pump(t);
   pumpNeeded.clear();
 });
 
 /** Plain text can be skipped only where nothing but line feeds moves lines out: see flood-cut.ts. */
-function skippable(t) {
-  const core = t.term._core;
-  const b = core && core.buffer;
+function skippable(t: Mirror): boolean {
+  const core = (t.term as unknown as { _core?: { buffer?: CoreBuffer } })._core;
+  const b = core?.buffer;
   if (!b || typeof b.scrollTop !== 'number') return false; // xterm internals changed: parse everything
   return t.term.buffer.active.type === 'normal' && b.scrollTop === 0 && b.scrollBottom === t.term.rows - 1 && !t.term.modes.insertMode;
 }
 
-function submit(t, bytes, onParsed) {
+function submit(t: Mirror, bytes: Uint8Array, onParsed: () => void): void {
   t.submitted++;
   t.term.write(bytes, () => {
     t.submitted--;
@@ -113,7 +156,7 @@ function submit(t, bytes, onParsed) {
   });
 }
 
-function pump(t) {
+function pump(t: Mirror): void {
   if (t.submitted > 0 || t.disposed || t.queue.length === 0) return;
   const q = t.queue;
   t.queue = [];
@@ -121,21 +164,23 @@ function pump(t) {
   // t.clean: the parser is not inside an escape sequence where the queue starts (nothing is being parsed now).
   if (t.clean && skippable(t)) {
     let plain = 0;
-    while (plain < q.length && q[plain].kind === 'w') plain++;
-    const cut = plain > 0 ? floodCut(q.slice(0, plain).map((e) => e.bytes), 2 * t.term.rows + t.scrollback + 2) : null;
+    while (plain < q.length && (q[plain] as Entry).kind === 'w') plain++;
+    const writes = q.slice(0, plain) as Extract<Entry, { kind: 'w' }>[];
+    const cut = plain > 0 ? floodCut(writes.map((e) => e.bytes), 2 * t.term.rows + t.scrollback + 2) : null;
     if (cut) {
-      const last = q[cut.endEntry];
+      const last = writes[cut.endEntry] as Extract<Entry, { kind: 'w' }>;
       const whole = cut.endOffset === last.bytes.length;
-      const parts = [];
+      const parts: Uint8Array[] = [];
       for (let k = cut.entry; k <= cut.endEntry; k++) {
+        const bytes = (writes[k] as Extract<Entry, { kind: 'w' }>).bytes;
         const from = k === cut.entry ? cut.offset : 0;
-        const to = k === cut.endEntry ? cut.endOffset : q[k].bytes.length;
-        if (to > from) parts.push(q[k].bytes.subarray(from, to));
+        const to = k === cut.endEntry ? cut.endOffset : bytes.length;
+        if (to > from) parts.push(bytes.subarray(from, to));
       }
       // Entries fully inside the flood are done without a report of their own; the one it ends with reports
       // (or, if the flood ends inside it, its rest is parsed and reports as usual).
       t.inFlight -= cut.endEntry;
-      const joined = parts.length === 1 ? parts[0] : Buffer.concat(parts);
+      const joined = parts.length === 1 ? (parts[0] as Uint8Array) : Buffer.concat(parts);
       if (whole) submit(t, joined, () => parsed(t, last.n, last.seq, last.clean));
       else {
         submit(t, joined, () => {});
@@ -145,7 +190,7 @@ function pump(t) {
     }
   }
   for (; i < q.length; i++) {
-    const e = q[i];
+    const e = q[i] as Entry;
     if (e.kind === 'w') submit(t, e.bytes, () => parsed(t, e.n, e.seq, e.clean));
     else
       submit(t, NO_BYTES, () => {
@@ -155,7 +200,7 @@ function pump(t) {
   }
 }
 
-function handle(m) {
+function handle(m: MirrorMessage): void {
   const id = m[1];
   if (m[0] === 'c') {
     const term = new Terminal({ cols: m[2], rows: m[3], scrollback: m[4], allowProposedApi: true });
@@ -188,4 +233,3 @@ function handle(m) {
       return;
   }
 }
-`;

@@ -231,10 +231,16 @@ export const SessionInfoSchema = z.object({
   clients: Count,
   createdAt: z.string(),
   exited: z.nullable(ExitStatusSchema),
+  /** who created it (labs: the proxy-given user, or `@token`) */
+  owner: z.optional(z.string()),
 });
 export type SessionInfo = z.infer<typeof SessionInfoSchema>;
 
 export const SessionListSchema = z.object({ sessions: z.array(SessionInfoSchema) });
+
+/** `GET /api/whoami` (labs): the proxy-given user, or `@token` for the token holder */
+export const WhoAmISchema = z.object({ user: z.string(), admin: z.boolean() });
+export type WhoAmI = z.infer<typeof WhoAmISchema>;
 
 export const ShareLinkSchema = z.object({
   /** a viewer token scoped to one session: read-only */
@@ -257,6 +263,8 @@ export const ERROR_STATUS = {
   UNAUTHORIZED: 401,
   FORBIDDEN_ORIGIN: 403,
   FORBIDDEN_HOST: 403,
+  /** signed in, but this needs an admin (--admin USER or the token) */
+  FORBIDDEN: 403,
   READ_ONLY: 403,
   NOT_PRIVILEGED: 403,
   NOT_FOUND: 404,

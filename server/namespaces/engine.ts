@@ -19,7 +19,7 @@ import { PersistedScanner } from './persisted.js';
 import { ScanPool } from './scan-pool.js';
 import type { HelperPids } from './run.js';
 import { takeSnapshot, type Snapshot, type SnapshotDeps } from './snapshot.js';
-import { NamespaceWatcher, type EngineEvent, type EngineListener, type WatchHandle } from './watch.js';
+import { NamespaceWatcher, type EngineEvent, type EngineListener, type WatchHandle, type WatchHooks } from './watch.js';
 
 export type { EngineEvent, EngineListener, NamespaceEntry, WatchHandle };
 
@@ -63,10 +63,12 @@ export interface EngineOptions {
   kernelEvents?: boolean;
   /** adds facts to every scan's rows before anyone sees them (containers: server/containers/tracker.ts) */
   annotate?: (snap: Snapshot) => Promise<void>;
+  /** metrics callbacks (scan time, event → push latency); see WatchHooks */
+  watchHooks?: WatchHooks;
 }
 
 export function createNamespaceEngine(opts: EngineOptions): NamespaceEngine {
-  return new Engine(opts.nsDir, opts.log, opts.kernelEvents ?? true, opts.annotate);
+  return new Engine(opts.nsDir, opts.log, opts.kernelEvents ?? true, opts.annotate, opts.watchHooks);
 }
 
 /**
@@ -100,6 +102,7 @@ class Engine implements NamespaceEngine {
     private readonly log: Logger,
     kernelEvents: boolean,
     private readonly annotate?: (snap: Snapshot) => Promise<void>,
+    watchHooks?: WatchHooks,
   ) {
     for (const type of NS_TYPES) {
       const id = readNsLink('self', type);
@@ -125,6 +128,7 @@ class Engine implements NamespaceEngine {
         processEvents: this.processEvents,
       },
       log,
+      watchHooks,
     );
   }
 

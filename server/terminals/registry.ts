@@ -26,6 +26,10 @@ export interface TerminalRegistryDeps {
   log: Logger;
   launch: (target: Target) => Promise<LaunchSpec>;
   createRate?: { burst: number; perSecond: number };
+  /** metrics: every session's pty bytes (see SessionOptions.onBytes) */
+  onPtyBytes?(direction: 'in' | 'out', bytes: number): void;
+  /** a session ended without a DELETE: its shell exited, or a live shell's grace period ran out (audit log) */
+  onEnded?(sessionId: string, reason: 'exit' | 'idle', exited: { code: number; signal: number | null } | null): void;
 }
 
 export interface TerminalRegistry {
@@ -111,12 +115,16 @@ export function createTerminalRegistry(deps: TerminalRegistryDeps): TerminalRegi
         config: deps.config,
         log: deps.log,
         mirrorHost,
+        onBytes: deps.onPtyBytes,
         onIdle: (idle) => {
           if (sessions.get(idle.id) !== idle) return;
+          if (!idle.hasExited) deps.onEnded?.(idle.id, 'idle', null);
           remove(idle.id).catch((err: unknown) => deps.log.error({ err, session: idle.id }, 'ending an idle session failed'));
         },
         onExit: (exited) => {
-          if (sessions.get(exited.id) === exited) revokeViewerToken(exited.id);
+          if (sessions.get(exited.id) !== exited) return; // ended by remove(): whoever removed it says so
+          revokeViewerToken(exited.id);
+          deps.onEnded?.(exited.id, 'exit', exited.info().exited);
         },
       });
       sessions.set(id, session);

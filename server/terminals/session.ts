@@ -71,6 +71,8 @@ export interface SessionOptions {
   onIdle(session: TerminalSession): void;
   /** the shell exited: its share links die with it (the registry revokes the viewer token) */
   onExit?(session: TerminalSession): void;
+  /** metrics: bytes read from the pty ('out') and written to it ('in') */
+  onBytes?(direction: 'in' | 'out', bytes: number): void;
 }
 
 export class TerminalSession {
@@ -129,6 +131,7 @@ export class TerminalSession {
       for (const state of this.clients.values()) if (state.live) state.client.sendMessage({ type: 'where', where });
     });
     const output = (data: Buffer) => {
+      opts.onBytes?.('out', data.length);
       this.whereWatcher.noteActivity();
       for (const fn of this.activityListeners) fn();
       this.batcher.push(data);
@@ -178,7 +181,9 @@ export class TerminalSession {
     state.cancelJoin = this.mirror.requestSnapshot((snapshot) => this.join(state, snapshot));
     return {
       input: (data) => {
-        if (!client.readOnly && !this.exitStatus && !this.disposed) this.input.write(data);
+        if (client.readOnly || this.exitStatus || this.disposed) return;
+        this.opts.onBytes?.('in', data.length);
+        this.input.write(data);
       },
       resize: (cols, rows) => {
         if (!client.readOnly) this.resize(cols, rows);

@@ -15,6 +15,7 @@ const BENCHES: Bench[] = [
   { name: 'owners', load: async () => (await import('./owners-bench.js')).benchOwners },
   { name: 'sandbox', load: async () => (await import('./sandbox-bench.js')).benchSandbox },
   { name: 'containers', load: async () => (await import('./containers-bench.js')).benchContainers },
+  { name: 'audit', load: async () => (await import('./audit-bench.js')).benchAudit },
 ];
 
 function machine(): string {

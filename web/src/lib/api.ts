@@ -9,7 +9,10 @@ import {
   NamespaceListSchema,
   NamespaceSchema,
   SessionInfoSchema,
+  SessionListSchema,
   ShareLinkSchema,
+  WhoAmISchema,
+  type WhoAmI,
   type Mount,
   type Namespace,
   type NamespaceList,
@@ -141,6 +144,16 @@ export async function getSession(id: string): Promise<SessionInfo | null> {
     if (e instanceof ApiError && e.code === 'SESSION_NOT_FOUND') return null;
     throw e;
   }
+}
+
+/** Who the server says we are (`GET /api/whoami`): the proxy-given user, or `@token` for the token. */
+export async function whoami(): Promise<WhoAmI> {
+  return expect(WhoAmISchema, await request('GET', '/api/whoami'), 'who you are');
+}
+
+/** Every session this caller may see (an admin: all of them, each with its `owner`). */
+export async function listSessions(): Promise<SessionInfo[]> {
+  return expect(SessionListSchema, await request('GET', '/api/sessions'), 'the session list').sessions;
 }
 
 /** A read-only link to one session; `url` is absolute (for pasting elsewhere). */

@@ -125,7 +125,7 @@ export async function startNsconsole(config: Config, log: Logger, opts: StartOpt
     webRoot: opts.webRoot ?? defaultWebRoot(),
     namespaceRoutes: auditNamespaceRoutes(namespaceRoutes(views), auth, audit),
     sessionRoutes: sessionRoutes(registry, { auth, ownership, audit }),
-    apiRoutes: identityRoutes(auth),
+    apiRoutes: identityRoutes(auth, sandboxes !== null),
     metrics: metrics.handler(auth),
     sandboxRoutes: sandboxes ? sandboxRoutes(sandboxes, () => TOKEN_OWNER) : sandboxOffRoutes(),
     lessonRoutes: lessonRoutes(lessons),

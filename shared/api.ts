@@ -239,8 +239,29 @@ export type SessionInfo = z.infer<typeof SessionInfoSchema>;
 export const SessionListSchema = z.object({ sessions: z.array(SessionInfoSchema) });
 
 /** `GET /api/whoami` (labs): the proxy-given user, or `@token` for the token holder */
-export const WhoAmISchema = z.object({ user: z.string(), admin: z.boolean() });
+export const WhoAmISchema = z.object({
+  user: z.string(),
+  admin: z.boolean(),
+  /** --sandbox: the caller's shells and views are in their sandbox (`GET /api/sandbox` names it) */
+  sandbox: z.optional(z.boolean()),
+});
 export type WhoAmI = z.infer<typeof WhoAmISchema>;
+
+/** `GET /api/sandbox` and `POST /api/sandbox/reset` (with --sandbox): the caller's sandbox. */
+export const SandboxInfoSchema = z.object({
+  id: z.string(),
+  hostname: z.string(),
+  /** the host uid that is root inside */
+  uidBase: z.int(),
+  limits: z.object({
+    pidsMax: z.int(),
+    memoryBytes: z.number(),
+    diskBytes: z.number(),
+    enforced: z.optional(z.array(z.string())),
+    missing: z.optional(z.array(z.string())),
+  }),
+});
+export type SandboxInfoWire = z.infer<typeof SandboxInfoSchema>;
 
 export const ShareLinkSchema = z.object({
   /** a viewer token scoped to one session: read-only */

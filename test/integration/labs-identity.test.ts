@@ -54,14 +54,14 @@ describe('identity from a trusted proxy', () => {
   it('believes the header from 127.0.0.1, ignores and audits it from 127.0.0.2; the token is an admin', async () => {
     const l = await lab();
     const base = l.server.base;
-    expect((await request(base, '/api/whoami', { user: 'alice' })).json()).toEqual({ user: 'alice', admin: false });
-    expect((await request(base, '/api/whoami', { user: 'teacher' })).json()).toEqual({ user: 'teacher', admin: true });
-    expect((await request(base, '/api/whoami', { token: l.server.token })).json()).toEqual({ user: '@token', admin: true });
+    expect((await request(base, '/api/whoami', { user: 'alice' })).json()).toEqual({ user: 'alice', admin: false, sandbox: false });
+    expect((await request(base, '/api/whoami', { user: 'teacher' })).json()).toEqual({ user: 'teacher', admin: true, sandbox: false });
+    expect((await request(base, '/api/whoami', { token: l.server.token })).json()).toEqual({ user: '@token', admin: true, sandbox: false });
 
     // Forged from an untrusted address: never authenticates; with the token it is the token's caller.
     const forged = await request(base, '/api/whoami', { user: 'teacher', from: '127.0.0.2' });
     expect(forged.status).toBe(401);
-    expect((await request(base, '/api/whoami', { user: 'teacher', from: '127.0.0.2', token: l.server.token })).json()).toEqual({ user: '@token', admin: true });
+    expect((await request(base, '/api/whoami', { user: 'teacher', from: '127.0.0.2', token: l.server.token })).json()).toEqual({ user: '@token', admin: true, sandbox: false });
     const ws = wsAs(base, '/ws/events', { user: 'teacher', from: '127.0.0.2' });
     expect(await upgradeStatus(ws)).toBe(401);
 
@@ -82,7 +82,7 @@ describe('identity from a trusted proxy', () => {
     const wrong = await request(l.server.base, '/api/whoami', { user: 'teacher', headers: { 'x-nsconsole-proxy-secret': 'guess-guess-guess-guess' } });
     expect(wrong.status).toBe(401);
     const right = await request(l.server.base, '/api/whoami', { user: 'teacher', headers: { 'x-nsconsole-proxy-secret': 'proxy-secret-0123456789abcdef' } });
-    expect(right.json()).toEqual({ user: 'teacher', admin: true });
+    expect(right.json()).toEqual({ user: 'teacher', admin: true, sandbox: false });
     expect(l.audit().filter((a) => a.action === 'auth.untrusted_header')).toHaveLength(2);
   });
 

@@ -12,6 +12,8 @@ import {
   SessionListSchema,
   ShareLinkSchema,
   WhoAmISchema,
+  SandboxInfoSchema,
+  type SandboxInfoWire,
   type WhoAmI,
   type Mount,
   type Namespace,
@@ -96,13 +98,13 @@ export function expect<T>(schema: z.ZodMiniType<T>, v: unknown, what: string): T
 }
 
 /** `GET /api/sandbox` (--sandbox): the raw answer, checked by the caller (state/sandbox.svelte.ts). */
-export function getSandbox(): Promise<unknown> {
-  return request('GET', '/api/sandbox');
+export async function getSandbox(): Promise<SandboxInfoWire> {
+  return expect(SandboxInfoSchema, await request('GET', '/api/sandbox'), 'the sandbox');
 }
 
 /** `POST /api/sandbox/reset`: destroys the caller's sandbox and makes a new one. */
-export function resetSandbox(): Promise<unknown> {
-  return request('POST', '/api/sandbox/reset');
+export async function resetSandbox(): Promise<SandboxInfoWire> {
+  return expect(SandboxInfoSchema, await request('POST', '/api/sandbox/reset'), 'the new sandbox');
 }
 
 export async function listNamespaces(): Promise<NamespaceList> {

@@ -1,18 +1,9 @@
 // The caller's sandbox (--sandbox): its name for the header, and "Reset sandbox". Off (the server runs shells on
-// the host) when the server answers NOT_SUPPORTED.
-import { ApiError, getSandbox, resetSandbox } from '../lib/api.js';
+// the host) when whoami says so: then /api/sandbox is never asked (its 501 would be a console error on every load).
+import type { SandboxInfoWire } from '../../../shared/api.js';
+import { getSandbox, resetSandbox, whoami } from '../lib/api.js';
 
-export interface SandboxInfo {
-  id: string;
-  hostname: string;
-  uidBase: number;
-}
-
-function isSandboxInfo(v: unknown): v is SandboxInfo {
-  if (typeof v !== 'object' || v === null) return false;
-  const o = v as Record<string, unknown>;
-  return typeof o.id === 'string' && typeof o.hostname === 'string' && Number.isInteger(o.uidBase);
-}
+export type SandboxInfo = SandboxInfoWire;
 
 export class SandboxState {
   info = $state<SandboxInfo | null>(null);
@@ -21,12 +12,9 @@ export class SandboxState {
 
   async load(): Promise<void> {
     try {
-      const v = await getSandbox();
-      this.info = isSandboxInfo(v) ? v : null;
+      this.info = (await whoami()).sandbox ? await getSandbox() : null;
     } catch (e) {
-      // NOT_SUPPORTED: sandbox mode is off, and the header shows nothing of it.
-      if (e instanceof ApiError && e.code === 'NOT_SUPPORTED') this.info = null;
-      else this.error = e instanceof Error ? e.message : String(e);
+      this.error = e instanceof Error ? e.message : String(e);
     }
   }
 
@@ -36,8 +24,7 @@ export class SandboxState {
     this.resetting = true;
     this.error = null;
     try {
-      const v = await resetSandbox();
-      if (isSandboxInfo(v)) this.info = v;
+      this.info = await resetSandbox();
       then();
     } catch (e) {
       this.error = e instanceof Error ? e.message : String(e);

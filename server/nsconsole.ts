@@ -17,9 +17,9 @@ import { createNamespaceEngine } from './namespaces/engine.js';
 import { createLauncher } from './terminals/launch.js';
 import { createTerminalRegistry } from './terminals/registry.js';
 import { createSandboxLauncher } from './sandbox/launch.js';
-import { createSandboxManager, TOKEN_OWNER } from './sandbox/manager.js';
+import { createSandboxManager } from './sandbox/manager.js';
 import { sandboxOffRoutes, sandboxRoutes } from './sandbox/routes.js';
-import { scopedEngine } from './sandbox/scope.js';
+import { createOwnerViews, ownerOfCaller } from './sandbox/owners.js';
 import { createUpgradeHandler, viewToken } from './ws/upgrade.js';
 import { startHeartbeat } from './ws/heartbeat.js';
 import { createEventStreams, type EventStreamLimits } from './ws/event-stream.js';
@@ -32,7 +32,7 @@ import { NO_AUDIT, openAudit, type Audit } from './audit/audit.js';
 import { auditNamespaceRoutes } from './audit/namespace-audit.js';
 import { createOwnership } from './identity/ownership.js';
 import { identityRoutes } from './identity/routes.js';
-import { plainAddress } from './identity/identity.js';
+import { plainAddress, TOKEN_USER } from './identity/identity.js';
 import { createMetrics } from './metrics/metrics.js';
 import { defaultLessonsDir, LessonService } from './lessons/service.js';
 import { lessonRoutes } from './lessons/routes.js';
@@ -91,10 +91,10 @@ export async function startNsconsole(config: Config, log: Logger, opts: StartOpt
     watchHooks: metrics.watchHooks,
   });
   containers.attach(() => engine.list('mnt'));
-  // --sandbox: every view and session is the token holder's sandbox's (server/sandbox/), never the host's.
+  // --sandbox: every view and session is its caller's sandbox's (server/sandbox/owners.ts), never the host's.
   const sandboxes = config.sandbox ? createSandboxManager(config.sandbox, log) : null;
-  const views = sandboxes ? scopedEngine(engine, () => sandboxes.get(TOKEN_OWNER)) : engine;
-  const launch = sandboxes ? createSandboxLauncher({ shell: config.shell, manager: sandboxes, scoped: views, owner: TOKEN_OWNER }) : createLauncher({ shell: config.shell, engine, containers });
+  const ownerViews = sandboxes ? createOwnerViews(engine, sandboxes) : null;
+  const launch = sandboxes && ownerViews ? createSandboxLauncher({ shell: config.shell, manager: sandboxes, scopedFor: ownerViews.viewsFor }) : createLauncher({ shell: config.shell, engine, containers });
   const ownership = createOwnership((id) => registry.get(id) !== undefined);
   const registry = createTerminalRegistry({
     config,
@@ -105,8 +105,12 @@ export async function startNsconsole(config: Config, log: Logger, opts: StartOpt
     onEnded: (id, reason, exited) => audit.record({ user: ownership.ownerOf(id), ip: '', action: 'session.end', session: id, reason, exit: exited }),
   });
   metrics.setSources({ sessions: () => registry.list().length, clients: () => registry.list().reduce((n, s) => n + s.clients, 0) });
-  const lessons = new LessonService({ dir: opts.lessonsDir ?? defaultLessonsDir(), engine: views, registry, log });
+  // Lessons check one engine's view: in sandbox mode the token holder's sandbox (a per-user lesson is not built).
+  const lessons = new LessonService({ dir: opts.lessonsDir ?? defaultLessonsDir(), engine: ownerViews ? ownerViews.viewsFor(TOKEN_USER) : engine, registry, log });
   let port = config.port;
+  // auth is built below; requests only arrive after listen
+  const ownerOf = (req: http.IncomingMessage): string => ownerOfCaller(auth.caller(req), (id) => ownership.ownerOf(id));
+  const views = ownerViews ? (req: http.IncomingMessage) => ownerViews.viewsFor(ownerOf(req)) : engine;
   const auth = createAuth({
     token: config.token,
     sessionIdForViewerToken: (t) => registry.sessionIdForViewerToken(t),
@@ -127,7 +131,7 @@ export async function startNsconsole(config: Config, log: Logger, opts: StartOpt
     sessionRoutes: sessionRoutes(registry, { auth, ownership, audit }),
     apiRoutes: identityRoutes(auth, sandboxes !== null),
     metrics: metrics.handler(auth),
-    sandboxRoutes: sandboxes ? sandboxRoutes(sandboxes, () => TOKEN_OWNER) : sandboxOffRoutes(),
+    sandboxRoutes: sandboxes ? sandboxRoutes(sandboxes, ownerOf) : sandboxOffRoutes(),
     lessonRoutes: lessonRoutes(lessons),
     containerRoutes: containerRoutes(sandboxes ? null : containers),
   });

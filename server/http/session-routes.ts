@@ -57,7 +57,7 @@ export function sessionRoutes(registry: TerminalRegistry, deps?: SessionRoutesDe
       const message = parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ');
       throw new AppError(targetIssue ? 'BAD_TARGET' : 'BAD_REQUEST', message);
     }
-    const session = await registry.create(parsed.data);
+    const session = await registry.create(parsed.data, u.user);
     ownership.set(session.id, u.user);
     audit.record({ user: u.user, ip: u.ip, action: 'session.create', session: session.id, target: parsed.data.target });
     res.status(201).json(withOwner(session.info()));

@@ -18,9 +18,8 @@ const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 export interface SandboxLaunchDeps {
   shell: string;
   manager: SandboxManager;
-  /** the engine scoped to this owner's sandbox (scope.ts): its entryFor refuses namespaces outside */
-  scoped: NamespaceEngine;
-  owner: string;
+  /** the engine scoped to an owner's sandbox (scope.ts, owners.ts): its entryFor refuses namespaces outside */
+  scopedFor(owner: string): NamespaceEngine;
 }
 
 /** Directories a sandbox has its own empty copy of (scripts.ts SETUP_SH): a host shell there is not visible inside. */
@@ -32,9 +31,10 @@ export function sandboxShell(shell: string): string {
   return existsSync('/bin/bash') ? '/bin/bash' : '/bin/sh';
 }
 
-export function createSandboxLauncher(deps: SandboxLaunchDeps): (target: Target) => Promise<LaunchSpec> {
+/** Launches a session's shell in its owner's sandbox (the owner is whoever created the session). */
+export function createSandboxLauncher(deps: SandboxLaunchDeps): (target: Target, owner: string) => Promise<LaunchSpec> {
   const shell = sandboxShell(deps.shell);
-  const spec = (sb: Sandbox, argvPlan: EntryPlan | undefined, cwd: string, description: string, verify?: () => void): LaunchSpec => {
+  const spec = (owner: string, sb: Sandbox, argvPlan: EntryPlan | undefined, cwd: string, description: string, verify?: () => void): LaunchSpec => {
     const { file, args, plan } = sb.command([shell], { cwd, ...(argvPlan ? { plan: argvPlan } : {}) });
     const env = { ...shellEnv(shell, description), PATH: SYSTEM_PATH, HOME: '/root', USER: 'root', LOGNAME: 'root' };
     return {
@@ -46,19 +46,19 @@ export function createSandboxLauncher(deps: SandboxLaunchDeps): (target: Target)
       ...(verify ? { verify } : {}),
       started: (pid) => {
         plan.hold(pid);
-        if (pid !== null) deps.manager.sessionStarted(deps.owner, pid);
+        if (pid !== null) deps.manager.sessionStarted(owner, pid);
       },
     };
   };
 
-  return async (target) => {
-    const sb = await deps.manager.get(deps.owner);
+  return async (target, owner) => {
+    const sb = await deps.manager.get(owner);
     switch (target.kind) {
       case 'host':
-        return spec(sb, undefined, '/root', `sandbox ${sb.id}`);
+        return spec(owner, sb, undefined, '/root', `sandbox ${sb.id}`);
       case 'namespace': {
-        const entry = await deps.scoped.entryFor(target.id);
-        return spec(sb, namespacePlan(sb, entry.type, entry.fd, target.id), '/', `${target.id} in sandbox ${sb.id}`);
+        const entry = await deps.scopedFor(owner).entryFor(target.id);
+        return spec(owner, sb, namespacePlan(sb, entry.type, entry.fd, target.id), '/', `${target.id} in sandbox ${sb.id}`);
       }
       case 'process': {
         const pid = target.pid;
@@ -69,7 +69,7 @@ export function createSandboxLauncher(deps: SandboxLaunchDeps): (target: Target)
           if (!now || now.state === 'Z') throw new AppError('PROCESS_NOT_FOUND', `process ${pid} has exited`);
           if (now.startTime !== seen.startTime) throw new AppError('TARGET_CHANGED', `process ${pid} is a different process now`);
         };
-        return spec(sb, planProcessEntry(pid, seen.startTime), '/', `pid ${pid} in sandbox ${sb.id}`, verify);
+        return spec(owner, sb, planProcessEntry(pid, seen.startTime), '/', `pid ${pid} in sandbox ${sb.id}`, verify);
       }
       case 'container':
         // Containers run on the host, never inside a sandbox: from here no container exists.

@@ -1,6 +1,6 @@
-// Sandboxes by owner: one per owner id (the token holder today, "owner"; the labs issue's per-user identity
-// later), created on first use, recreated after a reset or when its init died, destroyed after --sandbox-idle
-// without a session, and all destroyed at shutdown.
+// Sandboxes by owner: one per owner id (the caller's user name, see owners.ts; the token holder is TOKEN_USER),
+// created on first use, recreated after a reset or when its init died, destroyed after --sandbox-idle without a
+// session, and all destroyed at shutdown.
 import { randomBytes } from 'node:crypto';
 import type { SandboxConfig } from '../config/config.js';
 import { SANDBOX_UID_COUNT } from '../config/config.js';
@@ -9,9 +9,6 @@ import type { Logger } from '../log.js';
 import { readProcStat } from '../terminals/process-group.js';
 import { describeCgroups, removeDeadServersCgroups } from './cgroups.js';
 import { Sandbox, type SandboxLimits } from './sandbox.js';
-
-/** The owner id of whoever holds the token, until the labs issue brings per-user identities. */
-export const TOKEN_OWNER = 'owner';
 
 export interface SandboxInfo {
   id: string;

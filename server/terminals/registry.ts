@@ -5,6 +5,7 @@ import type { CreateSessionSchema, SessionInfo, Target } from '../../shared/api.
 import type { Config } from '../config/config.js';
 import { AppError } from '../http/errors.js';
 import type { Logger } from '../log.js';
+import { TOKEN_USER } from '../identity/identity.js';
 import type { LaunchSpec } from './launch.js';
 import { TokenBucket } from '../limits/token-bucket.js';
 import { MirrorHost } from './mirror/mirror-host.js';
@@ -24,7 +25,8 @@ export const DISPOSE_ALL_DEADLINE_MS = 4000;
 export interface TerminalRegistryDeps {
   config: Config;
   log: Logger;
-  launch: (target: Target) => Promise<LaunchSpec>;
+  /** `owner`: who creates the session (--sandbox launches in that owner's sandbox; the host launcher ignores it) */
+  launch: (target: Target, owner: string) => Promise<LaunchSpec>;
   createRate?: { burst: number; perSecond: number };
   /** metrics: every session's pty bytes (see SessionOptions.onBytes) */
   onPtyBytes?(direction: 'in' | 'out', bytes: number): void;
@@ -33,7 +35,8 @@ export interface TerminalRegistryDeps {
 }
 
 export interface TerminalRegistry {
-  create(req: ValidCreateSessionRequest): Promise<TerminalSession>;
+  /** `owner` defaults to the token holder */
+  create(req: ValidCreateSessionRequest, owner?: string): Promise<TerminalSession>;
   get(id: string): TerminalSession | undefined;
   list(): SessionInfo[];
   /** ends the session's processes (SIGHUP → SIGTERM → SIGKILL); SESSION_NOT_FOUND for an unknown id */
@@ -93,7 +96,7 @@ export function createTerminalRegistry(deps: TerminalRegistryDeps): TerminalRegi
   };
 
   return {
-    async create(req) {
+    async create(req, owner = TOKEN_USER) {
       const { maxSessions } = deps.config;
       // Launches in flight count too: two concurrent requests must not both take the last slot.
       if (sessions.size + launching >= maxSessions) throw new AppError('TOO_MANY_SESSIONS', `at most ${maxSessions} sessions at once (--max-sessions); close one first`);
@@ -101,7 +104,7 @@ export function createTerminalRegistry(deps: TerminalRegistryDeps): TerminalRegi
       launching++;
       let spec: LaunchSpec;
       try {
-        spec = await deps.launch(req.target);
+        spec = await deps.launch(req.target, owner);
       } finally {
         launching--;
       }

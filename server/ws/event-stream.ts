@@ -54,7 +54,8 @@ function topicOf(msg: StreamMessage): string {
 }
 
 /** The event streams of one server, with their caps: `attach` takes each upgraded socket. */
-export function createEventStreams(engine: NamespaceEngine, log: Logger, limits: EventStreamLimits = { maxClients: MAX_EVENT_CLIENTS, maxClientsPerIp: MAX_EVENT_CLIENTS_PER_IP }, lessons?: LessonService) {
+/** `engine`: one for every stream, or (--sandbox) the one of the socket's caller: their sandbox's view. */
+export function createEventStreams(engine: NamespaceEngine | ((req: IncomingMessage) => NamespaceEngine), log: Logger, limits: EventStreamLimits = { maxClients: MAX_EVENT_CLIENTS, maxClientsPerIp: MAX_EVENT_CLIENTS_PER_IP }, lessons?: LessonService) {
   let total = 0;
   const perIp = new Map<string, number>();
   return {
@@ -77,7 +78,7 @@ export function createEventStreams(engine: NamespaceEngine, log: Logger, limits:
         if (left > 0) perIp.set(ip, left);
         else perIp.delete(ip);
       });
-      attachEventClient(ws, engine, log, lessons);
+      attachEventClient(ws, typeof engine === 'function' ? engine(req) : engine, log, lessons);
     },
     get clients(): number {
       return total;

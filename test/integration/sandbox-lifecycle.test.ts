@@ -97,9 +97,9 @@ describe('sandbox lifetime', () => {
     const listA = (await scopeA.list()).namespaces.map((n) => n.id);
     for (const id of b.nsIds.values()) if (id !== a.nsIds.get('time')) expect(listA).not.toContain(id);
     expect(listA).toContain(a.nsIds.get('mnt'));
-    const launchA = createSandboxLauncher({ shell: '/bin/sh', manager: m, scoped: scopeA, owner: 'alice' });
-    await expect(launchA({ kind: 'namespace', id: b.nsIds.get('mnt') as string })).rejects.toMatchObject({ code: 'NS_NOT_FOUND' });
-    await expect(launchA({ kind: 'process', pid: b.initPid })).rejects.toMatchObject({ code: 'PROCESS_NOT_FOUND' });
+    const launchA = createSandboxLauncher({ shell: '/bin/sh', manager: m, scopedFor: () => scopeA });
+    await expect(launchA({ kind: 'namespace', id: b.nsIds.get('mnt') as string }, 'alice')).rejects.toMatchObject({ code: 'NS_NOT_FOUND' });
+    await expect(launchA({ kind: 'process', pid: b.initPid }, 'alice')).rejects.toMatchObject({ code: 'PROCESS_NOT_FOUND' });
     await expect(scopeA.mounts(b.nsIds.get('mnt') as string)).rejects.toMatchObject({ code: 'NS_NOT_FOUND' });
     // from inside alice's, bob's processes do not exist
     const seen = await a.run(['/bin/sh', '-c', 'ls /proc | grep -c "^[0-9]"'], 'count');

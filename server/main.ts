@@ -2,6 +2,7 @@
 import { ConfigError, helpText, parseConfig } from './config/config.js';
 import { createLogger } from './log.js';
 import { startNsconsole } from './nsconsole.js';
+import { isLoopbackHost } from './http/tls.js';
 
 /** The contract promises exit within 5 s of SIGTERM; leave headroom for the process to unwind. */
 const SHUTDOWN_DEADLINE_MS = 4500;
@@ -23,8 +24,26 @@ async function main(): Promise<void> {
   }
   const log = createLogger();
   if (process.getuid?.() !== 0) log.warn('not running as root: host shells work, namespace actions will answer NOT_PRIVILEGED');
-  const server = await startNsconsole(parsed.config, log);
+  const { config } = parsed;
+  let server;
+  try {
+    server = await startNsconsole(config, log);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`nsconsole: ${e.message}\n`);
+      process.exit(2);
+    }
+    throw e;
+  }
+  if (!isLoopbackHost(config.host) && config.tlsCert === undefined) {
+    // Loud and on stderr: stdout carries only the URL line (the contract).
+    process.stderr.write(
+      `nsconsole: WARNING: listening on ${config.host} without TLS: root shells and the token travel in clear text to anyone on the network path. Use --tls-cert/--tls-key, or put a TLS proxy in front and bind to 127.0.0.1.\n`,
+    );
+  }
   process.stdout.write(`nsconsole: ${server.url}\n`);
+  // SIGHUP: certificate renewal and log rotation, without a restart.
+  process.on('SIGHUP', () => server.reload());
 
   const shutdown = (signal: string) => {
     log.info({ signal }, 'shutting down');

@@ -4,9 +4,9 @@
 // Responses (server → browser) are plain objects: unknown keys are stripped, so an older browser keeps working
 // against a newer server that added a field.
 import * as z from 'zod/mini';
-import { MAX_COLS, MAX_ROWS, NS_ID_PATTERN, NS_NAME_PATTERN, NS_TYPES, PROPAGATIONS } from './constants.js';
+import { CONTAINER_REF_PATTERN, MAX_COLS, MAX_ROWS, NS_ID_PATTERN, NS_NAME_PATTERN, NS_TYPES, PROPAGATIONS } from './constants.js';
 
-export { COMMAND_MAX_BYTES, MAX_COLS, MAX_ROWS, NS_ID_PATTERN, NS_NAME_PATTERN, NS_TYPES, PROPAGATIONS, nsId, nsIdInode, nsIdType, parseNsId, type NsType, type Propagation } from './constants.js';
+export { COMMAND_MAX_BYTES, CONTAINER_REF_PATTERN, HOST_TOOLS_ROOT, MAX_COLS, MAX_ROWS, NS_ID_PATTERN, NS_NAME_PATTERN, NS_TYPES, PROPAGATIONS, nsId, nsIdInode, nsIdType, parseNsId, type NsType, type Propagation } from './constants.js';
 
 /** Largest PID the kernel hands out (PID_MAX_LIMIT on 64-bit). */
 const PID_MAX_LIMIT = 4_194_304;
@@ -29,6 +29,18 @@ export const NamespaceOwnerSchema = z.object({
   userns: z.string(),
 });
 export type NamespaceOwner = z.infer<typeof NamespaceOwnerSchema>;
+
+export const ContainerRuntimeSchema = z.enum(['docker', 'containerd', 'podman', 'cri-o', 'kubernetes']);
+export type ContainerRuntime = z.infer<typeof ContainerRuntimeSchema>;
+
+export const ContainerRefSchema = z.object({
+  /** the full 64-hex id */
+  id: z.string(),
+  /** from the runtime's API where its socket is reachable, else the short id */
+  name: z.string(),
+  runtime: ContainerRuntimeSchema,
+});
+export type ContainerRef = z.infer<typeof ContainerRefSchema>;
 
 export const NamespaceSchema = z.object({
   id: NsIdSchema,
@@ -58,8 +70,27 @@ export const NamespaceSchema = z.object({
    * shell enters it as that owner (root of that user namespace only), never as root of the machine.
    */
   untrusted: z.optional(z.object({ reason: z.string() })),
+  /** the containers that use it (never on the server's own namespaces); [] when none */
+  containers: z.optional(z.array(ContainerRefSchema)),
 });
 export type Namespace = z.infer<typeof NamespaceSchema>;
+
+/** Containers that use a namespace, and the containers the server sees (`GET /api/containers`). */
+export const ContainerSchema = z.extend(ContainerRefSchema, {
+  /** its lowest process (its init) as the server sees it */
+  pid: z.int(),
+  image: z.optional(z.string()),
+  /** its namespace of each type, e.g. `{ mnt: "mnt:4026532177", … }` */
+  namespaces: z.partialRecord(z.enum(NS_TYPES), z.string()),
+  /** from Docker Compose's labels */
+  compose: z.optional(z.object({ project: z.string(), service: z.string() })),
+  /** a Kubernetes pod's name and namespace (labels) and uid (cgroup path), as far as known */
+  pod: z.optional(z.object({ name: z.optional(z.string()), namespace: z.optional(z.string()), uid: z.optional(z.string()) })),
+});
+export type Container = z.infer<typeof ContainerSchema>;
+
+export const ContainerListSchema = z.object({ containers: z.array(ContainerSchema) });
+export type ContainerList = z.infer<typeof ContainerListSchema>;
 
 /** A process whose namespaces could not be read; reported, not fatal. */
 export const ScanProblemSchema = z.object({
@@ -146,18 +177,30 @@ export const CreateNamespaceSchema = z.strictObject({
 });
 export type CreateNamespaceRequest = z.infer<typeof CreateNamespaceSchema>;
 
-/** The same three target shapes, strict when the browser sends them, tolerant when the server reports them. */
+/** The same target shapes, strict when the browser sends them, tolerant when the server reports them. */
 const targetShapes = {
   host: { kind: z.literal('host') },
   namespace: { kind: z.literal('namespace'), id: NsIdSchema },
   process: { kind: z.literal('process'), pid: Pid },
+  container: {
+    kind: z.literal('container'),
+    /** a full id, a unique id prefix, or a name */
+    id: z.string().check(z.regex(CONTAINER_REF_PATTERN, 'expected a container id or name')),
+    /** `host`: a host shell in the container's namespaces (not its mount namespace), its files under HOST_TOOLS_ROOT */
+    tools: z.optional(z.literal('host')),
+  },
 };
 
-export const TargetSchema = z.discriminatedUnion('kind', [z.strictObject(targetShapes.host), z.strictObject(targetShapes.namespace), z.strictObject(targetShapes.process)]);
+export const TargetSchema = z.discriminatedUnion('kind', [
+  z.strictObject(targetShapes.host),
+  z.strictObject(targetShapes.namespace),
+  z.strictObject(targetShapes.process),
+  z.strictObject(targetShapes.container),
+]);
 export type Target = z.infer<typeof TargetSchema>;
 
 /** A target as the server reports it (or as this tab stored it). */
-export const TargetInfoSchema = z.discriminatedUnion('kind', [z.object(targetShapes.host), z.object(targetShapes.namespace), z.object(targetShapes.process)]);
+export const TargetInfoSchema = z.discriminatedUnion('kind', [z.object(targetShapes.host), z.object(targetShapes.namespace), z.object(targetShapes.process), z.object(targetShapes.container)]);
 
 export const ColsSchema = z.int().check(z.minimum(2), z.maximum(MAX_COLS));
 export const RowsSchema = z.int().check(z.minimum(1), z.maximum(MAX_ROWS));
@@ -182,10 +225,37 @@ export const SessionInfoSchema = z.object({
   clients: Count,
   createdAt: z.string(),
   exited: z.nullable(ExitStatusSchema),
+  /** who created it (labs: the proxy-given user, or `@token`) */
+  owner: z.optional(z.string()),
 });
 export type SessionInfo = z.infer<typeof SessionInfoSchema>;
 
 export const SessionListSchema = z.object({ sessions: z.array(SessionInfoSchema) });
+
+/** `GET /api/whoami` (labs): the proxy-given user, or `@token` for the token holder */
+export const WhoAmISchema = z.object({
+  user: z.string(),
+  admin: z.boolean(),
+  /** --sandbox: the caller's shells and views are in their sandbox (`GET /api/sandbox` names it) */
+  sandbox: z.optional(z.boolean()),
+});
+export type WhoAmI = z.infer<typeof WhoAmISchema>;
+
+/** `GET /api/sandbox` and `POST /api/sandbox/reset` (with --sandbox): the caller's sandbox. */
+export const SandboxInfoSchema = z.object({
+  id: z.string(),
+  hostname: z.string(),
+  /** the host uid that is root inside */
+  uidBase: z.int(),
+  limits: z.object({
+    pidsMax: z.int(),
+    memoryBytes: z.number(),
+    diskBytes: z.number(),
+    enforced: z.optional(z.array(z.string())),
+    missing: z.optional(z.array(z.string())),
+  }),
+});
+export type SandboxInfoWire = z.infer<typeof SandboxInfoSchema>;
 
 export const ShareLinkSchema = z.object({
   /** a viewer token scoped to one session: read-only */
@@ -208,6 +278,8 @@ export const ERROR_STATUS = {
   UNAUTHORIZED: 401,
   FORBIDDEN_ORIGIN: 403,
   FORBIDDEN_HOST: 403,
+  /** signed in, but this needs an admin (--admin USER or the token) */
+  FORBIDDEN: 403,
   READ_ONLY: 403,
   NOT_PRIVILEGED: 403,
   NOT_FOUND: 404,
@@ -216,12 +288,18 @@ export const ERROR_STATUS = {
   /** the session's shell has exited: it takes no new viewers or share links */
   SESSION_EXITED: 410,
   PROCESS_NOT_FOUND: 404,
+  LESSON_NOT_FOUND: 404,
+  CONTAINER_NOT_FOUND: 404,
   NS_EXISTS: 409,
   NS_NOT_OURS: 409,
   NS_BUSY: 409,
   /** the ns-dir (or a directory or link on its path) could be redirected by another user: refused */
   NS_DIR_UNSAFE: 409,
   TARGET_CHANGED: 409,
+  /** the lesson file is invalid (GET /api/lessons shows why) */
+  LESSON_INVALID: 409,
+  /** the container has no shell to run: enter it with `tools: "host"` */
+  CONTAINER_NO_SHELL: 409,
   PAYLOAD_TOO_LARGE: 413,
   TOO_MANY_SESSIONS: 429,
   TOO_MANY_CLIENTS: 429,

@@ -64,3 +64,9 @@ export const CLOSE = {
   /** the client kept sending messages that are refused (or faster than allowed) after being told */
   TOO_MANY_MESSAGES: 4011,
 } as const;
+
+/** Docker's rule for container names ([a-zA-Z0-9][a-zA-Z0-9_.-]*), bounded; ids (64 hex digits) fit it too. */
+export const CONTAINER_REF_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+/** Where a `tools: "host"` container shell finds the container's files: a link to /proc/1/root of its PID ns. */
+export const HOST_TOOLS_ROOT = '/mnt/container';

@@ -2,6 +2,7 @@
 // watches; the server pushes the namespace list when it changes and each watched table when it changes.
 import * as z from 'zod/mini';
 import { MountSchema, NamespaceSchema, NsIdSchema, ScanProblemSchema, TableTruncationSchema, parseWire } from './api.js';
+import { LessonServerMessageSchema } from './lessons.js';
 
 /** Most mount tables one client may watch at once (the UI shows two). */
 const MAX_WATCHED = 16;
@@ -20,6 +21,8 @@ export const EventsServerMessageSchema = z.discriminatedUnion('type', [
   /** a watched namespace no longer exists */
   z.object({ type: z.literal('gone'), id: z.string() }),
   z.object({ type: z.literal('error'), code: z.string(), message: z.string() }),
+  /** the followed lesson's step states (see shared/lessons.ts) */
+  LessonServerMessageSchema,
 ]);
 export type EventsServerMessage = z.infer<typeof EventsServerMessageSchema>;
 

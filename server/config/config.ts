@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, existsSync, fstatSync, openSync, readSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 export interface Config {
@@ -19,6 +20,35 @@ export interface Config {
   scrollback: number;
   /** 'events': hear namespace and mount changes from the kernel where it can (else poll); 'poll': always poll */
   watch: 'events' | 'poll';
+  /** PEM certificate chain and key: serve HTTPS and WSS (both or neither); re-read on SIGHUP */
+  tlsCert?: string;
+  tlsKey?: string;
+  /** a header naming the user, honoured only from trustedProxies (the oauth2-proxy pattern) */
+  authHeader?: string;
+  /** CIDRs whose requests may carry authHeader (default: 127.0.0.1/32 and ::1/128) */
+  trustedProxies?: string[];
+  /** when set, authHeader is believed only with `X-Nsconsole-Proxy-Secret: <this>` too (read from --proxy-secret-file) */
+  proxySecret?: string;
+  /** users (from authHeader) who see every session and /metrics; the token is always an admin */
+  admins?: string[];
+  /** JSON-lines audit file, reopened on SIGHUP */
+  auditLog?: string;
+  /** every session runs in its owner's sandbox (server/sandbox/); null: sessions run on the host */
+  sandbox?: SandboxConfig | null;
+  /** the Docker/Podman API socket that names containers; a missing one is normal (default /var/run/docker.sock) */
+  dockerSocket?: string;
+}
+
+export interface SandboxConfig {
+  /** first host uid (and gid) given to sandboxes, and how many: each sandbox takes SANDBOX_UID_COUNT of them */
+  uidStart: number;
+  uidCount: number;
+  /** ms a sandbox lives on after its last session ends */
+  idleMs: number;
+  /** cgroup pids.max and memory limit (bytes), and the tmpfs size that holds all it writes (bytes) */
+  pidsMax: number;
+  memoryBytes: number;
+  diskBytes: number;
 }
 
 interface FlagSpec {
@@ -45,6 +75,26 @@ export const FLAGS: Record<string, FlagSpec> = {
   'max-clients': { type: 'string', help: 'most clients attached to one session', def: '16' },
   scrollback: { type: 'string', help: 'lines of scrollback replayed on reattach', def: '1000' },
   watch: { type: 'string', help: 'how live views notice changes: events (from the kernel; polls where unavailable) or poll', def: 'events' },
+  'tls-cert': { type: 'string', help: 'PEM certificate (chain) file: serve HTTPS and WSS; re-read on SIGHUP (needs --tls-key)' },
+  'tls-key': { type: 'string', help: 'PEM private key file for --tls-cert; re-read on SIGHUP' },
+  'auth-header': {
+    type: 'string',
+    help: 'request header naming the user (e.g. X-Forwarded-User from oauth2-proxy), honoured only from --trusted-proxy addresses. The proxy must be the only way in: bind nsconsole where only the proxy reaches it, since any local user can connect from loopback',
+  },
+  'trusted-proxy': { type: 'string', multiple: true, help: 'CIDR allowed to send --auth-header (repeatable; env: comma-separated)', def: '127.0.0.1/32 and ::1/128' },
+  'proxy-secret-file': {
+    type: 'string',
+    help: 'with --auth-header: believe the header only when the request also carries X-Nsconsole-Proxy-Secret with the secret in FILE (chmod 600), so that other local users connecting from a trusted address cannot claim a name',
+  },
+  admin: { type: 'string', multiple: true, help: 'user (from --auth-header) who sees every session, may watch any read-only, and reads /metrics (repeatable; env: comma-separated); the token is always an admin' },
+  'audit-log': { type: 'string', help: 'append one JSON line per audited action to FILE; reopened on SIGHUP (log rotation)' },
+  sandbox: { type: 'boolean', help: "run every session in its owner's sandbox (own user, mount, PID, UTS, IPC, cgroup and loopback-only network namespaces; root inside is an unprivileged uid range outside)" },
+  'sandbox-uids': { type: 'string', help: 'host uid/gid range for sandboxes, START:COUNT; each sandbox takes 65536 of it', def: '200000:655360' },
+  'sandbox-idle': { type: 'string', help: 'seconds a sandbox lives on after its last session ends', def: '600' },
+  'sandbox-pids': { type: 'string', help: 'most processes in one sandbox (cgroup pids.max)', def: '256' },
+  'sandbox-memory': { type: 'string', help: 'memory limit of one sandbox in MiB (cgroup)', def: '512' },
+  'sandbox-disk': { type: 'string', help: 'MiB one sandbox may write (its tmpfs size)', def: '256' },
+  'docker-socket': { type: 'string', help: 'Docker or Podman API socket that names containers (missing: fine)', def: '/var/run/docker.sock' },
   help: { type: 'boolean', help: 'print this help and exit' },
 };
 
@@ -121,7 +171,63 @@ const ConfigSchema = z.object({
   maxClientsPerSession: intIn(1, 1000),
   scrollback: intIn(0, 100_000),
   watch: z.enum(['events', 'poll'], { error: 'must be events or poll' }),
-});
+  tlsCert: z.string().min(1).optional(),
+  tlsKey: z.string().min(1).optional(),
+  authHeader: z
+    .string()
+    .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$/, 'must be an HTTP header name')
+    .refine((h) => !['authorization', 'cookie', 'host', 'origin'].includes(h.toLowerCase()), 'must not be a header the browser or nsconsole already uses')
+    .transform((h) => h.toLowerCase())
+    .optional(),
+  trustedProxies: z.array(z.string().refine(isCidr, 'must be a CIDR such as 10.0.0.0/8 or an address')),
+  admins: z.array(z.string().min(1)),
+  proxySecret: z.string().min(16, 'the proxy secret must be at least 16 characters').optional(),
+  auditLog: z.string().startsWith('/', 'audit-log must be an absolute path').optional(),
+  sandbox: z
+    .object({
+      uids: z.string().regex(/^\d+:\d+$/, 'must be START:COUNT, e.g. 200000:655360'),
+      idleMs: z.coerce.number().min(0).max(7 * 86_400).transform((s) => Math.round(s * 1000)),
+      pidsMax: intIn(8, 1_000_000),
+      memoryBytes: intIn(16, 1_048_576).transform((m) => m * MIB),
+      diskBytes: intIn(1, 1_048_576).transform((m) => m * MIB),
+    })
+    .transform((v, ctx) => {
+      const [uidStart, uidCount] = v.uids.split(':').map(Number) as [number, number];
+      if (uidStart < 1 || uidStart + uidCount > MAX_UID) ctx.addIssue({ code: 'custom', message: `uids must lie within 1..${MAX_UID} (never host uid 0)` });
+      if (uidCount < SANDBOX_UID_COUNT) ctx.addIssue({ code: 'custom', message: `uids: COUNT must be at least ${SANDBOX_UID_COUNT} (one sandbox)` });
+      return { uidStart, uidCount, idleMs: v.idleMs, pidsMax: v.pidsMax, memoryBytes: v.memoryBytes, diskBytes: v.diskBytes };
+    })
+    .nullable(),
+  dockerSocket: z.string().startsWith('/', 'docker-socket must be an absolute path'),
+})
+  .refine((c) => (c.tlsCert === undefined) === (c.tlsKey === undefined), { message: '--tls-cert and --tls-key go together', path: ['tlsCert'] })
+  .refine((c) => c.proxySecret === undefined || c.authHeader !== undefined, { message: 'a proxy secret is for --auth-header: give that too', path: ['proxySecret'] });
+
+/** `ADDR` or `ADDR/BITS`, IPv4 or IPv6. */
+export function isCidr(s: string): boolean {
+  const [addr, bits, extra] = s.split('/');
+  if (extra !== undefined || addr === undefined) return false;
+  const family = isIP(addr);
+  if (family === 0) return false;
+  if (bits === undefined) return true;
+  if (!/^\d{1,3}$/.test(bits)) return false;
+  return Number(bits) <= (family === 4 ? 32 : 128);
+}
+
+/** Loopback only, and exactly 127.0.0.1 (not 127.0.0.0/8): see --auth-header's help on who else that admits. */
+export const DEFAULT_TRUSTED_PROXIES = ['127.0.0.1/32', '::1/128'] as const;
+
+const MIB = 1024 * 1024;
+/** uids (and gids) one sandbox maps: 0..65535 inside, as a Debian system expects (nobody is 65534). */
+export const SANDBOX_UID_COUNT = 65536;
+/** the highest host uid + 1: (uid_t)-1 is "no uid" */
+const MAX_UID = 4_294_967_295;
+
+/** The flag, else NSCONSOLE_SANDBOX=1|true|yes. */
+function sandboxOn(flag: unknown, env: string | undefined): boolean {
+  if (flag === true) return true;
+  return env !== undefined && /^(1|true|yes|on)$/i.test(env.trim());
+}
 
 export type ParsedArgs = { help: true } | { help: false; config: Config };
 
@@ -145,8 +251,13 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     if (typeof flag === 'string') return flag;
     return env[`NSCONSOLE_${name.toUpperCase().replace(/-/g, '_')}`] || undefined;
   };
-  const allowFlag = values['allow-host'];
-  const allowHosts = Array.isArray(allowFlag) ? allowFlag : (env.NSCONSOLE_ALLOW_HOST ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const list = (name: string): string[] | undefined => {
+    const flag = values[name];
+    if (Array.isArray(flag)) return flag;
+    const e = env[`NSCONSOLE_${name.toUpperCase().replace(/-/g, '_')}`];
+    return e ? e.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
+  };
+  const allowHosts = list('allow-host') ?? [];
   const raw = {
     host: pick('host') ?? '127.0.0.1',
     port: pick('port') ?? '4280',
@@ -159,10 +270,32 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     maxClientsPerSession: pick('max-clients') ?? '16',
     scrollback: pick('scrollback') ?? '1000',
     watch: pick('watch') ?? 'events',
+    tlsCert: pick('tls-cert'),
+    tlsKey: pick('tls-key'),
+    authHeader: pick('auth-header'),
+    trustedProxies: list('trusted-proxy') ?? [...DEFAULT_TRUSTED_PROXIES],
+    admins: list('admin') ?? [],
+    proxySecret: pick('proxy-secret-file') === undefined ? undefined : readTokenFile(pick('proxy-secret-file') as string, '--proxy-secret-file'),
+    auditLog: pick('audit-log'),
+    sandbox: sandboxOn(values.sandbox, env.NSCONSOLE_SANDBOX)
+      ? {
+          uids: pick('sandbox-uids') ?? '200000:655360',
+          idleMs: pick('sandbox-idle') ?? '600',
+          pidsMax: pick('sandbox-pids') ?? '256',
+          memoryBytes: pick('sandbox-memory') ?? '512',
+          diskBytes: pick('sandbox-disk') ?? '256',
+        }
+      : null,
+    dockerSocket: pick('docker-socket') ?? '/var/run/docker.sock',
   };
   const r = ConfigSchema.safeParse(raw);
   if (!r.success) {
-    const msg = r.error.issues.map((i) => `--${String(i.path[0]).replace(/[A-Z]/g, (c) => '-' + c.toLowerCase()).replace('session-grace-ms', 'session-grace').replace('max-clients-per-session', 'max-clients')}: ${i.message}`).join('\n');
+    const msg = r.error.issues
+      .map((i) => {
+        const flag = String(i.path[0]).replace(/[A-Z]/g, (c) => '-' + c.toLowerCase()).replace('session-grace-ms', 'session-grace').replace('max-clients-per-session', 'max-clients').replace('trusted-proxies', 'trusted-proxy').replace('admins', 'admin').replace(/^proxy-secret$/, 'proxy-secret-file');
+        return `--${flag}${i.path.length > 1 && flag !== 'trusted-proxy' && flag !== 'admin' ? ` ${i.path.slice(1).join('.')}` : ''}: ${i.message}`;
+      })
+      .join('\n');
     throw new ConfigError(msg);
   }
   return { help: false, config: r.data };

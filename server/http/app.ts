@@ -17,6 +17,16 @@ export interface AppDeps {
   webRoot: string;
   namespaceRoutes: Router;
   sessionRoutes: Router;
+  /** more routes under /api (signed-in callers only): whoami */
+  apiRoutes?: Router;
+  /** `GET /metrics` (checks its own caller: admins only) */
+  metrics?: RequestHandler;
+  /** `/api/sandbox` (server/sandbox/routes.ts) */
+  sandboxRoutes?: Router;
+  /** `/api/lessons` (server/lessons/routes.ts) */
+  lessonRoutes?: Router;
+  /** GET /api/containers (server/http/container-routes.ts) */
+  containerRoutes?: Router;
 }
 
 /** JSON bodies are small requests (a target, a name): anything bigger is a mistake or an attack. */
@@ -68,7 +78,12 @@ export function createApp(deps: AppDeps): express.Express {
   app.use('/api', originCheck(deps.auth), requireOwner(deps.auth), express.json({ limit: MAX_JSON_BODY }));
   app.use('/api/namespaces', deps.namespaceRoutes);
   app.use('/api/sessions', deps.sessionRoutes);
+  if (deps.apiRoutes) app.use('/api', deps.apiRoutes);
+  if (deps.sandboxRoutes) app.use('/api/sandbox', deps.sandboxRoutes);
+  if (deps.lessonRoutes) app.use('/api/lessons', deps.lessonRoutes);
+  if (deps.containerRoutes) app.use('/api/containers', deps.containerRoutes);
   app.use('/api', notFoundHandler);
+  if (deps.metrics) app.get('/metrics', originCheck(deps.auth), deps.metrics);
 
   // `/?token=…` is the browser login: a wrong token is refused here; a right one gets the page, whose script
   // moves the token into origin-scoped storage and drops it from the address bar (history.replaceState). No
@@ -77,7 +92,10 @@ export function createApp(deps: AppDeps): express.Express {
   app.get('/', (req, res, next) => {
     const token = req.query.token;
     if (token === undefined) return next();
-    if (typeof token !== 'string' || !deps.auth.isOwnerToken(token)) throw new AppError('UNAUTHORIZED', 'the token in the URL is not valid');
+    if (typeof token !== 'string' || !deps.auth.isOwnerToken(token)) {
+      deps.auth.authFailed(req, 'wrong token in the URL');
+      throw new AppError('UNAUTHORIZED', 'the token in the URL is not valid');
+    }
     res.setHeader('Cache-Control', 'no-store');
     next();
   });
@@ -110,7 +128,10 @@ function originCheck(auth: Auth): RequestHandler {
 function requireOwner(auth: Auth): RequestHandler {
   return (req, _res, next) => {
     const caller = auth.caller(req);
-    if (caller?.role !== 'owner') return next(new AppError('UNAUTHORIZED', 'missing or wrong token: open the URL that nsconsole printed, or send Authorization: Bearer TOKEN'));
+    if (caller?.role !== 'owner') {
+      auth.authFailed(req);
+      return next(new AppError('UNAUTHORIZED', 'missing or wrong token: open the URL that nsconsole printed, or send Authorization: Bearer TOKEN'));
+    }
     next();
   };
 }

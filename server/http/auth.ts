@@ -9,6 +9,8 @@
 import type { IncomingMessage } from 'node:http';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { serialize as serializeCookie } from 'cookie';
+import type { Audit } from '../audit/audit.js';
+import { createHeaderIdentity, plainAddress, TOKEN_USER, type IdentityConfig } from '../identity/identity.js';
 
 /** The cookie older versions logged the browser in with; only ever cleared now. */
 export const LEGACY_TOKEN_COOKIE = 'nsconsole_token';
@@ -19,7 +21,11 @@ export const WS_TOKEN_PREFIX = 'token.';
 /** `view.<base64url of a share token>`: a read-only viewer's credential in a WebSocket handshake. */
 export const WS_VIEW_PREFIX = 'view.';
 
-export type Caller = { role: 'owner' } | { role: 'viewer'; sessionId: string };
+/**
+ * A signed-in user (`role: 'owner'`: the token holder, or a user named by a trusted proxy) or a share-link
+ * viewer of one session. `user` keys everything per person (sessions, sandboxes); the token is TOKEN_USER.
+ */
+export type Caller = { role: 'owner'; user: string; admin: boolean } | { role: 'viewer'; sessionId: string };
 
 export interface AuthDeps {
   token: string;
@@ -27,14 +33,24 @@ export interface AuthDeps {
   sessionIdForViewerToken(token: string): string | undefined;
   allowHosts: string[];
   host: string;
+  /** served over TLS: every cookie gets `Secure` */
+  secure?: boolean;
+  /** `--auth-header` and whom to believe it from; absent: the token only */
+  identity?: IdentityConfig;
+  audit?: Audit;
   /** the port actually listened on (known only after listen when --port 0) */
   port(): number;
 }
 
 export interface Auth {
   isOwnerToken(token: string | undefined): boolean;
-  /** The caller named by the request's Bearer header or handshake `token.` subprotocol, or null. */
+  /**
+   * The caller: a user named by a trusted proxy's `--auth-header`, else the request's Bearer header or
+   * handshake `token.` subprotocol; null when none authenticates. Decided once per request (memoized).
+   */
   caller(req: IncomingMessage): Caller | null;
+  /** Audits `auth.fail` for a request that needed a caller and has none (call once, just before the 401). */
+  authFailed(req: IncomingMessage, reason?: string): void;
   /** the session a read-only share token is for, or undefined */
   viewerSession(token: string): string | undefined;
   hostAllowed(req: IncomingMessage): boolean;
@@ -59,6 +75,29 @@ export function createAuth(deps: AuthDeps): Auth {
     return handshakeCredential(req, WS_TOKEN_PREFIX);
   };
 
+  const headerIdentity = createHeaderIdentity(deps.identity ?? { trustedProxies: [], admins: [] });
+  const decided = new WeakMap<IncomingMessage, { caller: Caller | null; failure?: string }>();
+
+  const decide = (req: IncomingMessage): { caller: Caller | null; failure?: string } => {
+    const ip = plainAddress(req.socket.remoteAddress);
+    const fromHeader = headerIdentity(req.headers, req.socket.remoteAddress);
+    if (fromHeader.kind === 'user') return { caller: { role: 'owner', user: fromHeader.identity.user, admin: fromHeader.identity.admin } };
+    // A trusted proxy vouching for a bad name is refused outright, even with a token: the proxy is the way in.
+    if (fromHeader.kind === 'bad') return { caller: null, failure: fromHeader.reason };
+    // From anywhere else the header is ignored (the token may still authenticate) and recorded: someone tried.
+    if (fromHeader.kind === 'untrusted') deps.audit?.record({ user: null, ip, action: 'auth.untrusted_header', claimed: fromHeader.value, path: pathOf(req) });
+    const token = presentedToken(req);
+    if (token === undefined) return { caller: null, failure: fromHeader.kind === 'untrusted' ? 'user header from an untrusted address, and no token' : 'no credential' };
+    if (isOwnerToken(token)) return { caller: { role: 'owner', user: TOKEN_USER, admin: true } };
+    const sessionId = deps.sessionIdForViewerToken(token);
+    return sessionId ? { caller: { role: 'viewer', sessionId } } : { caller: null, failure: 'wrong token' };
+  };
+  const decision = (req: IncomingMessage) => {
+    let d = decided.get(req);
+    if (!d) decided.set(req, (d = decide(req)));
+    return d;
+  };
+
   const allowedHosts = (): Set<string> => {
     const port = deps.port();
     const names = new Set(['localhost', '127.0.0.1', '[::1]', deps.host.includes(':') ? `[${deps.host}]` : deps.host]);
@@ -76,12 +115,10 @@ export function createAuth(deps: AuthDeps): Auth {
 
   return {
     isOwnerToken,
-    caller(req) {
-      const token = presentedToken(req);
-      if (token === undefined) return null;
-      if (isOwnerToken(token)) return { role: 'owner' };
-      const sessionId = deps.sessionIdForViewerToken(token);
-      return sessionId ? { role: 'viewer', sessionId } : null;
+    caller: (req) => decision(req).caller,
+    authFailed(req, reason) {
+      const d = decision(req);
+      deps.audit?.record({ user: null, ip: plainAddress(req.socket.remoteAddress), action: 'auth.fail', reason: reason ?? d.failure ?? 'not allowed here', path: pathOf(req) });
     },
     viewerSession: (token) => deps.sessionIdForViewerToken(token),
     hostAllowed(req) {
@@ -96,7 +133,7 @@ export function createAuth(deps: AuthDeps): Auth {
     },
     clearLegacyCookie(req) {
       if (!req.headers.cookie?.includes(`${LEGACY_TOKEN_COOKIE}=`)) return null;
-      return serializeCookie(LEGACY_TOKEN_COOKIE, '', { httpOnly: true, sameSite: 'strict', path: '/', maxAge: 0, expires: new Date(0) });
+      return serializeCookie(LEGACY_TOKEN_COOKIE, '', { httpOnly: true, secure: deps.secure === true, sameSite: 'strict', path: '/', maxAge: 0, expires: new Date(0) });
     },
   };
 }
@@ -123,4 +160,11 @@ export function handshakeCredential(req: IncomingMessage, prefix: string): strin
 /** ws's handleProtocols: answer `nsconsole` and nothing else (never echo a credential entry back). */
 export function selectProtocol(protocols: Set<string>): string | false {
   return protocols.has(WS_PROTOCOL) ? WS_PROTOCOL : false;
+}
+
+/** The request's path without its query: a query may carry a token (`/?token=`, `?view=`), never audited. */
+export function pathOf(req: IncomingMessage): string {
+  // Express rewrites req.url inside a mounted router; originalUrl is what the client asked for.
+  const url = (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '';
+  return url.split('?')[0] ?? '';
 }

@@ -29,8 +29,10 @@ function pageParams(query: Record<string, unknown>): { offset: number; limit: nu
   return { offset: num('offset', query.offset, 0, 1e9, 0), limit: num('limit', query.limit, 1, MOUNTS_PAGE_MAX_ROWS, MOUNTS_PAGE_MAX_ROWS) };
 }
 
-export function namespaceRoutes(engine: NamespaceEngine): express.Router {
+/** `engine`: one for every request, or (--sandbox) the one of the request's caller: their sandbox's view. */
+export function namespaceRoutes(engine: NamespaceEngine | ((req: express.Request) => NamespaceEngine)): express.Router {
   const router = express.Router();
+  const engineOf = (req: express.Request): NamespaceEngine => (typeof engine === 'function' ? engine(req) : engine);
 
   router.get('/', async (req, res) => {
     let type;
@@ -39,18 +41,18 @@ export function namespaceRoutes(engine: NamespaceEngine): express.Router {
       if (!parsed.success) throw new AppError('BAD_REQUEST', `type must be one of ${NsTypeSchema.options.join(', ')}`);
       type = parsed.data;
     }
-    const body: NamespaceList = await engine.list(type);
+    const body: NamespaceList = await engineOf(req).list(type);
     res.json(body);
   });
 
   router.get('/:id/mounts', async (req, res) => {
     const id = nsIdParam(req.params.id);
-    const body: MountTable = await engine.mounts(id, pageParams(req.query as Record<string, unknown>));
+    const body: MountTable = await engineOf(req).mounts(id, pageParams(req.query as Record<string, unknown>));
     res.json(body);
   });
 
   router.get('/:a/diff/:b', async (req, res) => {
-    const body: MountDiff = await engine.diff(nsIdParam(req.params.a), nsIdParam(req.params.b));
+    const body: MountDiff = await engineOf(req).diff(nsIdParam(req.params.a), nsIdParam(req.params.b));
     res.json(body);
   });
 
@@ -60,12 +62,12 @@ export function namespaceRoutes(engine: NamespaceEngine): express.Router {
       const nameProblem = parsed.error.issues.some((i) => i.path[0] === 'name');
       throw new AppError(nameProblem ? 'BAD_NAME' : 'BAD_REQUEST', firstIssue(parsed.error));
     }
-    const body: Namespace = await engine.create(parsed.data);
+    const body: Namespace = await engineOf(req).create(parsed.data);
     res.status(201).json(body);
   });
 
   router.delete('/:id', async (req, res) => {
-    await engine.remove(nsIdParam(req.params.id));
+    await engineOf(req).remove(nsIdParam(req.params.id));
     res.status(204).end();
   });
 

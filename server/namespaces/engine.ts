@@ -21,7 +21,7 @@ import { PersistedScanner } from './persisted.js';
 import { ScanPool } from '../proc/scan-pool.js';
 import type { HelperPids } from '../proc/run.js';
 import { takeSnapshot, type Snapshot, type SnapshotDeps } from './snapshot.js';
-import { NamespaceWatcher, type EngineEvent, type EngineListener, type WatchHandle } from './watch.js';
+import { NamespaceWatcher, type EngineEvent, type EngineListener, type WatchHandle, type WatchHooks } from './watch.js';
 
 export type { EngineEvent, EngineListener, NamespaceEntry, WatchHandle };
 
@@ -63,10 +63,14 @@ export interface EngineOptions {
    * false: poll, as on kernels before 6.15 or without privilege. Default true.
    */
   kernelEvents?: boolean;
+  /** adds facts to every scan's rows before anyone sees them (containers: server/containers/tracker.ts) */
+  annotate?: (snap: Snapshot) => Promise<void>;
+  /** metrics callbacks (scan time, event → push latency); see WatchHooks */
+  watchHooks?: WatchHooks;
 }
 
 export function createNamespaceEngine(opts: EngineOptions): NamespaceEngine {
-  return new Engine(opts.nsDir, opts.log, opts.kernelEvents ?? true);
+  return new Engine(opts.nsDir, opts.log, opts.kernelEvents ?? true, opts.annotate, opts.watchHooks);
 }
 
 /**
@@ -99,6 +103,8 @@ class Engine implements NamespaceEngine {
     nsDir: string,
     private readonly log: Logger,
     kernelEvents: boolean,
+    private readonly annotate?: (snap: Snapshot) => Promise<void>,
+    watchHooks?: WatchHooks,
   ) {
     for (const type of NS_TYPES) {
       const id = readNsLink('self', type);
@@ -124,6 +130,7 @@ class Engine implements NamespaceEngine {
         processEvents: this.processEvents,
       },
       log,
+      watchHooks,
     );
   }
 
@@ -254,6 +261,7 @@ class Engine implements NamespaceEngine {
   private async snapshot(types: readonly NsType[] = NS_TYPES): Promise<Snapshot> {
     const snap = await takeSnapshot(this.deps, types);
     this.owners.annotate(snap.namespaces);
+    await this.annotate?.(snap);
     return snap;
   }
 

@@ -23,7 +23,7 @@ import type { HelperPids } from '../proc/run.js';
 import { yieldToEventLoop } from './discovery.js';
 import { readNsLink } from '../proc/ns-links.js';
 import { MAX_PID_ATTEMPTS } from '../proc/pids.js';
-import type { NsfsJobItem } from '../proc/scan-jobs.js';
+import type { NsfsJobItem, ReadCut } from '../proc/scan-jobs.js';
 import type { ScanPool } from '../proc/scan-pool.js';
 
 export interface NsfsBind {
@@ -50,12 +50,21 @@ export interface PersistedScan {
  */
 const PROCESSLESS_REFRESH_MS = 30_000;
 /**
- * A table whose read took this long (or was cut) is someone's big or slow table: when it changes, its cached
- * binds are still used until its read may take no more than EXPENSIVE_READ_SHARE of the time (a namespace with
- * 20k stacked binds and a mount a second must not cost every list the read's time budget; issue #16).
+ * A big table whose read took this long (or was cut) is someone's big or slow table: when it changes, its
+ * cached binds are still used until its read may take no more than EXPENSIVE_READ_SHARE of the time (a
+ * namespace with 20k stacked binds and a mount a second must not cost every list the read's time budget;
+ * issue #16).
  */
 const EXPENSIVE_READ_MS = 20;
 const EXPENSIVE_READ_SHARE = 0.02;
+/**
+ * ...and big means at least this many bytes (one read(2) chunk of readCapped, ~500 ordinary mounts). The wall
+ * time of a smaller read is the machine's load, not the table: on a busy 2-core machine a 2 kB table's read
+ * took over 20 ms when its thread was preempted, and pacing it left a list right after a umount stale (the
+ * README promises a list after a mount event shows it). A small table that changes constantly costs each list
+ * one small read, like any other namespace.
+ */
+const EXPENSIVE_READ_BYTES = 64 * 1024;
 /** Processless mount namespaces looked at between yields to the event loop. */
 const READS_PER_CHUNK = 16;
 /**
@@ -87,7 +96,7 @@ interface CachedBinds {
   tracker: MountTracker | null;
   /** what the read could not do (a namespace searched only partly), reported with every use of the entry */
   problem?: string;
-  /** what the read cost, ms; an expensive one is reused for a while after a change (EXPENSIVE_READ_MS) */
+  /** what the read cost, ms, when the table is big (pacedCostMs); an expensive one is reused for a while after a change */
   costMs?: number;
   /** the row's error while these binds stand: the read was cut */
   note?: string;
@@ -103,6 +112,12 @@ function livePidIn(mnt: string, pids: readonly number[]): number | null {
 }
 
 /** An expensive table read recently enough that a change does not make it read again yet. */
+/** What a read costs for pacing: its time if the table is big and was slow or cut, else nothing (never paced). */
+export function pacedCostMs(r: { ms: number; bytes: number; cut?: ReadCut }): number | undefined {
+  if (r.bytes < EXPENSIVE_READ_BYTES) return undefined;
+  return r.cut ? Math.max(r.ms, EXPENSIVE_READ_MS) : r.ms;
+}
+
 function isRateLimited(c: CachedBinds | undefined, now: number): c is CachedBinds {
   return c?.costMs !== undefined && c.costMs >= EXPENSIVE_READ_MS && now < c.readAt + c.costMs / EXPENSIVE_READ_SHARE;
 }
@@ -212,7 +227,8 @@ export class PersistedScanner {
       const note = r.cut ? `its mount table was read only in part (${r.cut === 'bytes' ? 'longer than the byte cap' : 'slower than the time budget'}); nsfs binds past that are not listed` : undefined;
       if (note) errors.set(item.mnt, note);
       // Remember what a namespace with processes holds: when its last process leaves, this is still right.
-      this.cache.set(item.mnt, { binds: found, readAt: Date.now(), identity: r.identity, tracker, costMs: r.cut ? Math.max(r.ms, EXPENSIVE_READ_MS) : r.ms, ...(note ? { note } : {}) });
+      const costMs = pacedCostMs(r);
+      this.cache.set(item.mnt, { binds: found, readAt: Date.now(), identity: r.identity, tracker, ...(costMs !== undefined ? { costMs } : {}), ...(note ? { note } : {}) });
       holders.push({ mnt: item.mnt, access: { kind: 'pids', pids: item.pids }, via: r.pid, found });
     });
 

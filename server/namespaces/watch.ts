@@ -41,7 +41,7 @@ import {
 } from './watch-timing.js';
 import type { Snapshot } from './snapshot.js';
 
-export type EngineEvent = Exclude<EventsServerMessage, { type: 'error' }>;
+export type EngineEvent = Exclude<EventsServerMessage, { type: 'error' | 'lesson' }>;
 export type EngineListener = (e: EngineEvent) => void;
 
 export interface WatchHandle {
@@ -92,6 +92,8 @@ interface TableWatch {
   readDebtAt: number;
   /** a re-read asked for before notBefore, waiting for it */
   timer: NodeJS.Timeout | null;
+  /** when the tracker last fired (performance.now()), not yet answered by a read: for WatchHooks.pushed */
+  firedAt: number | null;
 }
 
 interface LastScan {
@@ -105,6 +107,14 @@ interface LastScan {
   cpuMs: number;
 }
 
+
+/** Metrics callbacks (the engine knows nothing of the metrics library). */
+export interface WatchHooks {
+  /** a namespace list scan took this many seconds (wall clock) */
+  scanned?(seconds: number): void;
+  /** a kernel event (a mount table's notification, a process event) reached subscribers this many seconds later */
+  pushed?(source: 'mount' | 'process', seconds: number): void;
+}
 
 export class NamespaceWatcher {
   private readonly subs = new Set<Subscriber>();
@@ -122,10 +132,13 @@ export class NamespaceWatcher {
   private listTimer: NodeJS.Timeout | null = null;
   private readonly scanBudget = new ScanBudget();
   private disposed = false;
+  /** when the oldest process event not yet in a scan came (performance.now()), for WatchHooks.pushed */
+  private processEventAt: number | null = null;
 
   constructor(
     private readonly source: WatchSource,
     private readonly log: Logger,
+    private readonly hooks: WatchHooks = {},
   ) {}
 
   subscribe(listener: EngineListener, ids: readonly string[]): WatchHandle {
@@ -190,7 +203,7 @@ export class NamespaceWatcher {
     for (const [id, tw] of this.tables) if (!needed.has(id)) this.stopTable(tw);
     for (const id of needed) {
       if (this.tables.has(id)) continue;
-      const tw: TableWatch = { id, raw: null, message: null, dueAt: null, polling: false, again: false, tracker: null, stopped: false, notBefore: 0, readDebt: 0, readDebtAt: 0, timer: null };
+      const tw: TableWatch = { id, raw: null, message: null, dueAt: null, polling: false, again: false, tracker: null, stopped: false, notBefore: 0, readDebt: 0, readDebtAt: 0, timer: null, firedAt: null };
       this.tables.set(id, tw);
       void this.pollTable(tw);
     }
@@ -246,7 +259,10 @@ export class NamespaceWatcher {
     const events = this.subs.size > 0 ? this.source.processEvents : null;
     // Listen before looking: whatever happens from here on reports, whatever happened before is in this scan.
     this.listDirty = false;
+    const eventAt = this.processEventAt;
+    this.processEventAt = null;
     events?.arm(() => {
+      this.processEventAt ??= performance.now();
       this.listDirty = true;
       this.scheduleListScan();
     });
@@ -263,6 +279,7 @@ export class NamespaceWatcher {
     // clock would hide.
     const cpuMs = cpuMsWithChildren() - cpu0;
     const cost = Math.max(performance.now() - started, cpuMs);
+    this.hooks.scanned?.((performance.now() - started) / 1000);
     if (this.disposed || this.subs.size === 0) return snap;
     // After a change, look once more at the next check even if nothing else starts: a process seen between
     // its fork and its unshare()/exec would otherwise look stale until LIST_MAX_AGE_MS.
@@ -272,7 +289,7 @@ export class NamespaceWatcher {
     this.scanBudget.record(this.lastScan.at, cpuMs);
     if (snap) {
       try {
-        this.applySnapshot(snap);
+        if (this.applySnapshot(snap) && eventAt !== null) this.hooks.pushed?.('process', (performance.now() - eventAt) / 1000);
       } catch (err) {
         // Swallow after logging: a list that cannot be sent is not worth the process (issue #16 exited here).
         this.log.error({ err }, 'could not publish the namespace list');
@@ -281,12 +298,13 @@ export class NamespaceWatcher {
     return snap;
   }
 
-  private applySnapshot(snap: Snapshot): void {
+  /** true when the list changed and was pushed */
+  private applySnapshot(snap: Snapshot): boolean {
     this.snap = snap;
     const list: NamespaceList = { namespaces: snap.namespaces };
     if (snap.problems.length > 0) list.problems = snap.problems;
     const fingerprint = JSON.stringify(list);
-    if (fingerprint === this.listFingerprint) return;
+    if (fingerprint === this.listFingerprint) return false;
     this.listFingerprint = fingerprint;
     this.listMessage = { type: 'namespaces', ...list };
     this.broadcast(this.listMessage);
@@ -295,6 +313,7 @@ export class NamespaceWatcher {
       if (!snap.byId.has(tw.id)) this.gone(tw.id);
       else this.requestPoll(tw);
     }
+    return true;
   }
 
   /**
@@ -350,6 +369,9 @@ export class NamespaceWatcher {
 
   /** One read; returns the delay to the next poll, or null when none is needed (gone, or processless). */
   private async readTableOnce(tw: TableWatch): Promise<number | null> {
+    // The kernel's report this read answers (one that comes during the read is for the next one).
+    const firedAt = tw.firedAt;
+    tw.firedAt = null;
     let snap = this.snap ?? (await this.rescan());
     let where = snap ? this.source.tableAccess(tw.id, snap) : null;
     const started = performance.now();
@@ -382,6 +404,7 @@ export class NamespaceWatcher {
       const page = mountPage(raw.toString('utf8'), read.cut);
       tw.message = page.truncated ? { type: 'mounts', id: tw.id, mounts: page.mounts, truncated: page.truncated } : { type: 'mounts', id: tw.id, mounts: page.mounts };
       this.broadcast(tw.message, tw.id);
+      if (firedAt !== null) this.hooks.pushed?.('mount', (performance.now() - firedAt) / 1000);
       // A new or removed nsfs bind changes the namespace list (NSFS column, persisted rows): rescan soon.
       if (hadNsfs || raw.includes(' - nsfs ')) this.requestRescan();
     }
@@ -401,7 +424,11 @@ export class NamespaceWatcher {
   /** Track the table unless a tracker is still live (its mark is on the namespace, whichever way it came). */
   private retrack(tw: TableWatch, where: { mntId: string; access: MountNsAccess }): void {
     if (tw.stopped || (tw.tracker && !tw.tracker.fired)) return; // stopped while a scan was awaited: no mark
-    tw.tracker = this.source.trackTable?.(where.mntId, where.access, () => this.requestPoll(tw)) ?? null;
+    tw.tracker =
+      this.source.trackTable?.(where.mntId, where.access, () => {
+        tw.firedAt = performance.now();
+        this.requestPoll(tw);
+      }) ?? null;
   }
 
   private gone(id: string): void {

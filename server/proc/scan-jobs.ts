@@ -57,7 +57,7 @@ export type ReadCut = 'bytes' | 'time';
  * `identity`: the namespace's nsfs inode and its ctime, which tell it from a later one that reuses the inode.
  * `cut`: only the first part of the table was read (see readCapped); nsfs lines past it are not in `lines`.
  */
-export type NsfsJobResult = { pid: number; lines: string[]; identity: string; cut?: ReadCut; /** the read's wall time */ ms: number } | null;
+export type NsfsJobResult = { pid: number; lines: string[]; identity: string; cut?: ReadCut; /** the read's wall time */ ms: number; /** bytes of the table read */ bytes: number } | null;
 
 /** Caps of one /proc read on either thread: bytes kept, and wall time spent before it stops. */
 export interface ReadCaps {
@@ -148,7 +148,7 @@ export function readNsfsLinesJob(fs: Fs, items: readonly NsfsJobItem[], arg: Nsf
         const end = raw.indexOf(10, at);
         lines.push(raw.toString('utf8', start, end === -1 ? raw.length : end));
       }
-      found = { pid, lines, identity, ms: performance.now() - t0 };
+      found = { pid, lines, identity, ms: performance.now() - t0, bytes: raw.length };
       if (cut) found.cut = cut;
       break;
     }

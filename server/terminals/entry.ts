@@ -3,6 +3,7 @@
 //
 // nsenter gets `--mount=/proc/<server pid>/fd/<n>`: a magic link to the server's own open fd, which no other
 // user can swap. The fds stay open until the child has entered (its namespace link shows the target) or is gone.
+import { constants, openSync } from 'node:fs';
 import { NS_TYPES, nsIdInode, type NsType } from '../../shared/api.js';
 import { AppError } from '../errors.js';
 import { hasCapSysAdmin } from '../proc/status.js';
@@ -80,7 +81,17 @@ export function planNamespaceEntry(entry: NamespaceEntry): EntryPlan {
  * them is owned by another user namespace, the shell runs in one user namespace that is, or lies below, every
  * such owner (the process's own, as --all does) — never as root.
  */
-export function planProcessEntry(pid: number, startTime: number): EntryPlan {
+export interface ProcessEntryOptions {
+  /** only these namespace types (default: all) */
+  types?: readonly NsType[];
+  /**
+   * Also its root and working directory (a container's): opened as fds before the start time is checked, and
+   * given to nsenter as `--root=`/`--wd=` magic links to them, so the shell chroots into that very process's root.
+   */
+  rootAndCwd?: boolean;
+}
+
+export function planProcessEntry(pid: number, startTime: number, opts: ProcessEntryOptions = {}): EntryPlan {
   const dev = nsfsDev();
   const selfUser = selfUserNsInode();
   const opened = new Map<NsType, { fd: number; inode: number }>();
@@ -92,7 +103,7 @@ export function planProcessEntry(pid: number, startTime: number): EntryPlan {
     throw err;
   };
   try {
-    for (const type of NS_TYPES) {
+    for (const type of opts.types ?? NS_TYPES) {
       const self = inodeOfLink('self', type);
       if (self === null) continue; // the kernel lacks this type
       const inode = inodeOfLink(pid, type);
@@ -101,6 +112,14 @@ export function planProcessEntry(pid: number, startTime: number): EntryPlan {
       if (fd === null) throw new AppError('TARGET_CHANGED', `process ${pid} changed namespaces while being entered; try again`);
       fds.push(fd);
       opened.set(type, { fd, inode });
+    }
+    const dirArgs: string[] = [];
+    if (opts.rootAndCwd) {
+      for (const [link, flag] of [['root', '--root'], ['cwd', '--wd']] as const) {
+        const fd = openDir(`/proc/${pid}/${link}`, pid);
+        fds.push(fd);
+        dirArgs.push(`${flag}=${serverFd(fd)}`);
+      }
     }
     const now = readProcStat(pid);
     if (!now || now.state === 'Z') throw new AppError('PROCESS_NOT_FOUND', `process ${pid} has exited`);
@@ -137,14 +156,25 @@ export function planProcessEntry(pid: number, startTime: number): EntryPlan {
     }
     if (userFd === null) {
       requirePrivilege(`process ${pid}`, null);
-      return plan(args, fds, expect, null);
+      return plan([...args, ...dirArgs], fds, expect, null);
     }
     const uid = ownerUid(userFd);
     requirePrivilege(`process ${pid}`, uid);
     expect.push({ type: 'user', id: `user:${inodeOfFd(userFd)}` });
-    return plan([option('user', userFd), ...args], fds, expect, uid);
+    return plan([option('user', userFd), ...args, ...dirArgs], fds, expect, uid);
   } catch (err) {
     return fail(err);
+  }
+}
+
+/** A process's root or cwd as a directory fd; its exit (or no permission) is an AppError. */
+function openDir(path: string, pid: number): number {
+  try {
+    return openSync(path, constants.O_RDONLY | constants.O_DIRECTORY);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM') throw notPrivileged(`process ${pid}`);
+    throw new AppError('PROCESS_NOT_FOUND', `process ${pid} has exited (${code ?? String(err)})`);
   }
 }
 

@@ -3,6 +3,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import type { Target } from '../../shared/api.js';
+import { containerLaunch, type ContainerFinder } from '../containers/launch.js';
 import { AppError } from '../errors.js';
 import { planNamespaceEntry, planProcessEntry, type EntryPlan, type NamespaceEntry } from './entry.js';
 import { readProcStat } from '../proc/pids.js';
@@ -72,7 +73,7 @@ function hostCwd(): string {
   return '/';
 }
 
-export function createLauncher(deps: { shell: string; engine: NamespaceEntryResolver; nsenter?: string }): (target: Target) => Promise<LaunchSpec> {
+export function createLauncher(deps: { shell: string; engine: NamespaceEntryResolver; nsenter?: string; containers?: ContainerFinder }): (target: Target) => Promise<LaunchSpec> {
   const nsenter = deps.nsenter ?? findNsenter();
   const hostShell = (): LaunchSpec => ({ file: deps.shell, args: [], cwd: hostCwd(), env: shellEnv(deps.shell, 'host'), description: 'host' });
   // Inside a namespace nsenter sets the cwd (`--wdns=/`): a host directory may not exist there, and a cwd
@@ -108,6 +109,8 @@ export function createLauncher(deps: { shell: string; engine: NamespaceEntryReso
         };
         return viaNsenter(planProcessEntry(pid, seen.startTime), `pid ${pid}`, verify);
       }
+      case 'container':
+        return containerLaunch(target, { containers: deps.containers, nsenter, hostShell: deps.shell, env: shellEnv });
     }
   };
 }

@@ -5,6 +5,7 @@ import type { CreateSessionSchema, SessionInfo, Target } from '../../shared/api.
 import type { Config } from '../config/config.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { TOKEN_USER } from '../identity/identity.js';
 import type { LaunchSpec } from './launch.js';
 import { TokenBucket } from '../limits/token-bucket.js';
 import { MirrorHost } from './mirror/mirror-host.js';
@@ -24,12 +25,18 @@ export const DISPOSE_ALL_DEADLINE_MS = 4000;
 export interface TerminalRegistryDeps {
   config: Config;
   log: Logger;
-  launch: (target: Target) => Promise<LaunchSpec>;
+  /** `owner`: who creates the session (--sandbox launches in that owner's sandbox; the host launcher ignores it) */
+  launch: (target: Target, owner: string) => Promise<LaunchSpec>;
   createRate?: { burst: number; perSecond: number };
+  /** metrics: every session's pty bytes (see SessionOptions.onBytes) */
+  onPtyBytes?(direction: 'in' | 'out', bytes: number): void;
+  /** a session ended without a DELETE: its shell exited, or a live shell's grace period ran out (audit log) */
+  onEnded?(sessionId: string, reason: 'exit' | 'idle', exited: { code: number; signal: number | null } | null): void;
 }
 
 export interface TerminalRegistry {
-  create(req: ValidCreateSessionRequest): Promise<TerminalSession>;
+  /** `owner` defaults to the token holder */
+  create(req: ValidCreateSessionRequest, owner?: string): Promise<TerminalSession>;
   get(id: string): TerminalSession | undefined;
   list(): SessionInfo[];
   /** ends the session's processes (SIGHUP → SIGTERM → SIGKILL); SESSION_NOT_FOUND for an unknown id */
@@ -89,7 +96,7 @@ export function createTerminalRegistry(deps: TerminalRegistryDeps): TerminalRegi
   };
 
   return {
-    async create(req) {
+    async create(req, owner = TOKEN_USER) {
       const { maxSessions } = deps.config;
       // Launches in flight count too: two concurrent requests must not both take the last slot.
       if (sessions.size + launching >= maxSessions) throw new AppError('TOO_MANY_SESSIONS', `at most ${maxSessions} sessions at once (--max-sessions); close one first`);
@@ -97,7 +104,7 @@ export function createTerminalRegistry(deps: TerminalRegistryDeps): TerminalRegi
       launching++;
       let spec: LaunchSpec;
       try {
-        spec = await deps.launch(req.target);
+        spec = await deps.launch(req.target, owner);
       } finally {
         launching--;
       }
@@ -111,12 +118,16 @@ export function createTerminalRegistry(deps: TerminalRegistryDeps): TerminalRegi
         config: deps.config,
         log: deps.log,
         mirrorHost,
+        onBytes: deps.onPtyBytes,
         onIdle: (idle) => {
           if (sessions.get(idle.id) !== idle) return;
+          if (!idle.hasExited) deps.onEnded?.(idle.id, 'idle', null);
           remove(idle.id).catch((err: unknown) => deps.log.error({ err, session: idle.id }, 'ending an idle session failed'));
         },
         onExit: (exited) => {
-          if (sessions.get(exited.id) === exited) revokeViewerToken(exited.id);
+          if (sessions.get(exited.id) !== exited) return; // ended by remove(): whoever removed it says so
+          revokeViewerToken(exited.id);
+          deps.onEnded?.(exited.id, 'exit', exited.info().exited);
         },
       });
       sessions.set(id, session);

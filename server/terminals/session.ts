@@ -73,6 +73,8 @@ export interface SessionOptions {
   onIdle(session: TerminalSession): void;
   /** the shell exited: its share links die with it (the registry revokes the viewer token) */
   onExit?(session: TerminalSession): void;
+  /** metrics: bytes read from the pty ('out') and written to it ('in') */
+  onBytes?(direction: 'in' | 'out', bytes: number): void;
 }
 
 export class TerminalSession {
@@ -103,6 +105,8 @@ export class TerminalSession {
   private ending: Promise<void> | undefined;
   private everAttached = false;
   private disposed = false;
+  /** told of pty output (the shell did something): lesson checks look again then (see server/lessons) */
+  private readonly activityListeners = new Set<() => void>();
 
   constructor(private readonly opts: SessionOptions) {
     this.id = opts.id;
@@ -136,7 +140,9 @@ export class TerminalSession {
     });
     this.store.add(toDisposable(() => this.whereWatcher.stop()));
     const output = (data: Buffer) => {
+      opts.onBytes?.('out', data.length);
       this.whereWatcher.noteActivity();
+      for (const fn of this.activityListeners) fn();
       this.batcher.push(data);
     };
     this.store.add(this.pty.onData(output as unknown as (data: string) => void));
@@ -148,6 +154,12 @@ export class TerminalSession {
 
   info(): SessionInfo {
     return { id: this.id, target: this.target, pid: this.pid, cols: this.cols, rows: this.rows, clients: this.clients.size, createdAt: this.createdAt, exited: this.exitStatus };
+  }
+
+  /** Calls `fn` on every chunk of pty output until the returned function is called. */
+  onActivity(fn: () => void): () => void {
+    this.activityListeners.add(fn);
+    return () => this.activityListeners.delete(fn);
   }
 
   /** the shell has exited (the session may still be in its grace period, showing the final screen to writers) */
@@ -176,7 +188,9 @@ export class TerminalSession {
     state.cancelJoin = this.mirror.requestSnapshot((snapshot) => this.join(state, snapshot));
     return {
       input: (data) => {
-        if (!client.readOnly && !this.exitStatus && !this.disposed) this.input.write(data);
+        if (client.readOnly || this.exitStatus || this.disposed) return;
+        this.opts.onBytes?.('in', data.length);
+        this.input.write(data);
       },
       resize: (cols, rows) => {
         if (!client.readOnly) this.resize(cols, rows);

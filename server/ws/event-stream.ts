@@ -10,6 +10,11 @@ import { TokenBucket, type Rate } from '../limits/token-bucket.js';
 import type { Logger } from '../log.js';
 import type { NamespaceEngine } from '../namespaces/engine.js';
 import { Outbox } from './outbox.js';
+import { LessonClientMessageSchema, type LessonServerMessage } from '../../shared/lessons.js';
+import { AppError } from '../errors.js';
+import type { LessonService } from '../lessons/service.js';
+
+type StreamMessage = EventsServerMessage | LessonServerMessage;
 
 /**
  * A client that stops reading must not make us buffer tables without bound: above this many queued bytes,
@@ -44,12 +49,13 @@ export interface EventStreamLimits {
   maxClientsPerIp: number;
 }
 
-function topicOf(msg: EventsServerMessage): string {
-  return msg.type === 'mounts' || msg.type === 'gone' ? `table:${msg.id}` : msg.type;
+function topicOf(msg: StreamMessage): string {
+  return msg.type === 'mounts' || msg.type === 'gone' ? `table:${msg.id}` : msg.type === 'lesson' ? `lesson:${msg.id}` : msg.type;
 }
 
 /** The event streams of one server, with their caps: `attach` takes each upgraded socket. */
-export function createEventStreams(engine: NamespaceEngine, log: Logger, limits: EventStreamLimits = { maxClients: MAX_EVENT_CLIENTS, maxClientsPerIp: MAX_EVENT_CLIENTS_PER_IP }) {
+/** `engine`: one for every stream, or (--sandbox) the one of the socket's caller: their sandbox's view. */
+export function createEventStreams(engine: NamespaceEngine | ((req: IncomingMessage) => NamespaceEngine), log: Logger, limits: EventStreamLimits = { maxClients: MAX_EVENT_CLIENTS, maxClientsPerIp: MAX_EVENT_CLIENTS_PER_IP }, lessons?: LessonService) {
   let total = 0;
   const perIp = new Map<string, number>();
   return {
@@ -72,7 +78,7 @@ export function createEventStreams(engine: NamespaceEngine, log: Logger, limits:
         if (left > 0) perIp.set(ip, left);
         else perIp.delete(ip);
       });
-      attachEventClient(ws, engine, log);
+      attachEventClient(ws, typeof engine === 'function' ? engine(req) : engine, log, lessons);
     },
     get clients(): number {
       return total;
@@ -80,11 +86,11 @@ export function createEventStreams(engine: NamespaceEngine, log: Logger, limits:
   };
 }
 
-export function attachEventClient(ws: WebSocket, engine: NamespaceEngine, log: Logger): void {
+export function attachEventClient(ws: WebSocket, engine: NamespaceEngine, log: Logger, lessons?: LessonService): void {
   // The outbox does not bound this socket by itself (limit Infinity): sends below are gated on the watermark and
   // coalesced per topic, which bounds what is queued to the watermark plus one message of each topic.
   const outbox = new Outbox(ws, { limit: Infinity });
-  const pending = new Map<string, EventsServerMessage>();
+  const pending = new Map<string, StreamMessage>();
   let drainTimer: NodeJS.Timeout | null = null;
   let backedUpSince: number | null = null;
 
@@ -105,7 +111,7 @@ export function attachEventClient(ws: WebSocket, engine: NamespaceEngine, log: L
     drainTimer = setTimeout(flush, DRAIN_CHECK_MS);
   };
 
-  const send = (msg: EventsServerMessage) => {
+  const send = (msg: StreamMessage) => {
     if (outbox.closed) return;
     if (pending.size === 0 && ws.bufferedAmount <= HIGH_WATERMARK_BYTES) {
       outbox.send(JSON.stringify(msg));
@@ -141,6 +147,25 @@ export function attachEventClient(ws: WebSocket, engine: NamespaceEngine, log: L
     watchTimer ??= setTimeout(applyWatch, Math.max(0, wait));
   };
 
+  // `{type:"lesson", id, panes}` (shared/lessons.ts): follow one lesson's progress; replaces the previous one.
+  let unfollow: (() => void) | null = null;
+  const onLesson = (raw: unknown) => {
+    const parsed = LessonClientMessageSchema.safeParse(raw);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      return refuse('BAD_REQUEST', issue ? `${issue.path.join('.') || 'message'}: ${issue.message}` : 'invalid message');
+    }
+    unfollow?.();
+    unfollow = null;
+    if (!lessons || parsed.data.id === null) return;
+    try {
+      unfollow = lessons.follow(parsed.data.id, parsed.data.panes, send);
+    } catch (e) {
+      if (!(e instanceof AppError)) throw e;
+      refuse(e.code, e.message);
+    }
+  };
+
   const messages = new TokenBucket(EVENT_MESSAGE_RATE);
   ws.on('message', (data, isBinary) => {
     if (outbox.closed) return;
@@ -152,6 +177,7 @@ export function attachEventClient(ws: WebSocket, engine: NamespaceEngine, log: L
     } catch {
       return refuse('INVALID_JSON', 'message is not valid JSON');
     }
+    if ((raw as { type?: unknown } | null)?.type === 'lesson') return onLesson(raw);
     const parsed = EventsClientMessageSchema.safeParse(raw);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
@@ -162,6 +188,7 @@ export function attachEventClient(ws: WebSocket, engine: NamespaceEngine, log: L
 
   ws.once('close', () => {
     watch.dispose();
+    unfollow?.();
     pending.clear();
     if (drainTimer) clearTimeout(drainTimer);
     if (watchTimer) clearTimeout(watchTimer);

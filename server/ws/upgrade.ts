@@ -19,7 +19,10 @@ const SESSION_PATH = /^\/ws\/sessions\/([A-Za-z0-9_-]{1,64})$/;
 export interface UpgradeDeps {
   auth: Auth;
   log: Logger;
-  sessionExists(id: string): boolean;
+  /** whether the session exists for this caller (another user's session does not: 404) */
+  sessionExists(id: string, caller: Caller): boolean;
+  /** called once the terminal upgrade is admitted, before it is answered (the audit log's attach line) */
+  beforeTerminal?(req: IncomingMessage, sessionId: string, caller: Caller): void;
   /** the session a share token was for, once its shell has exited (the link is dead, and says so) */
   endedViewerSession(token: string): string | undefined;
   onTerminal(ws: WebSocket, sessionId: string, caller: Caller): void;
@@ -65,6 +68,7 @@ export function createUpgradeHandler(deps: UpgradeDeps): UpgradeHandler {
           outbox.close(CLOSE.SESSION_EXITED, 'session exited');
         });
       }
+      deps.auth.authFailed(req);
       return reject(socket, 'UNAUTHORIZED', 'missing or wrong token');
     }
 
@@ -78,7 +82,8 @@ export function createUpgradeHandler(deps: UpgradeDeps): UpgradeHandler {
     }
     const sessionId = sessionMatch[1] as string;
     if (caller.role === 'viewer' && caller.sessionId !== sessionId) return reject(socket, 'UNAUTHORIZED', 'this viewer token is for another session');
-    if (!deps.sessionExists(sessionId)) return reject(socket, 'SESSION_NOT_FOUND', 'no such session');
+    if (!deps.sessionExists(sessionId, caller)) return reject(socket, 'SESSION_NOT_FOUND', 'no such session');
+    deps.beforeTerminal?.(req, sessionId, caller);
     terminals.handleUpgrade(req, socket, head, (ws) => {
       terminals.emit('connection', ws, req);
       deps.onTerminal(ws, sessionId, caller);

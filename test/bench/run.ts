@@ -8,10 +8,14 @@ type Bench = { name: string; load: () => Promise<() => Promise<Row[]>> };
 const BENCHES: Bench[] = [
   { name: 'terminals', load: async () => (await import('./terminal-bench.js')).benchTerminals },
   { name: 'namespaces', load: async () => (await import('./namespaces-bench.js')).benchNamespaces },
+  { name: 'lessons', load: async () => (await import('./lessons-bench.js')).benchLessons },
   { name: 'processless', load: async () => (await import('./processless-bench.js')).benchProcessless },
   { name: 'fairness', load: async () => (await import('./fairness-bench.js')).benchFairness },
   { name: 'browser', load: async () => (await import('./browser-bench.js')).benchBrowser },
   { name: 'owners', load: async () => (await import('./owners-bench.js')).benchOwners },
+  { name: 'sandbox', load: async () => (await import('./sandbox-bench.js')).benchSandbox },
+  { name: 'containers', load: async () => (await import('./containers-bench.js')).benchContainers },
+  { name: 'audit', load: async () => (await import('./audit-bench.js')).benchAudit },
 ];
 
 function machine(): string {

@@ -4,7 +4,7 @@ import { expect } from './fixtures.js';
 
 export type PaneName = 'outside' | 'inside';
 /** a hooked terminal: the two panes, or the read-only viewer page's `shared` one */
-export type TermName = PaneName | 'shared';
+export type TermName = PaneName | 'shared' | 'watched';
 
 const REGION: Record<PaneName, string> = { outside: 'Outside terminal', inside: 'Inside terminal' };
 

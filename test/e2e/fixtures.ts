@@ -66,8 +66,8 @@ function hermeticShell(base: string): string {
   return shell;
 }
 
-function startServer(base: string, nsDir: string, token: string, log: string[]): Promise<{ child: ChildProcess; url: string }> {
-  const args = ['dist/server/main.js', '--port', '0', `--token=${token}`, '--ns-dir', nsDir, '--shell', hermeticShell(base)];
+function startServer(base: string, nsDir: string, token: string, log: string[], extraArgs: string[] = []): Promise<{ child: ChildProcess; url: string }> {
+  const args = ['dist/server/main.js', '--port', '0', `--token=${token}`, '--ns-dir', nsDir, '--shell', hermeticShell(base), ...extraArgs];
   const child = spawn(process.execPath, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stderr!.setEncoding('utf8').on('data', (d: string) => log.push(d));
   return new Promise((resolveReady, reject) => {
@@ -97,16 +97,17 @@ async function stopServer(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-export const test = base.extend<{ server: ServerInfo }>({
-  // eslint-disable-next-line no-empty-pattern -- Playwright reads a fixture's dependencies from this pattern; none here
-  server: async ({}, use, testInfo) => {
+export const test = base.extend<{ server: ServerInfo; serverArgs: string[] }>({
+  /** more flags for the server (`test.use({ serverArgs: [...] })`) */
+  serverArgs: [[], { option: true }],
+  server: async ({ serverArgs }, use, testInfo) => {
     const base = mkdtempSync(join(tmpdir(), 'nsconsole-e2e-'));
     const nsDir = join(base, 'ns');
     const token = randomBytes(24).toString('hex'); // hex: a base64url token may start with '-', which parseArgs takes for a flag
     const log: string[] = [];
     let child: ChildProcess | undefined;
     try {
-      const started = await startServer(base, nsDir, token, log);
+      const started = await startServer(base, nsDir, token, log, serverArgs);
       child = started.child;
       await use({ url: started.url, origin: new URL(started.url).origin, token, nsDir });
     } finally {

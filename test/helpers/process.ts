@@ -36,7 +36,7 @@ export async function spawnServer(extraArgs: string[] = [], opts: { uid?: number
     rl.once('line', resolve);
     child.once('exit', () => reject(new Error(`server exited before printing its URL:\n${stderr}`)));
   });
-  const m = /^nsconsole: (http:\/\/\S+)$/.exec(line);
+  const m = /^nsconsole: (https?:\/\/\S+)$/.exec(line);
   if (!m) throw new Error(`unexpected first line: ${line}`);
   const url = new URL(m[1] as string);
   const cleanup = async () => {

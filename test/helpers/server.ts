@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import WebSocket from 'ws';
 import type { Config } from '../../server/config/config.js';
 import { createLogger } from '../../server/log.js';
-import { startNsconsole } from '../../server/nsconsole.js';
+import { startNsconsole, type StartOptions } from '../../server/nsconsole.js';
 
 export interface TestServer {
   base: string;
@@ -33,7 +33,7 @@ function findRepoRoot(from: string): string {
   throw new Error(`no package-lock.json above ${from}`);
 }
 
-export async function startServer(overrides: Partial<Config> = {}): Promise<TestServer> {
+export async function startServer(overrides: Partial<Config> = {}, start: StartOptions = {}): Promise<TestServer> {
   const dir = await mkdtemp(path.join(tmpdir(), 'nsconsole-test-'));
   // bash without the machine's rc files: they make shells slow and non-deterministic, and some take locks
   // (pyenv's rehash) that a shell killed at startup leaves behind, stalling every later shell.
@@ -55,6 +55,7 @@ export async function startServer(overrides: Partial<Config> = {}): Promise<Test
   };
   const running = await startNsconsole(config, createLogger(process.env.NSCONSOLE_LOG_LEVEL ?? 'silent'), {
     webRoot: path.join(REPO_ROOT, 'dist/web'),
+    ...start,
   }).catch(async (err: unknown) => {
     await rm(dir, { recursive: true, force: true }); // a server that failed to start must not leave its dir
     throw err;

@@ -1,6 +1,9 @@
 // Reconnect and flow control: the replayed screen must equal what a client that never dropped sees, and output
 // must stay bounded by acks without making the shell unresponsive.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { FLOW_HIGH_WATERMARK_BYTES } from '../../server/terminals/flow-gate.js';
 import { MAX_FRAME_BYTES } from '../../server/terminals/output-batcher.js';
 import { startTerminalHarness, type TerminalHarness } from '../helpers/terminal-harness.js';
@@ -12,13 +15,18 @@ afterEach(() => {
 });
 
 /**
- * Colours, UTF-8 (2-, 3- and 4-byte), lines longer than 80 columns (wrapping) and cursor movement. Bursts of 250
- * lines with a short pause between them: the whole output must outlast several reattaches, however fast the
- * server streams it (with the replay screen parsed off the main thread, an unpaced run can end before them).
+ * Colours, UTF-8 (2-, 3- and 4-byte), lines longer than 80 columns (wrapping) and cursor movement, in bursts of
+ * 90 lines with a short pause between them, until the file `stop` exists (the test says so once it has rejoined
+ * enough times mid-output) or OUTPUT_LINES were printed. The pauses make the output last at least ~10 s however
+ * fast the server streams it; on a loaded machine an output of fixed length ended before 3 rejoins.
  */
-const MIXED_OUTPUT =
-  `awk 'BEGIN { for (i = 1; i <= 8000; i++) { printf "\\033[3%dmline %d é€😀 %s\\033[0m\\n", i % 8, i, substr("xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", 1, i % 97); ` +
-  `if (i % 300 == 0) printf "\\033[2A\\033[5Cup\\033[2B\\r"; if (i % 250 == 0) system("sleep 0.1") } }'`;
+const OUTPUT_LINES = 9_000;
+const mixedOutput = (stop: string) =>
+  `awk -v stop='${stop}' 'BEGIN { for (i = 1; i <= ${OUTPUT_LINES}; i++) { printf "\\033[3%dmline %d é€😀 %s\\033[0m\\n", i % 8, i, substr("xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", 1, i % 97); ` +
+  `if (i % 300 == 0) printf "\\033[2A\\033[5Cup\\033[2B\\r"; if (i % 90 == 0 && system("sleep 0.1; test -e " stop) == 0) break } }'`;
+/** Rejoins made mid-output that the test wants, and how many tries it allows for them (each waits for output). */
+const MID_OUTPUT_REJOINS = 3;
+const MAX_REJOINS = 10;
 
 /** Enough scrollback that every replayed line is still compared at the end, not scrolled away. */
 const SCROLLBACK = 10_000;
@@ -41,21 +49,28 @@ describe('reattaching to a session', () => {
 
   it('replays the exact screen to a client that reconnects mid-output', async () => {
     const { id } = await h.createSession();
-    const steady = await attach(id);
-    steady.type(`${MIXED_OUTPUT}; echo DONE$((6*7))\r`);
     const rejoined: TermClient[] = [];
     let rejoinedMidOutput = 0;
-    // Drop and rejoin several times while the output streams, at different points of it.
-    for (let i = 0; i < 5; i++) {
-      const goal = steady.outputBytes + 30_000;
-      await steady.waitFor(() => steady.outputBytes > goal || steady.text().includes('DONE42'), 'more output');
-      const dropping = await attach(id);
-      await dropping.waitFor(() => dropping.outputBytes > 5_000, 'some output');
-      dropping.ws.terminate();
-      rejoined.push(await attach(id));
-      if (!steady.text().includes('DONE42')) rejoinedMidOutput++;
+    const steady = await attach(id);
+    const dir = mkdtempSync(path.join(tmpdir(), 'nsconsole-replay-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    const stop = path.join(dir, 'stop');
+    try {
+      steady.type(`${mixedOutput(stop)}; echo DONE$((6*7))\r`);
+      // Drop and rejoin while the output streams, at different points of it, until enough rejoins were mid-output.
+      for (let i = 0; i < MAX_REJOINS && rejoinedMidOutput < MID_OUTPUT_REJOINS; i++) {
+        const goal = steady.outputBytes + 30_000;
+        await steady.waitFor(() => steady.outputBytes > goal || steady.text().includes('DONE42'), 'more output');
+        const dropping = await attach(id);
+        await dropping.waitFor(() => dropping.outputBytes > 5_000, 'some output');
+        dropping.ws.terminate();
+        rejoined.push(await attach(id));
+        if (!steady.text().includes('DONE42')) rejoinedMidOutput++;
+      }
+    } finally {
+      writeFileSync(stop, ''); // ends the output (also when the test failed): the shell then prints DONE42
     }
-    expect(rejoinedMidOutput).toBeGreaterThanOrEqual(3);
+    expect(rejoinedMidOutput).toBeGreaterThanOrEqual(MID_OUTPUT_REJOINS);
     // The prompt after DONE42 ends the output: compare once every client has it (one may see it a moment later).
     const promptAfterDone = /DONE42\n.*# $/;
     await steady.waitForText(promptAfterDone, 20_000);

@@ -1,7 +1,7 @@
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ConfigError, helpText, parseConfig } from '../../server/config/config.js';
 
 const config = (argv: string[], env: NodeJS.ProcessEnv = {}) => {
@@ -106,5 +106,61 @@ describe('--token-file (a --token is visible to every local user in ps)', () => 
     const help = helpText();
     expect(help).toContain('--token-file');
     expect(help).toMatch(/--token VALUE .*ps.*NSCONSOLE_TOKEN or --token-file/);
+  });
+});
+
+describe('labs flags (TLS, proxy identity, admins, audit log)', () => {
+  const cfg = (argv: string[], env: NodeJS.ProcessEnv = {}) => {
+    const r = parseConfig(argv, env);
+    if (r.help) throw new Error('help');
+    return r.config;
+  };
+
+  it('reads each flag and its NSCONSOLE_ env var; repeatable ones take a comma list from env', () => {
+    const c = cfg(['--tls-cert', '/c.pem', '--tls-key', '/k.pem', '--auth-header', 'X-Forwarded-User', '--trusted-proxy', '10.0.0.0/8', '--trusted-proxy', '::1', '--admin', 'alice', '--admin', 'bob', '--audit-log', '/var/log/a.jsonl']);
+    expect(c).toMatchObject({ tlsCert: '/c.pem', tlsKey: '/k.pem', authHeader: 'x-forwarded-user', trustedProxies: ['10.0.0.0/8', '::1'], admins: ['alice', 'bob'], auditLog: '/var/log/a.jsonl' });
+    const e = cfg([], { NSCONSOLE_TLS_CERT: '/c', NSCONSOLE_TLS_KEY: '/k', NSCONSOLE_AUTH_HEADER: 'X-User', NSCONSOLE_TRUSTED_PROXY: '10.1.0.0/16, 10.2.0.0/16', NSCONSOLE_ADMIN: 'carol', NSCONSOLE_AUDIT_LOG: '/a' });
+    expect(e).toMatchObject({ tlsCert: '/c', tlsKey: '/k', authHeader: 'x-user', trustedProxies: ['10.1.0.0/16', '10.2.0.0/16'], admins: ['carol'], auditLog: '/a' });
+  });
+
+  it('defaults: no TLS, no header, trusted proxies exactly 127.0.0.1 and ::1, no admins but the token', () => {
+    const c = cfg([]);
+    expect(c.tlsCert).toBeUndefined();
+    expect(c.authHeader).toBeUndefined();
+    expect(c.trustedProxies).toEqual(['127.0.0.1/32', '::1/128']);
+    expect(c.admins).toEqual([]);
+  });
+
+  it('refuses half a TLS pair, a bad CIDR, a header nsconsole uses itself, and a relative audit path', () => {
+    expect(() => cfg(['--tls-cert', '/c'])).toThrow(/--tls-cert and --tls-key go together/);
+    expect(() => cfg(['--tls-key', '/k'])).toThrow(/go together/);
+    expect(() => cfg(['--trusted-proxy', '10.0.0.0/33'])).toThrow(/--trusted-proxy: must be a CIDR/);
+    expect(() => cfg(['--trusted-proxy', 'proxy.example'])).toThrow(/--trusted-proxy: must be a CIDR/);
+    expect(() => cfg(['--auth-header', 'Authorization'])).toThrow(/--auth-header/);
+    expect(() => cfg(['--auth-header', 'X User'])).toThrow(/--auth-header: must be an HTTP header name/);
+    expect(() => cfg(['--audit-log', 'audit.jsonl'])).toThrow(/--audit-log: audit-log must be an absolute path/);
+  });
+
+  it('says in --help that the proxy must be the only way in', () => {
+    expect(helpText()).toMatch(/--auth-header VALUE .*only way in/);
+  });
+});
+
+describe('--proxy-secret-file', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'nsconsole-proxy-secret-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const file = (content: string, mode: number) => {
+    const f = path.join(dir, `s-${Math.random().toString(36).slice(2)}`);
+    writeFileSync(f, content);
+    chmodSync(f, mode);
+    return f;
+  };
+  it('reads the secret like a token file and needs --auth-header', () => {
+    const f = file('a-proxy-secret-of-some-length\n', 0o600);
+    const r = parseConfig(['--auth-header', 'X-User', '--proxy-secret-file', f], {});
+    expect(!r.help && r.config.proxySecret).toBe('a-proxy-secret-of-some-length');
+    expect(() => parseConfig(['--proxy-secret-file', f], {})).toThrow(/--proxy-secret-file: a proxy secret is for --auth-header/);
+    expect(() => parseConfig(['--auth-header', 'X-User', '--proxy-secret-file', file('a-proxy-secret-of-some-length', 0o644)], {})).toThrow(/--proxy-secret-file .*chmod 600/);
+    expect(() => parseConfig(['--auth-header', 'X-User', '--proxy-secret-file', file('short', 0o600)], {})).toThrow(/--proxy-secret-file: the proxy secret must be at least 16/);
   });
 });

@@ -9,7 +9,12 @@ import {
   NamespaceListSchema,
   NamespaceSchema,
   SessionInfoSchema,
+  SessionListSchema,
   ShareLinkSchema,
+  WhoAmISchema,
+  SandboxInfoSchema,
+  type SandboxInfoWire,
+  type WhoAmI,
   type Mount,
   type Namespace,
   type NamespaceList,
@@ -53,7 +58,8 @@ export function plainMessage(code: string, detail: string): string {
   return detail && detail !== plain ? `${plain} (${detail})` : plain;
 }
 
-async function request(method: string, path: string, body?: unknown): Promise<unknown> {
+/** One JSON request with the owner's credential; a failure is an ApiError. Exported for the lesson client (lessons-api.ts). */
+export async function request(method: string, path: string, body?: unknown): Promise<unknown> {
   let res: Response;
   try {
     res = await fetch(path, {
@@ -85,10 +91,20 @@ async function request(method: string, path: string, body?: unknown): Promise<un
 }
 
 /** The answer checked against the shared schema: never `json as T`. */
-function expect<T>(schema: z.ZodMiniType<T>, v: unknown, what: string): T {
+export function expect<T>(schema: z.ZodMiniType<T>, v: unknown, what: string): T {
   const r = schema.safeParse(v);
   if (!r.success) throw new ApiError('BAD_RESPONSE', 0, `The server sent an unexpected answer for ${what}.`, what);
   return r.data;
+}
+
+/** `GET /api/sandbox` (--sandbox): the raw answer, checked by the caller (state/sandbox.svelte.ts). */
+export async function getSandbox(): Promise<SandboxInfoWire> {
+  return expect(SandboxInfoSchema, await request('GET', '/api/sandbox'), 'the sandbox');
+}
+
+/** `POST /api/sandbox/reset`: destroys the caller's sandbox and makes a new one. */
+export async function resetSandbox(): Promise<SandboxInfoWire> {
+  return expect(SandboxInfoSchema, await request('POST', '/api/sandbox/reset'), 'the new sandbox');
 }
 
 export async function listNamespaces(): Promise<NamespaceList> {
@@ -130,6 +146,16 @@ export async function getSession(id: string): Promise<SessionInfo | null> {
     if (e instanceof ApiError && e.code === 'SESSION_NOT_FOUND') return null;
     throw e;
   }
+}
+
+/** Who the server says we are (`GET /api/whoami`): the proxy-given user, or `@token` for the token. */
+export async function whoami(): Promise<WhoAmI> {
+  return expect(WhoAmISchema, await request('GET', '/api/whoami'), 'who you are');
+}
+
+/** Every session this caller may see (an admin: all of them, each with its `owner`). */
+export async function listSessions(): Promise<SessionInfo[]> {
+  return expect(SessionListSchema, await request('GET', '/api/sessions'), 'the session list').sessions;
 }
 
 /** A read-only link to one session; `url` is absolute (for pasting elsewhere). */

@@ -4,7 +4,7 @@
 import type { Terminal } from '@xterm/xterm';
 
 export type PaneName = 'outside' | 'inside';
-export type HookName = PaneName | 'shared';
+export type HookName = PaneName | 'shared' | 'watched';
 
 declare global {
   interface Window {

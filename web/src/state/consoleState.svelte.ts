@@ -1,7 +1,7 @@
 // The console as a whole: the two panes, the namespace picked as the inside target, and the namespace actions.
 // Which mount namespaces are compared follows from that: outside = the server's own (`self`) mnt namespace;
 // inside = the selected mnt namespace, else wherever the inside shell's foreground process is now.
-import type { Mount } from '../../../shared/api.js';
+import type { ContainerRef, Mount } from '../../../shared/api.js';
 import { ApiError, createNamespace, deleteNamespace } from '../lib/api.js';
 import { diffRows as mountDiffRows, sameRows, type DiffRow } from '../../../shared/mount-diff.js';
 import { NamespacesState } from './namespaces.svelte.js';
@@ -64,10 +64,22 @@ export class ConsoleState {
 
   /** Make `id` the inside target: the Inside terminal opens a new shell in it. */
   select(id: string): void {
-    if (id === this.selectedId && this.inside.status !== 'exited' && this.inside.status !== 'error') return;
+    if (id === this.selectedId && this.inside.target.kind === 'namespace' && this.inside.status !== 'exited' && this.inside.status !== 'error') return;
     this.selectedId = id;
     this.actionError = null;
     void this.inside.retarget({ kind: 'namespace', id });
+  }
+
+  /**
+   * Make a container the inside target: a shell in all of its namespaces (its own shell), or with `tools:
+   * "host"` the host's shell and tools in its namespaces with its files under HOST_TOOLS_ROOT. Its mount
+   * namespace is selected, so the mount panel compares the container's mounts with the host's.
+   */
+  enterContainer(container: ContainerRef, tools?: 'host'): void {
+    const mnt = this.namespaces.list.find((n) => n.type === 'mnt' && n.containers?.some((c) => c.id === container.id));
+    this.selectedId = mnt?.id ?? null;
+    this.actionError = null;
+    void this.inside.retarget(tools ? { kind: 'container', id: container.id, tools } : { kind: 'container', id: container.id });
   }
 
   /** Back to a host shell in the Inside pane. */

@@ -1,10 +1,11 @@
 // Live namespace list and the watched mount tables, fed by the event stream (`/ws/events`), with one REST
 // fetch as a fallback at start, after every reconnect and when a table is first watched. No polling.
 import { SvelteSet } from 'svelte/reactivity';
-import type { Mount, Namespace, NsType, ScanProblem, TableTruncation } from '../../../shared/api.js';
+import type { ContainerRef, Mount, Namespace, NsType, ScanProblem, TableTruncation } from '../../../shared/api.js';
 import type { EventsServerMessage } from '../../../shared/events.js';
 import { getMounts, listNamespaces, ApiError } from '../lib/api.js';
 import { EventsSocket, type LinkStatus } from '../lib/eventsSocket.js';
+import type { LessonClientMessage, LessonServerMessage } from '../lib/lessons-api.js';
 
 export type TypeFilter = NsType | 'all';
 
@@ -24,11 +25,25 @@ export class NamespacesState {
   readonly gone = new SvelteSet<string>();
   typeFilter = $state<TypeFilter>('mnt');
 
-  readonly visible = $derived(this.typeFilter === 'all' ? this.list : this.list.filter((n) => n.type === this.typeFilter));
+  /** a container's id: only its namespaces are shown; 'all': every namespace */
+  containerFilter = $state<string>('all');
+
+  readonly visible = $derived(
+    this.list.filter((n) => (this.typeFilter === 'all' || n.type === this.typeFilter) && (this.containerFilter === 'all' || n.containers?.some((c) => c.id === this.containerFilter))),
+  );
+  /** every container that uses a listed namespace, by name */
+  readonly containers = $derived.by((): ContainerRef[] => {
+    const byId: Record<string, ContainerRef> = {};
+    for (const n of this.list) for (const c of n.containers ?? []) byId[c.id] = c;
+    return Object.values(byId).sort((a, b) => a.name.localeCompare(b.name));
+  });
   /** the server's own mount namespace: the "outside" baseline */
   readonly selfMnt = $derived(this.list.find((n) => n.self && n.type === 'mnt') ?? null);
 
+  /** receives the followed lesson's progress (lesson.svelte.ts); the stream is shared, one socket per tab */
+  onLesson: ((msg: LessonServerMessage) => void) | null = null;
   private socket: EventsSocket | null = null;
+  private followed: LessonClientMessage | null = null;
   private watched: string[] = [];
   /** bumped by each event-stream table for an id, so an older REST answer never overwrites it */
   private tableVersion: Record<string, number> = {};
@@ -39,10 +54,12 @@ export class NamespacesState {
       message: (msg) => this.onEvent(msg),
       status: (s) => (this.link = s),
       connected: () => void this.refresh(),
+      lesson: (msg) => this.onLesson?.(msg),
     });
     this.socket = socket;
     socket.start();
     socket.watch(this.watched);
+    if (this.followed) socket.followLesson(this.followed);
     void this.refresh();
     return () => {
       socket.dispose();
@@ -72,6 +89,12 @@ export class NamespacesState {
       else void this.fetchTable(id);
     }
     this.tables = kept;
+  }
+
+  /** Follow a lesson on the event stream (see LessonClientMessage); kept across reconnects. */
+  followLesson(msg: LessonClientMessage): void {
+    this.followed = msg;
+    this.socket?.followLesson(msg);
   }
 
   /** Add or update one namespace now (e.g. the one just created), before the stream reports it. */

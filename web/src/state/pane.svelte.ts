@@ -13,6 +13,8 @@ export class PaneState {
   status = $state<TerminalStatus>('starting');
   /** plain-words reason for `error`, or extra detail for `exited` */
   detail = $state<string | null>(null);
+  /** the server's error code when `error` came from creating the session */
+  errorCode = $state<string | null>(null);
   /** where the shell's foreground process is now */
   where = $state.raw<WhereInfo | null>(null);
   session = $state.raw<{ id: string; target: Target; pid: number } | null>(null);
@@ -24,9 +26,10 @@ export class PaneState {
   private saved: SavedSession | null;
 
   private readonly events: TerminalEvents = {
-    status: (status, detail) => {
+    status: (status, detail, code) => {
       this.status = status;
       this.detail = detail;
+      this.errorCode = code ?? null;
       if (status === 'starting') this.exit = null;
     },
     session: (info) => {
@@ -80,6 +83,13 @@ export class PaneState {
 
   focus(): void {
     this.controller?.focus();
+  }
+
+  /** Feed `data` to the shell as if typed (through xterm's input path, so it is echoed); false when no terminal. */
+  input(data: string): boolean {
+    if (!this.controller) return false;
+    this.controller.terminal.input(data);
+    return true;
   }
 
   find(text: string, backwards = false): boolean {

@@ -13,7 +13,8 @@ import { createXterm, FULL_RESET, loadWebgl } from './xtermSetup.js';
 export type TerminalStatus = 'starting' | LinkState | 'exited' | 'error';
 
 export interface TerminalEvents {
-  status(status: TerminalStatus, detail: string | null): void;
+  /** `code`: the server's error code when the shell could not be created (e.g. CONTAINER_NO_SHELL) */
+  status(status: TerminalStatus, detail: string | null, code?: string): void;
   session(info: { id: string; target: Target; pid: number } | null): void;
   where(where: WhereInfo | null): void;
   exit(code: number, signal: number | null): void;
@@ -66,7 +67,7 @@ export class TerminalController {
     try {
       created = await createSession(target, this.terminal.cols, this.terminal.rows);
     } catch (e) {
-      if (token === this.startToken && !this.disposed) this.events.status('error', e instanceof ApiError ? e.message : String(e));
+      if (token === this.startToken && !this.disposed) this.events.status('error', e instanceof ApiError ? e.message : String(e), e instanceof ApiError ? e.code : undefined);
       return;
     }
     if (token !== this.startToken || this.disposed) {

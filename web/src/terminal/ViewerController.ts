@@ -3,7 +3,7 @@
 // it), and takes the session's size from the server (`hello`, then `resized`), since the writer's size wins.
 import type { Terminal } from '@xterm/xterm';
 import type { ServerMessage, WhereInfo } from '../../../shared/protocol.js';
-import { serverReachable } from '../lib/api.js';
+import { serverReachable, sessionAlive } from '../lib/api.js';
 import { AckBatcher } from './ackBatcher.js';
 import { SessionSocket, type EndReason } from './sessionSocket.js';
 import type { TerminalStatus } from './TerminalController.js';
@@ -41,8 +41,11 @@ export class ViewerController {
     loadWebgl(this.terminal);
   }
 
-  /** Watch session `sessionId` with share token `token`; reconnects by itself until the session ends. */
-  watch(sessionId: string, token: string): void {
+  /**
+   * Watch session `sessionId` with share token `token`, or (null) with the signed-in admin's own credentials,
+   * which the server makes read-only for another user's session; reconnects by itself until the session ends.
+   */
+  watch(sessionId: string, token: string | null): void {
     const socket = new SessionSocket(
       sessionId,
       {
@@ -56,7 +59,7 @@ export class ViewerController {
         link: (state) => this.events.status(state, null),
         ended: (reason) => this.onEnded(reason),
       },
-      { viewToken: token, alive: viewerSessionAlive },
+      token === null ? { alive: () => sessionAlive(sessionId) } : { viewToken: token, alive: viewerSessionAlive },
     );
     this.socket = socket;
     socket.start();

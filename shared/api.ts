@@ -6,7 +6,7 @@
 import * as z from 'zod/mini';
 import { CONTAINER_REF_PATTERN, MAX_COLS, MAX_ROWS, NS_ID_PATTERN, NS_NAME_PATTERN, NS_TYPES, PROPAGATIONS } from './constants.js';
 
-export { CONTAINER_REF_PATTERN, HOST_TOOLS_ROOT, MAX_COLS, MAX_ROWS, NS_ID_PATTERN, NS_NAME_PATTERN, NS_TYPES, PROPAGATIONS, nsId, parseNsId, type NsType, type Propagation } from './constants.js';
+export { COMMAND_MAX_BYTES, CONTAINER_REF_PATTERN, HOST_TOOLS_ROOT, MAX_COLS, MAX_ROWS, NS_ID_PATTERN, NS_NAME_PATTERN, NS_TYPES, PROPAGATIONS, nsId, nsIdInode, nsIdType, parseNsId, type NsType, type Propagation } from './constants.js';
 
 /** Largest PID the kernel hands out (PID_MAX_LIMIT on 64-bit). */
 const PID_MAX_LIMIT = 4_194_304;
@@ -91,12 +91,6 @@ export type Container = z.infer<typeof ContainerSchema>;
 
 export const ContainerListSchema = z.object({ containers: z.array(ContainerSchema) });
 export type ContainerList = z.infer<typeof ContainerListSchema>;
-
-/**
- * The most of a command line that is read and shown. Anyone can start a process with megabytes of argv, and
- * every namespace row of that process repeats it (issue #16: 24 of them made the list too long for a string).
- */
-export const COMMAND_MAX_BYTES = 4096;
 
 /** A process whose namespaces could not be read; reported, not fatal. */
 export const ScanProblemSchema = z.object({

@@ -17,11 +17,27 @@ export function parseNsId(id: string): { type: NsType; inode: string } | null {
   return m ? { type: m[1] as NsType, inode: m[2] as string } : null;
 }
 
+/** The type of a namespace id already known to be one (it passed NS_ID_PATTERN, or nsId() made it). */
+export function nsIdType(id: string): NsType {
+  return id.slice(0, id.indexOf(':')) as NsType;
+}
+
+/** The inode of a namespace id already known to be one: `mnt:4026532177` → `4026532177`. */
+export function nsIdInode(id: string): string {
+  return id.slice(id.indexOf(':') + 1);
+}
+
 /** A name for a namespace nsconsole creates: never `.` or `..`. */
 export const NS_NAME_PATTERN = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$/;
 
 export const PROPAGATIONS = ['shared', 'private', 'slave', 'unbindable', 'slave,shared'] as const;
 export type Propagation = (typeof PROPAGATIONS)[number];
+
+/**
+ * The most of a command line that is read and shown. Anyone can start a process with megabytes of argv, and
+ * every namespace row of that process repeats it (issue #16: 24 of them made the list too long for a string).
+ */
+export const COMMAND_MAX_BYTES = 4096;
 
 /** Terminal sizes outside this range are rejected as absurd. */
 export const MAX_COLS = 1000;
@@ -31,7 +47,11 @@ export const MAX_ROWS = 500;
 export const CLOSE = {
   NORMAL: 1000,
   GOING_AWAY: 1001,
+  /** RFC 6455: the request was refused (the generic close of a 4xx error code, server/errors.ts) */
+  POLICY_VIOLATION: 1008,
   TOO_BIG: 1009,
+  /** RFC 6455: the server failed (the generic close of a 5xx error code, server/errors.ts) */
+  INTERNAL_ERROR: 1011,
   SESSION_EXITED: 4000,
   SESSION_NOT_FOUND: 4004,
   TOO_MANY_CLIENTS: 4029,

@@ -3,10 +3,10 @@
 // container's namespaces except its mount namespace, for images without a shell).
 import { existsSync, lstatSync, readlinkSync, statSync } from 'node:fs';
 import { HOST_TOOLS_ROOT, NS_TYPES, type Target } from '../../shared/api.js';
-import { AppError } from '../http/errors.js';
+import { AppError } from '../errors.js';
 import { planProcessEntry } from '../terminals/entry.js';
 import type { LaunchSpec } from '../terminals/launch.js';
-import { readProcStat } from '../terminals/process-group.js';
+import { readProcStat } from '../proc/pids.js';
 import { shortId } from './cgroup.js';
 import { containerOf, type ContainerInfo } from './tracker.js';
 

@@ -4,9 +4,9 @@
 // process events) shows a container as soon as its first process runs, and drops it when its last one exits.
 import { readFileSync } from 'node:fs';
 import { NS_TYPES, type Namespace, type NsType } from '../../shared/api.js';
-import { AppError } from '../http/errors.js';
+import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { readNsLink } from '../namespaces/discovery.js';
+import { readNsLink } from '../proc/ns-links.js';
 import type { Snapshot } from '../namespaces/snapshot.js';
 import { containerOfCgroup, shortId, type CgroupContainer, type ContainerRuntime } from './cgroup.js';
 import { RuntimeNames, type RuntimeFacts } from './runtime-api.js';

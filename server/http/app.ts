@@ -6,7 +6,8 @@ import path from 'node:path';
 import type { Health } from '../../shared/api.js';
 import type { Logger } from '../log.js';
 import type { Auth } from './auth.js';
-import { AppError, errorHandler, notFoundHandler } from './errors.js';
+import { AppError } from '../errors.js';
+import { errorHandler, notFoundHandler } from './errors.js';
 
 export interface AppDeps {
   log: Logger;

@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { TokenBucket, type Rate } from '../limits/token-bucket.js';
-import { errorBody } from './errors.js';
+import { errorBody } from '../errors.js';
 
 /**
  * Connections at once. A browser uses ≤ 6 HTTP connections per origin plus one WebSocket per pane and one event

@@ -1,24 +1,8 @@
+// The Express side of errors: unknown routes become NOT_FOUND, and every error thrown in a handler becomes the
+// JSON answer of its AppError (server/errors.ts).
 import type { ErrorRequestHandler, RequestHandler } from 'express';
-import { ERROR_STATUS, type ErrorBody, type ErrorCode } from '../../shared/api.js';
+import { AppError, errorBody } from '../errors.js';
 import type { Logger } from '../log.js';
-
-/** An expected failure with a stable code; the status follows from the code. */
-export class AppError extends Error {
-  readonly status: number;
-  constructor(
-    readonly code: ErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = 'AppError';
-    this.status = ERROR_STATUS[code];
-  }
-}
-
-export function errorBody(code: ErrorCode, message: string): ErrorBody {
-  return { error: { code, message } };
-}
 
 export const notFoundHandler: RequestHandler = (req, _res, next) => {
   next(new AppError('NOT_FOUND', `no route for ${req.method} ${req.path}`));

@@ -4,7 +4,7 @@ import express from 'express';
 import type { z } from 'zod';
 import { CreateNamespaceSchema, MOUNTS_PAGE_MAX_ROWS, NsIdSchema, NsTypeSchema, type MountDiff, type MountTable, type Namespace, type NamespaceList } from '../../shared/api.js';
 import type { NamespaceEngine } from '../namespaces/engine.js';
-import { AppError } from './errors.js';
+import { AppError } from '../errors.js';
 
 function firstIssue(error: z.core.$ZodError): string {
   const issue = error.issues[0];

@@ -9,7 +9,7 @@ import { plainAddress, TOKEN_USER } from '../identity/identity.js';
 import { createOwnership, type Ownership } from '../identity/ownership.js';
 import type { TerminalRegistry } from '../terminals/registry.js';
 import type { Auth } from './auth.js';
-import { AppError } from './errors.js';
+import { AppError } from '../errors.js';
 
 export interface SessionRoutesDeps {
   /** who is asking (the app has already refused anyone without a signed-in caller) */

@@ -2,7 +2,7 @@
 import express from 'express';
 import type { WhoAmI } from '../../shared/api.js';
 import type { Auth } from '../http/auth.js';
-import { AppError } from '../http/errors.js';
+import { AppError } from '../errors.js';
 
 /** `sandbox`: the server runs every session in its owner's sandbox (--sandbox) */
 export function identityRoutes(auth: Pick<Auth, 'caller'>, sandbox = false): express.Router {

@@ -1,11 +1,12 @@
 // Namespace files (nsfs) opened once and verified on the opened fd, and the ioctls that tell who owns a
 // namespace (linux/nsfs.h). Paths are resolved exactly once: what is verified is what gets entered.
-import { closeSync, fstatSync, openSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, statSync } from 'node:fs';
 import { open as fspOpen, type FileHandle } from 'node:fs/promises';
 import { constants } from 'node:os';
 import koffi from 'koffi';
 import type { NsType } from '../../shared/api.js';
-import { AppError } from '../http/errors.js';
+import { AppError } from '../errors.js';
+import { hasCapSysAdmin } from '../proc/status.js';
 
 /** linux/nsfs.h: `_IO(NSIO, n)` with NSIO 0xb7. */
 const NS_GET_USERNS = 0xb701;
@@ -49,9 +50,6 @@ function ioctl(): Ioctl {
   return ioctlFn;
 }
 
-/** CAP_SYS_ADMIN's bit in /proc/self/status CapEff (linux/capability.h): setns(2) needs it. */
-const CAP_SYS_ADMIN = 21n;
-
 /** A namespace opened and verified by the engine: `fd` is the caller's to close (an EntryPlan takes it over). */
 export interface NamespaceEntry {
   type: NsType;
@@ -59,12 +57,11 @@ export interface NamespaceEntry {
   fd: number;
 }
 
-export function hasCapSysAdmin(): boolean {
-  try {
-    const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
-    return m !== null && ((BigInt('0x' + m[1]) >> CAP_SYS_ADMIN) & 1n) === 1n;
-  } catch {
-    return false; // Swallow: without /proc/self/status nothing can be entered anyway; say "not privileged"
+/** Creating and deleting namespaces needs CAP_SYS_ADMIN; say so plainly instead of relaying EPERM. */
+export function assertPrivileged(action: string): void {
+  if (!hasCapSysAdmin()) {
+    const uid = process.getuid?.() ?? -1;
+    throw new AppError('NOT_PRIVILEGED', `${action} needs root (CAP_SYS_ADMIN); nsconsole runs as uid ${uid} without it`);
   }
 }
 

@@ -12,7 +12,7 @@
 // consumer sees identical Mount records: what a process at the namespace's root would read.
 import { closeSync, fstatSync, openSync } from 'node:fs';
 import koffi from 'koffi';
-import { escapeMountinfo } from '../mounts/mountinfo.js';
+import { escapeMountinfo } from '../proc/mangle.js';
 
 const SYS_STATMOUNT = 457;
 const SYS_LISTMOUNT = 458;

@@ -5,7 +5,8 @@ import { readFileSync, readlinkSync, statSync } from 'node:fs';
 import type { Mount, Namespace, NsType } from '../../shared/api.js';
 import type { LessonPane } from '../../shared/lessons.js';
 import { parseMountinfo } from '../mounts/mountinfo.js';
-import { nsIdFromLink, readWhere } from '../terminals/where.js';
+import { nsIdOfLink as nsIdFromLink } from '../proc/ns-links.js';
+import { readWhere } from '../terminals/where.js';
 import type { Facts } from './checks.js';
 
 /** What the runner needs of the terminal registry: a session's leader PID while it runs. */

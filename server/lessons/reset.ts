@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { NS_TYPES, type Namespace } from '../../shared/api.js';
 import type { LessonResetResult } from '../../shared/lessons.js';
 import { parseMountinfo } from '../mounts/mountinfo.js';
-import { readProcStat } from '../terminals/process-group.js';
+import { readProcStat } from '../proc/pids.js';
 import { nsOfPid } from './facts.js';
 
 const run = promisify(execFile);

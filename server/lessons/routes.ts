@@ -1,7 +1,7 @@
 // REST for lessons, mounted by the app at /api/lessons (behind auth). Progress is pushed on /ws/events.
 import express from 'express';
 import { LESSON_ID_PATTERN, type LessonList } from '../../shared/lessons.js';
-import { AppError } from '../http/errors.js';
+import { AppError } from '../errors.js';
 import type { LessonService } from './service.js';
 
 export function lessonRoutes(lessons: LessonService): express.Router {

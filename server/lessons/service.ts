@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { NS_TYPES } from '../../shared/api.js';
 import type { LessonDetail, LessonInfo, LessonPane, LessonResetResult } from '../../shared/lessons.js';
-import { AppError } from '../http/errors.js';
+import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { NamespaceEngine } from '../namespaces/engine.js';
 import type { TerminalRegistry } from '../terminals/registry.js';

@@ -3,7 +3,7 @@
 import type { RequestHandler } from 'express';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Auth } from '../http/auth.js';
-import { AppError } from '../http/errors.js';
+import { AppError } from '../errors.js';
 import type { WatchHooks } from '../namespaces/watch.js';
 
 /** A scan takes milliseconds on a quiet box and seconds with thousands of processes under load. */

@@ -7,11 +7,11 @@
 // On kernels without these calls (before 6.15) mounts/enter-read.ts reads through a helper exec'd from the
 // host first; where that cannot run either, the namespace is reported unreadable with the reason in words.
 // Never is a program found inside a namespace it did not create executed.
-import type { Mount } from '../../shared/api.js';
-import { AppError } from '../http/errors.js';
+import { nsIdInode, type Mount } from '../../shared/api.js';
+import { AppError } from '../errors.js';
 import { loadMountNsReader, mountinfoLine, MountNsReadError, type MountNsReader, type StatMount } from '../kernel/statmount.js';
 import { parseMountinfoLine } from './mountinfo.js';
-import { assertPrivileged } from '../namespaces/lifecycle.js';
+import { assertPrivileged } from '../kernel/nsfs.js';
 
 const ENOENT = 2;
 
@@ -50,7 +50,7 @@ const notNsfsByNs = new Map<bigint, Set<bigint>>();
 
 /** The id of mount namespace `mntId` (`mnt:4026532177`). AppError NS_NOT_FOUND when no such namespace exists. */
 export function mountNsIdOf(mntId: string, opts: { fresh?: boolean } = {}): bigint {
-  const inode = mntId.slice(mntId.indexOf(':') + 1);
+  const inode = nsIdInode(mntId);
   const r = reader();
   let id = opts.fresh ? undefined : index.get(inode);
   if (id === undefined) {

@@ -11,8 +11,8 @@
 //   (only syscall, sysread, print: nothing is loaded from the namespace's filesystem).
 // A helper that cannot be started (no perl) makes the namespace unreadable with that reason in words.
 import { existsSync } from 'node:fs';
-import { AppError } from '../http/errors.js';
-import { run, type HelperPids } from '../namespaces/run.js';
+import { AppError } from '../errors.js';
+import { run, type HelperPids } from '../proc/run.js';
 
 /** Absolute, from the host's tree: never looked up by PATH, never inside a namespace. */
 export const FALLBACK_HELPER = '/usr/bin/perl';

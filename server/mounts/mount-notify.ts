@@ -15,6 +15,7 @@
 //
 // Not reported by the kernel: remounts (options) and propagation changes. Callers keep a slow re-read for those.
 import { close, closeSync, fstatSync, openSync } from 'node:fs';
+import { nsIdInode } from '../../shared/api.js';
 import type { EventWaiter } from '../kernel/event-waiter.js';
 import type { Libc } from '../kernel/libc.js';
 import type { Logger } from '../log.js';
@@ -54,8 +55,12 @@ const FAN_MNT_DETACH = 0x0200_0000;
  * too many, never a change missed).
  */
 const MAX_GROUPS = 64;
-/** How many PIDs of a namespace to try: one that exits or moves between scan and mark is skipped. */
-const MAX_PID_ATTEMPTS = 4;
+/**
+ * How many PIDs of a namespace to try for a mark: one that exits or moves between scan and mark is skipped.
+ * Fewer than the readers' MAX_PID_ATTEMPTS (proc/pids.ts): a namespace left unmarked is still re-read by the
+ * periodic scan, so a mark is worth fewer tries than a read.
+ */
+const MARK_PID_ATTEMPTS = 4;
 
 class Tracker implements MountTracker {
   fired = false;
@@ -111,11 +116,11 @@ export function createMountNotifier(libc: Libc | null, waiter: EventWaiter | nul
  */
 export function trackMountNs(notifier: MountNotifier, mntId: string, access: MountNsAccess, onFire?: () => void): MountTracker | null {
   if (!notifier.available) return null;
-  const inode = mntId.slice(mntId.indexOf(':') + 1);
+  const inode = nsIdInode(mntId);
   if (access.kind === 'self') return notifier.track('/proc/self/ns/mnt', inode, onFire);
   // A bind path may be in a tree another user controls (/proc/PID/root/…): opened O_PATH and verified first.
   if (access.kind === 'chain') return access.chain.length === 1 ? withVerifiedNsfs(access.chain[0] as string, inode, (p) => notifier.track(p, inode, onFire)) : null;
-  for (const pid of access.pids.slice(0, MAX_PID_ATTEMPTS)) {
+  for (const pid of access.pids.slice(0, MARK_PID_ATTEMPTS)) {
     const tracker = notifier.track(`/proc/${pid}/ns/mnt`, inode, onFire);
     if (tracker) return tracker;
   }

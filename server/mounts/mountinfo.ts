@@ -4,23 +4,12 @@
 // (7) is zero or more optional fields ended by a lone "-". The kernel escapes space, tab, newline and backslash
 // in root, mount point, fstype and source as \040 \011 \012 \134, so splitting on single spaces is safe and an
 // empty source shows up as an empty field (two spaces), which split(' ') keeps.
+import { unescapeMountinfo } from '../proc/mangle.js';
+import { parseNsLink } from '../proc/ns-links.js';
 import { MOUNTS_MAX_JSON_BYTES, MOUNTS_PAGE_MAX_ROWS, type Mount, type Propagation, type TableTruncation } from '../../shared/api.js';
 
 export class MountinfoParseError extends Error {
   override name = 'MountinfoParseError';
-}
-
-const OCTAL_ESCAPE = /\\([0-7]{3})/g;
-
-/** Undo the kernel's mangle(): `\040` → space etc. Paths are decoded as UTF-8 by the caller; the kernel only escapes ASCII. */
-export function unescapeMountinfo(field: string): string {
-  if (!field.includes('\\')) return field;
-  return field.replace(OCTAL_ESCAPE, (_m, oct: string) => String.fromCharCode(parseInt(oct, 8)));
-}
-
-/** The inverse of unescapeMountinfo, for writing fixtures and for tests. */
-export function escapeMountinfo(value: string): string {
-  return value.replace(/[ \t\n\\]/g, (c) => '\\' + c.charCodeAt(0).toString(8).padStart(3, '0'));
 }
 
 interface OptionalFields {
@@ -94,11 +83,10 @@ export function parseMountinfo(text: string): Mount[] {
 /** nsfs bind mounts have root like `mnt:[4026532177]`; returns the namespace id `mnt:4026532177` or null. */
 export function nsfsTargetId(mount: Pick<Mount, 'fstype' | 'root'>): string | null {
   if (mount.fstype !== 'nsfs') return null;
-  const m = /^([a-z_]+):\[([0-9]+)\]$/.exec(mount.root);
-  if (!m) return null;
+  const link = parseNsLink(mount.root);
+  if (!link) return null;
   // pid_for_children / time_for_children bind the same namespaces as pid / time.
-  const type = (m[1] as string).replace(/_for_children$/, '');
-  return `${type}:${m[2] as string}`;
+  return `${link.type.replace(/_for_children$/, '')}:${link.inode}`;
 }
 
 /** Only the nsfs lines of a mountinfo text: cheaper than a full parse when a table has thousands of mounts. */

@@ -3,9 +3,11 @@
 // namespace's id through listmount/statmount (mounts/by-id.ts), from the server's own namespace — nothing is
 // entered and no program is run, so nothing its owner put in its filesystem ever executes.
 import { closeSync, openSync, readSync } from 'node:fs';
-import { AppError } from '../http/errors.js';
-import type { HelperPids } from '../namespaces/run.js';
-import { TABLE_READ_CAPS, type ReadCut, type ScanPool } from '../namespaces/scan-pool.js';
+import { AppError } from '../errors.js';
+import type { HelperPids } from '../proc/run.js';
+import { MAX_PID_ATTEMPTS } from '../proc/pids.js';
+import type { ReadCut } from '../proc/scan-jobs.js';
+import { TABLE_READ_CAPS, type ScanPool } from '../proc/scan-pool.js';
 import { processlessReadMode, readProcesslessMountinfo } from './by-id.js';
 import { readMountinfoByEntering } from './enter-read.js';
 
@@ -26,8 +28,6 @@ export type MountNsAccess =
 /** Bind paths kept per chain (for display and tracking); deeper namespaces are still found and read by id. */
 export const MAX_CHAIN_DEPTH = 4;
 
-/** How many PIDs to try before giving up on a namespace whose processes keep exiting under us. */
-const MAX_PID_ATTEMPTS = 8;
 
 const SCRATCH_BYTES = 64 * 1024;
 /** Reused for small files (/proc/loadavg, read every check); a bigger read uses a buffer of its own, then drops it. */

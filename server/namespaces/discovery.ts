@@ -1,8 +1,10 @@
 // Namespaces of processes, from /proc: one readlink per /proc/PID/ns/<type>, grouped by inode, with lsns's
-// facts (NPROCS, lowest PID, USER, COMMAND). Like lsns we look at processes (/proc/PID), not threads.
-import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
-import type { NsType, ScanProblem } from '../../shared/api.js';
-import { ERRNO_CODES, type FactsJobResult, type ScanPool } from './scan-pool.js';
+// facts (NPROCS, lowest PID, USER, COMMAND). The /proc reads themselves are server/proc/.
+import { readFileSync, statSync } from 'node:fs';
+import { nsId, type NsType, type ScanProblem } from '../../shared/api.js';
+import { listPids } from '../proc/pids.js';
+import { ERRNO_CODES, type FactsJobResult } from '../proc/scan-jobs.js';
+import type { ScanPool } from '../proc/scan-pool.js';
 
 // Readlinks are synchronous (3-5x faster than fs.promises, which pays a threadpool round trip per call) and
 // split with a worker thread on busy machines (scan-pool.ts); either way a scan blocks the loop for a few ms.
@@ -15,33 +17,6 @@ export interface ProcessScan {
 }
 
 export const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
-/** Numeric /proc entries, ascending. */
-export function listPids(): number[] {
-  const pids: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    const c = name.charCodeAt(0);
-    if (c >= 48 && c <= 57) pids.push(Number(name));
-  }
-  return pids.sort((a, b) => a - b);
-}
-
-/** `mnt:[4026531841]` → `4026531841` */
-export function inodeOfLink(link: string): string | null {
-  const open = link.indexOf('[');
-  return open > 0 && link.endsWith(']') ? link.slice(open + 1, -1) : null;
-}
-
-/** The namespace id of `type` that `pid` is in now, or null when the process is gone or unreadable. */
-export function readNsLink(pid: number | 'self', type: NsType): string | null {
-  try {
-    const inode = inodeOfLink(readlinkSync(`/proc/${pid}/ns/${type}`));
-    return inode === null ? null : `${type}:${inode}`;
-  } catch {
-    // Swallow: ENOENT (exited) and EACCES (not ours to read) both mean "no answer" to this caller.
-    return null;
-  }
-}
 
 export async function scanProcesses(types: readonly NsType[], skipPids: ReadonlySet<number>, pool: ScanPool): Promise<ProcessScan> {
   const members = new Map<string, number[]>();
@@ -64,7 +39,7 @@ export async function scanProcesses(types: readonly NsType[], skipPids: Readonly
       if (inode === 0) continue;
       const ids = idOf[j] as Map<number, string>;
       let id = ids.get(inode);
-      if (id === undefined) ids.set(inode, (id = `${type}:${inode}`));
+      if (id === undefined) ids.set(inode, (id = nsId(type, inode)));
       const list = members.get(id);
       if (list) list.push(pid);
       else members.set(id, [pid]);

@@ -1,8 +1,8 @@
 // The namespace and mount engine: the one object the HTTP routes, the event stream and the terminal launcher
 // talk to. It wires discovery, persisted-namespace scanning, mount tables, diff, lifecycle and watching.
 import { statSync } from 'node:fs';
-import { NS_TYPES, parseNsId, type CreateNamespaceRequest, type MountDiff, type MountTable, type Namespace, type NamespaceList, type NsType } from '../../shared/api.js';
-import { AppError } from '../http/errors.js';
+import { NS_TYPES, nsIdInode, parseNsId, type CreateNamespaceRequest, type MountDiff, type MountTable, type Namespace, type NamespaceList, type NsType } from '../../shared/api.js';
+import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { diffMounts } from '../../shared/mount-diff.js';
 import { mountPage, parseMountinfo } from '../mounts/mountinfo.js';
@@ -11,13 +11,15 @@ import { EventWaiter } from '../kernel/event-waiter.js';
 import { loadLibc } from '../kernel/libc.js';
 import { openProcessEvents, type ProcessEvents } from '../kernel/process-events.js';
 import { readMountinfoRaw, type MountinfoRead, type MountNsAccess } from '../mounts/read.js';
-import { hasCapSysAdmin, notPrivileged, NsfsError, openNamespace, openNamespaceOffLoop, type NamespaceEntry } from '../kernel/nsfs.js';
-import { readNsLink, UserNames } from './discovery.js';
+import { hasCapSysAdmin } from '../proc/status.js';
+import { notPrivileged, NsfsError, openNamespace, openNamespaceOffLoop, type NamespaceEntry } from '../kernel/nsfs.js';
+import { UserNames } from './discovery.js';
+import { readNsLink } from '../proc/ns-links.js';
 import { Lifecycle } from './lifecycle.js';
 import { OwnerFacts } from './owners.js';
 import { PersistedScanner } from './persisted.js';
-import { ScanPool } from './scan-pool.js';
-import type { HelperPids } from './run.js';
+import { ScanPool } from '../proc/scan-pool.js';
+import type { HelperPids } from '../proc/run.js';
 import { takeSnapshot, type Snapshot, type SnapshotDeps } from './snapshot.js';
 import { NamespaceWatcher, type EngineEvent, type EngineListener, type WatchHandle, type WatchHooks } from './watch.js';
 
@@ -170,7 +172,7 @@ class Engine implements NamespaceEngine {
     const created = await this.lifecycle.create(req);
     const snap = await this.snapshot(['mnt']);
     // Found by the scan like any other persisted namespace; the fallback covers a delete racing this call.
-    return snap.byId.get(created.id) ?? { id: created.id, type: 'mnt', inode: Number(created.id.slice(4)), nprocs: 0, pid: null, user: null, command: null, nsfs: [created.path], self: false };
+    return snap.byId.get(created.id) ?? { id: created.id, type: 'mnt', inode: Number(nsIdInode(created.id)), nprocs: 0, pid: null, user: null, command: null, nsfs: [created.path], self: false };
   }
 
   async remove(id: string): Promise<void> {

@@ -7,12 +7,12 @@ import { open, stat, unlink } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { NS_NAME_PATTERN, type CreateNamespaceRequest } from '../../shared/api.js';
-import { AppError } from '../http/errors.js';
+import { AppError } from '../errors.js';
 import { parseMountinfo } from '../mounts/mountinfo.js';
 import { ensurePrivateMountPoint, openNsDir, unmountEntry, type NsDirHandle } from './ns-dir.js';
-import { run, type HelperPids } from './run.js';
+import { run, type HelperPids } from '../proc/run.js';
+import { assertPrivileged } from '../kernel/nsfs.js';
 
-const CAP_SYS_ADMIN = 21n;
 /**
  * Binding a mount namespace's nsfs file is refused (EINVAL) unless the namespace is newer than the binder's:
  * the kernel's loop check compares namespace sequence ids. On 6.18 those ids are handed out in per-CPU batches
@@ -23,21 +23,6 @@ const CAP_SYS_ADMIN = 21n;
 const PERSIST_ATTEMPTS = 5;
 /** A stack of this many nsfs binds on one file is not something nsconsole made; stop unmounting there. */
 const MAX_UNMOUNTS_PER_PATH = 8;
-
-/** Creating and deleting namespaces needs CAP_SYS_ADMIN; say so plainly instead of relaying EPERM. */
-export function assertPrivileged(action: string): void {
-  let capEff = 0n;
-  try {
-    const line = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
-    capEff = line ? BigInt('0x' + (line[1] as string)) : 0n;
-  } catch {
-    // Swallow: no /proc/self/status means we cannot tell; treat as unprivileged.
-  }
-  if (((capEff >> CAP_SYS_ADMIN) & 1n) === 0n) {
-    const uid = process.getuid?.() ?? -1;
-    throw new AppError('NOT_PRIVILEGED', `${action} needs root (CAP_SYS_ADMIN); nsconsole runs as uid ${uid} without it`);
-  }
-}
 
 /** Plain words for what mount(8)/umount(8)/unshare(1) report, keyed by the errno text they print. */
 export function explainKernelError(stderr: string, what: string, nsDir: string): AppError {

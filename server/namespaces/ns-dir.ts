@@ -8,10 +8,10 @@
 //   for a helper, and the mount API on the fd itself, so nothing resolves the path string again.
 import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
-import { AppError } from '../http/errors.js';
+import { AppError } from '../errors.js';
 import { loadMountApi, MountApiError } from '../kernel/mount-api.js';
 import { parseMountinfo } from '../mounts/mountinfo.js';
-import { run, type HelperPids } from './run.js';
+import { run, type HelperPids } from '../proc/run.js';
 
 /** The kernel's own bound on symlinks in one lookup (MAXSYMLINKS). */
 const MAX_SYMLINKS = 40;

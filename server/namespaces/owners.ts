@@ -1,7 +1,8 @@
 // Who owns each listed namespace: its owning user namespace (NS_GET_USERNS) and that one's creator
 // (NS_GET_OWNER_UID). A namespace owned by a user namespace other than the server's is untrusted: whoever made
 // it controls what runs there, so a shell enters it as that owner (server/terminals/entry.ts), never as root.
-import type { Namespace } from '../../shared/api.js';
+import { nsId, nsIdType, type Namespace } from '../../shared/api.js';
+import { nsLinkText } from '../proc/ns-links.js';
 import { closeFd, NsfsError, openNamespace, ownerFacts } from '../kernel/nsfs.js';
 import type { UserNames } from './discovery.js';
 
@@ -28,7 +29,7 @@ export class OwnerFacts {
   annotate(rows: Namespace[]): void {
     // A list of some types only (GET ?type=, an entry lookup) keeps what is known about the other types.
     const types = new Set(rows.map((r) => r.type));
-    const next = new Map([...this.known].filter(([key]) => !types.has(key.slice(0, key.indexOf(':')) as Namespace['type'])));
+    const next = new Map([...this.known].filter(([key]) => !types.has(nsIdType(key))));
     for (const row of rows) {
       const key = row.pid === null ? null : `${row.id}@${row.pid}`;
       const fields = (key !== null ? this.known.get(key) : undefined) ?? readOwner(row, this.deps);
@@ -47,9 +48,9 @@ function readOwner(row: Namespace, deps: OwnerDeps): OwnerFields {
     const facts = ownerFacts(fd, row.type);
     if (!facts) return { owner: null }; // the top user namespace: nobody owns it
     const user = deps.users.name(facts.uid);
-    const fields: OwnerFields = { owner: { uid: facts.uid, user, userns: `user:${facts.usernsInode}` } };
+    const fields: OwnerFields = { owner: { uid: facts.uid, user, userns: nsId('user', facts.usernsInode) } };
     if (facts.usernsInode !== deps.selfUserInode) {
-      const via = `user:[${facts.usernsInode}]`;
+      const via = nsLinkText(nsId('user', facts.usernsInode));
       fields.untrusted = {
         reason:
           row.type === 'user'

@@ -11,7 +11,7 @@
 // the path as seen inside that namespace. Such a string never starts with `/`, so nobody mistakes it for a
 // path on the host, and it says exactly where to look. A foreign path equal to a plain one already listed for
 // the same namespace is left out (copies made by `unshare --mount` of binds like /run/netns/x add no news).
-import type { Mount } from '../../shared/api.js';
+import { nsIdInode, type Mount } from '../../shared/api.js';
 import { nsfsTargetId, parseMountinfoLine, parseNsfsMounts } from '../mounts/mountinfo.js';
 import { hopsOf, MAX_CHAIN_DEPTH, type MountNsAccess } from '../mounts/read.js';
 import { mountNsIdOf, processlessNsfsMounts, processlessReadMode } from '../mounts/by-id.js';
@@ -19,9 +19,12 @@ import { readMountinfoByEntering } from '../mounts/enter-read.js';
 import { trackMountNs, type MountNotifier, type MountTracker } from '../mounts/mount-notify.js';
 import { readFileSync, statSync } from 'node:fs';
 import type { Logger } from '../log.js';
-import type { HelperPids } from './run.js';
-import { readNsLink, yieldToEventLoop } from './discovery.js';
-import type { NsfsJobItem, ReadCut, ScanPool } from './scan-pool.js';
+import type { HelperPids } from '../proc/run.js';
+import { yieldToEventLoop } from './discovery.js';
+import { readNsLink } from '../proc/ns-links.js';
+import { MAX_PID_ATTEMPTS } from '../proc/pids.js';
+import type { NsfsJobItem, ReadCut } from '../proc/scan-jobs.js';
+import type { ScanPool } from '../proc/scan-pool.js';
 
 export interface NsfsBind {
   /** the namespace that is persisted */
@@ -75,8 +78,6 @@ const MOUNTS_PER_SCAN = 20_000;
 const MOUNTS_PER_BACKGROUND_TURN = 2_000;
 /** Past this many mounts one namespace is searched for nsfs binds only this far, and says so. */
 const MOUNTS_SEARCHED_PER_NS = 20_000;
-/** How many PIDs of a mount namespace to try before giving up on one whose processes keep exiting. */
-const MAX_PID_ATTEMPTS = 8;
 
 interface CachedBinds {
   binds: { nsId: string; path: string }[];
@@ -276,7 +277,7 @@ export class PersistedScanner {
   }
 
   private chainTo(holder: MountNsAccess, via: number | null, b: { nsId: string; path: string }): Chain | null {
-    const inode = b.nsId.slice(b.nsId.indexOf(':') + 1);
+    const inode = nsIdInode(b.nsId);
     if (holder.kind === 'self') return { kind: 'chain', chain: [b.path], inodes: [inode] };
     if (holder.kind === 'pids') return via === null ? null : { kind: 'chain', chain: [`/proc/${via}/root${b.path}`], inodes: [inode] };
     if (holder.chain.length === 0 || holder.chain.length >= MAX_CHAIN_DEPTH) return null;

@@ -1,11 +1,12 @@
 // One consistent-enough picture of the machine's namespaces: the process scan, the nsfs binds of every
 // readable mount namespace, and the Namespace rows built from both. Engine calls and watchers all start here.
-import { NS_TYPES, type Namespace, type NsType, type ScanProblem } from '../../shared/api.js';
+import { NS_TYPES, nsIdInode, nsIdType, type Namespace, type NsType, type ScanProblem } from '../../shared/api.js';
 import { factsOf, scanProcesses, type ProcessFacts, type UserNames } from './discovery.js';
 import { nsfsPathsByNamespace, type NsfsBind, type PersistedScan, type PersistedScanner } from './persisted.js';
 import type { MountNsAccess } from '../mounts/read.js';
-import type { HelperPids } from './run.js';
-import type { FactsJobResult, ScanPool } from './scan-pool.js';
+import type { HelperPids } from '../proc/run.js';
+import type { FactsJobResult } from '../proc/scan-jobs.js';
+import type { ScanPool } from '../proc/scan-pool.js';
 
 export interface Snapshot {
   /** rows of the requested types, sorted by inode then type (lsns's order) */
@@ -37,7 +38,7 @@ export async function takeSnapshot(deps: SnapshotDeps, types: readonly NsType[] 
   for (const [id, pids] of members) if (id.startsWith('mnt:')) mntMembers.set(id, pids);
   const wanted = new Set<string>(types);
   // USER and COMMAND of each row's lowest PID, read on both threads alongside the mount tables.
-  const factPids = [...new Set([...members].filter(([id]) => wanted.has(typeOf(id))).map(([, pids]) => pids[0] as number))];
+  const factPids = [...new Set([...members].filter(([id]) => wanted.has(nsIdType(id))).map(([, pids]) => pids[0] as number))];
   const [persisted, factResults] = await Promise.all([
     deps.persisted.scan(mntMembers).catch((err: unknown): PersistedScan => {
       // Reported, not fatal: the rows are listed without their nsfs binds this time.
@@ -55,14 +56,14 @@ export async function takeSnapshot(deps: SnapshotDeps, types: readonly NsType[] 
 
   const namespaces: Namespace[] = [];
   for (const [id, pids] of members) {
-    const type = typeOf(id);
+    const type = nsIdType(id);
     if (!wanted.has(type)) continue;
     const pid = pids[0] as number;
     const facts = factsByPid.get(pid) as ProcessFacts;
     const row: Namespace = {
       id,
       type,
-      inode: Number(inodeOf(id)),
+      inode: Number(nsIdInode(id)),
       nprocs: pids.length,
       pid,
       user: facts.user,
@@ -77,10 +78,10 @@ export async function takeSnapshot(deps: SnapshotDeps, types: readonly NsType[] 
   }
   const seen = new Set(members.keys());
   for (const b of persisted.binds) {
-    const type = typeOf(b.nsId);
+    const type = nsIdType(b.nsId);
     if (seen.has(b.nsId) || !wanted.has(type)) continue;
     seen.add(b.nsId);
-    const row: Namespace = { id: b.nsId, type, inode: Number(inodeOf(b.nsId)), nprocs: 0, pid: null, user: null, command: null, nsfs: nsfs.get(b.nsId) ?? [], self: false };
+    const row: Namespace = { id: b.nsId, type, inode: Number(nsIdInode(b.nsId)), nprocs: 0, pid: null, user: null, command: null, nsfs: nsfs.get(b.nsId) ?? [], self: false };
     const error = persisted.errors.get(b.nsId);
     if (error) row.error = error;
     namespaces.push(row);
@@ -108,12 +109,4 @@ function boundCommands(rows: Namespace[]): void {
     r.command = r.command.slice(0, COMMAND_SHORT_CHARS);
     r.commandTruncated = true;
   }
-}
-
-export function typeOf(id: string): NsType {
-  return id.slice(0, id.indexOf(':')) as NsType;
-}
-
-function inodeOf(id: string): string {
-  return id.slice(id.indexOf(':') + 1);
 }

@@ -341,6 +341,7 @@ export class NamespaceWatcher {
     tw.timer.unref();
   }
 
+  /** Read the table once and plan the next read. Never rejects (callers `void` it): a failed read is logged and retried. */
   private async pollTable(tw: TableWatch): Promise<void> {
     if (tw.stopped) return;
     if (tw.polling) {

@@ -3,12 +3,12 @@
 // it (else NS_NOT_FOUND / PROCESS_NOT_FOUND, exactly as if it did not exist).
 import { existsSync, readlinkSync } from 'node:fs';
 import type { NsType, Target } from '../../shared/api.js';
-import { AppError } from '../http/errors.js';
+import { AppError } from '../errors.js';
 import { closeFd, inodeOfFd, NsfsError, openNamespace, owningUserNs, userNsChain, nsfsDev } from '../kernel/nsfs.js';
 import type { NamespaceEngine } from '../namespaces/engine.js';
 import { planProcessEntry, type EntryPlan } from '../terminals/entry.js';
 import { shellEnv, type LaunchSpec } from '../terminals/launch.js';
-import { readProcStat } from '../terminals/process-group.js';
+import { readProcStat } from '../proc/pids.js';
 import type { SandboxManager } from './manager.js';
 import { ownedWithin } from './scope.js';
 import type { Sandbox } from './sandbox.js';

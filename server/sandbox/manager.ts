@@ -4,9 +4,9 @@
 import { randomBytes } from 'node:crypto';
 import type { SandboxConfig } from '../config/config.js';
 import { SANDBOX_UID_COUNT } from '../config/config.js';
-import { AppError } from '../http/errors.js';
+import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { readProcStat } from '../terminals/process-group.js';
+import { readProcStat } from '../proc/pids.js';
 import { describeCgroups, removeDeadServersCgroups } from './cgroups.js';
 import { Sandbox, type SandboxLimits } from './sandbox.js';
 

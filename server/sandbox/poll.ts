@@ -1,6 +1,6 @@
 // Waiting for the kernel to show a state (a namespace, a child, an exit): look, back off, give up at a deadline.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AppError } from '../http/errors.js';
+import { AppError } from '../errors.js';
 
 /** First and longest wait between looks: most states appear within 1-5 ms; 10 ms keeps the wait after a slow one short (a sandbox start waits on several in a row). */
 const FIRST_WAIT_MS = 1;

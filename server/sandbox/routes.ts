@@ -1,7 +1,7 @@
 // `/api/sandbox`: the caller's sandbox (GET, created on first use) and `POST /api/sandbox/reset` (destroy and
 // recreate: every process, mount and file of it gone).
 import express from 'express';
-import { AppError } from '../http/errors.js';
+import { AppError } from '../errors.js';
 import type { SandboxManager } from './manager.js';
 
 export function sandboxRoutes(manager: SandboxManager, ownerOf: (req: express.Request) => string): express.Router {

@@ -12,10 +12,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { NS_TYPES, type NsType } from '../../shared/api.js';
-import { AppError } from '../http/errors.js';
+import { AppError } from '../errors.js';
 import { planProcessEntry, type EntryPlan } from '../terminals/entry.js';
 import { findNsenter } from '../terminals/launch.js';
-import { readProcStat } from '../terminals/process-group.js';
+import { readProcStat } from '../proc/pids.js';
 import { createCgroups, type SandboxCgroups } from './cgroups.js';
 import { poll } from './poll.js';
 import { IN_CGROUPS_SH, INIT_PL, SETUP_SH } from './scripts.js';

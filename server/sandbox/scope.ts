@@ -3,7 +3,7 @@
 // "outside" baseline (`self`) is the sandbox init's namespaces. Anything else does not exist for the caller:
 // NS_NOT_FOUND, the same answer as for an id that exists nowhere, so a sandbox cannot even probe for others.
 import type { CreateNamespaceRequest, MountDiff, MountTable, Namespace, NamespaceList, NsType } from '../../shared/api.js';
-import { AppError } from '../http/errors.js';
+import { AppError } from '../errors.js';
 import { closeFd, owningUserNs, userNsChain } from '../kernel/nsfs.js';
 import type { EngineEvent, NamespaceEngine, NamespaceEntry, WatchHandle } from '../namespaces/engine.js';
 import type { Sandbox } from './sandbox.js';

@@ -3,11 +3,13 @@
 //
 // nsenter gets `--mount=/proc/<server pid>/fd/<n>`: a magic link to the server's own open fd, which no other
 // user can swap. The fds stay open until the child has entered (its namespace link shows the target) or is gone.
-import { constants, openSync, readlinkSync } from 'node:fs';
-import { NS_TYPES, type NsType } from '../../shared/api.js';
-import { AppError } from '../http/errors.js';
-import { closeFd, hasCapSysAdmin, inodeOfFd, nsfsDev, NsfsError, notPrivileged, openNamespace, owningUserNs, ownerUid, selfUserNsInode, userNsChain, type NamespaceEntry } from '../kernel/nsfs.js';
-import { readProcStat } from './process-group.js';
+import { constants, openSync } from 'node:fs';
+import { NS_TYPES, nsIdInode, type NsType } from '../../shared/api.js';
+import { AppError } from '../errors.js';
+import { hasCapSysAdmin } from '../proc/status.js';
+import { closeFd, inodeOfFd, nsfsDev, NsfsError, notPrivileged, openNamespace, owningUserNs, ownerUid, selfUserNsInode, userNsChain, type NamespaceEntry } from '../kernel/nsfs.js';
+import { readNsLinkInode } from '../proc/ns-links.js';
+import { readProcStat } from '../proc/pids.js';
 
 export type { NamespaceEntry };
 
@@ -44,7 +46,7 @@ export function planNamespaceEntry(entry: NamespaceEntry): EntryPlan {
   const fds = [entry.fd];
   try {
     const selfUser = selfUserNsInode();
-    if (inodeOfFd(entry.fd) === inodeOfLink(`/proc/self/ns/${entry.type}`)) {
+    if (inodeOfFd(entry.fd) === inodeOfLink('self', entry.type)) {
       // The server's own: the shell is there already. Entering it anyway would leave nothing to tell when
       // nsenter has opened our fd (its links show the target from the start).
       return plan([], fds, [], null);
@@ -102,9 +104,9 @@ export function planProcessEntry(pid: number, startTime: number, opts: ProcessEn
   };
   try {
     for (const type of opts.types ?? NS_TYPES) {
-      const self = inodeOfLink(`/proc/self/ns/${type}`);
+      const self = inodeOfLink('self', type);
       if (self === null) continue; // the kernel lacks this type
-      const inode = inodeOfLink(`/proc/${pid}/ns/${type}`);
+      const inode = inodeOfLink(pid, type);
       if (inode === null || inode === self) continue;
       const fd = openNamespace(`/proc/${pid}/ns/${type}`, type, inode, { follow: true, dev });
       if (fd === null) throw new AppError('TARGET_CHANGED', `process ${pid} changed namespaces while being entered; try again`);
@@ -181,13 +183,10 @@ interface Expectation {
   id: string;
 }
 
-function inodeOfLink(path: string): number | null {
-  try {
-    const m = /\[(\d+)\]$/.exec(readlinkSync(path));
-    return m ? Number(m[1]) : null;
-  } catch {
-    return null; // Swallow: exited, or the kernel lacks the type; the caller skips it
-  }
+function inodeOfLink(pid: number | 'self', type: NsType): number | null {
+  // null: exited, or the kernel lacks the type; the caller skips it
+  const inode = readNsLinkInode(pid, type);
+  return inode === null ? null : Number(inode);
 }
 
 function ownerUidOrNull(usernsFd: number): number | null {
@@ -238,13 +237,10 @@ function plan(args: string[], fds: number[], expect: Expectation[], asOwnerUid: 
  */
 function entered(pid: number, expect: Expectation[]): boolean {
   for (const { type, id } of expect) {
-    const inode = id.slice(id.indexOf(':') + 1);
+    const inode = nsIdInode(id);
     for (const link of type === 'pid' || type === 'time' ? [type, `${type}_for_children`] : [type]) {
-      try {
-        if (readlinkSync(`/proc/${pid}/ns/${link}`).endsWith(`[${inode}]`)) return true;
-      } catch {
-        // Swallow: gone or not readable yet; the next look (or the exit check) decides.
-      }
+      // null: gone or not readable yet; the next look (or the exit check) decides.
+      if (readNsLinkInode(pid, link) === inode) return true;
     }
   }
   return false;

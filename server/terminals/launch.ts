@@ -4,9 +4,9 @@ import { existsSync, statSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import type { Target } from '../../shared/api.js';
 import { containerLaunch, type ContainerFinder } from '../containers/launch.js';
-import { AppError } from '../http/errors.js';
+import { AppError } from '../errors.js';
 import { planNamespaceEntry, planProcessEntry, type EntryPlan, type NamespaceEntry } from './entry.js';
-import { readProcStat } from './process-group.js';
+import { readProcStat } from '../proc/pids.js';
 
 export interface LaunchSpec {
   file: string;

@@ -3,8 +3,8 @@
 // `sleep 1000 &` or a `nohup`ed job. We signal every process group of the session instead, found in /proc
 // (field 6 of /proc/PID/stat is the session id, field 5 the process group). A process that calls setsid()
 // itself leaves the session and is out of reach; that is the documented limit (a cgroup would be the fix).
-import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { listPids, readProcStat, type ProcStat } from '../proc/pids.js';
 
 /** From SIGHUP (what a closed terminal sends) to SIGTERM: time for shells to save history and exit cleanly. */
 export const HANGUP_GRACE_MS = 1000;
@@ -15,53 +15,19 @@ export const KILL_SETTLE_MS = 1000;
 /** How often we look whether the processes are gone while waiting. */
 const GONE_POLL_MS = 25;
 
-export interface ProcStat {
-  pid: number;
-  /** one-letter state; Z = zombie (already dead, waiting to be reaped) */
-  state: string;
-  ppid: number;
-  pgrp: number;
-  session: number;
-  /** foreground process group of the controlling terminal, or -1 */
-  tpgid: number;
-  /** clock ticks since boot: together with the pid, identifies a process across pid reuse */
-  startTime: number;
-}
-
-/** Parses /proc/PID/stat; the command (field 2) may contain spaces and parentheses, so fields count from the last ')'. */
-export function parseProcStat(pid: number, text: string): ProcStat | null {
-  const close = text.lastIndexOf(')');
-  if (close === -1) return null;
-  const f = text.slice(close + 2).split(' ');
-  // f[0] is field 3 (state); field N is f[N - 3].
-  const num = (field: number) => Number(f[field - 3]);
-  if (f.length < 20) return null;
-  return { pid, state: f[0] as string, ppid: num(4), pgrp: num(5), session: num(6), tpgid: num(8), startTime: num(22) };
-}
-
-export function readProcStat(pid: number): ProcStat | null {
-  try {
-    return parseProcStat(pid, readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return null; // Swallow: the process is gone (ENOENT/ESRCH) — that is an answer, not an error.
-  }
-}
-
 /** The last full /proc scan; many sessions ending at once (shutdown) share it instead of each scanning. */
 let lastScan: { at: number; processes: ProcStat[] } | undefined;
 
 function scanProc(): ProcStat[] {
   const processes: ProcStat[] = [];
-  let entries: string[] = [];
+  let pids: number[] = [];
   try {
-    entries = readdirSync('/proc');
+    pids = listPids();
   } catch {
     // Swallow: no /proc means nothing we could signal either; callers see no members.
   }
-  for (const name of entries) {
-    const c = name.charCodeAt(0);
-    if (c < 48 || c > 57) continue;
-    const stat = readProcStat(Number(name));
+  for (const pid of pids) {
+    const stat = readProcStat(pid);
     if (stat && stat.state !== 'Z') processes.push(stat);
   }
   lastScan = { at: Date.now(), processes };

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { z } from 'zod';
 import type { CreateSessionSchema, SessionInfo, Target } from '../../shared/api.js';
 import type { Config } from '../config/config.js';
-import { AppError } from '../http/errors.js';
+import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { TOKEN_USER } from '../identity/identity.js';
 import type { LaunchSpec } from './launch.js';

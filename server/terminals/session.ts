@@ -4,17 +4,19 @@
 // Output path: pty → OutputBatcher → frame → (ScreenMirror, every live client). Flow control is end to end: each
 // client acks the bytes its xterm has written, and the pty is paused while any writer (or the mirror) is too far
 // behind (flow-gate.ts). Input is written to the pty even while output is paused.
-import { spawn as spawnPty, type IDisposable, type IPty } from 'node-pty';
+import { spawn as spawnPty, type IPty } from 'node-pty';
 import type { SessionInfo, Target } from '../../shared/api.js';
 import { CLOSE, type ServerMessage } from '../../shared/protocol.js';
 import type { Config } from '../config/config.js';
-import { AppError } from '../http/errors.js';
+import { AppError } from '../errors.js';
+import { DisposableStore, TimeoutSlot, toDisposable } from '../lifecycle/disposables.js';
 import type { Logger } from '../log.js';
 import type { LaunchSpec } from './launch.js';
 import { OutputBatcher } from './output-batcher.js';
 import { PtyFlowGate } from './flow-gate.js';
 import type { MirrorHost } from './mirror/mirror-host.js';
-import { endSessions, KILL_SETTLE_MS, readProcStat } from './process-group.js';
+import { endSessions, KILL_SETTLE_MS } from './process-group.js';
+import { readProcStat } from '../proc/pids.js';
 import { rescueOutputAfterEarlyEof } from './pty-eof-drain.js';
 import { PtyInput } from './pty-input.js';
 import { ScreenMirror, type ScreenSnapshot } from './mirror/screen-mirror.js';
@@ -84,7 +86,6 @@ export class TerminalSession {
   readonly createdAt = new Date().toISOString();
   private readonly pty: IPty;
   private readonly input: PtyInput;
-  private readonly ptyListeners: IDisposable[] = [];
   private readonly batcher: OutputBatcher;
   private readonly mirror: ScreenMirror;
   private readonly clients = new Map<TerminalClient, ClientState>();
@@ -96,7 +97,9 @@ export class TerminalSession {
   private exitStatus: { code: number; signal: number | null } | null = null;
   private readonly exited: Promise<void>;
   private markExited!: () => void;
-  private graceTimer: NodeJS.Timeout | undefined;
+  /** everything the session holds, registered where it is made; dispose() frees it, last made first */
+  private readonly store = new DisposableStore();
+  private readonly graceTimer = this.store.add(new TimeoutSlot());
   /** attached writers: only they hold the session open (a viewer alone does not stop the grace timer) */
   private writers = 0;
   private ending: Promise<void> | undefined;
@@ -112,35 +115,39 @@ export class TerminalSession {
     this.rows = opts.rows;
     this.log = opts.log.child({ session: opts.id });
     this.exited = new Promise((resolve) => (this.markExited = resolve));
-    this.mirror = new ScreenMirror({ cols: opts.cols, rows: opts.rows, scrollback: opts.config.scrollback, host: opts.mirrorHost, onProgress: () => this.updateFlow() });
-    this.batcher = new OutputBatcher((frame) => this.broadcast(frame));
+    this.mirror = this.store.add(new ScreenMirror({ cols: opts.cols, rows: opts.rows, scrollback: opts.config.scrollback, host: opts.mirrorHost, onProgress: () => this.updateFlow() }));
+    this.batcher = this.store.add(new OutputBatcher((frame) => this.broadcast(frame)));
     try {
       opts.spec.verify?.();
       // encoding null: raw bytes, so sequence numbers count exactly what the clients receive.
       this.pty = spawnPty(opts.spec.file, opts.spec.args, { name: 'xterm-256color', cols: opts.cols, rows: opts.rows, cwd: opts.spec.cwd, env: opts.spec.env, encoding: null });
     } catch (err) {
       opts.spec.started?.(null);
+      this.store.dispose(); // the replay screen made above, in the mirror worker
       throw err;
     }
     opts.spec.started?.(this.pty.pid);
     this.pid = this.pty.pid;
     this.leaderStartTime = readProcStat(this.pid)?.startTime ?? null;
-    this.input = new PtyInput(this.pty);
-    this.flow = new PtyFlowGate(this.pty, this.pid);
+    this.store.add(toDisposable(() => {
+      for (const state of this.clients.values()) state.cancelJoin();
+      this.clients.clear();
+    }));
+    this.input = this.store.add(new PtyInput(this.pty));
+    this.flow = this.store.add(new PtyFlowGate(this.pty, this.pid));
     this.whereWatcher = new WhereWatcher(this.pid, (where) => {
       for (const state of this.clients.values()) if (state.live) state.client.sendMessage({ type: 'where', where });
     });
+    this.store.add(toDisposable(() => this.whereWatcher.stop()));
     const output = (data: Buffer) => {
       opts.onBytes?.('out', data.length);
       this.whereWatcher.noteActivity();
       for (const fn of this.activityListeners) fn();
       this.batcher.push(data);
     };
-    this.ptyListeners.push(
-      this.pty.onData(output as unknown as (data: string) => void),
-      { dispose: rescueOutputAfterEarlyEof(this.pty, output) },
-      this.pty.onExit(({ exitCode, signal }) => this.handleExit(exitCode, signal ? signal : null)),
-    );
+    this.store.add(this.pty.onData(output as unknown as (data: string) => void));
+    this.store.add(toDisposable(rescueOutputAfterEarlyEof(this.pty, output)));
+    this.store.add(this.pty.onExit(({ exitCode, signal }) => this.handleExit(exitCode, signal ? signal : null)));
     this.log.info({ pid: this.pid, target: opts.spec.description, argv: [opts.spec.file, ...opts.spec.args] }, 'session started');
     this.startGrace(); // no writer is attached yet: a session created and never opened must not live forever
   }
@@ -175,7 +182,7 @@ export class TerminalSession {
     if (!client.readOnly) {
       this.writers++;
       this.everAttached = true;
-      clearTimeout(this.graceTimer);
+      this.graceTimer.clear();
     }
     if (!this.exitStatus) this.whereWatcher.start();
     state.cancelJoin = this.mirror.requestSnapshot((snapshot) => this.join(state, snapshot));
@@ -205,7 +212,7 @@ export class TerminalSession {
    */
   terminate(): Promise<void> {
     this.ending ??= (async () => {
-      clearTimeout(this.graceTimer);
+      this.graceTimer.clear();
       // A PID stays taken while any process uses it as a session id, so it can be reused only once everything
       // of ours is gone: then a live leader with another start time is somebody else's session — leave it be.
       const leader = readProcStat(this.pid);
@@ -220,20 +227,18 @@ export class TerminalSession {
     return this.ending;
   }
 
-  /** Releases everything the session owns. Processes are ended by terminate(); this only drops our handles. */
+  /**
+   * Releases everything the session owns (registered in `store` where it was made). Processes are ended by
+   * terminate(); this only drops our handles.
+   */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (const listener of this.ptyListeners) listener.dispose();
-    this.input.dispose();
-    this.batcher.dispose();
-    this.mirror.dispose();
-    for (const state of this.clients.values()) state.cancelJoin();
-    this.clients.clear();
-    clearTimeout(this.graceTimer);
-    this.whereWatcher.stop();
-    this.flow.dispose();
-    this.markExited();
+    try {
+      this.store.dispose();
+    } finally {
+      this.markExited();
+    }
   }
 
   private join(state: ClientState, snapshot: ScreenSnapshot): void {
@@ -322,9 +327,9 @@ export class TerminalSession {
   }
 
   private startGrace(): void {
-    clearTimeout(this.graceTimer);
+    this.graceTimer.clear();
     if (this.ending || this.disposed) return;
     const grace = this.everAttached ? this.opts.config.sessionGraceMs : Math.max(this.opts.config.sessionGraceMs, FIRST_ATTACH_WINDOW_MS);
-    this.graceTimer = setTimeout(() => this.opts.onIdle(this), grace);
+    this.graceTimer.set(() => this.opts.onIdle(this), grace);
   }
 }

@@ -6,18 +6,13 @@
 // that in main-thread work — measured as the top item of a 100-session profile.
 import { readFileSync, readlinkSync } from 'node:fs';
 import type { WhereInfo } from '../../shared/protocol.js';
-import { parseProcStat } from './process-group.js';
-
-/** `mnt:[4026533646]` (the nsfs link text) → `mnt:4026533646` (our namespace id). */
-export function nsIdFromLink(link: string): string | null {
-  const m = /^(\w+):\[(\d+)\]$/.exec(link);
-  return m ? `${m[1]}:${m[2]}` : null;
-}
+import { nsIdOfLink } from '../proc/ns-links.js';
+import { parseProcStat } from '../proc/pids.js';
 
 function describe(pid: number): WhereInfo | null {
   try {
     const comm = readFileSync(`/proc/${pid}/comm`, 'utf8');
-    return { pid, command: comm.trimEnd(), mnt: nsIdFromLink(readlinkSync(`/proc/${pid}/ns/mnt`)) };
+    return { pid, command: comm.trimEnd(), mnt: nsIdOfLink(readlinkSync(`/proc/${pid}/ns/mnt`)) };
   } catch {
     return null; // Swallow: the process ended while we looked; the caller falls back or tries next time.
   }

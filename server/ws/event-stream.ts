@@ -11,7 +11,7 @@ import type { Logger } from '../log.js';
 import type { NamespaceEngine } from '../namespaces/engine.js';
 import { Outbox } from './outbox.js';
 import { LessonClientMessageSchema, type LessonServerMessage } from '../../shared/lessons.js';
-import { AppError } from '../http/errors.js';
+import { AppError } from '../errors.js';
 import type { LessonService } from '../lessons/service.js';
 
 type StreamMessage = EventsServerMessage | LessonServerMessage;

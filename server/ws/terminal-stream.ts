@@ -8,7 +8,7 @@
 // window must not reflow the owner's shell.
 import type WebSocket from 'ws';
 import { CLOSE, parseClientMessage, type ServerMessage } from '../../shared/protocol.js';
-import { AppError } from '../http/errors.js';
+import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Attachment, TerminalClient, TerminalSession } from '../terminals/session.js';
 import type { TerminalRegistry } from '../terminals/registry.js';
@@ -67,7 +67,7 @@ export function attachTerminalClient(ws: WebSocket, session: TerminalSession, op
   } catch (err) {
     if (!(err instanceof AppError)) throw err;
     sendMessage({ type: 'error', code: err.code, message: err.message });
-    outbox.close(closeCodeFor(err.code), err.code);
+    outbox.close(err.closeCode, err.code);
     return;
   }
   const attached = attachment;
@@ -109,10 +109,4 @@ export function attachTerminalClient(ws: WebSocket, session: TerminalSession, op
     // Logged only: 'close' always follows an error, and that detaches the client.
     opts.log.debug({ err, session: session.id }, 'terminal socket error');
   });
-}
-
-function closeCodeFor(code: ServerErrorCode): number {
-  if (code === 'TOO_MANY_CLIENTS') return CLOSE.TOO_MANY_CLIENTS;
-  if (code === 'SESSION_EXITED') return CLOSE.SESSION_EXITED;
-  return CLOSE.SESSION_NOT_FOUND;
 }

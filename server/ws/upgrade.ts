@@ -3,10 +3,9 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { ERROR_STATUS, type ErrorCode } from '../../shared/api.js';
 import { CLOSE, type ServerMessage } from '../../shared/protocol.js';
 import { handshakeCredential, selectProtocol, WS_VIEW_PREFIX, type Auth, type Caller } from '../http/auth.js';
-import { errorBody } from '../http/errors.js';
+import { ERROR_CODES, errorBody, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import { Outbox } from './outbox.js';
 
@@ -128,7 +127,7 @@ export function viewToken(req: IncomingMessage, url: URL): string | null {
 }
 
 export function reject(socket: Duplex, code: ErrorCode, message: string): void {
-  const status = ERROR_STATUS[code];
+  const status = ERROR_CODES[code].status;
   const body = JSON.stringify(errorBody(code, message));
   socket.end(
     `HTTP/1.1 ${status} ${statusText(status)}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerList, ErrorBody, NamespaceList, Target } from '../../shared/api.js';
 import { ContainerTracker } from '../../server/containers/tracker.js';
-import { AppError } from '../../server/http/errors.js';
+import { AppError } from '../../server/errors.js';
 import { createLogger } from '../../server/log.js';
 import { createNamespaceEngine, type NamespaceEngine } from '../../server/namespaces/engine.js';
 import { createLauncher, type LaunchSpec } from '../../server/terminals/launch.js';

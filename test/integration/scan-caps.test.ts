@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../server/log.js';
-import { readCapped, readFactsJob, ScanPool } from '../../server/namespaces/scan-pool.js';
+import { readCapped, readFactsJob } from '../../server/proc/scan-jobs.js';
+import { ScanPool } from '../../server/proc/scan-pool.js';
 import { COMMAND_MAX_BYTES } from '../../shared/api.js';
 import { waitUntil } from '../helpers/proc.js';
 

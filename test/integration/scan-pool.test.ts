@@ -1,9 +1,12 @@
-// The worker thread runs the same job code from its source text: prove it answers exactly like the main thread.
+// The worker thread runs the same job code (scan-jobs.ts) from its compiled module: prove it answers exactly like
+// the main thread, and that it is the worker that answers (a worker that cannot start falls back silently).
 import * as fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../server/log.js';
-import { listPids } from '../../server/namespaces/discovery.js';
-import { ERRNO_CODES, readFactsJob, readNsfsLinesJob, readNsLinksJob, ScanPool } from '../../server/namespaces/scan-pool.js';
+import { listPids } from '../../server/proc/pids.js';
+import { ERRNO_CODES, readFactsJob, readNsfsLinesJob, readNsLinksJob } from '../../server/proc/scan-jobs.js';
+import { ScanPool, scanWorkerUrl } from '../../server/proc/scan-pool.js';
 
 const log = createLogger('silent');
 const split = new ScanPool(log, 1); // every job is split with the worker
@@ -66,5 +69,19 @@ describe('ScanPool', () => {
     expect(facts[0]).toEqual({ uid: process.getuid?.(), command: expect.stringContaining('node') });
     expect(facts[1]).toEqual({ error: 'ENOENT' });
     expect(facts.map((f) => 'uid' in f)).toEqual(readFactsJob(fs, pids).map((f) => 'uid' in f));
+  });
+
+  it('runs its jobs on a worker started from the compiled scan-worker module, not from source text', async () => {
+    expect(fileURLToPath(scanWorkerUrl())).toMatch(/\/dist\/server\/proc\/scan-worker\.js$/);
+    const warnings: unknown[] = [];
+    const pool = new ScanPool({ warn: (obj) => warnings.push(obj) }, 1);
+    try {
+      const [table] = await pool.mountinfo([{ mnt: 'mnt:0', pids: null }], 1);
+      expect(Buffer.from(table?.raw ?? []).toString('utf8')).toBe(fs.readFileSync('/proc/self/mountinfo', 'utf8'));
+      // Any failure of the worker (not built, crashed) is logged as a warning and the job redone here.
+      expect(warnings).toEqual([]);
+    } finally {
+      pool.dispose();
+    }
   });
 });

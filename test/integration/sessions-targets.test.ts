@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readlinkSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { WhereInfo } from '../../shared/protocol.js';
-import { AppError } from '../../server/http/errors.js';
+import { AppError } from '../../server/errors.js';
 import { nsfsDev, openNamespace } from '../../server/kernel/nsfs.js';
 import { createLauncher, type NamespaceEntry, type NamespaceEntryResolver } from '../../server/terminals/launch.js';
 import { startTerminalHarness, type TerminalHarness } from '../helpers/terminal-harness.js';

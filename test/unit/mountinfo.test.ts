@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { escapeMountinfo, nsfsTargetId, parseMountinfo, parseMountinfoLine, parseNsfsMounts, parseOptionalFields, unescapeMountinfo, MountinfoParseError } from '../../server/mounts/mountinfo.js';
+import { nsfsTargetId, parseMountinfo, parseMountinfoLine, parseNsfsMounts, parseOptionalFields, MountinfoParseError } from '../../server/mounts/mountinfo.js';
+import { escapeMountinfo, unescapeMountinfo } from '../../server/proc/mangle.js';
 
 // Lines in the kernel's own format (fs/proc_namespace.c show_mountinfo), including the proc(5) example.
 const FIXTURE = [

@@ -4,7 +4,8 @@
 // test fires, so the load that made the read slow is given, not waited for.
 import { describe, expect, it } from 'vitest';
 import { PersistedScanner } from '../../server/namespaces/persisted.js';
-import type { NsfsJobItem, NsfsJobResult, ScanPool } from '../../server/namespaces/scan-pool.js';
+import type { NsfsJobItem, NsfsJobResult } from '../../server/proc/scan-jobs.js';
+import type { ScanPool } from '../../server/proc/scan-pool.js';
 import type { MountNotifier, MountTracker } from '../../server/mounts/mount-notify.js';
 import { createLogger } from '../../server/log.js';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { utf8PendingAfter, VtBoundary } from '../../server/terminals/mirror/vt-boundary.js';
-import { parseProcStat } from '../../server/terminals/process-group.js';
-import { nsIdFromLink } from '../../server/terminals/where.js';
+import { nsIdOfLink } from '../../server/proc/ns-links.js';
+import { parseProcStat } from '../../server/proc/pids.js';
 
 const bytes = (s: string) => Buffer.from(s, 'utf8');
 
@@ -72,9 +72,9 @@ describe('parseProcStat', () => {
   });
 });
 
-describe('nsIdFromLink', () => {
+describe('nsIdOfLink', () => {
   it('turns the nsfs link text into our id', () => {
-    expect(nsIdFromLink('mnt:[4026533646]')).toBe('mnt:4026533646');
-    expect(nsIdFromLink('garbage')).toBeNull();
+    expect(nsIdOfLink('mnt:[4026533646]')).toBe('mnt:4026533646');
+    expect(nsIdOfLink('garbage')).toBeNull();
   });
 });

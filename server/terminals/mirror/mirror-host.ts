@@ -71,6 +71,11 @@ export class MirrorHost {
 
   constructor(private readonly boundaryWaitMs: number) {}
 
+  /** terminals open in the worker */
+  get openTerminals(): number {
+    return this.endpoints.size;
+  }
+
   /** Creates a terminal in the worker (starting the worker if needed); returns its id. */
   open(endpoint: MirrorEndpoint, cols: number, rows: number, scrollback: number): number {
     const id = this.nextId++;

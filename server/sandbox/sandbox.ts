@@ -58,6 +58,8 @@ export class Sandbox {
     private readonly unshare: ChildProcess,
     readonly initPid: number,
     private readonly initStart: number,
+    /** the CPU its mount namespace was made on; see nsCpuOf */
+    readonly nsCpu: number,
   ) {
     this.hostname = `sandbox-${id}`;
   }
@@ -69,12 +71,13 @@ export class Sandbox {
 
   static async create(opts: SandboxOptions): Promise<Sandbox> {
     const cgroups = createCgroups(opts.id, opts.limits);
+    const nsCpu = nsCpuOf(readFileSync('/proc/self/status', 'utf8'));
     let unshare: ChildProcess | null = null;
     let stderr = '';
     try {
       unshare = spawn(
         '/bin/sh',
-        ['-c', IN_CGROUPS_SH, 'in-cgroups', ...cgroups.procsFiles, '--', 'setpriv', `--reuid=${opts.uidBase}`, `--regid=${opts.uidBase}`, '--clear-groups', '--pdeathsig=KILL', '--', 'unshare', '--user', '--mount', '--pid', '--fork', '--uts', '--ipc', '--net', '--cgroup', '--kill-child', '--propagation', 'private', '--', 'perl', '-e', INIT_PL],
+        ['-c', IN_CGROUPS_SH, 'in-cgroups', ...cgroups.procsFiles, '--', 'setpriv', `--reuid=${opts.uidBase}`, `--regid=${opts.uidBase}`, '--clear-groups', '--pdeathsig=KILL', '--', 'taskset', '--cpu-list', String(nsCpu), 'unshare', '--user', '--mount', '--pid', '--fork', '--uts', '--ipc', '--net', '--cgroup', '--kill-child', '--propagation', 'private', '--', 'perl', '-e', INIT_PL],
         { stdio: ['ignore', 'ignore', 'pipe'], cwd: '/', env: { PATH: SYSTEM_PATH } },
       );
       const child = unshare;
@@ -93,7 +96,7 @@ export class Sandbox {
       const initStart = readProcStat(initPid)?.startTime;
       if (initStart === undefined) throw failed() ?? new AppError('KERNEL_ERROR', 'the sandbox init exited at once');
       const limits: SandboxLimits = { ...opts.limits, enforced: cgroups.enforced, ...(cgroups.missing.length > 0 ? { missing: cgroups.missing } : {}) };
-      const sandbox = new Sandbox(opts.id, opts.uidBase, limits, cgroups, child, initPid, initStart);
+      const sandbox = new Sandbox(opts.id, opts.uidBase, limits, cgroups, child, initPid, initStart, nsCpu);
       for (const type of NS_TYPES) {
         const id = linkOf(initPid, type);
         if (id) sandbox.nsIds.set(type, id.replace(/^(\w+):\[(\d+)\]$/, '$1:$2'));
@@ -177,6 +180,20 @@ export class Sandbox {
 async function removeCgroups(cgroups: SandboxCgroups): Promise<void> {
   // rmdir answers EBUSY for a moment after the last process left (v1 frees it asynchronously).
   await poll(() => (cgroups.remove() ? true : null), DESTROY_DEADLINE_MS, 'the sandbox cgroups to empty').catch(() => undefined);
+}
+
+/**
+ * The CPU a sandbox makes its mount namespaces on: the first this server may run on (the Cpus_allowed_list of
+ * /proc/self/status, e.g. "0-1" or "2,5-7"). Binding a mount namespace's file is refused (EINVAL, mnt_ns_loop)
+ * unless the new namespace's id is greater than the binder's own, and Linux 6.18 hands namespace ids out in
+ * per-CPU batches (gen_cookie_next): an id made on one CPU can be smaller than an older one made on another.
+ * Ids made on one CPU only ever grow, so the sandbox's mount namespace and every one New namespace persists in
+ * it are made on this CPU (taskset for just that unshare). Later kernels count ids globally; pinning is then moot.
+ */
+export function nsCpuOf(status: string): number {
+  const list = /^Cpus_allowed_list:\s*(\d+)/m.exec(status)?.[1];
+  if (list === undefined) throw new AppError('KERNEL_ERROR', 'cannot create a sandbox: /proc/self/status has no Cpus_allowed_list');
+  return Number(list);
 }
 
 const exitedChild = (c: ChildProcess): boolean => c.exitCode !== null || c.signalCode !== null;

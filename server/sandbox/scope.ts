@@ -114,7 +114,7 @@ export function scopedEngine(host: NamespaceEngine, sandbox: () => Promise<Sandb
       // `unshare --mount=FILE`. The name was validated by the route (no '/', never '.' or '..').
       let out: string;
       try {
-        out = await sb.run(['/bin/sh', '-c', CREATE_NS_SH, 'create-ns', req.name], `creating ${req.name}`);
+        out = await sb.run(['/bin/sh', '-c', CREATE_NS_SH, 'create-ns', req.name, String(sb.nsCpu)], `creating ${req.name}`);
       } catch (err) {
         if (err instanceof AppError && /already exists/.test(err.message)) throw new AppError('NS_EXISTS', `${SANDBOX_NS_DIR}/${req.name} already exists`);
         throw err;

@@ -68,8 +68,9 @@ sleep while 1;
 export const SANDBOX_NS_DIR = '/run/nsconsole/ns'; // also spelled out in CREATE_NS_SH
 
 /**
- * `sh -c CREATE_NS_SH create-ns NAME`: the walkthrough inside the sandbox; prints the new namespace's inode.
- * NAME is validated by the caller ([A-Za-z0-9_-][A-Za-z0-9._-]{0,63}).
+ * `sh -c CREATE_NS_SH create-ns NAME CPU`: the walkthrough inside the sandbox; prints the new namespace's inode.
+ * NAME is validated by the caller ([A-Za-z0-9_-][A-Za-z0-9._-]{0,63}); CPU is the sandbox's nsCpu: the new
+ * namespace is made on the CPU the sandbox's own was made on, or the bind may fail with EINVAL (see nsCpuOf).
  */
 export const CREATE_NS_SH = `set -eu
 dir=/run/nsconsole/ns
@@ -79,7 +80,7 @@ if ! mountpoint -q "$dir"; then mount --bind "$dir" "$dir"; fi
 mount --make-private "$dir"
 if [ -e "$dir/$1" ]; then echo "$dir/$1 already exists" >&2; exit 17; fi
 touch "$dir/$1"
-unshare --mount="$dir/$1" true
+taskset --cpu-list "$2" unshare --mount="$dir/$1" true
 stat -L -c %i "$dir/$1"
 `;
 

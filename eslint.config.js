@@ -40,7 +40,10 @@ export default tseslint.config(
     // web/ nor shared/ may import the full `zod` (it would add ~30 kB gzip to the bundle).
     files: ['web/**/*.ts', 'web/**/*.svelte'],
     rules: {
-      'no-restricted-imports': ['error', { paths: [{ name: 'zod', message: "import * as z from 'zod/mini' (the full zod does not tree-shake)." }] }],
+      'no-restricted-imports': [
+        'error',
+        { paths: [{ name: 'zod', message: "import * as z from 'zod/mini' (the full zod does not tree-shake)." }] },
+      ],
     },
   },
   {

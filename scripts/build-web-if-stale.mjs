@@ -18,5 +18,8 @@ function newest(path) {
 
 const built = existsSync(stamp) ? statSync(stamp).mtimeMs : 0;
 if (built > 0 && inputs.every((p) => newest(p) <= built)) process.exit(0);
-const r = spawnSync(process.execPath, [join(root, 'node_modules/vite/bin/vite.js'), 'build', '--logLevel', 'warn'], { cwd: root, stdio: 'inherit' });
+const r = spawnSync(process.execPath, [join(root, 'node_modules/vite/bin/vite.js'), 'build', '--logLevel', 'warn'], {
+  cwd: root,
+  stdio: 'inherit',
+});
 process.exit(r.status ?? 1);

@@ -25,14 +25,19 @@ function run(argv) {
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   const r = spawnSync(argv[0], argv.slice(1), { stdio: ['ignore', 'inherit', 'inherit'], env });
   if (r.error) stop(`${argv[0]} could not run: ${r.error.message}`);
-  if (r.status !== 0) stop(`\`${argv.join(' ')}\` failed (exit ${r.status ?? r.signal}); fix that and run npm test again`);
+  if (r.status !== 0)
+    stop(`\`${argv.join(' ')}\` failed (exit ${r.status ?? r.signal}); fix that and run npm test again`);
 }
 
 if (!executable(CHROMIUM)) {
   const debian = existsSync('/etc/debian_version');
   const root = process.getuid?.() === 0;
-  if (!debian) stop(`the e2e tests need Chromium at ${CHROMIUM}; install your distribution's chromium package so that path exists, then run npm test again`);
-  if (!root) stop(`the e2e tests need Debian's Chromium at ${CHROMIUM}; run: sudo apt-get update && sudo ${INSTALL.join(' ')}`);
+  if (!debian)
+    stop(
+      `the e2e tests need Chromium at ${CHROMIUM}; install your distribution's chromium package so that path exists, then run npm test again`,
+    );
+  if (!root)
+    stop(`the e2e tests need Debian's Chromium at ${CHROMIUM}; run: sudo apt-get update && sudo ${INSTALL.join(' ')}`);
   process.stderr.write(`ensure-chromium: ${CHROMIUM} is missing; installing Debian's chromium\n`);
   run(['apt-get', 'update', '-q']);
   run(INSTALL);

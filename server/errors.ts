@@ -47,9 +47,13 @@ const ERROR_CLOSE: { readonly [C in ErrorCode]: number } = {
 };
 
 /** Every error code with its HTTP status (the wire table in shared/api.ts, which the browser also reads) and close code. */
-export const ERROR_CODES: { readonly [C in ErrorCode]: { readonly status: number; readonly close: number } } = Object.fromEntries(
-  (Object.keys(ERROR_STATUS) as ErrorCode[]).map((code) => [code, { status: ERROR_STATUS[code], close: ERROR_CLOSE[code] }]),
-) as { [C in ErrorCode]: { status: number; close: number } };
+export const ERROR_CODES: { readonly [C in ErrorCode]: { readonly status: number; readonly close: number } } =
+  Object.fromEntries(
+    (Object.keys(ERROR_STATUS) as ErrorCode[]).map((code) => [
+      code,
+      { status: ERROR_STATUS[code], close: ERROR_CLOSE[code] },
+    ]),
+  ) as { [C in ErrorCode]: { status: number; close: number } };
 
 /** An expected failure with a stable code; the HTTP status and the WebSocket close code follow from the code. */
 export class AppError extends Error {

@@ -23,7 +23,8 @@ async function main(): Promise<void> {
     return;
   }
   const log = createLogger();
-  if (process.getuid?.() !== 0) log.warn('not running as root: host shells work, namespace actions will answer NOT_PRIVILEGED');
+  if (process.getuid?.() !== 0)
+    log.warn('not running as root: host shells work, namespace actions will answer NOT_PRIVILEGED');
   const { config } = parsed;
   let server;
   try {
@@ -68,8 +69,10 @@ function listenFailure(err: unknown): string | undefined {
   const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
   if (e?.syscall !== 'listen') return undefined;
   const where = `${e.address ?? '?'}:${e.port ?? '?'}`;
-  if (e.code === 'EADDRINUSE') return `port ${e.port} on ${e.address} is already in use: stop the program using it, or start with --port 0 to pick a free port`;
-  if (e.code === 'EACCES') return `not allowed to listen on ${where} (ports below 1024 need privileges): pick another --port, or --port 0 for a free one`;
+  if (e.code === 'EADDRINUSE')
+    return `port ${e.port} on ${e.address} is already in use: stop the program using it, or start with --port 0 to pick a free port`;
+  if (e.code === 'EACCES')
+    return `not allowed to listen on ${where} (ports below 1024 need privileges): pick another --port, or --port 0 for a free one`;
   if (e.code === 'EADDRNOTAVAIL') return `${e.address} is not an address of this machine: pick another --host`;
   return undefined;
 }

@@ -77,7 +77,10 @@ export function packageVersion(): string {
 
 export async function startNsconsole(config: Config, log: Logger, opts: StartOptions = {}): Promise<RunningServer> {
   // First, before anything starts: an unreadable certificate is a start-up error naming the file.
-  const tlsFiles = config.tlsCert !== undefined && config.tlsKey !== undefined ? { cert: config.tlsCert, key: config.tlsKey } : undefined;
+  const tlsFiles =
+    config.tlsCert !== undefined && config.tlsKey !== undefined
+      ? { cert: config.tlsCert, key: config.tlsKey }
+      : undefined;
   const tlsOptions = tlsFiles ? loadTls(tlsFiles) : undefined;
   const shownHost = reachableHost(config.host);
   const audit = openAuditOrExplain(config.auditLog, log);
@@ -94,7 +97,10 @@ export async function startNsconsole(config: Config, log: Logger, opts: StartOpt
   // --sandbox: every view and session is its caller's sandbox's (server/sandbox/owners.ts), never the host's.
   const sandboxes = config.sandbox ? createSandboxManager(config.sandbox, log) : null;
   const ownerViews = sandboxes ? createOwnerViews(engine, sandboxes) : null;
-  const launch = sandboxes && ownerViews ? createSandboxLauncher({ shell: config.shell, manager: sandboxes, scopedFor: ownerViews.viewsFor }) : createLauncher({ shell: config.shell, engine, containers });
+  const launch =
+    sandboxes && ownerViews
+      ? createSandboxLauncher({ shell: config.shell, manager: sandboxes, scopedFor: ownerViews.viewsFor })
+      : createLauncher({ shell: config.shell, engine, containers });
   const ownership = createOwnership((id) => registry.get(id) !== undefined);
   const registry = createTerminalRegistry({
     config,
@@ -102,11 +108,20 @@ export async function startNsconsole(config: Config, log: Logger, opts: StartOpt
     launch,
     onPtyBytes: metrics.ptyBytes,
     // Ends nobody asked for over the API: recorded under the session's owner, from no address.
-    onEnded: (id, reason, exited) => audit.record({ user: ownership.ownerOf(id), ip: '', action: 'session.end', session: id, reason, exit: exited }),
+    onEnded: (id, reason, exited) =>
+      audit.record({ user: ownership.ownerOf(id), ip: '', action: 'session.end', session: id, reason, exit: exited }),
   });
-  metrics.setSources({ sessions: () => registry.list().length, clients: () => registry.list().reduce((n, s) => n + s.clients, 0) });
+  metrics.setSources({
+    sessions: () => registry.list().length,
+    clients: () => registry.list().reduce((n, s) => n + s.clients, 0),
+  });
   // Lessons check one engine's view: in sandbox mode the token holder's sandbox (a per-user lesson is not built).
-  const lessons = new LessonService({ dir: opts.lessonsDir ?? defaultLessonsDir(), engine: ownerViews ? ownerViews.viewsFor(TOKEN_USER) : engine, registry, log });
+  const lessons = new LessonService({
+    dir: opts.lessonsDir ?? defaultLessonsDir(),
+    engine: ownerViews ? ownerViews.viewsFor(TOKEN_USER) : engine,
+    registry,
+    log,
+  });
   let port = config.port;
   // auth is built below; requests only arrive after listen
   const ownerOf = (req: http.IncomingMessage): string => ownerOfCaller(auth.caller(req), (id) => ownership.ownerOf(id));
@@ -118,7 +133,12 @@ export async function startNsconsole(config: Config, log: Logger, opts: StartOpt
     allowHosts: shownHost === config.host ? config.allowHosts : [...config.allowHosts, urlHost(shownHost)],
     host: config.host,
     secure: tlsOptions !== undefined,
-    identity: { authHeader: config.authHeader, trustedProxies: config.trustedProxies ?? DEFAULT_TRUSTED_PROXIES, admins: config.admins ?? [], proxySecret: config.proxySecret },
+    identity: {
+      authHeader: config.authHeader,
+      trustedProxies: config.trustedProxies ?? DEFAULT_TRUSTED_PROXIES,
+      admins: config.admins ?? [],
+      proxySecret: config.proxySecret,
+    },
     audit,
     port: () => port,
   });
@@ -153,9 +173,16 @@ export async function startNsconsole(config: Config, log: Logger, opts: StartOpt
   };
   const tlsServer = tlsOptions ? https.createServer({ ...SERVER_TIMEOUT_OPTIONS, ...tlsOptions }, handler) : undefined;
   // https.Server has every member of http.Server that the limits and teardown use.
-  const server: http.Server = tlsServer ? (tlsServer as unknown as http.Server) : http.createServer(SERVER_TIMEOUT_OPTIONS, handler);
+  const server: http.Server = tlsServer
+    ? (tlsServer as unknown as http.Server)
+    : http.createServer(SERVER_TIMEOUT_OPTIONS, handler);
   server.keepAliveTimeout = SERVER_TIMEOUT_OPTIONS.keepAliveTimeout;
-  const limits = installConnectionLimits(server, { authenticated, maxConnections: opts.maxConnections, maxPerIp: opts.maxConnectionsPerIp, unauthenticatedRate: opts.unauthenticatedRate });
+  const limits = installConnectionLimits(server, {
+    authenticated,
+    maxConnections: opts.maxConnections,
+    maxPerIp: opts.maxConnectionsPerIp,
+    unauthenticatedRate: opts.unauthenticatedRate,
+  });
   const eventStreams = createEventStreams(views, log, opts.eventStreams, lessons);
   const terminals = terminalUpgrades(registry, log);
   const upgrades = createUpgradeHandler({
@@ -164,11 +191,24 @@ export async function startNsconsole(config: Config, log: Logger, opts: StartOpt
     ...terminals,
     // Another user's session does not exist for this caller; an admin's view of it is read-only.
     sessionExists: (id, caller) => registry.get(id) !== undefined && ownership.access(caller, id) !== 'none',
-    onTerminal: (ws, id, caller) => terminals.onTerminal(ws, id, ownership.access(caller, id) === 'write' ? caller : { role: 'viewer', sessionId: id }),
+    onTerminal: (ws, id, caller) =>
+      terminals.onTerminal(
+        ws,
+        id,
+        ownership.access(caller, id) === 'write' ? caller : { role: 'viewer', sessionId: id },
+      ),
     beforeTerminal: (req, id, caller) => {
       const ip = plainAddress(req.socket.remoteAddress);
       if (caller.role === 'viewer') audit.record({ user: null, ip, action: 'share.open', session: id });
-      else audit.record({ user: caller.user, ip, action: 'session.attach', session: id, owner: ownership.ownerOf(id), readOnly: ownership.access(caller, id) !== 'write' });
+      else
+        audit.record({
+          user: caller.user,
+          ip,
+          action: 'session.attach',
+          session: id,
+          owner: ownership.ownerOf(id),
+          readOnly: ownership.access(caller, id) !== 'write',
+        });
     },
     onEvents: (ws, req) => eventStreams.attach(ws, req),
   });
@@ -214,7 +254,12 @@ export async function startNsconsole(config: Config, log: Logger, opts: StartOpt
     })());
 
   const scheme = tlsOptions ? 'https' : 'http';
-  return { port, url: `${scheme}://${urlHost(shownHost)}:${port}/?token=${encodeURIComponent(config.token)}`, reload, close };
+  return {
+    port,
+    url: `${scheme}://${urlHost(shownHost)}:${port}/?token=${encodeURIComponent(config.token)}`,
+    reload,
+    close,
+  };
 }
 
 /** The audit file opened now (a start-up error naming it when it cannot be), or no audit without --audit-log. */
@@ -223,6 +268,8 @@ function openAuditOrExplain(file: string | undefined, log: Logger): Audit {
   try {
     return openAudit(file, log);
   } catch (e) {
-    throw new ConfigError(`--audit-log ${file}: cannot open it for appending (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw new ConfigError(
+      `--audit-log ${file}: cannot open it for appending (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+    );
   }
 }

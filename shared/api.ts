@@ -4,9 +4,33 @@
 // Responses (server → browser) are plain objects: unknown keys are stripped, so an older browser keeps working
 // against a newer server that added a field.
 import * as z from 'zod/mini';
-import { CONTAINER_REF_PATTERN, MAX_COLS, MAX_ROWS, NS_ID_PATTERN, NS_NAME_PATTERN, NS_TYPES, PROPAGATIONS } from './constants.js';
+import {
+  CONTAINER_REF_PATTERN,
+  MAX_COLS,
+  MAX_ROWS,
+  NS_ID_PATTERN,
+  NS_NAME_PATTERN,
+  NS_TYPES,
+  PROPAGATIONS,
+} from './constants.js';
 
-export { COMMAND_MAX_BYTES, CONTAINER_REF_PATTERN, HOST_TOOLS_ROOT, MAX_COLS, MAX_ROWS, NS_ID_PATTERN, NS_NAME_PATTERN, NS_TYPES, PROPAGATIONS, nsId, nsIdInode, nsIdType, parseNsId, type NsType, type Propagation } from './constants.js';
+export {
+  COMMAND_MAX_BYTES,
+  CONTAINER_REF_PATTERN,
+  HOST_TOOLS_ROOT,
+  MAX_COLS,
+  MAX_ROWS,
+  NS_ID_PATTERN,
+  NS_NAME_PATTERN,
+  NS_TYPES,
+  PROPAGATIONS,
+  nsId,
+  nsIdInode,
+  nsIdType,
+  parseNsId,
+  type NsType,
+  type Propagation,
+} from './constants.js';
 
 /** Largest PID the kernel hands out (PID_MAX_LIMIT on 64-bit). */
 const PID_MAX_LIMIT = 4_194_304;
@@ -85,7 +109,9 @@ export const ContainerSchema = z.extend(ContainerRefSchema, {
   /** from Docker Compose's labels */
   compose: z.optional(z.object({ project: z.string(), service: z.string() })),
   /** a Kubernetes pod's name and namespace (labels) and uid (cgroup path), as far as known */
-  pod: z.optional(z.object({ name: z.optional(z.string()), namespace: z.optional(z.string()), uid: z.optional(z.string()) })),
+  pod: z.optional(
+    z.object({ name: z.optional(z.string()), namespace: z.optional(z.string()), uid: z.optional(z.string()) }),
+  ),
 });
 export type Container = z.infer<typeof ContainerSchema>;
 
@@ -200,7 +226,12 @@ export const TargetSchema = z.discriminatedUnion('kind', [
 export type Target = z.infer<typeof TargetSchema>;
 
 /** A target as the server reports it (or as this tab stored it). */
-export const TargetInfoSchema = z.discriminatedUnion('kind', [z.object(targetShapes.host), z.object(targetShapes.namespace), z.object(targetShapes.process), z.object(targetShapes.container)]);
+export const TargetInfoSchema = z.discriminatedUnion('kind', [
+  z.object(targetShapes.host),
+  z.object(targetShapes.namespace),
+  z.object(targetShapes.process),
+  z.object(targetShapes.container),
+]);
 
 export const ColsSchema = z.int().check(z.minimum(2), z.maximum(MAX_COLS));
 export const RowsSchema = z.int().check(z.minimum(1), z.maximum(MAX_ROWS));

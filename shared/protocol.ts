@@ -26,7 +26,8 @@ export const WhereInfoSchema = z.object({
 });
 export type WhereInfo = z.infer<typeof WhereInfoSchema>;
 
-export type WsErrorCode = 'BAD_MESSAGE' | 'INVALID_JSON' | 'READ_ONLY' | 'VIEWER_TOO_SLOW' | 'BAD_ACK' | 'TOO_MANY_MESSAGES';
+export type WsErrorCode =
+  'BAD_MESSAGE' | 'INVALID_JSON' | 'READ_ONLY' | 'VIEWER_TOO_SLOW' | 'BAD_ACK' | 'TOO_MANY_MESSAGES';
 
 export const ServerMessageSchema = z.discriminatedUnion('type', [
   z.object({
@@ -53,7 +54,9 @@ export type ServerErrorCode = ErrorCode | WsErrorCode;
 /** A text frame of the terminal stream, or null when it is not one we understand. */
 export const parseServerMessage = (text: string): ServerMessage | null => parseWire(ServerMessageSchema, text);
 
-export function parseClientMessage(text: string): { ok: true; msg: ClientMessage } | { ok: false; code: WsErrorCode; message: string } {
+export function parseClientMessage(
+  text: string,
+): { ok: true; msg: ClientMessage } | { ok: false; code: WsErrorCode; message: string } {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -61,6 +64,11 @@ export function parseClientMessage(text: string): { ok: true; msg: ClientMessage
     return { ok: false, code: 'INVALID_JSON', message: 'control message is not valid JSON' };
   }
   const r = ClientMessageSchema.safeParse(raw);
-  if (!r.success) return { ok: false, code: 'BAD_MESSAGE', message: r.error.issues.map((i) => `${i.path.join('.') || 'message'}: ${i.message}`).join('; ') };
+  if (!r.success)
+    return {
+      ok: false,
+      code: 'BAD_MESSAGE',
+      message: r.error.issues.map((i) => `${i.path.join('.') || 'message'}: ${i.message}`).join('; '),
+    };
   return { ok: true, msg: r.data };
 }

@@ -19,8 +19,11 @@ export function beforeHead(res: ServerResponse, before: () => void): void {
   };
 }
 
-function actionOf(req: IncomingMessage & { path: string; method: string }): { action: AuditAction; namespace: unknown } | null {
-  if (req.method === 'POST' && req.path === '/') return { action: 'namespace.create', namespace: (req as { body?: { name?: unknown } }).body?.name };
+function actionOf(
+  req: IncomingMessage & { path: string; method: string },
+): { action: AuditAction; namespace: unknown } | null {
+  if (req.method === 'POST' && req.path === '/')
+    return { action: 'namespace.create', namespace: (req as { body?: { name?: unknown } }).body?.name };
   const del = /^\/([^/]+)$/.exec(req.path);
   if (req.method === 'DELETE' && del) return { action: 'namespace.delete', namespace: safeDecode(del[1] as string) };
   return null;
@@ -41,7 +44,15 @@ export function auditNamespaceRoutes(routes: express.Router, auth: Pick<Auth, 'c
     if (what) {
       const caller = auth.caller(req);
       const user = caller?.role === 'owner' ? caller.user : null;
-      beforeHead(res, () => audit.record({ user, ip: plainAddress(req.socket.remoteAddress), action: what.action, namespace: typeof what.namespace === 'string' ? what.namespace : null, status: res.statusCode }));
+      beforeHead(res, () =>
+        audit.record({
+          user,
+          ip: plainAddress(req.socket.remoteAddress),
+          action: what.action,
+          namespace: typeof what.namespace === 'string' ? what.namespace : null,
+          status: res.statusCode,
+        }),
+      );
     }
     next();
   });

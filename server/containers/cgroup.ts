@@ -60,7 +60,12 @@ export function containerOfPath(path: string): CgroupContainer | null {
       // root (older Docker on Debian, or --cgroup-parent=/); under a pod it is the kubelet's cgroupfs layout
       // (runtime unknown from the path); elsewhere (/default/<id>, /k8s.io/<id>) containerd's namespace directory.
       const parent = parts[i - 1];
-      const runtime: ContainerRuntime = parent === 'docker' || parent === undefined ? 'docker' : podUid !== undefined || underKubepods ? 'kubernetes' : 'containerd';
+      const runtime: ContainerRuntime =
+        parent === 'docker' || parent === undefined
+          ? 'docker'
+          : podUid !== undefined || underKubepods
+            ? 'kubernetes'
+            : 'containerd';
       found = { id: bare[1] as string, runtime, path };
     }
   }

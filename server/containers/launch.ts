@@ -43,13 +43,18 @@ export async function containerLaunch(target: ContainerTarget, deps: ContainerLa
   const verify = () => {
     const now = readProcStat(c.pid);
     if (!now || now.state === 'Z') throw new AppError('CONTAINER_NOT_FOUND', `container ${c.name} has stopped`);
-    if (now.startTime !== seen.startTime || containerOf(c.pid)?.id !== c.id) throw new AppError('TARGET_CHANGED', `container ${c.name} restarted while being entered; try again`);
+    if (now.startTime !== seen.startTime || containerOf(c.pid)?.id !== c.id)
+      throw new AppError('TARGET_CHANGED', `container ${c.name} restarted while being entered; try again`);
   };
 
   if (target.tools === 'host') return hostTools(c, seen.startTime, label, verify, deps);
 
   const shell = CONTAINER_SHELLS.find((path) => executableInRoot(`/proc/${c.pid}/root`, path));
-  if (!shell) throw new AppError('CONTAINER_NO_SHELL', `${label} has no shell (looked for ${CONTAINER_SHELLS.join(', ')}); enter it with host tools instead`);
+  if (!shell)
+    throw new AppError(
+      'CONTAINER_NO_SHELL',
+      `${label} has no shell (looked for ${CONTAINER_SHELLS.join(', ')}); enter it with host tools instead`,
+    );
   const entry = planProcessEntry(c.pid, seen.startTime, { rootAndCwd: true });
   return {
     file: deps.nsenter,
@@ -71,7 +76,13 @@ export async function containerLaunch(target: ContainerTarget, deps: ContainerLa
  * refuses to bind a mount of another mount namespace.) PID 1 of that PID namespace is the container's init for
  * as long as the namespace lives, so the link cannot come to point at another process.
  */
-function hostTools(c: ContainerInfo, startTime: number, label: string, verify: () => void, deps: ContainerLaunchDeps): LaunchSpec {
+function hostTools(
+  c: ContainerInfo,
+  startTime: number,
+  label: string,
+  verify: () => void,
+  deps: ContainerLaunchDeps,
+): LaunchSpec {
   const self = readlinkSafe('/proc/self/ns/pid');
   if (c.namespaces.pid === undefined || readlinkSafe(`/proc/${c.pid}/ns/pid`) === self) {
     throw new AppError('NOT_SUPPORTED', `${label} shares the host's PID namespace; enter it without host tools`);
@@ -97,10 +108,28 @@ function hostTools(c: ContainerInfo, startTime: number, label: string, verify: (
   const description = `${label} with host tools: the host's programs in the container's PID, network, UTS, IPC and cgroup namespaces; its files under ${HOST_TOOLS_ROOT}`;
   return {
     file: deps.nsenter,
-    args: [...entry.args, '--', unshare, '--mount', '--propagation', 'private', '--', sh, '-c', script, 'nsconsole-host-tools', mount, ln, dir, HOST_TOOLS_ROOT, deps.hostShell],
+    args: [
+      ...entry.args,
+      '--',
+      unshare,
+      '--mount',
+      '--propagation',
+      'private',
+      '--',
+      sh,
+      '-c',
+      script,
+      'nsconsole-host-tools',
+      mount,
+      ln,
+      dir,
+      HOST_TOOLS_ROOT,
+      deps.hostShell,
+    ],
     cwd: '/',
     env: deps.env(deps.hostShell, description),
-    description: entry.asOwnerUid === null ? description : `${description}, in the user namespace of uid ${entry.asOwnerUid}`,
+    description:
+      entry.asOwnerUid === null ? description : `${description}, in the user namespace of uid ${entry.asOwnerUid}`,
     verify,
     started: (pid) => entry.hold(pid),
   };

@@ -43,7 +43,9 @@ export class RuntimeNames {
   /** Facts for the ids the API knows; never throws, never waits longer than RUNTIME_WAIT_MS. */
   async facts(ids: readonly string[]): Promise<Map<string, RuntimeFacts>> {
     const now = Date.now();
-    const wanted = ids.filter((id) => !this.cache.has(id) && now - (this.unknownAt.get(id) ?? -Infinity) >= UNKNOWN_RETRY_MS);
+    const wanted = ids.filter(
+      (id) => !this.cache.has(id) && now - (this.unknownAt.get(id) ?? -Infinity) >= UNKNOWN_RETRY_MS,
+    );
     if (wanted.length > 0 && now - this.failedAt >= FAILURE_BACKOFF_MS && existsSync(this.socketPath)) {
       const refresh = this.refresh(wanted);
       let timer: NodeJS.Timeout | undefined;

@@ -103,7 +103,11 @@ export class ContainerTracker {
     if (exact) return exact;
     const byPrefix = /^[0-9a-f]{1,64}$/.test(ref) ? all.filter((c) => c.id.startsWith(ref)) : [];
     if (byPrefix.length === 1) return byPrefix[0] as ContainerInfo;
-    if (byPrefix.length > 1) throw new AppError('CONTAINER_NOT_FOUND', `${JSON.stringify(ref)} matches ${byPrefix.length} containers; give more of the id`);
+    if (byPrefix.length > 1)
+      throw new AppError(
+        'CONTAINER_NOT_FOUND',
+        `${JSON.stringify(ref)} matches ${byPrefix.length} containers; give more of the id`,
+      );
     throw new AppError('CONTAINER_NOT_FOUND', `no running container ${JSON.stringify(ref)}`);
   }
 }
@@ -117,7 +121,13 @@ export function containerOf(pid: number): CgroupContainer | null {
   }
 }
 
-function describe(id: string, where: CgroupContainer, pid: number, namespaces: Partial<Record<NsType, string>>, facts: RuntimeFacts | undefined): ContainerInfo {
+function describe(
+  id: string,
+  where: CgroupContainer,
+  pid: number,
+  namespaces: Partial<Record<NsType, string>>,
+  facts: RuntimeFacts | undefined,
+): ContainerInfo {
   const info: ContainerInfo = { id, name: facts?.name ?? shortId(id), runtime: where.runtime, pid, namespaces };
   if (facts?.image) info.image = facts.image;
   if (facts?.compose) info.compose = facts.compose;

@@ -112,7 +112,13 @@ export function createApp(deps: AppDeps): express.Express {
 
 function hostCheck(auth: Auth): RequestHandler {
   return (req, _res, next) => {
-    if (!auth.hostAllowed(req)) return next(new AppError('FORBIDDEN_HOST', `Host ${JSON.stringify(req.headers.host ?? '')} is not allowed; add it with --allow-host`));
+    if (!auth.hostAllowed(req))
+      return next(
+        new AppError(
+          'FORBIDDEN_HOST',
+          `Host ${JSON.stringify(req.headers.host ?? '')} is not allowed; add it with --allow-host`,
+        ),
+      );
     next();
   };
 }
@@ -120,7 +126,8 @@ function hostCheck(auth: Auth): RequestHandler {
 /** A browser sends Origin on cross-site requests; ours never come from another origin. */
 function originCheck(auth: Auth): RequestHandler {
   return (req, _res, next) => {
-    if (!auth.originAllowed(req)) return next(new AppError('FORBIDDEN_ORIGIN', 'requests from another origin are refused'));
+    if (!auth.originAllowed(req))
+      return next(new AppError('FORBIDDEN_ORIGIN', 'requests from another origin are refused'));
     next();
   };
 }
@@ -130,7 +137,12 @@ function requireOwner(auth: Auth): RequestHandler {
     const caller = auth.caller(req);
     if (caller?.role !== 'owner') {
       auth.authFailed(req);
-      return next(new AppError('UNAUTHORIZED', 'missing or wrong token: open the URL that nsconsole printed, or send Authorization: Bearer TOKEN'));
+      return next(
+        new AppError(
+          'UNAUTHORIZED',
+          'missing or wrong token: open the URL that nsconsole printed, or send Authorization: Bearer TOKEN',
+        ),
+      );
     }
     next();
   };

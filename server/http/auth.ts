@@ -67,7 +67,8 @@ function digest(s: string): Buffer {
 export function createAuth(deps: AuthDeps): Auth {
   // Hash both sides so timingSafeEqual gets equal lengths and the compare leaks nothing about the token.
   const ownerDigest = digest(deps.token);
-  const isOwnerToken = (token: string | undefined): boolean => token !== undefined && timingSafeEqual(digest(token), ownerDigest);
+  const isOwnerToken = (token: string | undefined): boolean =>
+    token !== undefined && timingSafeEqual(digest(token), ownerDigest);
 
   const presentedToken = (req: IncomingMessage): string | undefined => {
     const header = req.headers.authorization;
@@ -81,13 +82,26 @@ export function createAuth(deps: AuthDeps): Auth {
   const decide = (req: IncomingMessage): { caller: Caller | null; failure?: string } => {
     const ip = plainAddress(req.socket.remoteAddress);
     const fromHeader = headerIdentity(req.headers, req.socket.remoteAddress);
-    if (fromHeader.kind === 'user') return { caller: { role: 'owner', user: fromHeader.identity.user, admin: fromHeader.identity.admin } };
+    if (fromHeader.kind === 'user')
+      return { caller: { role: 'owner', user: fromHeader.identity.user, admin: fromHeader.identity.admin } };
     // A trusted proxy vouching for a bad name is refused outright, even with a token: the proxy is the way in.
     if (fromHeader.kind === 'bad') return { caller: null, failure: fromHeader.reason };
     // From anywhere else the header is ignored (the token may still authenticate) and recorded: someone tried.
-    if (fromHeader.kind === 'untrusted') deps.audit?.record({ user: null, ip, action: 'auth.untrusted_header', claimed: fromHeader.value, path: pathOf(req) });
+    if (fromHeader.kind === 'untrusted')
+      deps.audit?.record({
+        user: null,
+        ip,
+        action: 'auth.untrusted_header',
+        claimed: fromHeader.value,
+        path: pathOf(req),
+      });
     const token = presentedToken(req);
-    if (token === undefined) return { caller: null, failure: fromHeader.kind === 'untrusted' ? 'user header from an untrusted address, and no token' : 'no credential' };
+    if (token === undefined)
+      return {
+        caller: null,
+        failure:
+          fromHeader.kind === 'untrusted' ? 'user header from an untrusted address, and no token' : 'no credential',
+      };
     if (isOwnerToken(token)) return { caller: { role: 'owner', user: TOKEN_USER, admin: true } };
     const sessionId = deps.sessionIdForViewerToken(token);
     return sessionId ? { caller: { role: 'viewer', sessionId } } : { caller: null, failure: 'wrong token' };
@@ -118,7 +132,13 @@ export function createAuth(deps: AuthDeps): Auth {
     caller: (req) => decision(req).caller,
     authFailed(req, reason) {
       const d = decision(req);
-      deps.audit?.record({ user: null, ip: plainAddress(req.socket.remoteAddress), action: 'auth.fail', reason: reason ?? d.failure ?? 'not allowed here', path: pathOf(req) });
+      deps.audit?.record({
+        user: null,
+        ip: plainAddress(req.socket.remoteAddress),
+        action: 'auth.fail',
+        reason: reason ?? d.failure ?? 'not allowed here',
+        path: pathOf(req),
+      });
     },
     viewerSession: (token) => deps.sessionIdForViewerToken(token),
     hostAllowed(req) {
@@ -129,11 +149,20 @@ export function createAuth(deps: AuthDeps): Auth {
       const origin = req.headers.origin;
       if (origin === undefined) return true;
       const host = req.headers.host?.toLowerCase();
-      return host !== undefined && (origin.toLowerCase() === `http://${host}` || origin.toLowerCase() === `https://${host}`);
+      return (
+        host !== undefined && (origin.toLowerCase() === `http://${host}` || origin.toLowerCase() === `https://${host}`)
+      );
     },
     clearLegacyCookie(req) {
       if (!req.headers.cookie?.includes(`${LEGACY_TOKEN_COOKIE}=`)) return null;
-      return serializeCookie(LEGACY_TOKEN_COOKIE, '', { httpOnly: true, secure: deps.secure === true, sameSite: 'strict', path: '/', maxAge: 0, expires: new Date(0) });
+      return serializeCookie(LEGACY_TOKEN_COOKIE, '', {
+        httpOnly: true,
+        secure: deps.secure === true,
+        sameSite: 'strict',
+        path: '/',
+        maxAge: 0,
+        expires: new Date(0),
+      });
     },
   };
 }

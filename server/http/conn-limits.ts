@@ -161,18 +161,29 @@ export function installConnectionLimits(server: Server, opts: ConnectionLimitsOp
     maxConnections,
     admitRequest(req, res) {
       if (admit(req)) return true;
-      const body = JSON.stringify(errorBody('RATE_LIMITED', 'too many requests without a valid token from this address; try again in a moment'));
-      res.writeHead(429, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'retry-after': '1', connection: 'close' });
+      const body = JSON.stringify(
+        errorBody('RATE_LIMITED', 'too many requests without a valid token from this address; try again in a moment'),
+      );
+      res.writeHead(429, {
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(body),
+        'retry-after': '1',
+        connection: 'close',
+      });
       res.end(body);
       return false;
     },
     admitUpgrade(req, socket) {
       if (admit(req)) return true;
-      const body = JSON.stringify(errorBody('RATE_LIMITED', 'too many upgrades without a valid token from this address'));
+      const body = JSON.stringify(
+        errorBody('RATE_LIMITED', 'too many upgrades without a valid token from this address'),
+      );
       socket.on('error', () => {
         // Swallow: the peer went away before reading the refusal; nothing more to say.
       });
-      socket.end(`HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n${body}`);
+      socket.end(
+        `HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n${body}`,
+      );
       return false;
     },
     get connections() {

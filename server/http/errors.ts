@@ -14,9 +14,12 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
     if (res.headersSent) return next(err);
     let appErr: AppError;
     if (err instanceof AppError) appErr = err;
-    else if (isBodyParserError(err) && err.type === 'entity.parse.failed') appErr = new AppError('INVALID_JSON', 'request body is not valid JSON');
-    else if (isBodyParserError(err) && err.type === 'entity.too.large') appErr = new AppError('PAYLOAD_TOO_LARGE', 'request body is too large');
-    else if (hasClientStatus(err)) appErr = new AppError('BAD_REQUEST', err.message); // e.g. a URIError from bad %-encoding in a path
+    else if (isBodyParserError(err) && err.type === 'entity.parse.failed')
+      appErr = new AppError('INVALID_JSON', 'request body is not valid JSON');
+    else if (isBodyParserError(err) && err.type === 'entity.too.large')
+      appErr = new AppError('PAYLOAD_TOO_LARGE', 'request body is too large');
+    else if (hasClientStatus(err))
+      appErr = new AppError('BAD_REQUEST', err.message); // e.g. a URIError from bad %-encoding in a path
     else {
       log.error({ err }, 'unhandled error');
       appErr = new AppError('INTERNAL', 'internal error');
@@ -26,7 +29,9 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
 }
 
 function isBodyParserError(err: unknown): err is { type: string; status?: number; message: string } {
-  return typeof err === 'object' && err !== null && 'type' in err && typeof (err as { type: unknown }).type === 'string';
+  return (
+    typeof err === 'object' && err !== null && 'type' in err && typeof (err as { type: unknown }).type === 'string'
+  );
 }
 
 function hasClientStatus(err: unknown): err is { status: number; message: string } {

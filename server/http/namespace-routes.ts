@@ -2,7 +2,16 @@
 // Inputs are validated here with the shared zod schemas; the engine throws AppError for everything expected.
 import express from 'express';
 import type { z } from 'zod';
-import { CreateNamespaceSchema, MOUNTS_PAGE_MAX_ROWS, NsIdSchema, NsTypeSchema, type MountDiff, type MountTable, type Namespace, type NamespaceList } from '../../shared/api.js';
+import {
+  CreateNamespaceSchema,
+  MOUNTS_PAGE_MAX_ROWS,
+  NsIdSchema,
+  NsTypeSchema,
+  type MountDiff,
+  type MountTable,
+  type Namespace,
+  type NamespaceList,
+} from '../../shared/api.js';
 import type { NamespaceEngine } from '../namespaces/engine.js';
 import { AppError } from '../errors.js';
 
@@ -14,7 +23,8 @@ function firstIssue(error: z.core.$ZodError): string {
 
 function nsIdParam(value: unknown): string {
   const parsed = NsIdSchema.safeParse(value);
-  if (!parsed.success) throw new AppError('BAD_NAMESPACE_ID', `${JSON.stringify(value)} is not a namespace id like mnt:4026532177`);
+  if (!parsed.success)
+    throw new AppError('BAD_NAMESPACE_ID', `${JSON.stringify(value)} is not a namespace id like mnt:4026532177`);
   return parsed.data;
 }
 
@@ -23,10 +33,14 @@ function pageParams(query: Record<string, unknown>): { offset: number; limit: nu
   const num = (name: string, value: unknown, min: number, max: number, dflt: number): number => {
     if (value === undefined) return dflt;
     const n = typeof value === 'string' && /^[0-9]{1,9}$/.test(value) ? Number(value) : NaN;
-    if (!(n >= min && n <= max)) throw new AppError('BAD_REQUEST', `${name} must be a whole number from ${min} to ${max}`);
+    if (!(n >= min && n <= max))
+      throw new AppError('BAD_REQUEST', `${name} must be a whole number from ${min} to ${max}`);
     return n;
   };
-  return { offset: num('offset', query.offset, 0, 1e9, 0), limit: num('limit', query.limit, 1, MOUNTS_PAGE_MAX_ROWS, MOUNTS_PAGE_MAX_ROWS) };
+  return {
+    offset: num('offset', query.offset, 0, 1e9, 0),
+    limit: num('limit', query.limit, 1, MOUNTS_PAGE_MAX_ROWS, MOUNTS_PAGE_MAX_ROWS),
+  };
 }
 
 /** `engine`: one for every request, or (--sandbox) the one of the request's caller: their sandbox's view. */

@@ -39,13 +39,18 @@ export function sessionRoutes(registry: TerminalRegistry, deps?: SessionRoutesDe
   /** The session if this user may see it; another user's is "not found", exactly like a missing one. */
   const visible = (id: string, u: User) => {
     const session = registry.get(id);
-    if (!session || ownership.access({ role: 'owner', user: u.user, admin: u.admin }, id) === 'none') throw new AppError('SESSION_NOT_FOUND', `no session ${id}`);
+    if (!session || ownership.access({ role: 'owner', user: u.user, admin: u.admin }, id) === 'none')
+      throw new AppError('SESSION_NOT_FOUND', `no session ${id}`);
     return session;
   };
   /** The session if this user owns it; an admin watching another's gets READ_ONLY. */
   const owned = (id: string, u: User) => {
     const session = visible(id, u);
-    if (ownership.ownerOf(id) !== u.user) throw new AppError('READ_ONLY', `session ${id} belongs to ${ownership.ownerOf(id)}: an admin may watch it, not change it`);
+    if (ownership.ownerOf(id) !== u.user)
+      throw new AppError(
+        'READ_ONLY',
+        `session ${id} belongs to ${ownership.ownerOf(id)}: an admin may watch it, not change it`,
+      );
     return session;
   };
 
@@ -65,7 +70,9 @@ export function sessionRoutes(registry: TerminalRegistry, deps?: SessionRoutesDe
 
   router.get('/', (req, res) => {
     const u = userOf(req);
-    const mine = registry.list().filter((s) => ownership.access({ role: 'owner', user: u.user, admin: u.admin }, s.id) !== 'none');
+    const mine = registry
+      .list()
+      .filter((s) => ownership.access({ role: 'owner', user: u.user, admin: u.admin }, s.id) !== 'none');
     res.json({ sessions: mine.map(withOwner) });
   });
 

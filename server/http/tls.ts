@@ -33,7 +33,9 @@ export function loadTls(files: TlsFiles): SecureContextOptions {
   try {
     createSecureContext({ cert, key });
   } catch (e) {
-    throw new ConfigError(`--tls-key ${files.key}: not a PEM private key matching --tls-cert ${files.cert} (${(e as Error).message})`);
+    throw new ConfigError(
+      `--tls-key ${files.key}: not a PEM private key matching --tls-cert ${files.cert} (${(e as Error).message})`,
+    );
   }
   return { cert, key };
 }
@@ -51,9 +53,13 @@ const WILDCARDS = new Set(['0.0.0.0', '::', '[::]']);
  */
 export function reachableHost(bindHost: string, interfaces = networkInterfaces(), name = hostname()): string {
   if (!WILDCARDS.has(bindHost)) return bindHost;
-  const all = Object.values(interfaces).flatMap((list) => list ?? []).filter((a) => !a.internal);
+  const all = Object.values(interfaces)
+    .flatMap((list) => list ?? [])
+    .filter((a) => !a.internal);
   const wantV4 = bindHost === '0.0.0.0';
-  const pick = all.find((a) => a.family === 'IPv4') ?? (wantV4 ? undefined : all.find((a) => a.family === 'IPv6' && !a.address.startsWith('fe80')));
+  const pick =
+    all.find((a) => a.family === 'IPv4') ??
+    (wantV4 ? undefined : all.find((a) => a.family === 'IPv6' && !a.address.startsWith('fe80')));
   return pick?.address ?? name;
 }
 

@@ -67,7 +67,9 @@ export type HeaderIdentity =
   | { kind: 'untrusted'; value: string };
 
 /** What `--auth-header` says about this request (header, peer address): see HeaderIdentity. */
-export function createHeaderIdentity(cfg: IdentityConfig): (headers: Record<string, string | string[] | undefined>, peer: string | undefined) => HeaderIdentity {
+export function createHeaderIdentity(
+  cfg: IdentityConfig,
+): (headers: Record<string, string | string[] | undefined>, peer: string | undefined) => HeaderIdentity {
   const trusted = trustedProxies(cfg.trustedProxies);
   const admins = new Set(cfg.admins);
   const header = cfg.authHeader?.toLowerCase();
@@ -85,7 +87,8 @@ export function createHeaderIdentity(cfg: IdentityConfig): (headers: Record<stri
     // Node joins repeated headers with ", " (or gives an array): two user names are never one identity.
     const value = Array.isArray(raw) ? raw.join(', ') : raw;
     if (!trusted(peer) || !provesProxy(headers)) return { kind: 'untrusted', value: value.slice(0, MAX_USER_LENGTH) };
-    if (Array.isArray(raw) && raw.length > 1) return { kind: 'bad', reason: 'the user header was sent more than once', value: value.slice(0, MAX_USER_LENGTH) };
+    if (Array.isArray(raw) && raw.length > 1)
+      return { kind: 'bad', reason: 'the user header was sent more than once', value: value.slice(0, MAX_USER_LENGTH) };
     const reason = badUserName(value);
     if (reason) return { kind: 'bad', reason, value: value.slice(0, MAX_USER_LENGTH) };
     return { kind: 'user', identity: { user: value, admin: admins.has(value), via: 'header' } };

@@ -118,7 +118,8 @@ export class EventWaiter {
     const ev = Buffer.alloc(EPOLL_EVENT_SIZE);
     ev.writeUInt32LE(EPOLLIN | EPOLLONESHOT, 0);
     ev.writeBigUInt64LE(BigInt(fd), EPOLL_EVENT_SIZE === 12 ? 4 : 8);
-    if (this.libc.epollCtl(this.epfd, op, fd, ev) < 0) throw new Error(`epoll_ctl(${op}, ${fd}) failed: errno ${this.libc.errno()}`);
+    if (this.libc.epollCtl(this.epfd, op, fd, ev) < 0)
+      throw new Error(`epoll_ctl(${op}, ${fd}) failed: errno ${this.libc.errno()}`);
   }
 
   /** Which source woke the thread does not matter: sync() asks them all. */

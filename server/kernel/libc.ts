@@ -7,7 +7,9 @@ export interface Libc {
   fanotifyMark(fd: number, flags: number, mask: number, dirfd: number, path: null): number;
   epollCreate1(flags: number): number;
   epollCtl(epfd: number, op: number, fd: number, event: Buffer | null): number;
-  epollWait: { async(epfd: number, events: Buffer, max: number, timeout: number, cb: (err: unknown, n: number) => void): void };
+  epollWait: {
+    async(epfd: number, events: Buffer, max: number, timeout: number, cb: (err: unknown, n: number) => void): void;
+  };
   poll(fds: Buffer, n: number, timeout: number): number;
   eventfd(initval: number, flags: number): number;
   socket(domain: number, type: number, protocol: number): number;
@@ -26,7 +28,9 @@ export function loadLibc(): Libc | null {
     const lib = koffi.load('libc.so.6');
     loaded = {
       fanotifyInit: lib.func('int fanotify_init(unsigned int flags, unsigned int event_f_flags)'),
-      fanotifyMark: lib.func('int fanotify_mark(int fd, unsigned int flags, uint64_t mask, int dirfd, const char *path)'),
+      fanotifyMark: lib.func(
+        'int fanotify_mark(int fd, unsigned int flags, uint64_t mask, int dirfd, const char *path)',
+      ),
       epollCreate1: lib.func('int epoll_create1(int flags)'),
       epollCtl: lib.func('int epoll_ctl(int epfd, int op, int fd, void *event)'),
       epollWait: lib.func('int epoll_wait(int epfd, void *events, int maxevents, int timeout)'),

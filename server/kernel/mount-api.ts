@@ -53,17 +53,25 @@ export function loadMountApi(): MountApi | null {
   try {
     const lib = koffi.load('libc.so.6');
     const openTree = lib.func('int open_tree(int dfd, const char *path, unsigned int flags)');
-    const moveMount = lib.func('int move_mount(int from_dfd, const char *from_path, int to_dfd, const char *to_path, unsigned int flags)');
-    const mountSetattr = lib.func('int mount_setattr(int dfd, const char *path, unsigned int flags, void *attr, size_t size)');
+    const moveMount = lib.func(
+      'int move_mount(int from_dfd, const char *from_path, int to_dfd, const char *to_path, unsigned int flags)',
+    );
+    const mountSetattr = lib.func(
+      'int mount_setattr(int dfd, const char *path, unsigned int flags, void *attr, size_t size)',
+    );
     const umount2 = lib.func('int umount2(const char *target, int flags)');
     const check = (call: string, r: number): number => {
       if (r < 0) throw new MountApiError(call, koffi.errno());
       return r;
     };
     loaded = {
-      cloneTree: (dirFd) => check('open_tree', openTree(dirFd, '', OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH) as number),
+      cloneTree: (dirFd) =>
+        check('open_tree', openTree(dirFd, '', OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH) as number),
       moveMount(treeFd, targetFd) {
-        check('move_mount', moveMount(treeFd, '', targetFd, '', MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) as number);
+        check(
+          'move_mount',
+          moveMount(treeFd, '', targetFd, '', MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) as number,
+        );
       },
       makePrivate(mountRootFd) {
         const attr = Buffer.alloc(MOUNT_ATTR_SIZE);

@@ -61,13 +61,19 @@ export interface NamespaceEntry {
 export function assertPrivileged(action: string): void {
   if (!hasCapSysAdmin()) {
     const uid = process.getuid?.() ?? -1;
-    throw new AppError('NOT_PRIVILEGED', `${action} needs root (CAP_SYS_ADMIN); nsconsole runs as uid ${uid} without it`);
+    throw new AppError(
+      'NOT_PRIVILEGED',
+      `${action} needs root (CAP_SYS_ADMIN); nsconsole runs as uid ${uid} without it`,
+    );
   }
 }
 
 export function notPrivileged(what: string): AppError {
   const uid = process.geteuid?.() ?? -1;
-  return new AppError('NOT_PRIVILEGED', `cannot enter ${what}: permission denied — entering another namespace needs CAP_SYS_ADMIN over it (setns(2)), and this server runs as uid ${uid} without it; run nsconsole as root`);
+  return new AppError(
+    'NOT_PRIVILEGED',
+    `cannot enter ${what}: permission denied — entering another namespace needs CAP_SYS_ADMIN over it (setns(2)), and this server runs as uid ${uid} without it; run nsconsole as root`,
+  );
 }
 
 export class NsfsError extends Error {
@@ -99,7 +105,12 @@ function lastErrno(): string {
  * something else now. Throws the errno (EACCES, ENOENT…) as NsfsError when the path cannot be resolved.
  * `follow`: false for bind-mount paths (a symlink put there is refused), true for /proc/PID/ns/* magic links.
  */
-export function openNamespace(path: string, type: NsType, inode: number, opts: { follow: boolean; dev: number }): number | null {
+export function openNamespace(
+  path: string,
+  type: NsType,
+  inode: number,
+  opts: { follow: boolean; dev: number },
+): number | null {
   let pathFd: number;
   try {
     pathFd = openSync(path, O_PATH | (opts.follow ? 0 : O_NOFOLLOW));
@@ -121,7 +132,12 @@ let offLoopBusy = false;
  * threadpool, never on the event loop, and is given up after `timeoutMs` (the handle is closed whenever the
  * open ends). Rejects with NsfsError ETIMEDOUT then, and EBUSY while an earlier one is still walking.
  */
-export async function openNamespaceOffLoop(path: string, type: NsType, inode: number, opts: { dev: number; timeoutMs: number }): Promise<number | null> {
+export async function openNamespaceOffLoop(
+  path: string,
+  type: NsType,
+  inode: number,
+  opts: { dev: number; timeoutMs: number },
+): Promise<number | null> {
   // One at a time, until the open itself ends (not the time limit): a stalled walk holds one threadpool thread.
   if (offLoopBusy) throw new NsfsError('EBUSY', `still opening another path inside a foreign mount namespace`);
   offLoopBusy = true;

@@ -55,8 +55,15 @@ export function openProcessEvents(libc: Libc | null, waiter: EventWaiter | null,
   const rcvbuf = Buffer.alloc(4);
   rcvbuf.writeInt32LE(1 << 20, 0);
   libc.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, rcvbuf, 4);
-  if (libc.bind(fd, addr, 12) < 0 || libc.send(fd, control(PROC_CN_MCAST_LISTEN), 40, 0) !== 40 || !listenAcked(libc, fd)) {
-    log.info({ errno: libc.errno() }, 'process events unavailable (proc connector); the namespace list is checked on a timer');
+  if (
+    libc.bind(fd, addr, 12) < 0 ||
+    libc.send(fd, control(PROC_CN_MCAST_LISTEN), 40, 0) !== 40 ||
+    !listenAcked(libc, fd)
+  ) {
+    log.info(
+      { errno: libc.errno() },
+      'process events unavailable (proc connector); the namespace list is checked on a timer',
+    );
     closeSync(fd);
     return null;
   }
@@ -159,6 +166,7 @@ function isAboutAProcess(msg: Buffer): boolean {
   // fork: parent pid, parent tgid, child pid, child tgid — a process when the child leads its thread group.
   if (what === PROC_EVENT_FORK) return msg.readUInt32LE(DATA_AT + 8) === msg.readUInt32LE(DATA_AT + 12);
   // exit and comm: pid, tgid.
-  if (what === PROC_EVENT_EXIT || what === PROC_EVENT_COMM) return msg.readUInt32LE(DATA_AT) === msg.readUInt32LE(DATA_AT + 4);
+  if (what === PROC_EVENT_EXIT || what === PROC_EVENT_COMM)
+    return msg.readUInt32LE(DATA_AT) === msg.readUInt32LE(DATA_AT + 4);
   return what === PROC_EVENT_EXEC;
 }

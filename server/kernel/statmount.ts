@@ -38,7 +38,15 @@ const STATMOUNT_SB_SOURCE = 0x200;
 const STATMOUNT_SUPPORTED_MASK = 0x1000;
 /** Everything a mountinfo line shows. */
 const MOUNTINFO_MASK =
-  STATMOUNT_SB_BASIC | STATMOUNT_MNT_BASIC | STATMOUNT_PROPAGATE_FROM | STATMOUNT_MNT_ROOT | STATMOUNT_MNT_POINT | STATMOUNT_FS_TYPE | STATMOUNT_MNT_OPTS | STATMOUNT_FS_SUBTYPE | STATMOUNT_SB_SOURCE;
+  STATMOUNT_SB_BASIC |
+  STATMOUNT_MNT_BASIC |
+  STATMOUNT_PROPAGATE_FROM |
+  STATMOUNT_MNT_ROOT |
+  STATMOUNT_MNT_POINT |
+  STATMOUNT_FS_TYPE |
+  STATMOUNT_MNT_OPTS |
+  STATMOUNT_FS_SUBTYPE |
+  STATMOUNT_SB_SOURCE;
 /** Fixed part of struct statmount; strings follow it, at offsets relative to `str`. */
 const STATMOUNT_FIXED = 512;
 /** First statmount buffer: one mount's strings (paths, options) fit in a page almost always; EOVERFLOW doubles it. */
@@ -126,7 +134,11 @@ export interface MountNsReader {
    * unique ids are never reused): those are skipped, and the set is replaced by the ids known after this call.
    * `examined` counts the statmount calls made, `total` the namespace's mounts.
    */
-  nsfsMounts(nsId: bigint, limit?: number, notNsfs?: Set<bigint>): { nsfs: StatMount[]; notNsfs: Set<bigint>; examined: number; total: number };
+  nsfsMounts(
+    nsId: bigint,
+    limit?: number,
+    notNsfs?: Set<bigint>,
+  ): { nsfs: StatMount[]; notNsfs: Set<bigint>; examined: number; total: number };
   /** The whole table as /proc/PID/mountinfo text of a process at the namespace's root. */
   mountinfo(nsId: bigint): Buffer;
 }
@@ -147,7 +159,8 @@ export function loadMountNsReader(): { reader: MountNsReader } | { unavailable: 
 }
 
 function probe(): { reader: MountNsReader } | { unavailable: string } {
-  if (process.arch !== 'x64' && process.arch !== 'arm64') return { unavailable: `listmount/statmount syscall numbers are not known for ${process.arch}` };
+  if (process.arch !== 'x64' && process.arch !== 'arm64')
+    return { unavailable: `listmount/statmount syscall numbers are not known for ${process.arch}` };
   let b: Bindings;
   try {
     const lib = koffi.load('libc.so.6');
@@ -172,9 +185,14 @@ function probe(): { reader: MountNsReader } | { unavailable: string } {
     if (first === undefined) return { unavailable: 'listmount(2) listed no mounts in the server’s own namespace' };
     const supported = reader.supportedMask(selfId, first);
     const missing = MOUNTINFO_MASK & ~supported;
-    if (missing !== 0) return { unavailable: `statmount(2) lacks fields 0x${missing.toString(16)} (sb_source and fs_subtype need Linux 6.14+)` };
+    if (missing !== 0)
+      return {
+        unavailable: `statmount(2) lacks fields 0x${missing.toString(16)} (sb_source and fs_subtype need Linux 6.14+)`,
+      };
   } catch (err) {
-    return { unavailable: `reading mount tables by namespace id needs Linux 6.15+ (listmount/statmount with mnt_ns_id, NS_MNT_GET_INFO, statmount supported_mask): ${(err as Error).message}` };
+    return {
+      unavailable: `reading mount tables by namespace id needs Linux 6.15+ (listmount/statmount with mnt_ns_id, NS_MNT_GET_INFO, statmount supported_mask): ${(err as Error).message}`,
+    };
   }
   return { reader };
 }
@@ -241,7 +259,11 @@ class Reader implements MountNsReader {
     return sm ? this.decode(sm) : null;
   }
 
-  nsfsMounts(nsId: bigint, limit = MAX_MOUNTS_PER_NS, known: Set<bigint> = new Set()): { nsfs: StatMount[]; notNsfs: Set<bigint>; examined: number; total: number } {
+  nsfsMounts(
+    nsId: bigint,
+    limit = MAX_MOUNTS_PER_NS,
+    known: Set<bigint> = new Set(),
+  ): { nsfs: StatMount[]; notNsfs: Set<bigint>; examined: number; total: number } {
     const out: StatMount[] = [];
     const notNsfs = new Set<bigint>();
     const ids = this.listMounts(nsId);
@@ -324,7 +346,10 @@ class Reader implements MountNsReader {
     if (propagation & MS_UNBINDABLE) tags.push('unbindable');
     const sbFlags = sm.readUInt32LE(32);
     const fsOpts = str(STATMOUNT_MNT_OPTS, 4);
-    const superWords = [sbFlags & SB_RDONLY ? 'ro' : 'rw', ...SB_WORDS.filter(([bit]) => sbFlags & bit).map(([, w]) => w)].join(',');
+    const superWords = [
+      sbFlags & SB_RDONLY ? 'ro' : 'rw',
+      ...SB_WORDS.filter(([bit]) => sbFlags & bit).map(([, w]) => w),
+    ].join(',');
     const subtype = str(STATMOUNT_FS_SUBTYPE, 120);
     const fstype = str(STATMOUNT_FS_TYPE, 36) ?? Buffer.alloc(0);
     return {
@@ -339,7 +364,8 @@ class Reader implements MountNsReader {
       fstype: subtype && subtype.length > 0 ? Buffer.concat([fstype, Buffer.from('.'), subtype]) : fstype,
       source: str(STATMOUNT_SB_SOURCE, 124),
       options: mountOptions(attr),
-      superOptions: fsOpts && fsOpts.length > 0 ? Buffer.concat([Buffer.from(superWords + ','), fsOpts]) : Buffer.from(superWords),
+      superOptions:
+        fsOpts && fsOpts.length > 0 ? Buffer.concat([Buffer.from(superWords + ','), fsOpts]) : Buffer.from(superWords),
       tags,
     };
   }

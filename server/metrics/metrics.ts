@@ -45,10 +45,20 @@ export function createMetrics(): Metrics {
       this.set(sources.clients());
     },
   });
-  const bytes = new Counter({ name: 'nsconsole_pty_bytes_total', help: 'bytes through terminal ptys: out = from the shell, in = typed into it', labelNames: ['direction'] as const, registers: [registry] });
+  const bytes = new Counter({
+    name: 'nsconsole_pty_bytes_total',
+    help: 'bytes through terminal ptys: out = from the shell, in = typed into it',
+    labelNames: ['direction'] as const,
+    registers: [registry],
+  });
   bytes.inc({ direction: 'in' }, 0);
   bytes.inc({ direction: 'out' }, 0);
-  const scans = new Histogram({ name: 'nsconsole_namespace_scan_seconds', help: 'time to scan the namespace list', buckets: SCAN_BUCKETS, registers: [registry] });
+  const scans = new Histogram({
+    name: 'nsconsole_namespace_scan_seconds',
+    help: 'time to scan the namespace list',
+    buckets: SCAN_BUCKETS,
+    registers: [registry],
+  });
   const pushes = new Histogram({
     name: 'nsconsole_event_push_latency_seconds',
     help: 'from a kernel event (mount notification, process event) to the change pushed to subscribers',
@@ -74,7 +84,8 @@ export function createMetrics(): Metrics {
           auth.authFailed(req);
           return next(new AppError('UNAUTHORIZED', 'metrics need the token or an admin user'));
         }
-        if (caller.role !== 'owner' || !caller.admin) return next(new AppError('FORBIDDEN', 'metrics are for admins (--admin USER, or the token)'));
+        if (caller.role !== 'owner' || !caller.admin)
+          return next(new AppError('FORBIDDEN', 'metrics are for admins (--admin USER, or the token)'));
         registry.metrics().then(
           (text) => {
             res.setHeader('Cache-Control', 'no-store');

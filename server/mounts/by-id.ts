@@ -9,7 +9,13 @@
 // Never is a program found inside a namespace it did not create executed.
 import { nsIdInode, type Mount } from '../../shared/api.js';
 import { AppError } from '../errors.js';
-import { loadMountNsReader, mountinfoLine, MountNsReadError, type MountNsReader, type StatMount } from '../kernel/statmount.js';
+import {
+  loadMountNsReader,
+  mountinfoLine,
+  MountNsReadError,
+  type MountNsReader,
+  type StatMount,
+} from '../kernel/statmount.js';
 import { parseMountinfoLine } from './mountinfo.js';
 import { assertPrivileged } from '../kernel/nsfs.js';
 
@@ -35,7 +41,10 @@ export function forceProcesslessReadMode(mode: 'by-id' | 'enter' | null): void {
 function reader(): MountNsReader {
   const r = loadMountNsReader();
   if ('reader' in r) return r.reader;
-  throw new AppError('NOT_SUPPORTED', `a mount namespace without processes cannot be read safely here: ${r.unavailable}`);
+  throw new AppError(
+    'NOT_SUPPORTED',
+    `a mount namespace without processes cannot be read safely here: ${r.unavailable}`,
+  );
 }
 
 /** nsfs inode → mount namespace id; rebuilt when an inode is missing or an id is gone (ids are never reused). */
@@ -85,7 +94,8 @@ function withNsId<T>(mntId: string, read: (r: MountNsReader, id: bigint) => T): 
         if (!fresh) continue; // Swallow: a stale id (that namespace died and its inode was reused); look again
         throw new AppError('NS_NOT_FOUND', `the mount namespace ${mntId} is gone`);
       }
-      if (err instanceof MountNsReadError) throw new AppError('KERNEL_ERROR', `reading the mount table of ${mntId} failed: ${err.message}`);
+      if (err instanceof MountNsReadError)
+        throw new AppError('KERNEL_ERROR', `reading the mount table of ${mntId} failed: ${err.message}`);
       throw err;
     }
   }
@@ -105,7 +115,10 @@ const STATMOUNTS_PER_TURN = 500;
 export async function readProcesslessMountinfo(mntId: string): Promise<Buffer> {
   const { r, nsId, ids } = withNsId(mntId, (r, nsId) => ({ r, nsId, ids: r.listMounts(nsId) }));
   if (ids.length > MAX_PROCESSLESS_TABLE_MOUNTS) {
-    throw new AppError('NOT_SUPPORTED', `${mntId} has ${ids.length} mounts; tables of namespaces without processes are read up to ${MAX_PROCESSLESS_TABLE_MOUNTS}`);
+    throw new AppError(
+      'NOT_SUPPORTED',
+      `${mntId} has ${ids.length} mounts; tables of namespaces without processes are read up to ${MAX_PROCESSLESS_TABLE_MOUNTS}`,
+    );
   }
   const lines: Buffer[] = [];
   for (let i = 0; i < ids.length; i++) {
@@ -114,7 +127,8 @@ export async function readProcesslessMountinfo(mntId: string): Promise<Buffer> {
       const m = r.statMount(nsId, ids[i] as bigint);
       if (m) lines.push(mountinfoLine(m)); // null: unmounted since it was listed, as a later read would show
     } catch (err) {
-      if (err instanceof MountNsReadError) throw new AppError('KERNEL_ERROR', `reading the mount table of ${mntId} failed: ${err.message}`);
+      if (err instanceof MountNsReadError)
+        throw new AppError('KERNEL_ERROR', `reading the mount table of ${mntId} failed: ${err.message}`);
       throw err;
     }
   }
@@ -125,11 +139,18 @@ export async function readProcesslessMountinfo(mntId: string): Promise<Buffer> {
  * The nsfs bind mounts among the namespace's first `limit` mounts, as the mountinfo parser would give them;
  * `examined` of `total` mounts were looked at (one statmount each).
  */
-export function processlessNsfsMounts(mntId: string, limit?: number): { mounts: Mount[]; examined: number; total: number } {
+export function processlessNsfsMounts(
+  mntId: string,
+  limit?: number,
+): { mounts: Mount[]; examined: number; total: number } {
   return withNsId(mntId, (r, id) => {
     const found = r.nsfsMounts(id, limit, notNsfsByNs.get(id));
     notNsfsByNs.set(id, found.notNsfs);
-    return { mounts: found.nsfs.map((m) => parseMountinfoLine(lineOf(m))), examined: found.examined, total: found.total };
+    return {
+      mounts: found.nsfs.map((m) => parseMountinfoLine(lineOf(m))),
+      examined: found.examined,
+      total: found.total,
+    };
   });
 }
 

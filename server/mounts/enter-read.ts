@@ -67,16 +67,29 @@ export function fallbackUnavailable(): string | null {
  * The mountinfo of the namespace reached through `hops` (each: a bind path, resolved inside the previous hop's
  * namespace, and the inode of the namespace bound there). AppError in words when it cannot be read.
  */
-export async function readMountinfoByEntering(mntId: string, hops: readonly { path: string; inode: string }[], helperPids: HelperPids): Promise<Buffer> {
+export async function readMountinfoByEntering(
+  mntId: string,
+  hops: readonly { path: string; inode: string }[],
+  helperPids: HelperPids,
+): Promise<Buffer> {
   const why = fallbackUnavailable();
-  if (why) throw new AppError('NOT_SUPPORTED', `${mntId} cannot be read safely here: this kernel has no listmount/statmount by namespace id (Linux 6.15+), and ${why}`);
-  if (hops.length === 0) throw new AppError('NOT_SUPPORTED', `${mntId} is bound only where no process is left to reach it through; on this kernel (before Linux 6.15) it cannot be read`);
+  if (why)
+    throw new AppError(
+      'NOT_SUPPORTED',
+      `${mntId} cannot be read safely here: this kernel has no listmount/statmount by namespace id (Linux 6.15+), and ${why}`,
+    );
+  if (hops.length === 0)
+    throw new AppError(
+      'NOT_SUPPORTED',
+      `${mntId} is bound only where no process is left to reach it through; on this kernel (before Linux 6.15) it cannot be read`,
+    );
   const nums = (SYSCALLS[process.arch] as number[]).map(String);
   const args = ['-e', SCRIPT, '--', ...nums, ...hops.flatMap((h) => [h.path, h.inode])];
   const r = await run(FALLBACK_HELPER, args, { helperPids, timeoutMs: FALLBACK_TIMEOUT_MS, binary: true });
   if (r.code === 0) return r.stdoutBytes ?? Buffer.from(r.stdout, 'latin1');
   const stderr = r.stderr.trim();
   if (stderr.startsWith('gone:')) throw new AppError('NS_NOT_FOUND', `${mntId} is gone (${stderr.slice(6)})`);
-  if (/Operation not permitted|Permission denied/.test(stderr)) throw new AppError('NOT_PRIVILEGED', `reading ${mntId} needs root (CAP_SYS_ADMIN): ${stderr}`);
+  if (/Operation not permitted|Permission denied/.test(stderr))
+    throw new AppError('NOT_PRIVILEGED', `reading ${mntId} needs root (CAP_SYS_ADMIN): ${stderr}`);
   throw new AppError('KERNEL_ERROR', `reading ${mntId} failed (exit ${r.code}): ${stderr || 'no message'}`);
 }

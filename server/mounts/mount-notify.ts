@@ -95,14 +95,22 @@ class Group {
   }
 }
 
-export const unavailableMountNotifier: MountNotifier = { available: false, track: () => null, sync: () => undefined, dispose: () => undefined };
+export const unavailableMountNotifier: MountNotifier = {
+  available: false,
+  track: () => null,
+  sync: () => undefined,
+  dispose: () => undefined,
+};
 
 /** The notifier for this machine; `unavailableMountNotifier` when mount events cannot be had here. */
 export function createMountNotifier(libc: Libc | null, waiter: EventWaiter | null, log: Logger): MountNotifier {
   if (!libc || !waiter) return unavailableMountNotifier;
   const probe = libc.fanotifyInit(FAN_REPORT_MNT | FAN_CLOEXEC | FAN_NONBLOCK, 0);
   if (probe < 0) {
-    log.info({ errno: libc.errno() }, 'mount change events unavailable (fanotify mount events need Linux 6.15 and root); mount tables are polled');
+    log.info(
+      { errno: libc.errno() },
+      'mount change events unavailable (fanotify mount events need Linux 6.15 and root); mount tables are polled',
+    );
     return unavailableMountNotifier;
   }
   closeSync(probe);
@@ -114,12 +122,20 @@ export function createMountNotifier(libc: Libc | null, waiter: EventWaiter | nul
  * it, or an nsfs bind in the server's mount namespace. Deeper chains (a bind inside another processless
  * namespace) are not reachable by path from here: null, and the caller polls.
  */
-export function trackMountNs(notifier: MountNotifier, mntId: string, access: MountNsAccess, onFire?: () => void): MountTracker | null {
+export function trackMountNs(
+  notifier: MountNotifier,
+  mntId: string,
+  access: MountNsAccess,
+  onFire?: () => void,
+): MountTracker | null {
   if (!notifier.available) return null;
   const inode = nsIdInode(mntId);
   if (access.kind === 'self') return notifier.track('/proc/self/ns/mnt', inode, onFire);
   // A bind path may be in a tree another user controls (/proc/PID/root/…): opened O_PATH and verified first.
-  if (access.kind === 'chain') return access.chain.length === 1 ? withVerifiedNsfs(access.chain[0] as string, inode, (p) => notifier.track(p, inode, onFire)) : null;
+  if (access.kind === 'chain')
+    return access.chain.length === 1
+      ? withVerifiedNsfs(access.chain[0] as string, inode, (p) => notifier.track(p, inode, onFire))
+      : null;
   for (const pid of access.pids.slice(0, MARK_PID_ATTEMPTS)) {
     const tracker = notifier.track(`/proc/${pid}/ns/mnt`, inode, onFire);
     if (tracker) return tracker;
@@ -150,7 +166,9 @@ class FanotifyNotifier implements MountNotifier {
       if (fstatSync(nsFd, { bigint: true }).ino !== BigInt(inode)) return null;
       const group = this.groupFor();
       if (!group) return null;
-      if (this.libc.fanotifyMark(group.fd, FAN_MARK_ADD | FAN_MARK_MNTNS, FAN_MNT_ATTACH | FAN_MNT_DETACH, nsFd, null) < 0) {
+      if (
+        this.libc.fanotifyMark(group.fd, FAN_MARK_ADD | FAN_MARK_MNTNS, FAN_MNT_ATTACH | FAN_MNT_DETACH, nsFd, null) < 0
+      ) {
         this.log.debug({ errno: this.libc.errno(), path }, 'fanotify_mark on a mount namespace failed');
         if (group.members.size === 0) group.close();
         return null;

@@ -6,7 +6,13 @@
 // empty source shows up as an empty field (two spaces), which split(' ') keeps.
 import { unescapeMountinfo } from '../proc/mangle.js';
 import { parseNsLink } from '../proc/ns-links.js';
-import { MOUNTS_MAX_JSON_BYTES, MOUNTS_PAGE_MAX_ROWS, type Mount, type Propagation, type TableTruncation } from '../../shared/api.js';
+import {
+  MOUNTS_MAX_JSON_BYTES,
+  MOUNTS_PAGE_MAX_ROWS,
+  type Mount,
+  type Propagation,
+  type TableTruncation,
+} from '../../shared/api.js';
 
 export class MountinfoParseError extends Error {
   override name = 'MountinfoParseError';
@@ -52,10 +58,12 @@ export function parseOptionalFields(fields: readonly string[]): OptionalFields {
 export function parseMountinfoLine(line: string): Mount {
   const f = line.split(' ');
   const sep = f.indexOf('-', 6);
-  if (f.length < 10 || sep < 0 || f.length < sep + 3) throw new MountinfoParseError(`not a mountinfo line: ${JSON.stringify(line.slice(0, 200))}`);
+  if (f.length < 10 || sep < 0 || f.length < sep + 3)
+    throw new MountinfoParseError(`not a mountinfo line: ${JSON.stringify(line.slice(0, 200))}`);
   const id = Number(f[0]);
   const parentId = Number(f[1]);
-  if (!Number.isInteger(id) || !Number.isInteger(parentId)) throw new MountinfoParseError(`bad mount ids in line: ${JSON.stringify(line.slice(0, 200))}`);
+  if (!Number.isInteger(id) || !Number.isInteger(parentId))
+    throw new MountinfoParseError(`bad mount ids in line: ${JSON.stringify(line.slice(0, 200))}`);
   const mount: Mount = {
     id,
     parentId,
@@ -110,7 +118,12 @@ export interface MountPage {
  * a table of hostile names full of characters JSON escapes is held to the same size); only the rows sent are
  * parsed. `cut`: the read itself stopped early (see TableTruncation.read).
  */
-export function mountPage(text: string, cut: 'bytes' | 'time' | undefined, offset = 0, limit = MOUNTS_PAGE_MAX_ROWS): MountPage {
+export function mountPage(
+  text: string,
+  cut: 'bytes' | 'time' | undefined,
+  offset = 0,
+  limit = MOUNTS_PAGE_MAX_ROWS,
+): MountPage {
   const lines = text.split('\n');
   if (lines.at(-1) === '') lines.pop();
   const total = lines.length;

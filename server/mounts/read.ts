@@ -28,7 +28,6 @@ export type MountNsAccess =
 /** Bind paths kept per chain (for display and tracking); deeper namespaces are still found and read by id. */
 export const MAX_CHAIN_DEPTH = 4;
 
-
 const SCRATCH_BYTES = 64 * 1024;
 /** Reused for small files (/proc/loadavg, read every check); a bigger read uses a buffer of its own, then drops it. */
 const scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
@@ -75,7 +74,11 @@ export interface MountinfoRead {
  * still in it. Read on the scan pool's worker within TABLE_READ_CAPS: the main thread never waits on the kernel
  * printing a table whose size its owner chose.
  */
-export async function readMountinfoOfPids(pool: ScanPool, pids: readonly number[] | null, mntId: string): Promise<(MountinfoRead & { pid: number | null }) | null> {
+export async function readMountinfoOfPids(
+  pool: ScanPool,
+  pids: readonly number[] | null,
+  mntId: string,
+): Promise<(MountinfoRead & { pid: number | null }) | null> {
   const [r] = await pool.mountinfo([{ mnt: mntId, pids }], MAX_PID_ATTEMPTS);
   if (!r) return null;
   const raw = Buffer.from(r.raw.buffer, r.raw.byteOffset, r.raw.byteLength);
@@ -86,7 +89,12 @@ export async function readMountinfoOfPids(pool: ScanPool, pids: readonly number[
  * The table behind `access`, as bytes (within TABLE_READ_CAPS); AppError NS_NOT_FOUND when every process left
  * and nothing else reaches it.
  */
-export async function readMountinfoRaw(access: MountNsAccess, mntId: string, helperPids: HelperPids, pool: ScanPool): Promise<MountinfoRead> {
+export async function readMountinfoRaw(
+  access: MountNsAccess,
+  mntId: string,
+  helperPids: HelperPids,
+  pool: ScanPool,
+): Promise<MountinfoRead> {
   if (access.kind === 'chain') {
     if (processlessReadMode() === 'by-id') return capText(await readProcesslessMountinfo(mntId));
     return capText(await readMountinfoByEntering(mntId, hopsOf(access), helperPids));
@@ -105,6 +113,9 @@ function capText(raw: Buffer): MountinfoRead {
 }
 
 /** The chain as (path, inode) hops for the entering fallback. */
-export function hopsOf(access: { chain: readonly string[]; inodes: readonly string[] }): { path: string; inode: string }[] {
+export function hopsOf(access: {
+  chain: readonly string[];
+  inodes: readonly string[];
+}): { path: string; inode: string }[] {
   return access.chain.map((path, i) => ({ path, inode: access.inodes[i] ?? '' }));
 }

@@ -18,7 +18,11 @@ export interface ProcessScan {
 
 export const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-export async function scanProcesses(types: readonly NsType[], skipPids: ReadonlySet<number>, pool: ScanPool): Promise<ProcessScan> {
+export async function scanProcesses(
+  types: readonly NsType[],
+  skipPids: ReadonlySet<number>,
+  pool: ScanPool,
+): Promise<ProcessScan> {
   const members = new Map<string, number[]>();
   const problems: ScanProblem[] = [];
   const pids = listPids().filter((pid) => !skipPids.has(pid));
@@ -33,7 +37,8 @@ export async function scanProcesses(types: readonly NsType[], skipPids: Readonly
       if (inode < 0) {
         const code = ERRNO_CODES[-inode] ?? 'EIO';
         // Exited mid-scan: it is simply not there any more. Anything else (EACCES: PID 1 here) is reported once.
-        if (code !== 'ENOENT' && code !== 'ESRCH') problems.push({ pid, reason: `${code} reading /proc/${pid}/ns/${type}` });
+        if (code !== 'ENOENT' && code !== 'ESRCH')
+          problems.push({ pid, reason: `${code} reading /proc/${pid}/ns/${type}` });
         break;
       }
       if (inode === 0) continue;
@@ -61,7 +66,8 @@ export interface ProcessFacts {
  * COMMAND the command line, or the kernel thread's name.
  */
 export function factsOf(pid: number, r: FactsJobResult, users: UserNames): ProcessFacts {
-  if ('error' in r) return { user: null, command: null, error: `PID ${pid}: ${r.error} reading its owner and command line` };
+  if ('error' in r)
+    return { user: null, command: null, error: `PID ${pid}: ${r.error} reading its owner and command line` };
   const facts: ProcessFacts = { user: users.name(r.uid), command: r.command };
   if (r.commandTruncated) facts.commandTruncated = true;
   return facts;

@@ -1,7 +1,17 @@
 // The namespace and mount engine: the one object the HTTP routes, the event stream and the terminal launcher
 // talk to. It wires discovery, persisted-namespace scanning, mount tables, diff, lifecycle and watching.
 import { statSync } from 'node:fs';
-import { NS_TYPES, nsIdInode, parseNsId, type CreateNamespaceRequest, type MountDiff, type MountTable, type Namespace, type NamespaceList, type NsType } from '../../shared/api.js';
+import {
+  NS_TYPES,
+  nsIdInode,
+  parseNsId,
+  type CreateNamespaceRequest,
+  type MountDiff,
+  type MountTable,
+  type Namespace,
+  type NamespaceList,
+  type NsType,
+} from '../../shared/api.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { diffMounts } from '../../shared/mount-diff.js';
@@ -24,7 +34,6 @@ import { takeSnapshot, type Snapshot, type SnapshotDeps } from './snapshot.js';
 import { NamespaceWatcher, type EngineEvent, type EngineListener, type WatchHandle, type WatchHooks } from './watch.js';
 
 export type { EngineEvent, EngineListener, NamespaceEntry, WatchHandle };
-
 
 export interface NamespaceEngine {
   list(type?: NsType): Promise<NamespaceList>;
@@ -81,7 +90,8 @@ const FOREIGN_OPEN_TIMEOUT_MS = 2000;
 
 function parseIdOrThrow(id: string): { type: NsType; inode: string } {
   const parsed = parseNsId(id);
-  if (!parsed) throw new AppError('BAD_NAMESPACE_ID', `${JSON.stringify(id)} is not a namespace id like mnt:4026532177`);
+  if (!parsed)
+    throw new AppError('BAD_NAMESPACE_ID', `${JSON.stringify(id)} is not a namespace id like mnt:4026532177`);
   return parsed;
 }
 
@@ -117,9 +127,26 @@ class Engine implements NamespaceEngine {
     this.waiter = libc ? new EventWaiter(libc, log) : null;
     this.notifier = createMountNotifier(libc, this.waiter, log);
     this.processEvents = openProcessEvents(libc, this.waiter, log);
-    const persisted = new PersistedScanner({ selfMnt, helperPids: this.helperPids, pool: this.pool, notifier: this.notifier, log });
-    this.deps = { selfIds: this.selfIds, selfMnt, users: new UserNames(), persisted, helperPids: this.helperPids, pool: this.pool };
-    this.owners = new OwnerFacts({ selfUserInode: statSync('/proc/self/ns/user').ino, nsfsDev: this.nsfsDev, users: this.deps.users });
+    const persisted = new PersistedScanner({
+      selfMnt,
+      helperPids: this.helperPids,
+      pool: this.pool,
+      notifier: this.notifier,
+      log,
+    });
+    this.deps = {
+      selfIds: this.selfIds,
+      selfMnt,
+      users: new UserNames(),
+      persisted,
+      helperPids: this.helperPids,
+      pool: this.pool,
+    };
+    this.owners = new OwnerFacts({
+      selfUserInode: statSync('/proc/self/ns/user').ino,
+      nsfsDev: this.nsfsDev,
+      users: this.deps.users,
+    });
     this.lifecycle = new Lifecycle(nsDir, this.helperPids);
     this.watcher = new NamespaceWatcher(
       {
@@ -156,7 +183,10 @@ class Engine implements NamespaceEngine {
     parseIdOrThrow(b);
     // Each side is held to the read caps, so the diff is bounded too; it says when it covers only a part.
     const [ta, tb] = await Promise.all([this.readTable(a), this.readTable(b)]);
-    const diff: MountDiff = diffMounts(parseMountinfo(ta.read.raw.toString('utf8')), parseMountinfo(tb.read.raw.toString('utf8')));
+    const diff: MountDiff = diffMounts(
+      parseMountinfo(ta.read.raw.toString('utf8')),
+      parseMountinfo(tb.read.raw.toString('utf8')),
+    );
     if (ta.read.cut || tb.read.cut) diff.truncated = true;
     return diff;
   }
@@ -172,14 +202,34 @@ class Engine implements NamespaceEngine {
     const created = await this.lifecycle.create(req);
     const snap = await this.snapshot(['mnt']);
     // Found by the scan like any other persisted namespace; the fallback covers a delete racing this call.
-    return snap.byId.get(created.id) ?? { id: created.id, type: 'mnt', inode: Number(nsIdInode(created.id)), nprocs: 0, pid: null, user: null, command: null, nsfs: [created.path], self: false };
+    return (
+      snap.byId.get(created.id) ?? {
+        id: created.id,
+        type: 'mnt',
+        inode: Number(nsIdInode(created.id)),
+        nprocs: 0,
+        pid: null,
+        user: null,
+        command: null,
+        nsfs: [created.path],
+        self: false,
+      }
+    );
   }
 
   async remove(id: string): Promise<void> {
     const { snap } = await this.find(id);
     const dir = await this.lifecycle.realNsDir();
-    const ours = dir ? snap.binds.filter((b) => b.nsId === id && b.holder === this.deps.selfMnt && b.path.startsWith(dir + '/')).map((b) => b.path) : [];
-    if (ours.length === 0) throw new AppError('NS_NOT_OURS', `${id} is not persisted under the ns-dir; nsconsole deletes only namespaces it persisted there`);
+    const ours = dir
+      ? snap.binds
+          .filter((b) => b.nsId === id && b.holder === this.deps.selfMnt && b.path.startsWith(dir + '/'))
+          .map((b) => b.path)
+      : [];
+    if (ours.length === 0)
+      throw new AppError(
+        'NS_NOT_OURS',
+        `${id} is not persisted under the ns-dir; nsconsole deletes only namespaces it persisted there`,
+      );
     await this.lifecycle.remove([...new Set(ours)]);
   }
 
@@ -224,19 +274,31 @@ class Engine implements NamespaceEngine {
         reachable = true;
         const path = `/proc/${pid}/root${b.path}`;
         try {
-          const fd = await openNamespaceOffLoop(path, type, ino, { dev: this.nsfsDev, timeoutMs: FOREIGN_OPEN_TIMEOUT_MS });
+          const fd = await openNamespaceOffLoop(path, type, ino, {
+            dev: this.nsfsDev,
+            timeoutMs: FOREIGN_OPEN_TIMEOUT_MS,
+          });
           if (fd !== null) return { type, id, fd };
         } catch (err) {
           if (!(err instanceof NsfsError)) throw err;
-          if (err.code === 'EBUSY') throw new AppError('RATE_LIMITED', `still looking up a namespace inside another mount namespace; try ${id} again in a moment`);
-          if (err.code === 'ETIMEDOUT') throw new AppError('TARGET_CHANGED', `${id}: ${err.message}; its mount namespace is not answering`);
+          if (err.code === 'EBUSY')
+            throw new AppError(
+              'RATE_LIMITED',
+              `still looking up a namespace inside another mount namespace; try ${id} again in a moment`,
+            );
+          if (err.code === 'ETIMEDOUT')
+            throw new AppError('TARGET_CHANGED', `${id}: ${err.message}; its mount namespace is not answering`);
           // Swallow: gone (ENOENT) or its holder exited: the next way in is tried; permission is remembered.
           if (err.code === 'EACCES' || err.code === 'EPERM') denied = path;
         }
       }
     }
     if (denied !== null || !hasCapSysAdmin()) throw notPrivileged(`${id}${denied ? ` (${denied})` : ''}`);
-    if (!reachable && snap.binds.some((b) => b.nsId === id)) throw new AppError('NOT_SUPPORTED', `${id} is bound only inside mount namespaces without processes; enter one of those first`);
+    if (!reachable && snap.binds.some((b) => b.nsId === id))
+      throw new AppError(
+        'NOT_SUPPORTED',
+        `${id} is bound only inside mount namespaces without processes; enter one of those first`,
+      );
     throw new AppError('TARGET_CHANGED', `${id} changed while looking for a way in; try again`);
   }
 

@@ -28,13 +28,22 @@ const MAX_UNMOUNTS_PER_PATH = 8;
 export function explainKernelError(stderr: string, what: string, nsDir: string): AppError {
   const msg = stderr.trim().replace(/\s+/g, ' ') || 'no message';
   if (/Invalid argument/i.test(msg)) {
-    return new AppError('KERNEL_ERROR', `${what} failed: the kernel refused (EINVAL). Most often the ns-dir ${nsDir} sits on a shared mount, so a mount namespace cannot be persisted there; it must be a private mount. (${msg})`);
+    return new AppError(
+      'KERNEL_ERROR',
+      `${what} failed: the kernel refused (EINVAL). Most often the ns-dir ${nsDir} sits on a shared mount, so a mount namespace cannot be persisted there; it must be a private mount. (${msg})`,
+    );
   }
   if (/Operation not permitted|Permission denied/i.test(msg)) {
-    return new AppError('NOT_PRIVILEGED', `${what} failed: not permitted — run nsconsole as root with CAP_SYS_ADMIN (${msg})`);
+    return new AppError(
+      'NOT_PRIVILEGED',
+      `${what} failed: not permitted — run nsconsole as root with CAP_SYS_ADMIN (${msg})`,
+    );
   }
   if (/busy/i.test(msg)) {
-    return new AppError('NS_BUSY', `${what} failed: the target is busy (EBUSY) — something is mounted on it or uses it (${msg})`);
+    return new AppError(
+      'NS_BUSY',
+      `${what} failed: the target is busy (EBUSY) — something is mounted on it or uses it (${msg})`,
+    );
   }
   return new AppError('KERNEL_ERROR', `${what} failed: ${msg}`);
 }
@@ -85,7 +94,8 @@ export class Lifecycle {
   }
 
   private async createNow(req: CreateNamespaceRequest): Promise<Created> {
-    if (!NS_NAME_PATTERN.test(req.name)) throw new AppError('BAD_NAME', 'name must be 1-64 of A-Z a-z 0-9 . _ - and not start with a dot');
+    if (!NS_NAME_PATTERN.test(req.name))
+      throw new AppError('BAD_NAME', 'name must be 1-64 of A-Z a-z 0-9 . _ - and not start with a dot');
     assertPrivileged('creating a namespace');
     const dir = openNsDir(this.nsDir, { create: true }) as NsDirHandle;
     try {
@@ -103,14 +113,19 @@ export class Lifecycle {
       // existing symlink is never followed).
       await (await open(dir.entry(req.name), 'wx', 0o600)).close();
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new AppError('NS_EXISTS', `a namespace named ${req.name} already exists in ${dir.path}`);
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST')
+        throw new AppError('NS_EXISTS', `a namespace named ${req.name} already exists in ${dir.path}`);
       throw new AppError('KERNEL_ERROR', `cannot create ${file}: ${(e as Error).message}`, { cause: e });
     }
     const propagation = req.propagation ?? 'private';
     // unshare(1) binds the new namespace onto the file through our fd (/proc/<us>/fd/N/NAME), not by path.
-    const persist = () => run('unshare', [`--mount=${dir.helperEntry(req.name)}`, '--propagation', propagation, '--', 'true'], { helperPids: this.helperPids });
+    const persist = () =>
+      run('unshare', [`--mount=${dir.helperEntry(req.name)}`, '--propagation', propagation, '--', 'true'], {
+        helperPids: this.helperPids,
+      });
     let r = await persist();
-    for (let attempt = 1; attempt < PERSIST_ATTEMPTS && r.code !== 0 && /Invalid argument/i.test(r.stderr); attempt++) r = await persist();
+    for (let attempt = 1; attempt < PERSIST_ATTEMPTS && r.code !== 0 && /Invalid argument/i.test(r.stderr); attempt++)
+      r = await persist();
     if (r.code !== 0) {
       await unlink(dir.entry(req.name)).catch(() => undefined); // Swallow: the file is empty and not mounted; nothing to lose.
       throw explainKernelError(r.stderr, `persisting a new mount namespace at ${file}`, dir.path);
@@ -123,18 +138,22 @@ export class Lifecycle {
   private async removeNow(paths: readonly string[]): Promise<void> {
     assertPrivileged('deleting a namespace');
     const dir = openNsDir(this.nsDir, { create: false });
-    if (!dir) throw new AppError('NS_NOT_OURS', `the ns-dir ${this.nsDir} does not exist, so nothing is persisted there`);
+    if (!dir)
+      throw new AppError('NS_NOT_OURS', `the ns-dir ${this.nsDir} does not exist, so nothing is persisted there`);
     try {
       for (const p of paths) {
         const name = path.basename(p);
-        if (path.dirname(p) !== dir.path || !NS_NAME_PATTERN.test(name)) throw new AppError('NS_NOT_OURS', `${p} is not in the ns-dir ${dir.path}`);
+        if (path.dirname(p) !== dir.path || !NS_NAME_PATTERN.test(name))
+          throw new AppError('NS_NOT_OURS', `${p} is not in the ns-dir ${dir.path}`);
         for (let i = 0; i < MAX_UNMOUNTS_PER_PATH && mountsAt(p).some((m) => m.fstype === 'nsfs'); i++) {
           const r = await unmountEntry(dir, name, this.helperPids);
           if (!r.ok) throw explainKernelError(r.stderr, `unmounting ${p}`, dir.path);
         }
-        if (mountsAt(p).length > 0) throw new AppError('NS_BUSY', `${p} still has mounts on it that are not nsfs binds; unmount them first`);
+        if (mountsAt(p).length > 0)
+          throw new AppError('NS_BUSY', `${p} still has mounts on it that are not nsfs binds; unmount them first`);
         await unlink(dir.entry(name)).catch((e: NodeJS.ErrnoException) => {
-          if (e.code !== 'ENOENT') throw new AppError('KERNEL_ERROR', `unmounted, but cannot remove ${p}: ${e.message}`, { cause: e });
+          if (e.code !== 'ENOENT')
+            throw new AppError('KERNEL_ERROR', `unmounted, but cannot remove ${p}: ${e.message}`, { cause: e });
         });
       }
     } finally {

@@ -80,7 +80,8 @@ export function openNsDir(nsDir: string, opts: { create: boolean }): NsDirHandle
         return new NsDirHandle(fd, here);
       }
       if (!trusted(st.uid)) throw unsafe(nsDir, `${here} is owned by uid ${st.uid}`);
-      if (st.mode & GROUP_OR_OTHER_WRITE && !(st.mode & S_ISVTX)) throw unsafe(nsDir, `${here} is writable by others and not sticky`);
+      if (st.mode & GROUP_OR_OTHER_WRITE && !(st.mode & S_ISVTX))
+        throw unsafe(nsDir, `${here} is writable by others and not sticky`);
 
       const name = todo.shift() as string;
       if (name === '.') continue;
@@ -95,7 +96,8 @@ export function openNsDir(nsDir: string, opts: { create: boolean }): NsDirHandle
             mkdirSync(`/proc/self/fd/${fd}/${name}`, { mode: 0o700 });
           } catch (m) {
             // EEXIST: someone made it meanwhile; the open below checks what it is like any existing one.
-            if ((m as NodeJS.ErrnoException).code !== 'EEXIST') throw cannotCreate(nsDir, at, m as NodeJS.ErrnoException);
+            if ((m as NodeJS.ErrnoException).code !== 'EEXIST')
+              throw cannotCreate(nsDir, at, m as NodeJS.ErrnoException);
           }
           todo.unshift(name);
           continue;
@@ -150,8 +152,13 @@ function mountState(fd: number): { root: boolean; private: boolean } {
 }
 
 function mountError(e: unknown, what: string, dir: string): AppError {
-  if (!(e instanceof MountApiError)) return new AppError('KERNEL_ERROR', `${what} failed: ${(e as Error).message}`, { cause: e });
-  if (e.code === 'EPERM' || e.code === 'EACCES') return new AppError('NOT_PRIVILEGED', `${what} failed: not permitted — run nsconsole as root with CAP_SYS_ADMIN (${e.code})`);
+  if (!(e instanceof MountApiError))
+    return new AppError('KERNEL_ERROR', `${what} failed: ${(e as Error).message}`, { cause: e });
+  if (e.code === 'EPERM' || e.code === 'EACCES')
+    return new AppError(
+      'NOT_PRIVILEGED',
+      `${what} failed: not permitted — run nsconsole as root with CAP_SYS_ADMIN (${e.code})`,
+    );
   return new AppError('KERNEL_ERROR', `${what} on ${dir} failed: ${e.message}`, { cause: e });
 }
 
@@ -182,18 +189,26 @@ export async function ensurePrivateMountPoint(dir: NsDirHandle, nsDir: string, h
     // Private only once attached: attaching under a shared parent would make the new mount shared again.
     if (api) api.makePrivate(dir.fd);
   } catch (e) {
-    if (!(e instanceof MountApiError && e.code === 'ENOSYS')) throw mountError(e, `making the ns-dir ${dir.path} a private mount`, dir.path);
+    if (!(e instanceof MountApiError && e.code === 'ENOSYS'))
+      throw mountError(e, `making the ns-dir ${dir.path} a private mount`, dir.path);
     await fallbackPrivate(dir, nsDir, mountState(dir.fd).root, helperPids); // an older kernel: part may be done
   }
   if (!api) await fallbackPrivate(dir, nsDir, state.root, helperPids);
   state = mountState(dir.fd);
-  if (!state.root || !state.private) throw new AppError('KERNEL_ERROR', `the ns-dir ${dir.path} is still not a private mount point`);
+  if (!state.root || !state.private)
+    throw new AppError('KERNEL_ERROR', `the ns-dir ${dir.path} is still not a private mount point`);
 }
 
-async function fallbackPrivate(dir: NsDirHandle, nsDir: string, isRoot: boolean, helperPids: HelperPids): Promise<void> {
+async function fallbackPrivate(
+  dir: NsDirHandle,
+  nsDir: string,
+  isRoot: boolean,
+  helperPids: HelperPids,
+): Promise<void> {
   const mount = async (args: string[]) => {
     const r = await run('mount', ['--no-canonicalize', ...args], { helperPids });
-    if (r.code !== 0) throw new AppError('KERNEL_ERROR', `making the ns-dir ${dir.path} a private mount failed: ${r.stderr.trim()}`);
+    if (r.code !== 0)
+      throw new AppError('KERNEL_ERROR', `making the ns-dir ${dir.path} a private mount failed: ${r.stderr.trim()}`);
   };
   if (!isRoot) {
     await mount(['--bind', dir.helperEntry(''), dir.helperEntry('')]);
@@ -213,7 +228,11 @@ async function fallbackPrivate(dir: NsDirHandle, nsDir: string, isRoot: boolean,
 }
 
 /** umount2(2) of NAME in the ns-dir through the fd; umount(8) --no-canonicalize where the binding is missing. */
-export async function unmountEntry(dir: NsDirHandle, name: string, helperPids: HelperPids): Promise<{ ok: true } | { ok: false; stderr: string }> {
+export async function unmountEntry(
+  dir: NsDirHandle,
+  name: string,
+  helperPids: HelperPids,
+): Promise<{ ok: true } | { ok: false; stderr: string }> {
   const api = loadMountApi();
   if (api) {
     try {
@@ -221,7 +240,10 @@ export async function unmountEntry(dir: NsDirHandle, name: string, helperPids: H
       return { ok: true };
     } catch (e) {
       if (!(e instanceof MountApiError)) throw e;
-      return { ok: false, stderr: e.code === 'EBUSY' ? 'target is busy' : e.code === 'EPERM' ? 'Operation not permitted' : e.message };
+      return {
+        ok: false,
+        stderr: e.code === 'EBUSY' ? 'target is busy' : e.code === 'EPERM' ? 'Operation not permitted' : e.message,
+      };
     }
   }
   const r = await run('umount', ['--no-canonicalize', dir.helperEntry(name)], { helperPids });

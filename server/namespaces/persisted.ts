@@ -174,7 +174,13 @@ export class PersistedScanner {
   private readonly log: Logger;
 
   constructor(deps: PersistedScannerDeps) {
-    ({ selfMnt: this.selfMnt, helperPids: this.helperPids, pool: this.pool, notifier: this.notifier, log: this.log } = deps);
+    ({
+      selfMnt: this.selfMnt,
+      helperPids: this.helperPids,
+      pool: this.pool,
+      notifier: this.notifier,
+      log: this.log,
+    } = deps);
   }
 
   /** `mntMembers`: mount namespace id → its PIDs (ascending), from the process scan. */
@@ -184,7 +190,12 @@ export class PersistedScanner {
     const errors = new Map<string, string>();
     const visited = new Set<string>([this.selfMnt]);
     /** mount namespaces read, with how to reach what they bind */
-    const holders: { mnt: string; access: MountNsAccess; via: number | null; found: { nsId: string; path: string }[] }[] = [];
+    const holders: {
+      mnt: string;
+      access: MountNsAccess;
+      via: number | null;
+      found: { nsId: string; path: string }[];
+    }[] = [];
 
     // Whatever changed up to now fires its tracker first, so no cache entry used below is stale.
     this.notifier.sync();
@@ -200,7 +211,12 @@ export class PersistedScanner {
       visited.add(mnt);
       const cached = this.cache.get(mnt);
       if (isLive(cached) || isRateLimited(cached, Date.now())) {
-        holders.push({ mnt, access: { kind: 'pids', pids }, via: cached.binds.length > 0 ? livePidIn(mnt, pids) : null, found: cached.binds });
+        holders.push({
+          mnt,
+          access: { kind: 'pids', pids },
+          via: cached.binds.length > 0 ? livePidIn(mnt, pids) : null,
+          found: cached.binds,
+        });
         if (cached.note) errors.set(mnt, cached.note);
       } else {
         this.cache.get(mnt)?.tracker?.cancel();
@@ -224,11 +240,20 @@ export class PersistedScanner {
         return;
       }
       const found = nsfsBindsFromLines(r.lines);
-      const note = r.cut ? `its mount table was read only in part (${r.cut === 'bytes' ? 'longer than the byte cap' : 'slower than the time budget'}); nsfs binds past that are not listed` : undefined;
+      const note = r.cut
+        ? `its mount table was read only in part (${r.cut === 'bytes' ? 'longer than the byte cap' : 'slower than the time budget'}); nsfs binds past that are not listed`
+        : undefined;
       if (note) errors.set(item.mnt, note);
       // Remember what a namespace with processes holds: when its last process leaves, this is still right.
       const costMs = pacedCostMs(r);
-      this.cache.set(item.mnt, { binds: found, readAt: Date.now(), identity: r.identity, tracker, ...(costMs !== undefined ? { costMs } : {}), ...(note ? { note } : {}) });
+      this.cache.set(item.mnt, {
+        binds: found,
+        readAt: Date.now(),
+        identity: r.identity,
+        tracker,
+        ...(costMs !== undefined ? { costMs } : {}),
+        ...(note ? { note } : {}),
+      });
       holders.push({ mnt: item.mnt, access: { kind: 'pids', pids: item.pids }, via: r.pid, found });
     });
 
@@ -243,7 +268,12 @@ export class PersistedScanner {
         visited.add(b.nsId);
         access.set(b.nsId, a);
         try {
-          holders.push({ mnt: b.nsId, access: a, via: null, found: await this.processlessBinds(b.nsId, a, (problem) => errors.set(b.nsId, problem)) });
+          holders.push({
+            mnt: b.nsId,
+            access: a,
+            via: null,
+            found: await this.processlessBinds(b.nsId, a, (problem) => errors.set(b.nsId, problem)),
+          });
         } catch (e) {
           errors.set(b.nsId, (e as Error).message);
         }
@@ -279,7 +309,8 @@ export class PersistedScanner {
   private chainTo(holder: MountNsAccess, via: number | null, b: { nsId: string; path: string }): Chain | null {
     const inode = nsIdInode(b.nsId);
     if (holder.kind === 'self') return { kind: 'chain', chain: [b.path], inodes: [inode] };
-    if (holder.kind === 'pids') return via === null ? null : { kind: 'chain', chain: [`/proc/${via}/root${b.path}`], inodes: [inode] };
+    if (holder.kind === 'pids')
+      return via === null ? null : { kind: 'chain', chain: [`/proc/${via}/root${b.path}`], inodes: [inode] };
     if (holder.chain.length === 0 || holder.chain.length >= MAX_CHAIN_DEPTH) return null;
     return { kind: 'chain', chain: [...holder.chain, b.path], inodes: [...holder.inodes, inode] };
   }
@@ -288,7 +319,11 @@ export class PersistedScanner {
    * Cached while exact; else read now while this scan's budget lasts, else the last read is used (or, for a
    * namespace never read, an error saying it is queued) and the table is re-read in the background.
    */
-  private async processlessBinds(mnt: string, chain: Chain, report: (problem: string) => void): Promise<{ nsId: string; path: string }[]> {
+  private async processlessBinds(
+    mnt: string,
+    chain: Chain,
+    report: (problem: string) => void,
+  ): Promise<{ nsId: string; path: string }[]> {
     const use = (c: CachedBinds) => {
       if (c.problem) report(c.problem);
       return c.binds;
@@ -304,17 +339,25 @@ export class PersistedScanner {
     if (this.scanBudget > 0) return use(await this.readChain(mnt, chain, identity, (n) => (this.scanBudget -= n)));
     this.refreshInBackground(mnt, chain);
     if (known) return use(cached);
-    throw new Error(`not read yet: this scan already examined ${MOUNTS_PER_SCAN} mounts of namespaces without processes; ${mnt} is read in the background`);
+    throw new Error(
+      `not read yet: this scan already examined ${MOUNTS_PER_SCAN} mounts of namespaces without processes; ${mnt} is read in the background`,
+    );
   }
 
-  private async readChain(mnt: string, chain: Chain, identity: string, charge: (mounts: number) => void): Promise<CachedBinds> {
+  private async readChain(
+    mnt: string,
+    chain: Chain,
+    identity: string,
+    charge: (mounts: number) => void,
+  ): Promise<CachedBinds> {
     this.cache.get(mnt)?.tracker?.cancel();
     const tracker = trackMountNs(this.notifier, mnt, chain);
     try {
       const found = await this.nsfsMountsOf(mnt, chain);
       charge(found.examined);
       const entry: CachedBinds = { binds: toBinds(found.mounts), readAt: Date.now(), identity, tracker };
-      if (found.examined < found.total) entry.problem = `${mnt} has ${found.total} mounts; only the first ${found.examined} were searched for nsfs binds`;
+      if (found.examined < found.total)
+        entry.problem = `${mnt} has ${found.total} mounts; only the first ${found.examined} were searched for nsfs binds`;
       this.cache.set(mnt, entry);
       return entry;
     } catch (err) {
@@ -326,7 +369,9 @@ export class PersistedScanner {
   /** nsfs binds in a processless namespace: by id, or on older kernels through the entering fallback. */
   private async nsfsMountsOf(mnt: string, chain: Chain): Promise<{ mounts: Mount[]; examined: number; total: number }> {
     if (processlessReadMode() === 'by-id') return processlessNsfsMounts(mnt, MOUNTS_SEARCHED_PER_NS);
-    const mounts = parseNsfsMounts((await readMountinfoByEntering(mnt, hopsOf(chain), this.helperPids)).toString('utf8'));
+    const mounts = parseNsfsMounts(
+      (await readMountinfoByEntering(mnt, hopsOf(chain), this.helperPids)).toString('utf8'),
+    );
     return { mounts, examined: MOUNTS_PER_HELPER_RUN, total: MOUNTS_PER_HELPER_RUN };
   }
 

@@ -38,15 +38,23 @@ export async function takeSnapshot(deps: SnapshotDeps, types: readonly NsType[] 
   for (const [id, pids] of members) if (id.startsWith('mnt:')) mntMembers.set(id, pids);
   const wanted = new Set<string>(types);
   // USER and COMMAND of each row's lowest PID, read on both threads alongside the mount tables.
-  const factPids = [...new Set([...members].filter(([id]) => wanted.has(nsIdType(id))).map(([, pids]) => pids[0] as number))];
+  const factPids = [
+    ...new Set([...members].filter(([id]) => wanted.has(nsIdType(id))).map(([, pids]) => pids[0] as number)),
+  ];
   const [persisted, factResults] = await Promise.all([
     deps.persisted.scan(mntMembers).catch((err: unknown): PersistedScan => {
       // Reported, not fatal: the rows are listed without their nsfs binds this time.
-      problems.push({ pid: 0, reason: `reading mount tables for nsfs binds failed: ${(err as Error).message ?? String(err)}` });
+      problems.push({
+        pid: 0,
+        reason: `reading mount tables for nsfs binds failed: ${(err as Error).message ?? String(err)}`,
+      });
       return { binds: [], access: new Map(), errors: new Map() };
     }),
     deps.pool.facts(factPids).catch((err: unknown) => {
-      problems.push({ pid: 0, reason: `reading owners and command lines failed: ${(err as Error).message ?? String(err)}` });
+      problems.push({
+        pid: 0,
+        reason: `reading owners and command lines failed: ${(err as Error).message ?? String(err)}`,
+      });
       return factPids.map((): FactsJobResult => ({ error: 'EIO' }));
     }),
   ]);
@@ -81,7 +89,17 @@ export async function takeSnapshot(deps: SnapshotDeps, types: readonly NsType[] 
     const type = nsIdType(b.nsId);
     if (seen.has(b.nsId) || !wanted.has(type)) continue;
     seen.add(b.nsId);
-    const row: Namespace = { id: b.nsId, type, inode: Number(nsIdInode(b.nsId)), nprocs: 0, pid: null, user: null, command: null, nsfs: nsfs.get(b.nsId) ?? [], self: false };
+    const row: Namespace = {
+      id: b.nsId,
+      type,
+      inode: Number(nsIdInode(b.nsId)),
+      nprocs: 0,
+      pid: null,
+      user: null,
+      command: null,
+      nsfs: nsfs.get(b.nsId) ?? [],
+      self: false,
+    };
     const error = persisted.errors.get(b.nsId);
     if (error) row.error = error;
     namespaces.push(row);

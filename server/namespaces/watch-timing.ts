@@ -146,6 +146,7 @@ export class ScanBudget {
   }
 
   private trim(now: number): void {
-    while (this.spent.length > 0 && (this.spent[0] as { at: number }).at <= now - LIST_BUDGET_WINDOW_MS) this.spent.shift();
+    while (this.spent.length > 0 && (this.spent[0] as { at: number }).at <= now - LIST_BUDGET_WINDOW_MS)
+      this.spent.shift();
   }
 }

@@ -63,7 +63,6 @@ export interface WatchSource {
   processEvents?: ProcessEvents | null;
 }
 
-
 interface Subscriber {
   listener: EngineListener;
   ids: Set<string>;
@@ -106,7 +105,6 @@ interface LastScan {
   /** the CPU time it took (both threads), ms */
   cpuMs: number;
 }
-
 
 /** Metrics callbacks (the engine knows nothing of the metrics library). */
 export interface WatchHooks {
@@ -203,7 +201,21 @@ export class NamespaceWatcher {
     for (const [id, tw] of this.tables) if (!needed.has(id)) this.stopTable(tw);
     for (const id of needed) {
       if (this.tables.has(id)) continue;
-      const tw: TableWatch = { id, raw: null, message: null, dueAt: null, polling: false, again: false, tracker: null, stopped: false, notBefore: 0, readDebt: 0, readDebtAt: 0, timer: null, firedAt: null };
+      const tw: TableWatch = {
+        id,
+        raw: null,
+        message: null,
+        dueAt: null,
+        polling: false,
+        again: false,
+        tracker: null,
+        stopped: false,
+        notBefore: 0,
+        readDebt: 0,
+        readDebtAt: 0,
+        timer: null,
+        firedAt: null,
+      };
       this.tables.set(id, tw);
       void this.pollTable(tw);
     }
@@ -226,7 +238,8 @@ export class NamespaceWatcher {
     const now = Date.now();
     // Due a little before this tick counts as due now, so timer jitter does not skip a tick.
     const horizon = now + this.tickMs / 2;
-    for (const tw of this.tables.values()) if (!tw.polling && tw.dueAt !== null && tw.dueAt <= horizon) this.requestPoll(tw);
+    for (const tw of this.tables.values())
+      if (!tw.polling && tw.dueAt !== null && tw.dueAt <= horizon) this.requestPoll(tw);
     if (now < this.nextListCheckAt || this.scanning) return;
     this.nextListCheckAt = now + LIST_CHECK_MS - this.tickMs / 2;
     const last = this.lastScan;
@@ -285,11 +298,18 @@ export class NamespaceWatcher {
     // its fork and its unshare()/exec would otherwise look stale until LIST_MAX_AGE_MS.
     const prev = this.lastScan;
     const settling = !events && prev !== null && !prev.settling && prev.signature !== signature;
-    this.lastScan = { at: Date.now(), signature: settling ? '' : signature, settling, cpuMs, minGapMs: Math.min(cost / LIST_CPU_SHARE, LIST_MAX_GAP_MS) };
+    this.lastScan = {
+      at: Date.now(),
+      signature: settling ? '' : signature,
+      settling,
+      cpuMs,
+      minGapMs: Math.min(cost / LIST_CPU_SHARE, LIST_MAX_GAP_MS),
+    };
     this.scanBudget.record(this.lastScan.at, cpuMs);
     if (snap) {
       try {
-        if (this.applySnapshot(snap) && eventAt !== null) this.hooks.pushed?.('process', (performance.now() - eventAt) / 1000);
+        if (this.applySnapshot(snap) && eventAt !== null)
+          this.hooks.pushed?.('process', (performance.now() - eventAt) / 1000);
       } catch (err) {
         // Swallow after logging: a list that cannot be sent is not worth the process (issue #16 exited here).
         this.log.error({ err }, 'could not publish the namespace list');
@@ -402,7 +422,9 @@ export class NamespaceWatcher {
       tw.raw = raw;
       // One page at most: a table of 20k long paths must not become one 160 MB message (see mountPage).
       const page = mountPage(raw.toString('utf8'), read.cut);
-      tw.message = page.truncated ? { type: 'mounts', id: tw.id, mounts: page.mounts, truncated: page.truncated } : { type: 'mounts', id: tw.id, mounts: page.mounts };
+      tw.message = page.truncated
+        ? { type: 'mounts', id: tw.id, mounts: page.mounts, truncated: page.truncated }
+        : { type: 'mounts', id: tw.id, mounts: page.mounts };
       this.broadcast(tw.message, tw.id);
       if (firedAt !== null) this.hooks.pushed?.('mount', (performance.now() - firedAt) / 1000);
       // A new or removed nsfs bind changes the namespace list (NSFS column, persisted rows): rescan soon.
@@ -413,12 +435,16 @@ export class NamespaceWatcher {
     tw.readDebt = Math.max(0, tw.readDebt - (now - tw.readDebtAt) * TABLE_EVENT_CPU_SHARE) + cost;
     tw.readDebtAt = now;
     const over = tw.readDebt - TABLE_EVENT_BURST_MS;
-    tw.notBefore = now + Math.min(TABLE_EVENT_MAX_GAP_MS, Math.max(TABLE_EVENT_MIN_GAP_MS, over / TABLE_EVENT_CPU_SHARE));
+    tw.notBefore =
+      now + Math.min(TABLE_EVENT_MAX_GAP_MS, Math.max(TABLE_EVENT_MIN_GAP_MS, over / TABLE_EVENT_CPU_SHARE));
     // Tracked: mounts and umounts report; remounts and propagation changes (also made with a passing nsenter
     // in a namespace without processes) do not, so a slow re-read catches those.
     if (tw.tracker) return Math.min(TRACKED_REREAD_MAX_MS, Math.max(TRACKED_REREAD_MS, cost / TRACKED_CPU_SHARE));
-    if (where.access.kind !== 'chain') return Math.min(TABLE_MAX_INTERVAL_MS, Math.max(TABLE_TICK_MS, cost / TABLE_CPU_SHARE));
-    return tw.message?.mounts.some((m) => m.propagation !== 'private' && m.propagation !== 'unbindable') ? PROPAGATION_POLL_MS : null;
+    if (where.access.kind !== 'chain')
+      return Math.min(TABLE_MAX_INTERVAL_MS, Math.max(TABLE_TICK_MS, cost / TABLE_CPU_SHARE));
+    return tw.message?.mounts.some((m) => m.propagation !== 'private' && m.propagation !== 'unbindable')
+      ? PROPAGATION_POLL_MS
+      : null;
   }
 
   /** Track the table unless a tracker is still live (its mark is on the namespace, whichever way it came). */

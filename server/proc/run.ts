@@ -42,12 +42,22 @@ export function hostBinary(name: string): string {
 export type HelperPids = Set<number>;
 
 /** Resolves with the exit code (-1 when killed) and output; rejects only when the program cannot be started. */
-export function run(file: string, args: readonly string[], opts: { helperPids?: HelperPids; timeoutMs?: number; binary?: boolean } = {}): Promise<RunResult> {
+export function run(
+  file: string,
+  args: readonly string[],
+  opts: { helperPids?: HelperPids; timeoutMs?: number; binary?: boolean } = {},
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = execFile(
       hostBinary(file),
       args as string[],
-      { encoding: 'buffer', timeout: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: MAX_OUTPUT_BYTES, env: { PATH: HELPER_PATH, LC_ALL: 'C' } },
+      {
+        encoding: 'buffer',
+        timeout: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+        killSignal: 'SIGKILL',
+        maxBuffer: MAX_OUTPUT_BYTES,
+        env: { PATH: HELPER_PATH, LC_ALL: 'C' },
+      },
       (err, stdout, stderr) => {
         if (child.pid !== undefined) opts.helperPids?.delete(child.pid);
         if (err && typeof (err as NodeJS.ErrnoException).code === 'string') {
@@ -55,8 +65,16 @@ export function run(file: string, args: readonly string[], opts: { helperPids?: 
           reject(err);
           return;
         }
-        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : -1) : 0;
-        const result: RunResult = { code, stdout: stdout.toString(opts.binary ? 'latin1' : 'utf8'), stderr: stderr.toString('utf8') };
+        const code = err
+          ? typeof (err as { code?: unknown }).code === 'number'
+            ? (err as { code: number }).code
+            : -1
+          : 0;
+        const result: RunResult = {
+          code,
+          stdout: stdout.toString(opts.binary ? 'latin1' : 'utf8'),
+          stderr: stderr.toString('utf8'),
+        };
         if (opts.binary) result.stdoutBytes = stdout;
         resolve(result);
       },

@@ -23,7 +23,18 @@ export function readNsLinksJob(fs: Fs, pids: readonly number[], types: readonly 
 }
 
 /** Error codes as negative numbers in readNsInodesJob's answer: -1 is ERRNO_CODES[1], and so on. */
-export const ERRNO_CODES = ['', 'ENOENT', 'ESRCH', 'EACCES', 'EPERM', 'EINVAL', 'ENOTDIR', 'ELOOP', 'ENOMEM', 'EIO'] as const;
+export const ERRNO_CODES = [
+  '',
+  'ENOENT',
+  'ESRCH',
+  'EACCES',
+  'EPERM',
+  'EINVAL',
+  'ENOTDIR',
+  'ELOOP',
+  'ENOMEM',
+  'EIO',
+] as const;
 
 /**
  * Each pid × type: the namespace inode (namespace inodes are 32-bit), 0 for a link without one, or
@@ -57,7 +68,14 @@ export type ReadCut = 'bytes' | 'time';
  * `identity`: the namespace's nsfs inode and its ctime, which tell it from a later one that reuses the inode.
  * `cut`: only the first part of the table was read (see readCapped); nsfs lines past it are not in `lines`.
  */
-export type NsfsJobResult = { pid: number; lines: string[]; identity: string; cut?: ReadCut; /** the read's wall time */ ms: number; /** bytes of the table read */ bytes: number } | null;
+export type NsfsJobResult = {
+  pid: number;
+  lines: string[];
+  identity: string;
+  cut?: ReadCut;
+  /** the read's wall time */ ms: number;
+  /** bytes of the table read */ bytes: number;
+} | null;
 
 /** Caps of one /proc read on either thread: bytes kept, and wall time spent before it stops. */
 export interface ReadCaps {
@@ -163,7 +181,12 @@ export interface MountinfoJobItem {
   pids: readonly number[] | null;
 }
 /** The table's bytes (a copy, safe to send between threads), and whether it was cut short. */
-export type MountinfoJobResult = { pid: number | null; raw: Uint8Array; cut?: ReadCut; /** the read's own wall time, without queueing */ ms: number } | null;
+export type MountinfoJobResult = {
+  pid: number | null;
+  raw: Uint8Array;
+  cut?: ReadCut;
+  /** the read's own wall time, without queueing */ ms: number;
+} | null;
 
 /** Whole mount tables, each read like readNsfsLinesJob reads one. */
 export function readMountinfoJob(fs: Fs, items: readonly MountinfoJobItem[], arg: NsfsJobArg): MountinfoJobResult[] {
@@ -237,7 +260,14 @@ export function readFactsJob(fs: Fs, pids: readonly number[], maxBytes?: number 
 }
 
 /** Take chunks of `items` from the shared counter until none are left. Returns [from, results, from, results…]. */
-export function claimChunks(job: (fs: Fs, items: readonly unknown[], arg: unknown) => unknown[], fs: Fs, items: readonly unknown[], arg: unknown, ctl: Int32Array, chunk: number): unknown[] {
+export function claimChunks(
+  job: (fs: Fs, items: readonly unknown[], arg: unknown) => unknown[],
+  fs: Fs,
+  items: readonly unknown[],
+  arg: unknown,
+  ctl: Int32Array,
+  chunk: number,
+): unknown[] {
   const parts: unknown[] = [];
   for (;;) {
     const from = Atomics.add(ctl, 0, chunk);
@@ -246,6 +276,12 @@ export function claimChunks(job: (fs: Fs, items: readonly unknown[], arg: unknow
   }
 }
 
-export const JOBS = { links: readNsLinksJob, inodes: readNsInodesJob, nsfs: readNsfsLinesJob, mountinfo: readMountinfoJob, facts: readFactsJob } as const;
+export const JOBS = {
+  links: readNsLinksJob,
+  inodes: readNsInodesJob,
+  nsfs: readNsfsLinesJob,
+  mountinfo: readMountinfoJob,
+  facts: readFactsJob,
+} as const;
 export type JobName = keyof typeof JOBS;
 export type AnyJob = (fs: Fs, items: readonly unknown[], arg: unknown) => unknown[];

@@ -41,11 +41,13 @@ export interface WarnLog {
  */
 export function scanWorkerUrl(): URL {
   const fromSource = import.meta.url.endsWith('.ts');
-  const url = fromSource ? new URL('../../dist/server/proc/scan-worker.js', import.meta.url) : new URL('./scan-worker.js', import.meta.url);
-  if (!existsSync(fileURLToPath(url))) throw new Error(`the scan worker is not built (${fileURLToPath(url)}): run npm run build`);
+  const url = fromSource
+    ? new URL('../../dist/server/proc/scan-worker.js', import.meta.url)
+    : new URL('./scan-worker.js', import.meta.url);
+  if (!existsSync(fileURLToPath(url)))
+    throw new Error(`the scan worker is not built (${fileURLToPath(url)}): run npm run build`);
   return url;
 }
-
 
 /**
  * Work is counted in readlinks (~1.5 µs each). Below this much (~3 ms) a job runs on the main thread alone:
@@ -98,7 +100,11 @@ export class ScanPool {
   }
 
   /** Whole mount tables (see readMountinfoJob), on the worker. */
-  mountinfo(items: readonly MountinfoJobItem[], maxAttempts: number, caps: ReadCaps = TABLE_READ_CAPS): Promise<MountinfoJobResult[]> {
+  mountinfo(
+    items: readonly MountinfoJobItem[],
+    maxAttempts: number,
+    caps: ReadCaps = TABLE_READ_CAPS,
+  ): Promise<MountinfoJobResult[]> {
     const arg: NsfsJobArg = { maxAttempts, ...caps };
     return this.offMain('mountinfo', items, arg) as Promise<MountinfoJobResult[]>;
   }
@@ -136,7 +142,13 @@ export class ScanPool {
   }
 
   /** Both threads take chunks until none are left; results in item order. */
-  private async split(job: JobName, items: readonly unknown[], arg: unknown, chunk: number, weight: number): Promise<unknown[]> {
+  private async split(
+    job: JobName,
+    items: readonly unknown[],
+    arg: unknown,
+    chunk: number,
+    weight: number,
+  ): Promise<unknown[]> {
     const run = JOBS[job] as AnyJob;
     const worker = items.length * weight >= this.minWorkForWorker ? this.ensureWorker() : null;
     if (!worker) return run(nodeFs, items, arg);
@@ -159,12 +171,16 @@ export class ScanPool {
       theirs = [];
       const covered = new Set<number>();
       for (let i = 0; i < mine.length; i += 2) covered.add(mine[i] as number);
-      for (let from = 0; from < items.length; from += chunk) if (!covered.has(from)) theirs.push(from, run(nodeFs, items.slice(from, from + chunk), arg));
+      for (let from = 0; from < items.length; from += chunk)
+        if (!covered.has(from)) theirs.push(from, run(nodeFs, items.slice(from, from + chunk), arg));
     }
     return assemble(mine.concat(theirs));
   }
 
-  private post(worker: Worker, message: { job: JobName; items: readonly unknown[]; arg: unknown; ctl: Int32Array; chunk: number }): Promise<unknown> {
+  private post(
+    worker: Worker,
+    message: { job: JobName; items: readonly unknown[]; arg: unknown; ctl: Int32Array; chunk: number },
+  ): Promise<unknown> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });

@@ -70,7 +70,10 @@ function pick(): { found: Hierarchy[]; missing: { controller: string; reason: st
     else v2Left.push(c);
   }
   if (v2Left.length > 0) {
-    const dir = v2 === null ? null : path.join(existsSync(path.join(ROOT, 'cgroup.controllers')) ? ROOT : path.join(ROOT, 'unified'), v2);
+    const dir =
+      v2 === null
+        ? null
+        : path.join(existsSync(path.join(ROOT, 'cgroup.controllers')) ? ROOT : path.join(ROOT, 'unified'), v2);
     let available: string[] = [];
     try {
       if (dir) available = readFileSync(path.join(dir, 'cgroup.controllers'), 'utf8').trim().split(/\s+/);
@@ -78,7 +81,11 @@ function pick(): { found: Hierarchy[]; missing: { controller: string; reason: st
       available = []; // Swallow: no v2 hierarchy; each controller is reported missing below
     }
     const usable = v2Left.filter((c) => available.includes(c));
-    for (const c of v2Left.filter((x) => !usable.includes(x))) missing.push({ controller: c, reason: `the ${c} controller is not mounted (v1) nor available in the server's v2 cgroup` });
+    for (const c of v2Left.filter((x) => !usable.includes(x)))
+      missing.push({
+        controller: c,
+        reason: `the ${c} controller is not mounted (v1) nor available in the server's v2 cgroup`,
+      });
     if (dir && usable.length > 0) found.push({ version: 2, controllers: usable, dir });
   }
   return { found, missing };
@@ -122,7 +129,11 @@ export function createCgroups(id: string, limits: CgroupLimits): SandboxCgroups 
         enforced.push(c);
       }
     } catch (err) {
-      for (const c of h.controllers) missing.push({ controller: c, reason: `cannot set up cgroup v${h.version} ${c} under ${h.dir}: ${(err as Error).message}` });
+      for (const c of h.controllers)
+        missing.push({
+          controller: c,
+          reason: `cannot set up cgroup v${h.version} ${c} under ${h.dir}: ${(err as Error).message}`,
+        });
     }
   }
   const procsFiles = dirs.map((d) => path.join(d, 'cgroup.procs'));
@@ -190,7 +201,8 @@ export function removeDeadServersCgroups(): string[] {
     const owner = Number(/^nsconsole-sandbox-(\d+)-/.exec(path.basename(dir))?.[1]);
     if (!owner || owner === process.pid || existsSync(`/proc/${owner}`)) continue;
     try {
-      for (const line of readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').split('\n')) if (line) process.kill(Number(line), 'SIGKILL');
+      for (const line of readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').split('\n'))
+        if (line) process.kill(Number(line), 'SIGKILL');
       rmdirSync(dir);
       removed.push(dir);
     } catch {

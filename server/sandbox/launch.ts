@@ -34,7 +34,14 @@ export function sandboxShell(shell: string): string {
 /** Launches a session's shell in its owner's sandbox (the owner is whoever created the session). */
 export function createSandboxLauncher(deps: SandboxLaunchDeps): (target: Target, owner: string) => Promise<LaunchSpec> {
   const shell = sandboxShell(deps.shell);
-  const spec = (owner: string, sb: Sandbox, argvPlan: EntryPlan | undefined, cwd: string, description: string, verify?: () => void): LaunchSpec => {
+  const spec = (
+    owner: string,
+    sb: Sandbox,
+    argvPlan: EntryPlan | undefined,
+    cwd: string,
+    description: string,
+    verify?: () => void,
+  ): LaunchSpec => {
     const { file, args, plan } = sb.command([shell], { cwd, ...(argvPlan ? { plan: argvPlan } : {}) });
     const env = { ...shellEnv(shell, description), PATH: SYSTEM_PATH, HOME: '/root', USER: 'root', LOGNAME: 'root' };
     return {
@@ -58,16 +65,24 @@ export function createSandboxLauncher(deps: SandboxLaunchDeps): (target: Target,
         return spec(owner, sb, undefined, '/root', `sandbox ${sb.id}`);
       case 'namespace': {
         const entry = await deps.scopedFor(owner).entryFor(target.id);
-        return spec(owner, sb, namespacePlan(sb, entry.type, entry.fd, target.id), '/', `${target.id} in sandbox ${sb.id}`);
+        return spec(
+          owner,
+          sb,
+          namespacePlan(sb, entry.type, entry.fd, target.id),
+          '/',
+          `${target.id} in sandbox ${sb.id}`,
+        );
       }
       case 'process': {
         const pid = target.pid;
         const seen = readProcStat(pid);
-        if (!seen || seen.state === 'Z' || !inSandbox(pid, sb)) throw new AppError('PROCESS_NOT_FOUND', `no process ${pid} in this sandbox`);
+        if (!seen || seen.state === 'Z' || !inSandbox(pid, sb))
+          throw new AppError('PROCESS_NOT_FOUND', `no process ${pid} in this sandbox`);
         const verify = () => {
           const now = readProcStat(pid);
           if (!now || now.state === 'Z') throw new AppError('PROCESS_NOT_FOUND', `process ${pid} has exited`);
-          if (now.startTime !== seen.startTime) throw new AppError('TARGET_CHANGED', `process ${pid} is a different process now`);
+          if (now.startTime !== seen.startTime)
+            throw new AppError('TARGET_CHANGED', `process ${pid} is a different process now`);
         };
         return spec(owner, sb, planProcessEntry(pid, seen.startTime), '/', `pid ${pid} in sandbox ${sb.id}`, verify);
       }
@@ -82,7 +97,10 @@ export function createSandboxLauncher(deps: SandboxLaunchDeps): (target: Target,
 function inSandbox(pid: number, sb: Sandbox): boolean {
   let fd: number | null = null;
   try {
-    fd = openNamespace(`/proc/${pid}/ns/user`, 'user', inodeFromId(readUserLink(pid)), { follow: true, dev: nsfsDev() });
+    fd = openNamespace(`/proc/${pid}/ns/user`, 'user', inodeFromId(readUserLink(pid)), {
+      follow: true,
+      dev: nsfsDev(),
+    });
     if (fd === null) return false;
     return userNsChain(fd).includes(inodeFromId(sb.userns));
   } catch (err) {

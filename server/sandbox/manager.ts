@@ -52,7 +52,10 @@ export function createSandboxManager(config: SandboxConfig, log: Logger): Sandbo
   let disposed = false;
   const stale = removeDeadServersCgroups();
   if (stale.length > 0) log.warn({ cgroups: stale }, 'removed the cgroups of sandboxes whose server was killed');
-  log.info({ cgroups: describeCgroups(), uids: `${config.uidStart}:${config.uidCount}`, sandboxes: slots }, 'sandbox mode: every session runs in its owner\'s sandbox');
+  log.info(
+    { cgroups: describeCgroups(), uids: `${config.uidStart}:${config.uidCount}`, sandboxes: slots },
+    "sandbox mode: every session runs in its owner's sandbox",
+  );
 
   const drop = async (owner: string, entry: Entry) => {
     if (entries.get(owner) === entry) entries.delete(owner);
@@ -77,7 +80,9 @@ export function createSandboxManager(config: SandboxConfig, log: Logger): Sandbo
       entry.idleSince ??= now;
       if (now - entry.idleSince >= config.idleMs) {
         log.info({ sandbox: entry.sandbox.id, owner }, 'sandbox idle: destroyed');
-        drop(owner, entry).catch((err: unknown) => log.error({ err, sandbox: entry.sandbox.id }, 'destroying an idle sandbox failed'));
+        drop(owner, entry).catch((err: unknown) =>
+          log.error({ err, sandbox: entry.sandbox.id }, 'destroying an idle sandbox failed'),
+        );
       }
     }
     if (entries.size === 0 && timer) {
@@ -94,7 +99,11 @@ export function createSandboxManager(config: SandboxConfig, log: Logger): Sandbo
         break;
       }
     }
-    if (slot < 0) throw new AppError('TOO_MANY_SESSIONS', `no free uid range for another sandbox: all ${slots} ranges of --sandbox-uids ${config.uidStart}:${config.uidCount} are in use (each takes ${SANDBOX_UID_COUNT}); give a larger COUNT`);
+    if (slot < 0)
+      throw new AppError(
+        'TOO_MANY_SESSIONS',
+        `no free uid range for another sandbox: all ${slots} ranges of --sandbox-uids ${config.uidStart}:${config.uidCount} are in use (each takes ${SANDBOX_UID_COUNT}); give a larger COUNT`,
+      );
     usedSlots.add(slot);
     try {
       const sandbox = await Sandbox.create({
@@ -130,7 +139,12 @@ export function createSandboxManager(config: SandboxConfig, log: Logger): Sandbo
     return pending;
   };
 
-  const info = (sb: Sandbox): SandboxInfo => ({ id: sb.id, hostname: sb.hostname, uidBase: sb.uidBase, limits: sb.limits });
+  const info = (sb: Sandbox): SandboxInfo => ({
+    id: sb.id,
+    hostname: sb.hostname,
+    uidBase: sb.uidBase,
+    limits: sb.limits,
+  });
 
   return {
     get,

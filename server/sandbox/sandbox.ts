@@ -77,7 +77,38 @@ export class Sandbox {
     try {
       unshare = spawn(
         '/bin/sh',
-        ['-c', IN_CGROUPS_SH, 'in-cgroups', ...cgroups.procsFiles, '--', 'setpriv', `--reuid=${opts.uidBase}`, `--regid=${opts.uidBase}`, '--clear-groups', '--pdeathsig=KILL', '--', 'taskset', '--cpu-list', String(nsCpu), 'unshare', '--user', '--mount', '--pid', '--fork', '--uts', '--ipc', '--net', '--cgroup', '--kill-child', '--propagation', 'private', '--', 'perl', '-e', INIT_PL],
+        [
+          '-c',
+          IN_CGROUPS_SH,
+          'in-cgroups',
+          ...cgroups.procsFiles,
+          '--',
+          'setpriv',
+          `--reuid=${opts.uidBase}`,
+          `--regid=${opts.uidBase}`,
+          '--clear-groups',
+          '--pdeathsig=KILL',
+          '--',
+          'taskset',
+          '--cpu-list',
+          String(nsCpu),
+          'unshare',
+          '--user',
+          '--mount',
+          '--pid',
+          '--fork',
+          '--uts',
+          '--ipc',
+          '--net',
+          '--cgroup',
+          '--kill-child',
+          '--propagation',
+          'private',
+          '--',
+          'perl',
+          '-e',
+          INIT_PL,
+        ],
         { stdio: ['ignore', 'ignore', 'pipe'], cwd: '/', env: { PATH: SYSTEM_PATH } },
       );
       const child = unshare;
@@ -87,22 +118,34 @@ export class Sandbox {
       const pid = child.pid;
       if (pid === undefined) throw new AppError('KERNEL_ERROR', 'cannot start the sandbox: spawning unshare failed');
       const selfUser = readlinkSync('/proc/self/ns/user');
-      const failed = () => (exited ? new AppError('NOT_SUPPORTED', `cannot create a sandbox: ${explain(stderr)}`) : null);
-      await poll<true>(() => failed() ?? (linkOf(pid, 'user') !== null && linkOf(pid, 'user') !== selfUser ? true : null), START_DEADLINE_MS, 'the sandbox user namespace');
+      const failed = () =>
+        exited ? new AppError('NOT_SUPPORTED', `cannot create a sandbox: ${explain(stderr)}`) : null;
+      await poll<true>(
+        () => failed() ?? (linkOf(pid, 'user') !== null && linkOf(pid, 'user') !== selfUser ? true : null),
+        START_DEADLINE_MS,
+        'the sandbox user namespace',
+      );
       const map = `0 ${opts.uidBase} ${Math.min(opts.uidCount, 65536)}\n`;
       writeFileSync(`/proc/${pid}/uid_map`, map);
       writeFileSync(`/proc/${pid}/gid_map`, map);
       const initPid = await poll<number>(() => failed() ?? initOf(pid), START_DEADLINE_MS, 'the sandbox init');
       const initStart = readProcStat(initPid)?.startTime;
       if (initStart === undefined) throw failed() ?? new AppError('KERNEL_ERROR', 'the sandbox init exited at once');
-      const limits: SandboxLimits = { ...opts.limits, enforced: cgroups.enforced, ...(cgroups.missing.length > 0 ? { missing: cgroups.missing } : {}) };
+      const limits: SandboxLimits = {
+        ...opts.limits,
+        enforced: cgroups.enforced,
+        ...(cgroups.missing.length > 0 ? { missing: cgroups.missing } : {}),
+      };
       const sandbox = new Sandbox(opts.id, opts.uidBase, limits, cgroups, child, initPid, initStart, nsCpu);
       for (const type of NS_TYPES) {
         const id = linkOf(initPid, type);
         if (id) sandbox.nsIds.set(type, id.replace(/^(\w+):\[(\d+)\]$/, '$1:$2'));
       }
       try {
-        await sandbox.run(['/bin/sh', '-c', SETUP_SH, 'setup', sandbox.hostname, String(opts.limits.diskBytes)], 'setting up the sandbox');
+        await sandbox.run(
+          ['/bin/sh', '-c', SETUP_SH, 'setup', sandbox.hostname, String(opts.limits.diskBytes)],
+          'setting up the sandbox',
+        );
       } catch (err) {
         await sandbox.destroy();
         throw err;
@@ -115,7 +158,12 @@ export class Sandbox {
         await poll(() => (exitedChild(u) ? true : null), DESTROY_DEADLINE_MS, 'unshare to exit').catch(() => undefined);
       }
       await removeCgroups(cgroups);
-      throw err instanceof AppError ? err : new AppError('KERNEL_ERROR', `cannot create a sandbox: ${(err as Error).message}${stderr ? ` (${explain(stderr)})` : ''}`);
+      throw err instanceof AppError
+        ? err
+        : new AppError(
+            'KERNEL_ERROR',
+            `cannot create a sandbox: ${(err as Error).message}${stderr ? ` (${explain(stderr)})` : ''}`,
+          );
     }
   }
 
@@ -129,11 +177,19 @@ export class Sandbox {
    * argv that runs `argv` inside the sandbox as its root, counted in its cgroups from the start, and the entry
    * plan whose fds must be released once the child has entered (plan.hold).
    */
-  command(argv: string[], opts: { cwd?: string; plan?: EntryPlan } = {}): { file: string; args: string[]; plan: EntryPlan } {
-    if (!this.alive()) throw new AppError('TARGET_CHANGED', `sandbox ${this.id} has ended; open a new session to get a new one`);
+  command(
+    argv: string[],
+    opts: { cwd?: string; plan?: EntryPlan } = {},
+  ): { file: string; args: string[]; plan: EntryPlan } {
+    if (!this.alive())
+      throw new AppError('TARGET_CHANGED', `sandbox ${this.id} has ended; open a new session to get a new one`);
     const plan = opts.plan ?? planProcessEntry(this.initPid, this.initStart);
     const nsenter = [findNsenter(), ...plan.args, `--wdns=${opts.cwd ?? '/'}`, '--', ...argv];
-    return { file: '/bin/sh', args: ['-c', IN_CGROUPS_SH, 'in-cgroups', ...this.cgroups.procsFiles, '--', ...nsenter], plan };
+    return {
+      file: '/bin/sh',
+      args: ['-c', IN_CGROUPS_SH, 'in-cgroups', ...this.cgroups.procsFiles, '--', ...nsenter],
+      plan,
+    };
   }
 
   /** the init's entry plan (every namespace of the sandbox, as its root); the caller releases it (hold) */
@@ -144,7 +200,11 @@ export class Sandbox {
   /** Runs a fixed program inside as root to completion; AppError KERNEL_ERROR with its stderr when it fails. */
   async run(argv: string[], what: string): Promise<string> {
     const { file, args, plan } = this.command(argv);
-    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: '/', env: { PATH: SYSTEM_PATH, HOME: '/root' } });
+    const child = spawn(file, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: '/',
+      env: { PATH: SYSTEM_PATH, HOME: '/root' },
+    });
     plan.hold(child.pid ?? null);
     let out = '';
     let err = '';
@@ -171,7 +231,11 @@ export class Sandbox {
       // child is gone; killed too in case one is stuck).
       for (const pid of this.cgroups.pids()) killQuietly(pid);
       if (this.unshare.pid !== undefined) killQuietly(this.unshare.pid);
-      await poll(() => (this.cgroups.pids().length === 0 && exitedChild(this.unshare) ? true : null), DESTROY_DEADLINE_MS, `sandbox ${this.id} processes to exit`).catch(() => undefined);
+      await poll(
+        () => (this.cgroups.pids().length === 0 && exitedChild(this.unshare) ? true : null),
+        DESTROY_DEADLINE_MS,
+        `sandbox ${this.id} processes to exit`,
+      ).catch(() => undefined);
       await removeCgroups(this.cgroups);
     })());
   }
@@ -179,7 +243,9 @@ export class Sandbox {
 
 async function removeCgroups(cgroups: SandboxCgroups): Promise<void> {
   // rmdir answers EBUSY for a moment after the last process left (v1 frees it asynchronously).
-  await poll(() => (cgroups.remove() ? true : null), DESTROY_DEADLINE_MS, 'the sandbox cgroups to empty').catch(() => undefined);
+  await poll(() => (cgroups.remove() ? true : null), DESTROY_DEADLINE_MS, 'the sandbox cgroups to empty').catch(
+    () => undefined,
+  );
 }
 
 /**
@@ -192,7 +258,8 @@ async function removeCgroups(cgroups: SandboxCgroups): Promise<void> {
  */
 export function nsCpuOf(status: string): number {
   const list = /^Cpus_allowed_list:\s*(\d+)/m.exec(status)?.[1];
-  if (list === undefined) throw new AppError('KERNEL_ERROR', 'cannot create a sandbox: /proc/self/status has no Cpus_allowed_list');
+  if (list === undefined)
+    throw new AppError('KERNEL_ERROR', 'cannot create a sandbox: /proc/self/status has no Cpus_allowed_list');
   return Number(list);
 }
 
@@ -227,7 +294,10 @@ function initOf(unsharePid: number): number | null {
   // Exec'd the init already: its command line is perl's. Entering before that would be fine, but its start time
   // is read once, here, and the entry check compares with it.
   try {
-    return readFileSync(`/proc/${first}/comm`, 'utf8').startsWith('perl') || readFileSync(`/proc/${first}/comm`, 'utf8').startsWith('sandbox-init') ? first : null;
+    return readFileSync(`/proc/${first}/comm`, 'utf8').startsWith('perl') ||
+      readFileSync(`/proc/${first}/comm`, 'utf8').startsWith('sandbox-init')
+      ? first
+      : null;
   } catch {
     return null; // Swallow: exited meanwhile; the failure check reports it
   }
@@ -236,7 +306,10 @@ function initOf(unsharePid: number): number | null {
 /** unshare's complaint in words a server operator can act on. */
 function explain(stderr: string): string {
   const text = stderr.trim();
-  if (/unshare failed: (Operation not permitted|No space left on device|Invalid argument)/.test(text) || /user namespace/i.test(text)) {
+  if (
+    /unshare failed: (Operation not permitted|No space left on device|Invalid argument)/.test(text) ||
+    /user namespace/i.test(text)
+  ) {
     return `${text} — this kernel refuses unprivileged user namespaces here (check sysctl user.max_user_namespaces > 0, kernel.unprivileged_userns_clone = 1, and AppArmor's kernel.apparmor_restrict_unprivileged_userns = 0)`;
   }
   return text || 'unshare exited without saying why';

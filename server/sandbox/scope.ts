@@ -2,7 +2,14 @@
 // In scope: the sandbox's user namespace, every user namespace below it, and every namespace they own. The
 // "outside" baseline (`self`) is the sandbox init's namespaces. Anything else does not exist for the caller:
 // NS_NOT_FOUND, the same answer as for an id that exists nowhere, so a sandbox cannot even probe for others.
-import type { CreateNamespaceRequest, MountDiff, MountTable, Namespace, NamespaceList, NsType } from '../../shared/api.js';
+import type {
+  CreateNamespaceRequest,
+  MountDiff,
+  MountTable,
+  Namespace,
+  NamespaceList,
+  NsType,
+} from '../../shared/api.js';
 import { AppError } from '../errors.js';
 import { closeFd, owningUserNs, userNsChain } from '../kernel/nsfs.js';
 import type { EngineEvent, NamespaceEngine, NamespaceEntry, WatchHandle } from '../namespaces/engine.js';
@@ -12,7 +19,7 @@ import { CREATE_NS_SH, DELETE_NS_SH, SANDBOX_NS_DIR } from './scripts.js';
 /** The ids in scope: user namespaces at or below the sandbox's, and every namespace one of them owns. */
 export function scopeOf(rows: readonly Namespace[], sandboxUserns: string): Set<string> {
   const users = new Set([sandboxUserns]);
-  for (let grew = true; grew; ) {
+  for (let grew = true; grew;) {
     grew = false;
     for (const r of rows) {
       const parent = r.owner?.userns;
@@ -23,14 +30,17 @@ export function scopeOf(rows: readonly Namespace[], sandboxUserns: string): Set<
     }
   }
   const ids = new Set<string>(users);
-  for (const r of rows) if (r.type !== 'user' && r.owner?.userns !== undefined && users.has(r.owner.userns)) ids.add(r.id);
+  for (const r of rows)
+    if (r.type !== 'user' && r.owner?.userns !== undefined && users.has(r.owner.userns)) ids.add(r.id);
   return ids;
 }
 
 /** A row as the sandbox sees it: `self` is the sandbox's own; binds inside the sandbox read as plain paths. */
 function asSeenFrom(row: Namespace, sandbox: Sandbox, scope: Set<string>): Namespace {
   const prefix = `[${sandbox.nsIds.get('mnt')}]`;
-  const nsfs = row.nsfs.filter((p) => scope.has(/^\[([^\]]+)\]/.exec(p)?.[1] ?? '')).map((p) => (p.startsWith(prefix) ? p.slice(prefix.length) : p));
+  const nsfs = row.nsfs
+    .filter((p) => scope.has(/^\[([^\]]+)\]/.exec(p)?.[1] ?? ''))
+    .map((p) => (p.startsWith(prefix) ? p.slice(prefix.length) : p));
   return { ...row, self: sandbox.nsIds.get(row.type) === row.id, nsfs };
 }
 
@@ -39,7 +49,12 @@ function asSeenFrom(row: Namespace, sandbox: Sandbox, scope: Set<string>): Names
  * --mount=FILE`) have no process to read an owner from: each is opened through the bind and its real owner
  * checked. A bind alone proves nothing: the host tree the sandbox sees read-only holds binds of host namespaces.
  */
-async function addHeldInside(host: NamespaceEngine, rows: readonly Namespace[], scope: Set<string>, sb: Sandbox): Promise<void> {
+async function addHeldInside(
+  host: NamespaceEngine,
+  rows: readonly Namespace[],
+  scope: Set<string>,
+  sb: Sandbox,
+): Promise<void> {
   for (const r of rows) {
     if (scope.has(r.id) || r.owner || !r.nsfs.some((p) => scope.has(/^\[([^\]]+)\]/.exec(p)?.[1] ?? ''))) continue;
     let entry: NamespaceEntry | null = null;
@@ -79,7 +94,9 @@ export function scopedEngine(host: NamespaceEngine, sandbox: () => Promise<Sandb
     const scope = scopeOf(all.namespaces, sb.userns);
     await addHeldInside(host, all.namespaces, scope, sb);
     lastScope = scope;
-    const rows = all.namespaces.filter((r) => scope.has(r.id) && (type === undefined || r.type === type)).map((r) => asSeenFrom(r, sb, scope));
+    const rows = all.namespaces
+      .filter((r) => scope.has(r.id) && (type === undefined || r.type === type))
+      .map((r) => asSeenFrom(r, sb, scope));
     return { sb, rows, scope };
   };
 
@@ -114,24 +131,47 @@ export function scopedEngine(host: NamespaceEngine, sandbox: () => Promise<Sandb
       // `unshare --mount=FILE`. The name was validated by the route (no '/', never '.' or '..').
       let out: string;
       try {
-        out = await sb.run(['/bin/sh', '-c', CREATE_NS_SH, 'create-ns', req.name, String(sb.nsCpu)], `creating ${req.name}`);
+        out = await sb.run(
+          ['/bin/sh', '-c', CREATE_NS_SH, 'create-ns', req.name, String(sb.nsCpu)],
+          `creating ${req.name}`,
+        );
       } catch (err) {
-        if (err instanceof AppError && /already exists/.test(err.message)) throw new AppError('NS_EXISTS', `${SANDBOX_NS_DIR}/${req.name} already exists`);
+        if (err instanceof AppError && /already exists/.test(err.message))
+          throw new AppError('NS_EXISTS', `${SANDBOX_NS_DIR}/${req.name} already exists`);
         throw err;
       }
       const id = `mnt:${out.trim()}`;
       const { rows } = await scoped('mnt');
-      return rows.find((r) => r.id === id) ?? { id, type: 'mnt', inode: Number(out.trim()), nprocs: 0, pid: null, user: null, command: null, nsfs: [`${SANDBOX_NS_DIR}/${req.name}`], self: false };
+      return (
+        rows.find((r) => r.id === id) ?? {
+          id,
+          type: 'mnt',
+          inode: Number(out.trim()),
+          nprocs: 0,
+          pid: null,
+          user: null,
+          command: null,
+          nsfs: [`${SANDBOX_NS_DIR}/${req.name}`],
+          self: false,
+        }
+      );
     },
     async remove(id) {
       const { sb, ns } = await requireInScope(id);
-      const ours = ns.nsfs.filter((p) => p.startsWith(`${SANDBOX_NS_DIR}/`) && !p.slice(SANDBOX_NS_DIR.length + 1).includes('/'));
-      if (ours.length === 0) throw new AppError('NS_NOT_OURS', `${id} is not persisted under ${SANDBOX_NS_DIR} in this sandbox; nsconsole deletes only namespaces it persisted there`);
+      const ours = ns.nsfs.filter(
+        (p) => p.startsWith(`${SANDBOX_NS_DIR}/`) && !p.slice(SANDBOX_NS_DIR.length + 1).includes('/'),
+      );
+      if (ours.length === 0)
+        throw new AppError(
+          'NS_NOT_OURS',
+          `${id} is not persisted under ${SANDBOX_NS_DIR} in this sandbox; nsconsole deletes only namespaces it persisted there`,
+        );
       await sb.run(['/bin/sh', '-c', DELETE_NS_SH, 'delete-ns', ...ours], `deleting ${id}`);
     },
     selfId(type) {
       const id = current?.nsIds.get(type);
-      if (!id || !lastScope.has(id)) throw new AppError('NOT_SUPPORTED', `the sandbox has no ${type} namespace of its own`);
+      if (!id || !lastScope.has(id))
+        throw new AppError('NOT_SUPPORTED', `the sandbox has no ${type} namespace of its own`);
       return id;
     },
     async entryFor(id): Promise<NamespaceEntry> {
@@ -149,7 +189,11 @@ export function scopedEngine(host: NamespaceEngine, sandbox: () => Promise<Sandb
             .then((sb) => {
               const scope = scopeOf(e.namespaces, sb.userns);
               lastScope = scope;
-              if (!disposed) listener({ ...e, namespaces: e.namespaces.filter((r) => scope.has(r.id)).map((r) => asSeenFrom(r, sb, scope)) });
+              if (!disposed)
+                listener({
+                  ...e,
+                  namespaces: e.namespaces.filter((r) => scope.has(r.id)).map((r) => asSeenFrom(r, sb, scope)),
+                });
             })
             .catch(() => undefined); // Swallow: no sandbox (being reset); the next list event brings the new one
           return;

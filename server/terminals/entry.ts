@@ -7,7 +7,19 @@ import { constants, openSync } from 'node:fs';
 import { NS_TYPES, nsIdInode, type NsType } from '../../shared/api.js';
 import { AppError } from '../errors.js';
 import { hasCapSysAdmin } from '../proc/status.js';
-import { closeFd, inodeOfFd, nsfsDev, NsfsError, notPrivileged, openNamespace, owningUserNs, ownerUid, selfUserNsInode, userNsChain, type NamespaceEntry } from '../kernel/nsfs.js';
+import {
+  closeFd,
+  inodeOfFd,
+  nsfsDev,
+  NsfsError,
+  notPrivileged,
+  openNamespace,
+  owningUserNs,
+  ownerUid,
+  selfUserNsInode,
+  userNsChain,
+  type NamespaceEntry,
+} from '../kernel/nsfs.js';
 import { readNsLinkInode } from '../proc/ns-links.js';
 import { readProcStat } from '../proc/pids.js';
 
@@ -71,7 +83,9 @@ export function planNamespaceEntry(entry: NamespaceEntry): EntryPlan {
     return plan([option('user', owner), option(entry.type, entry.fd)], fds, [{ type: entry.type, id: entry.id }], uid);
   } catch (err) {
     for (const fd of fds) closeFd(fd);
-    throw err instanceof NsfsError ? new AppError('KERNEL_ERROR', `cannot tell who owns ${entry.id}: ${err.message}`) : err;
+    throw err instanceof NsfsError
+      ? new AppError('KERNEL_ERROR', `cannot tell who owns ${entry.id}: ${err.message}`)
+      : err;
   }
 }
 
@@ -98,7 +112,8 @@ export function planProcessEntry(pid: number, startTime: number, opts: ProcessEn
   const fds: number[] = [];
   const fail = (err: unknown): never => {
     for (const fd of fds) closeFd(fd);
-    if (err instanceof NsfsError && (err.code === 'EACCES' || err.code === 'EPERM')) throw notPrivileged(`process ${pid}`);
+    if (err instanceof NsfsError && (err.code === 'EACCES' || err.code === 'EPERM'))
+      throw notPrivileged(`process ${pid}`);
     if (err instanceof NsfsError) throw new AppError('PROCESS_NOT_FOUND', `process ${pid} has exited (${err.message})`);
     throw err;
   };
@@ -109,13 +124,17 @@ export function planProcessEntry(pid: number, startTime: number, opts: ProcessEn
       const inode = inodeOfLink(pid, type);
       if (inode === null || inode === self) continue;
       const fd = openNamespace(`/proc/${pid}/ns/${type}`, type, inode, { follow: true, dev });
-      if (fd === null) throw new AppError('TARGET_CHANGED', `process ${pid} changed namespaces while being entered; try again`);
+      if (fd === null)
+        throw new AppError('TARGET_CHANGED', `process ${pid} changed namespaces while being entered; try again`);
       fds.push(fd);
       opened.set(type, { fd, inode });
     }
     const dirArgs: string[] = [];
     if (opts.rootAndCwd) {
-      for (const [link, flag] of [['root', '--root'], ['cwd', '--wd']] as const) {
+      for (const [link, flag] of [
+        ['root', '--root'],
+        ['cwd', '--wd'],
+      ] as const) {
         const fd = openDir(`/proc/${pid}/${link}`, pid);
         fds.push(fd);
         dirArgs.push(`${flag}=${serverFd(fd)}`);
@@ -145,7 +164,10 @@ export function planProcessEntry(pid: number, startTime: number, opts: ProcessEn
       }
     }
     if (userFd === null && candidates.length > 0) {
-      throw new AppError('NOT_SUPPORTED', `process ${pid} is in namespaces of unrelated user namespaces; nsconsole enters another user's namespaces only as their owner and cannot pick one here — enter its namespaces one by one`);
+      throw new AppError(
+        'NOT_SUPPORTED',
+        `process ${pid} is in namespaces of unrelated user namespaces; nsconsole enters another user's namespaces only as their owner and cannot pick one here — enter its namespaces one by one`,
+      );
     }
     const args: string[] = [];
     const expect: Expectation[] = [];

@@ -63,7 +63,11 @@ export class PtyFlowGate {
       this.pty.pause();
       // Not restarted on every pause: pause and resume can alternate faster than the poll interval.
       this.exitWatch ??= setInterval(() => this.watchForExit(), PAUSED_EXIT_POLL_MS);
-    } else if (this.paused && worstWriterUnacked <= FLOW_LOW_WATERMARK_BYTES && mirrorBacklog <= MIRROR_LOW_BACKLOG_BYTES) {
+    } else if (
+      this.paused &&
+      worstWriterUnacked <= FLOW_LOW_WATERMARK_BYTES &&
+      mirrorBacklog <= MIRROR_LOW_BACKLOG_BYTES
+    ) {
       this.resume();
     }
   }

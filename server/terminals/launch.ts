@@ -73,9 +73,20 @@ function hostCwd(): string {
   return '/';
 }
 
-export function createLauncher(deps: { shell: string; engine: NamespaceEntryResolver; nsenter?: string; containers?: ContainerFinder }): (target: Target) => Promise<LaunchSpec> {
+export function createLauncher(deps: {
+  shell: string;
+  engine: NamespaceEntryResolver;
+  nsenter?: string;
+  containers?: ContainerFinder;
+}): (target: Target) => Promise<LaunchSpec> {
   const nsenter = deps.nsenter ?? findNsenter();
-  const hostShell = (): LaunchSpec => ({ file: deps.shell, args: [], cwd: hostCwd(), env: shellEnv(deps.shell, 'host'), description: 'host' });
+  const hostShell = (): LaunchSpec => ({
+    file: deps.shell,
+    args: [],
+    cwd: hostCwd(),
+    env: shellEnv(deps.shell, 'host'),
+    description: 'host',
+  });
   // Inside a namespace nsenter sets the cwd (`--wdns=/`): a host directory may not exist there, and a cwd
   // inherited from another mount namespace leaves `pwd` pointing at a mount the user cannot see.
   const viaNsenter = (entry: EntryPlan, description: string, verify?: () => void): LaunchSpec => ({
@@ -83,7 +94,8 @@ export function createLauncher(deps: { shell: string; engine: NamespaceEntryReso
     args: [...entry.args, '--wdns=/', '--', deps.shell],
     cwd: '/',
     env: shellEnv(deps.shell, description),
-    description: entry.asOwnerUid === null ? description : `${description} in the user namespace of uid ${entry.asOwnerUid}`,
+    description:
+      entry.asOwnerUid === null ? description : `${description} in the user namespace of uid ${entry.asOwnerUid}`,
     ...(verify ? { verify } : {}),
     started: (pid) => entry.hold(pid),
   });
@@ -105,7 +117,8 @@ export function createLauncher(deps: { shell: string; engine: NamespaceEntryReso
         const verify = () => {
           const now = readProcStat(pid);
           if (!now || now.state === 'Z') throw new AppError('PROCESS_NOT_FOUND', `process ${pid} has exited`);
-          if (now.startTime !== seen.startTime) throw new AppError('TARGET_CHANGED', `process ${pid} is a different process now`);
+          if (now.startTime !== seen.startTime)
+            throw new AppError('TARGET_CHANGED', `process ${pid} is a different process now`);
         };
         return viaNsenter(planProcessEntry(pid, seen.startTime), `pid ${pid}`, verify);
       }

@@ -99,8 +99,13 @@ export function createTerminalRegistry(deps: TerminalRegistryDeps): TerminalRegi
     async create(req, owner = TOKEN_USER) {
       const { maxSessions } = deps.config;
       // Launches in flight count too: two concurrent requests must not both take the last slot.
-      if (sessions.size + launching >= maxSessions) throw new AppError('TOO_MANY_SESSIONS', `at most ${maxSessions} sessions at once (--max-sessions); close one first`);
-      if (!bucket.take()) throw new AppError('RATE_LIMITED', 'sessions are being created too fast; try again in a moment');
+      if (sessions.size + launching >= maxSessions)
+        throw new AppError(
+          'TOO_MANY_SESSIONS',
+          `at most ${maxSessions} sessions at once (--max-sessions); close one first`,
+        );
+      if (!bucket.take())
+        throw new AppError('RATE_LIMITED', 'sessions are being created too fast; try again in a moment');
       launching++;
       let spec: LaunchSpec;
       try {
@@ -122,7 +127,9 @@ export function createTerminalRegistry(deps: TerminalRegistryDeps): TerminalRegi
         onIdle: (idle) => {
           if (sessions.get(idle.id) !== idle) return;
           if (!idle.hasExited) deps.onEnded?.(idle.id, 'idle', null);
-          remove(idle.id).catch((err: unknown) => deps.log.error({ err, session: idle.id }, 'ending an idle session failed'));
+          remove(idle.id).catch((err: unknown) =>
+            deps.log.error({ err, session: idle.id }, 'ending an idle session failed'),
+          );
         },
         onExit: (exited) => {
           if (sessions.get(exited.id) !== exited) return; // ended by remove(): whoever removed it says so
@@ -139,7 +146,8 @@ export function createTerminalRegistry(deps: TerminalRegistryDeps): TerminalRegi
     viewerToken(id) {
       const session = sessions.get(id);
       if (!session) throw new AppError('SESSION_NOT_FOUND', `no session ${id}`);
-      if (session.hasExited) throw new AppError('SESSION_EXITED', `the shell of session ${id} has exited: there is nothing left to share`);
+      if (session.hasExited)
+        throw new AppError('SESSION_EXITED', `the shell of session ${id} has exited: there is nothing left to share`);
       let token = tokenOfSession.get(id);
       if (token === undefined) {
         token = randomId(32);

@@ -115,12 +115,27 @@ export class TerminalSession {
     this.rows = opts.rows;
     this.log = opts.log.child({ session: opts.id });
     this.exited = new Promise((resolve) => (this.markExited = resolve));
-    this.mirror = this.store.add(new ScreenMirror({ cols: opts.cols, rows: opts.rows, scrollback: opts.config.scrollback, host: opts.mirrorHost, onProgress: () => this.updateFlow() }));
+    this.mirror = this.store.add(
+      new ScreenMirror({
+        cols: opts.cols,
+        rows: opts.rows,
+        scrollback: opts.config.scrollback,
+        host: opts.mirrorHost,
+        onProgress: () => this.updateFlow(),
+      }),
+    );
     this.batcher = this.store.add(new OutputBatcher((frame) => this.broadcast(frame)));
     try {
       opts.spec.verify?.();
       // encoding null: raw bytes, so sequence numbers count exactly what the clients receive.
-      this.pty = spawnPty(opts.spec.file, opts.spec.args, { name: 'xterm-256color', cols: opts.cols, rows: opts.rows, cwd: opts.spec.cwd, env: opts.spec.env, encoding: null });
+      this.pty = spawnPty(opts.spec.file, opts.spec.args, {
+        name: 'xterm-256color',
+        cols: opts.cols,
+        rows: opts.rows,
+        cwd: opts.spec.cwd,
+        env: opts.spec.env,
+        encoding: null,
+      });
     } catch (err) {
       opts.spec.started?.(null);
       this.store.dispose(); // the replay screen made above, in the mirror worker
@@ -129,10 +144,12 @@ export class TerminalSession {
     opts.spec.started?.(this.pty.pid);
     this.pid = this.pty.pid;
     this.leaderStartTime = readProcStat(this.pid)?.startTime ?? null;
-    this.store.add(toDisposable(() => {
-      for (const state of this.clients.values()) state.cancelJoin();
-      this.clients.clear();
-    }));
+    this.store.add(
+      toDisposable(() => {
+        for (const state of this.clients.values()) state.cancelJoin();
+        this.clients.clear();
+      }),
+    );
     this.input = this.store.add(new PtyInput(this.pty));
     this.flow = this.store.add(new PtyFlowGate(this.pty, this.pid));
     this.whereWatcher = new WhereWatcher(this.pid, (where) => {
@@ -148,12 +165,24 @@ export class TerminalSession {
     this.store.add(this.pty.onData(output as unknown as (data: string) => void));
     this.store.add(toDisposable(rescueOutputAfterEarlyEof(this.pty, output)));
     this.store.add(this.pty.onExit(({ exitCode, signal }) => this.handleExit(exitCode, signal ? signal : null)));
-    this.log.info({ pid: this.pid, target: opts.spec.description, argv: [opts.spec.file, ...opts.spec.args] }, 'session started');
+    this.log.info(
+      { pid: this.pid, target: opts.spec.description, argv: [opts.spec.file, ...opts.spec.args] },
+      'session started',
+    );
     this.startGrace(); // no writer is attached yet: a session created and never opened must not live forever
   }
 
   info(): SessionInfo {
-    return { id: this.id, target: this.target, pid: this.pid, cols: this.cols, rows: this.rows, clients: this.clients.size, createdAt: this.createdAt, exited: this.exitStatus };
+    return {
+      id: this.id,
+      target: this.target,
+      pid: this.pid,
+      cols: this.cols,
+      rows: this.rows,
+      clients: this.clients.size,
+      createdAt: this.createdAt,
+      exited: this.exitStatus,
+    };
   }
 
   /** Calls `fn` on every chunk of pty output until the returned function is called. */
@@ -173,9 +202,13 @@ export class TerminalSession {
    */
   attach(client: TerminalClient): Attachment {
     if (this.ending || this.disposed) throw new AppError('SESSION_NOT_FOUND', 'the session is ending');
-    if (client.readOnly && this.exitStatus) throw new AppError('SESSION_EXITED', 'the shell has exited: this share link has ended');
+    if (client.readOnly && this.exitStatus)
+      throw new AppError('SESSION_EXITED', 'the shell has exited: this share link has ended');
     if (this.clients.size >= this.opts.config.maxClientsPerSession) {
-      throw new AppError('TOO_MANY_CLIENTS', `a session takes at most ${this.opts.config.maxClientsPerSession} clients`);
+      throw new AppError(
+        'TOO_MANY_CLIENTS',
+        `a session takes at most ${this.opts.config.maxClientsPerSession} clients`,
+      );
     }
     const state: ClientState = { client, unacked: 0, live: false, cancelJoin: () => {} };
     this.clients.set(client, state);
@@ -244,7 +277,16 @@ export class TerminalSession {
   private join(state: ClientState, snapshot: ScreenSnapshot): void {
     if (this.clients.get(state.client) !== state) return;
     const { client } = state;
-    client.sendMessage({ type: 'hello', session: this.id, target: this.target, pid: this.pid, cols: snapshot.cols, rows: snapshot.rows, readOnly: client.readOnly, seq: snapshot.seq });
+    client.sendMessage({
+      type: 'hello',
+      session: this.id,
+      target: this.target,
+      pid: this.pid,
+      cols: snapshot.cols,
+      rows: snapshot.rows,
+      readOnly: client.readOnly,
+      seq: snapshot.seq,
+    });
     this.send(state, snapshot.screen, true);
     for (const event of snapshot.following) {
       if (event.kind === 'output') this.send(state, event.bytes);
@@ -289,7 +331,8 @@ export class TerminalSession {
     this.rows = rows;
     this.pty.resize(cols, rows);
     this.mirror.resize(cols, rows);
-    for (const state of this.clients.values()) if (state.live) state.client.sendMessage({ type: 'resized', cols, rows });
+    for (const state of this.clients.values())
+      if (state.live) state.client.sendMessage({ type: 'resized', cols, rows });
   }
 
   private updateFlow(): void {
@@ -305,7 +348,11 @@ export class TerminalSession {
 
   private dropSlowViewer(state: ClientState): void {
     this.log.info({ unacked: state.unacked }, 'disconnecting a viewer that is too far behind');
-    state.client.sendMessage({ type: 'error', code: 'VIEWER_TOO_SLOW', message: 'this viewer fell too far behind; reconnect to get the current screen' });
+    state.client.sendMessage({
+      type: 'error',
+      code: 'VIEWER_TOO_SLOW',
+      message: 'this viewer fell too far behind; reconnect to get the current screen',
+    });
     state.client.close(CLOSE.VIEWER_TOO_SLOW, 'viewer too slow');
     this.detach(state);
   }
@@ -329,7 +376,9 @@ export class TerminalSession {
   private startGrace(): void {
     this.graceTimer.clear();
     if (this.ending || this.disposed) return;
-    const grace = this.everAttached ? this.opts.config.sessionGraceMs : Math.max(this.opts.config.sessionGraceMs, FIRST_ATTACH_WINDOW_MS);
+    const grace = this.everAttached
+      ? this.opts.config.sessionGraceMs
+      : Math.max(this.opts.config.sessionGraceMs, FIRST_ATTACH_WINDOW_MS);
     this.graceTimer.set(() => this.opts.onIdle(this), grace);
   }
 }

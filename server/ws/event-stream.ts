@@ -50,12 +50,21 @@ export interface EventStreamLimits {
 }
 
 function topicOf(msg: StreamMessage): string {
-  return msg.type === 'mounts' || msg.type === 'gone' ? `table:${msg.id}` : msg.type === 'lesson' ? `lesson:${msg.id}` : msg.type;
+  return msg.type === 'mounts' || msg.type === 'gone'
+    ? `table:${msg.id}`
+    : msg.type === 'lesson'
+      ? `lesson:${msg.id}`
+      : msg.type;
 }
 
 /** The event streams of one server, with their caps: `attach` takes each upgraded socket. */
 /** `engine`: one for every stream, or (--sandbox) the one of the socket's caller: their sandbox's view. */
-export function createEventStreams(engine: NamespaceEngine | ((req: IncomingMessage) => NamespaceEngine), log: Logger, limits: EventStreamLimits = { maxClients: MAX_EVENT_CLIENTS, maxClientsPerIp: MAX_EVENT_CLIENTS_PER_IP }, lessons?: LessonService) {
+export function createEventStreams(
+  engine: NamespaceEngine | ((req: IncomingMessage) => NamespaceEngine),
+  log: Logger,
+  limits: EventStreamLimits = { maxClients: MAX_EVENT_CLIENTS, maxClientsPerIp: MAX_EVENT_CLIENTS_PER_IP },
+  lessons?: LessonService,
+) {
   let total = 0;
   const perIp = new Map<string, number>();
   return {
@@ -63,7 +72,10 @@ export function createEventStreams(engine: NamespaceEngine | ((req: IncomingMess
       const ip = req.socket.remoteAddress ?? '';
       const fromIp = perIp.get(ip) ?? 0;
       if (total >= limits.maxClients || fromIp >= limits.maxClientsPerIp) {
-        const which = total >= limits.maxClients ? `${limits.maxClients} event streams are open` : `${limits.maxClientsPerIp} event streams are open from ${ip}`;
+        const which =
+          total >= limits.maxClients
+            ? `${limits.maxClients} event streams are open`
+            : `${limits.maxClientsPerIp} event streams are open from ${ip}`;
         log.info({ ip, total, fromIp }, 'refusing an event stream over the cap');
         new Outbox(ws).close(CLOSE.TOO_MANY_CLIENTS, `too many event streams: ${which}`.slice(0, 120));
         return;
@@ -107,7 +119,8 @@ export function attachEventClient(ws: WebSocket, engine: NamespaceEngine, log: L
       return;
     }
     backedUpSince ??= Date.now();
-    if (Date.now() - backedUpSince > EVENTS_STALL_LIMIT_MS) return outbox.close(CLOSE.NOT_READING, 'the client stopped reading');
+    if (Date.now() - backedUpSince > EVENTS_STALL_LIMIT_MS)
+      return outbox.close(CLOSE.NOT_READING, 'the client stopped reading');
     drainTimer = setTimeout(flush, DRAIN_CHECK_MS);
   };
 
@@ -123,7 +136,8 @@ export function attachEventClient(ws: WebSocket, engine: NamespaceEngine, log: L
     backedUpSince ??= Date.now();
     drainTimer ??= setTimeout(flush, DRAIN_CHECK_MS);
   };
-  const refuse = (code: string, message: string) => outbox.refuse(JSON.stringify({ type: 'error', code, message } satisfies EventsServerMessage));
+  const refuse = (code: string, message: string) =>
+    outbox.refuse(JSON.stringify({ type: 'error', code, message } satisfies EventsServerMessage));
 
   // Closed before we got here (the client gave up during the upgrade): no 'close' event would ever free a watch.
   if (ws.readyState !== ws.OPEN) return;
@@ -153,7 +167,10 @@ export function attachEventClient(ws: WebSocket, engine: NamespaceEngine, log: L
     const parsed = LessonClientMessageSchema.safeParse(raw);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      return refuse('BAD_REQUEST', issue ? `${issue.path.join('.') || 'message'}: ${issue.message}` : 'invalid message');
+      return refuse(
+        'BAD_REQUEST',
+        issue ? `${issue.path.join('.') || 'message'}: ${issue.message}` : 'invalid message',
+      );
     }
     unfollow?.();
     unfollow = null;
@@ -181,7 +198,10 @@ export function attachEventClient(ws: WebSocket, engine: NamespaceEngine, log: L
     const parsed = EventsClientMessageSchema.safeParse(raw);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      return refuse('BAD_REQUEST', issue ? `${issue.path.join('.') || 'message'}: ${issue.message}` : 'invalid message');
+      return refuse(
+        'BAD_REQUEST',
+        issue ? `${issue.path.join('.') || 'message'}: ${issue.message}` : 'invalid message',
+      );
     }
     changeWatch([...new Set(parsed.data.ids)]);
   });

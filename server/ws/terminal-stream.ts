@@ -30,7 +30,10 @@ export function fastAckBytes(text: string): number | undefined {
 }
 
 /** The upgrade handler's terminal half: which session ids exist, and attaching a client (viewers read-only). */
-export function terminalUpgrades(registry: Pick<TerminalRegistry, 'get' | 'sessionIdForEndedViewerToken'>, log: Logger): Pick<UpgradeDeps, 'sessionExists' | 'endedViewerSession' | 'onTerminal'> {
+export function terminalUpgrades(
+  registry: Pick<TerminalRegistry, 'get' | 'sessionIdForEndedViewerToken'>,
+  log: Logger,
+): Pick<UpgradeDeps, 'sessionExists' | 'endedViewerSession' | 'onTerminal'> {
   return {
     sessionExists: (id) => registry.get(id) !== undefined,
     endedViewerSession: (token) => registry.sessionIdForEndedViewerToken(token),
@@ -42,12 +45,19 @@ export function terminalUpgrades(registry: Pick<TerminalRegistry, 'get' | 'sessi
   };
 }
 
-export function attachTerminalClient(ws: WebSocket, session: TerminalSession, opts: { readOnly: boolean; log: Logger }): void {
+export function attachTerminalClient(
+  ws: WebSocket,
+  session: TerminalSession,
+  opts: { readOnly: boolean; log: Logger },
+): void {
   let attachment: Attachment | undefined;
   // Whoever closes the socket (we, for misbehaving; the session, at exit), the session stops sending to it now,
   // not when the peer finally completes the close.
   // A writer's mistakes are all answered (it holds the owner token); a viewer's are rate-limited (outbox.ts).
-  const outbox = new Outbox(ws, { onClosed: () => attachment?.detach(), ...(opts.readOnly ? {} : { refusalRate: null }) });
+  const outbox = new Outbox(ws, {
+    onClosed: () => attachment?.detach(),
+    ...(opts.readOnly ? {} : { refusalRate: null }),
+  });
   const sendMessage = (msg: ServerMessage): void => {
     outbox.send(JSON.stringify(msg));
   };
@@ -72,7 +82,8 @@ export function attachTerminalClient(ws: WebSocket, session: TerminalSession, op
   }
   const attached = attachment;
 
-  const refuse = (code: ServerErrorCode, message: string) => outbox.refuse(JSON.stringify({ type: 'error', code, message } satisfies ServerMessage));
+  const refuse = (code: ServerErrorCode, message: string) =>
+    outbox.refuse(JSON.stringify({ type: 'error', code, message } satisfies ServerMessage));
   const ack = (bytes: number) => {
     if (attached.ack(bytes)) return;
     opts.log.info({ session: session.id, bytes }, 'closing a client that acked more than it was sent');

@@ -38,8 +38,18 @@ export interface UpgradeHandler {
 }
 
 export function createUpgradeHandler(deps: UpgradeDeps): UpgradeHandler {
-  const terminals = new WebSocketServer({ noServer: true, maxPayload: TERMINAL_MAX_PAYLOAD, perMessageDeflate: false, handleProtocols: selectProtocol });
-  const events = new WebSocketServer({ noServer: true, maxPayload: EVENTS_MAX_PAYLOAD, perMessageDeflate: false, handleProtocols: selectProtocol });
+  const terminals = new WebSocketServer({
+    noServer: true,
+    maxPayload: TERMINAL_MAX_PAYLOAD,
+    perMessageDeflate: false,
+    handleProtocols: selectProtocol,
+  });
+  const events = new WebSocketServer({
+    noServer: true,
+    maxPayload: EVENTS_MAX_PAYLOAD,
+    perMessageDeflate: false,
+    handleProtocols: selectProtocol,
+  });
 
   const handle = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', () => {
@@ -54,8 +64,10 @@ export function createUpgradeHandler(deps: UpgradeDeps): UpgradeHandler {
       return reject(socket, 'NOT_FOUND', 'no such WebSocket endpoint');
     }
     const sessionMatch = SESSION_PATH.exec(url.pathname);
-    if (!sessionMatch && url.pathname !== '/ws/events') return reject(socket, 'NOT_FOUND', 'no such WebSocket endpoint');
-    if (!deps.auth.originAllowed(req)) return reject(socket, 'FORBIDDEN_ORIGIN', 'WebSocket from another origin refused');
+    if (!sessionMatch && url.pathname !== '/ws/events')
+      return reject(socket, 'NOT_FOUND', 'no such WebSocket endpoint');
+    if (!deps.auth.originAllowed(req))
+      return reject(socket, 'FORBIDDEN_ORIGIN', 'WebSocket from another origin refused');
     const caller = callerOf(deps.auth, req, url);
     if (!caller) {
       // A share link of a shell that has exited: upgraded only to be closed with SESSION_EXITED, the one answer a
@@ -64,7 +76,13 @@ export function createUpgradeHandler(deps: UpgradeDeps): UpgradeHandler {
       if (sessionMatch && view !== null && deps.endedViewerSession(view) === sessionMatch[1]) {
         return terminals.handleUpgrade(req, socket, head, (ws) => {
           const outbox = new Outbox(ws);
-          outbox.send(JSON.stringify({ type: 'error', code: 'SESSION_EXITED', message: 'the shell has exited: this share link has ended' } satisfies ServerMessage));
+          outbox.send(
+            JSON.stringify({
+              type: 'error',
+              code: 'SESSION_EXITED',
+              message: 'the shell has exited: this share link has ended',
+            } satisfies ServerMessage),
+          );
           outbox.close(CLOSE.SESSION_EXITED, 'session exited');
         });
       }
@@ -81,7 +99,8 @@ export function createUpgradeHandler(deps: UpgradeDeps): UpgradeHandler {
       return;
     }
     const sessionId = sessionMatch[1] as string;
-    if (caller.role === 'viewer' && caller.sessionId !== sessionId) return reject(socket, 'UNAUTHORIZED', 'this viewer token is for another session');
+    if (caller.role === 'viewer' && caller.sessionId !== sessionId)
+      return reject(socket, 'UNAUTHORIZED', 'this viewer token is for another session');
     if (!deps.sessionExists(sessionId, caller)) return reject(socket, 'SESSION_NOT_FOUND', 'no such session');
     deps.beforeTerminal?.(req, sessionId, caller);
     terminals.handleUpgrade(req, socket, head, (ws) => {
@@ -135,5 +154,9 @@ export function reject(socket: Duplex, code: ErrorCode, message: string): void {
 }
 
 function statusText(status: number): string {
-  return ({ 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 429: 'Too Many Requests' } as Record<number, string>)[status] ?? 'Error';
+  return (
+    ({ 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 429: 'Too Many Requests' } as Record<number, string>)[
+      status
+    ] ?? 'Error'
+  );
 }

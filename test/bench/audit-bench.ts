@@ -15,7 +15,13 @@ const TARGET_US = 50;
 export async function benchAudit(): Promise<Row[]> {
   const dir = mkdtempSync(path.join(tmpdir(), 'nsconsole-audit-bench-'));
   try {
-    const event = { user: 'alice', ip: '127.0.0.1', action: 'session.attach' as const, session: 'x'.repeat(22), readOnly: false };
+    const event = {
+      user: 'alice',
+      ip: '127.0.0.1',
+      action: 'session.attach' as const,
+      session: 'x'.repeat(22),
+      readOnly: false,
+    };
     const ours: number[] = [];
     const base: number[] = [];
     for (let run = 0; run < RUNS; run++) {

@@ -5,7 +5,15 @@ import { chromium, type Page } from '@playwright/test';
 import { spawnServer } from '../helpers/process.js';
 import { median, type Row } from './row.js';
 
-export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+export const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 const RUNS = 3;
 /** ttyd 1.7 on this kind of machine in headless Chromium, as measured when the issue was filed. */
@@ -20,16 +28,38 @@ function seqBytes(n: number): number {
 }
 
 async function typeInto(page: Page, text: string): Promise<void> {
-  await page.evaluate((t) => (window as unknown as { nsconsole: { terminals: { outside: { input(s: string): void } } } }).nsconsole.terminals.outside.input(t), text);
+  await page.evaluate(
+    (t) =>
+      (
+        window as unknown as { nsconsole: { terminals: { outside: { input(s: string): void } } } }
+      ).nsconsole.terminals.outside.input(t),
+    text,
+  );
 }
 
 /** Resolves when some line of the Outside terminal's active buffer equals `line` exactly (trimmed). */
 async function waitForLine(page: Page, line: string, timeout = 120_000): Promise<void> {
   await page.waitForFunction(
     (want) => {
-      const term = (window as unknown as { nsconsole: { terminals: { outside: { buffer: { active: { length: number; getLine(i: number): { translateToString(trim: boolean): string } | undefined } } } } } }).nsconsole.terminals.outside;
+      const term = (
+        window as unknown as {
+          nsconsole: {
+            terminals: {
+              outside: {
+                buffer: {
+                  active: {
+                    length: number;
+                    getLine(i: number): { translateToString(trim: boolean): string } | undefined;
+                  };
+                };
+              };
+            };
+          };
+        }
+      ).nsconsole.terminals.outside;
       const buf = term.buffer.active;
-      for (let i = buf.length - 1; i >= Math.max(0, buf.length - 200); i--) if (buf.getLine(i)?.translateToString(true).trim() === want) return true;
+      for (let i = buf.length - 1; i >= Math.max(0, buf.length - 200); i--)
+        if (buf.getLine(i)?.translateToString(true).trim() === want) return true;
       return false;
     },
     line,

@@ -23,12 +23,20 @@ const CPU_TARGET = 0.005;
 const WAIT_MS = 10_000;
 
 function sh(file: string, args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => execFile(file, args, (err, _o, stderr) => (err ? reject(new Error(`${file} ${args.join(' ')}: ${stderr || err.message}`)) : resolve())));
+  return new Promise((resolve, reject) =>
+    execFile(file, args, (err, _o, stderr) =>
+      err ? reject(new Error(`${file} ${args.join(' ')}: ${stderr || err.message}`)) : resolve(),
+    ),
+  );
 }
 
 /** A lesson of SAMPLES steps: step i passes once ${WORK}/mI is a tmpfs mount point outside. */
 function benchLesson(): string {
-  const steps = Array.from({ length: SAMPLES }, (_, i) => `  - title: Mount ${i}\n    commands:\n      - outside: mount -t tmpfs bench ${'${WORK}'}/m${i}\n    checks:\n      - mount: ${'${WORK}'}/m${i}\n        fstype: tmpfs\n`);
+  const steps = Array.from(
+    { length: SAMPLES },
+    (_, i) =>
+      `  - title: Mount ${i}\n    commands:\n      - outside: mount -t tmpfs bench ${'${WORK}'}/m${i}\n    checks:\n      - mount: ${'${WORK}'}/m${i}\n        fstype: tmpfs\n`,
+  );
   return `id: bench\ntitle: Bench\nsummary: ${SAMPLES} mounts, one a step.\nsteps:\n${steps.join('')}`;
 }
 
@@ -102,8 +110,14 @@ export async function benchLessons(): Promise<Row[]> {
         const target = `${work}/m${i}`;
         const t0 = performance.now();
         await sh('mount', ['-t', 'tmpfs', 'bench', target]);
-        const pushed = await until(() => s.lesson.find((p) => p.at >= t0 && p.msg.steps[i]?.state === 'passed'), `step ${i} to pass`);
-        const table = await until(() => s.tables.find((t) => t.at >= t0 && t.targets.has(target)), `the table with ${target}`);
+        const pushed = await until(
+          () => s.lesson.find((p) => p.at >= t0 && p.msg.steps[i]?.state === 'passed'),
+          `step ${i} to pass`,
+        );
+        const table = await until(
+          () => s.tables.find((t) => t.at >= t0 && t.targets.has(target)),
+          `the table with ${target}`,
+        );
         ours.push(pushed.at - t0);
         base.push(table.at - t0);
       }
@@ -119,7 +133,8 @@ export async function benchLessons(): Promise<Row[]> {
       ratio: p95 / b95,
       target: `≤ ${LATENCY_TARGET_MS} ms`,
       met: p95 <= LATENCY_TARGET_MS,
-      command: 'npx tsc -b && node dist/test/bench/lessons-bench.js (t0 before spawning mount(8), so spawn time is included)',
+      command:
+        'npx tsc -b && node dist/test/bench/lessons-bench.js (t0 before spawning mount(8), so spawn time is included)',
     });
 
     // CPU: the same server, panes and socket; first not following a lesson, then following mount-namespaces.
@@ -150,7 +165,10 @@ export async function benchLessons(): Promise<Row[]> {
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   benchLessons().then(
     (rows) => {
-      for (const r of rows) process.stdout.write(`${r.figure}: ${r.ours} (baseline ${r.baseline}; target ${r.target}; met ${String(r.met)})\n`);
+      for (const r of rows)
+        process.stdout.write(
+          `${r.figure}: ${r.ours} (baseline ${r.baseline}; target ${r.target}; met ${String(r.met)})\n`,
+        );
       process.exit(0);
     },
     (err: unknown) => {

@@ -32,7 +32,9 @@ const log = createLogger('silent');
 
 function run(file: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) =>
-    execFile(file, args, { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 }, (err, stdout, stderr) => (err ? reject(new Error(`${file} ${args.join(' ')}: ${stderr || err.message}`)) : resolve(stdout))),
+    execFile(file, args, { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`${file} ${args.join(' ')}: ${stderr || err.message}`)) : resolve(stdout),
+    ),
   );
 }
 
@@ -43,7 +45,11 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
 }
 
 /** Medians of `ours` and `baseline`, run alternately so both see the same background load. */
-async function pairedMedians(ours: () => Promise<unknown>, baseline: () => Promise<unknown>, runs = RUNS): Promise<[number, number]> {
+async function pairedMedians(
+  ours: () => Promise<unknown>,
+  baseline: () => Promise<unknown>,
+  runs = RUNS,
+): Promise<[number, number]> {
   await ours();
   await baseline();
   const a: number[] = [];
@@ -73,7 +79,9 @@ export class BenchLoad {
   /** A `sleep` in a new, unpersisted mount namespace; resolves once it is really inside. */
   async leader(): Promise<number> {
     const self = mntOf(process.pid);
-    const child = spawn('unshare', ['--mount', '--propagation', 'private', '--', 'sleep', '100000'], { stdio: 'ignore' });
+    const child = spawn('unshare', ['--mount', '--propagation', 'private', '--', 'sleep', '100000'], {
+      stdio: 'ignore',
+    });
     this.children.push(child);
     const pid = child.pid as number;
     while (mntOf(pid) === self) await new Promise((r) => setTimeout(r, 2));
@@ -145,7 +153,10 @@ export class BenchLoad {
 }
 
 /** The namespace routes through the real app when the server is complete, else on a bare Express app. */
-async function httpServer(engine: NamespaceEngine, nsDir: string): Promise<{ label: string; get(p: string): Promise<unknown>; close(): Promise<void> }> {
+async function httpServer(
+  engine: NamespaceEngine,
+  nsDir: string,
+): Promise<{ label: string; get(p: string): Promise<unknown>; close(): Promise<void> }> {
   try {
     const { startServer } = await import('../helpers/server.js');
     const s = await startServer({ nsDir });
@@ -169,9 +180,13 @@ async function watchLatency(engine: NamespaceEngine, pids: [number, number]): Pr
   let latest: { at: number; has: boolean } | null = null;
   const target = path.join(tmpdir(), `nsconsole-bench-latency-${process.pid}`);
   mkdirSync(target, { recursive: true });
-  const h = engine.watch((e) => {
-    if (e.type === 'mounts' && e.id === idA) latest = { at: performance.now(), has: e.mounts.some((m) => m.target === target) };
-  }, [idA, idB]);
+  const h = engine.watch(
+    (e) => {
+      if (e.type === 'mounts' && e.id === idA)
+        latest = { at: performance.now(), has: e.mounts.some((m) => m.target === target) };
+    },
+    [idA, idB],
+  );
   const samples: number[] = [];
   try {
     await new Promise((r) => setTimeout(r, 300));
@@ -179,7 +194,13 @@ async function watchLatency(engine: NamespaceEngine, pids: [number, number]): Pr
       const mounting = i % 2 === 0;
       latest = null;
       const t0 = performance.now();
-      await run('nsenter', ['-t', String(a), '-m', '--', ...(mounting ? ['mount', '-t', 'tmpfs', 'lat', target] : ['umount', target])]);
+      await run('nsenter', [
+        '-t',
+        String(a),
+        '-m',
+        '--',
+        ...(mounting ? ['mount', '-t', 'tmpfs', 'lat', target] : ['umount', target]),
+      ]);
       while ((latest as { has: boolean } | null)?.has !== mounting) await new Promise((r) => setTimeout(r, 1));
       samples.push((latest as unknown as { at: number }).at - t0);
       await new Promise((r) => setTimeout(r, 37)); // de-correlate from the poll interval
@@ -201,18 +222,28 @@ function lastPid(): number {
  * settling time (see watch-cpu-child.ts). Also how many processes the machine started meanwhile: each start
  * makes the list rescan.
  */
-async function watchCpu(nsDir: string, ids: [string, string]): Promise<{ watching: number; alone: number; startsPerSec: number }> {
+async function watchCpu(
+  nsDir: string,
+  ids: [string, string],
+): Promise<{ watching: number; alone: number; startsPerSec: number }> {
   const child = fileURLToPath(new URL('./watch-cpu-child.js', import.meta.url));
   const args = (mode: string) => [child, mode, String(SETTLE_MS), String(CPU_WINDOW_MS), nsDir, ...ids];
   const pid0 = lastPid();
-  const [watching, alone] = await Promise.all([run(process.execPath, args('watch')), run(process.execPath, args('idle'))]);
+  const [watching, alone] = await Promise.all([
+    run(process.execPath, args('watch')),
+    run(process.execPath, args('idle')),
+  ]);
   const pidMax = Number(readFileSync('/proc/sys/kernel/pid_max', 'latin1'));
   const started = (lastPid() - pid0 + pidMax) % pidMax;
   const share = (out: string) => {
     const { cpuMs, wallMs } = JSON.parse(out) as { cpuMs: number; wallMs: number };
     return cpuMs / wallMs;
   };
-  return { watching: share(watching), alone: share(alone), startsPerSec: started / ((SETTLE_MS + CPU_WINDOW_MS) / 1000) };
+  return {
+    watching: share(watching),
+    alone: share(alone),
+    startsPerSec: started / ((SETTLE_MS + CPU_WINDOW_MS) / 1000),
+  };
 }
 
 function cpuRow(figure: string, m: { watching: number; alone: number }): Row {
@@ -237,34 +268,93 @@ export async function benchNamespaces(): Promise<Row[]> {
     // Idle CPU first, on the machine as it is (plus two watched namespaces), then again under the full load.
     const idleA = await load.leader();
     const idleB = await load.leader();
-    const idleIds: [string, string] = [`mnt:${(mntOf(idleA) as string).slice(5, -1)}`, `mnt:${(mntOf(idleB) as string).slice(5, -1)}`];
+    const idleIds: [string, string] = [
+      `mnt:${(mntOf(idleA) as string).slice(5, -1)}`,
+      `mnt:${(mntOf(idleB) as string).slice(5, -1)}`,
+    ];
     const idle = await watchCpu(load.nsDir, idleIds);
-    rows.push(cpuRow(`CPU: 2 watched namespaces + list, nothing changing in them (machine started ${idle.startsPerSec.toFixed(0)} processes/s)`, idle));
+    rows.push(
+      cpuRow(
+        `CPU: 2 watched namespaces + list, nothing changing in them (machine started ${idle.startsPerSec.toFixed(0)} processes/s)`,
+        idle,
+      ),
+    );
 
     const { bigPid, smallPids } = await load.build();
     const bigId = `mnt:${(mntOf(bigPid) as string).slice(5, -1)}`;
     const procs = readFileSync('/proc/loadavg', 'utf8').split(' ')[3];
     const loadNote = `${NAMESPACES}×${PROCS_PER_NS} procs, ${MOUNTS_PER_NS} tmpfs each, ${PERSISTED} persisted (${procs} tasks)`;
 
-    const [list, lsns] = await pairedMedians(() => engine.list(), () => run('lsns', ['-J']));
-    rows.push({ figure: `namespace list, engine (${loadNote})`, ours: ms(list), baseline: `lsns -J ${ms(lsns)}`, ratio: list / lsns, target: '≤ 0.5×', met: list / lsns <= 0.5, command: 'engine.list() vs lsns -J, median of 9' });
+    const [list, lsns] = await pairedMedians(
+      () => engine.list(),
+      () => run('lsns', ['-J']),
+    );
+    rows.push({
+      figure: `namespace list, engine (${loadNote})`,
+      ours: ms(list),
+      baseline: `lsns -J ${ms(lsns)}`,
+      ratio: list / lsns,
+      target: '≤ 0.5×',
+      met: list / lsns <= 0.5,
+      command: 'engine.list() vs lsns -J, median of 9',
+    });
     http = await httpServer(engine, path.join(load.root, 'http-ns'));
     const h = http;
-    const [listHttp, lsnsAgain] = await pairedMedians(() => h.get('/api/namespaces'), () => run('lsns', ['-J']));
-    rows.push({ figure: `GET /api/namespaces, ${h.label}`, ours: ms(listHttp), baseline: `lsns -J ${ms(lsnsAgain)}`, ratio: listHttp / lsnsAgain, target: '≤ 0.5×', met: listHttp / lsnsAgain <= 0.5, command: 'fetch /api/namespaces vs lsns -J, median of 9' });
+    const [listHttp, lsnsAgain] = await pairedMedians(
+      () => h.get('/api/namespaces'),
+      () => run('lsns', ['-J']),
+    );
+    rows.push({
+      figure: `GET /api/namespaces, ${h.label}`,
+      ours: ms(listHttp),
+      baseline: `lsns -J ${ms(lsnsAgain)}`,
+      ratio: listHttp / lsnsAgain,
+      target: '≤ 0.5×',
+      met: listHttp / lsnsAgain <= 0.5,
+      command: 'fetch /api/namespaces vs lsns -J, median of 9',
+    });
 
     const findmntRun = () => run('findmnt', ['-J', '--task', String(bigPid)]);
     const [table, findmnt] = await pairedMedians(() => engine.mounts(bigId), findmntRun);
-    rows.push({ figure: `mount table, ${BIG_MOUNTS} mounts, engine`, ours: ms(table), baseline: `findmnt -J --task PID ${ms(findmnt)}`, ratio: table / findmnt, target: '≤ 1.5×', met: table / findmnt <= 1.5, command: 'engine.mounts(id) vs findmnt -J --task PID, median of 9' });
+    rows.push({
+      figure: `mount table, ${BIG_MOUNTS} mounts, engine`,
+      ours: ms(table),
+      baseline: `findmnt -J --task PID ${ms(findmnt)}`,
+      ratio: table / findmnt,
+      target: '≤ 1.5×',
+      met: table / findmnt <= 1.5,
+      command: 'engine.mounts(id) vs findmnt -J --task PID, median of 9',
+    });
     const [tableHttp, findmntAgain] = await pairedMedians(() => h.get(`/api/namespaces/${bigId}/mounts`), findmntRun);
-    rows.push({ figure: `GET /api/namespaces/:id/mounts, ${BIG_MOUNTS} mounts, ${h.label}`, ours: ms(tableHttp), baseline: `findmnt -J --task PID ${ms(findmntAgain)}`, ratio: tableHttp / findmntAgain, target: '≤ 1.5×', met: tableHttp / findmntAgain <= 1.5, command: 'fetch …/mounts vs findmnt -J --task PID, median of 9' });
+    rows.push({
+      figure: `GET /api/namespaces/:id/mounts, ${BIG_MOUNTS} mounts, ${h.label}`,
+      ours: ms(tableHttp),
+      baseline: `findmnt -J --task PID ${ms(findmntAgain)}`,
+      ratio: tableHttp / findmntAgain,
+      target: '≤ 1.5×',
+      met: tableHttp / findmntAgain <= 1.5,
+      command: 'fetch …/mounts vs findmnt -J --task PID, median of 9',
+    });
 
     const lat = await watchLatency(engine, [smallPids[0] as number, smallPids[1] as number]);
     const p95 = percentile(lat, 95);
-    rows.push({ figure: `mount/umount → watcher, p95 of ${lat.length} (under load)`, ours: `${ms(p95)} (median ${ms(median(lat))})`, baseline: 'lxkns polls 0.5 s–5 min', ratio: p95 / 250, target: '≤ 250 ms', met: p95 <= 250, command: 'nsenter -t PID -m mount -t tmpfs … → engine.watch event' });
+    rows.push({
+      figure: `mount/umount → watcher, p95 of ${lat.length} (under load)`,
+      ours: `${ms(p95)} (median ${ms(median(lat))})`,
+      baseline: 'lxkns polls 0.5 s–5 min',
+      ratio: p95 / 250,
+      target: '≤ 250 ms',
+      met: p95 <= 250,
+      command: 'nsenter -t PID -m mount -t tmpfs … → engine.watch event',
+    });
 
     const loaded = await watchCpu(load.nsDir, [bigId, `mnt:${(mntOf(smallPids[2] as number) as string).slice(5, -1)}`]);
-    rows.push(cpuRow(`CPU: 2 watched (one with ${BIG_MOUNTS} mounts) + list, bench load (machine started ${loaded.startsPerSec.toFixed(0)} processes/s)`, loaded));
+    rows.push(
+      cpuRow(
+        `CPU: 2 watched (one with ${BIG_MOUNTS} mounts) + list, bench load (machine started ${loaded.startsPerSec.toFixed(0)} processes/s)`,
+        loaded,
+      ),
+    );
     return rows;
   } finally {
     await http?.close().catch(() => undefined); // Swallow: the bench's own state is cleaned below regardless
@@ -276,7 +366,10 @@ export async function benchNamespaces(): Promise<Row[]> {
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   benchNamespaces().then(
     (rows) => {
-      for (const r of rows) process.stdout.write(`${r.figure}\t${r.ours}\t${r.baseline}\t${r.ratio.toFixed(2)}\t${r.target}\t${r.met ? 'met' : 'NOT met'}\n`);
+      for (const r of rows)
+        process.stdout.write(
+          `${r.figure}\t${r.ours}\t${r.baseline}\t${r.ratio.toFixed(2)}\t${r.target}\t${r.met ? 'met' : 'NOT met'}\n`,
+        );
       process.exit(0);
     },
     (err: unknown) => {

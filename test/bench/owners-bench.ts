@@ -41,15 +41,29 @@ export async function benchOwners(): Promise<Row[]> {
   const holders: ChildProcess[] = [];
   try {
     for (let i = 0; i < HOLDERS; i++) {
-      holders.push(spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', 'unshare', '-Urmnui', '--', 'sleep', '600'], { stdio: 'ignore' }));
+      holders.push(
+        spawn(
+          'setpriv',
+          ['--reuid=65534', '--regid=65534', '--clear-groups', '--', 'unshare', '-Urmnui', '--', 'sleep', '600'],
+          { stdio: 'ignore' },
+        ),
+      );
     }
     const self = nsLink(process.pid, 'mnt');
     await until(() => holders.every((h) => nsLink(h.pid as number, 'mnt') !== self), 20_000);
 
-    const engine = createNamespaceEngine({ nsDir: '/nonexistent-owners-bench', log: createLogger('silent'), kernelEvents: false });
+    const engine = createNamespaceEngine({
+      nsDir: '/nonexistent-owners-bench',
+      log: createLogger('silent'),
+      kernelEvents: false,
+    });
     const { namespaces } = await engine.list();
     engine.dispose();
-    const deps = { selfUserInode: statSync('/proc/self/ns/user').ino, nsfsDev: statSync('/proc/self/ns/user').dev, users: new UserNames() };
+    const deps = {
+      selfUserInode: statSync('/proc/self/ns/user').ino,
+      nsfsDev: statSync('/proc/self/ns/user').dev,
+      users: new UserNames(),
+    };
     const cold: number[] = [];
     const warm: number[] = [];
     for (let r = 0; r < RUNS; r++) {
@@ -64,14 +78,22 @@ export async function benchOwners(): Promise<Row[]> {
 
     // Shell starts: POST → the shell's mount namespace is the target, alternately root-owned and nobody's.
     const srv = await startServer({ shell: '/bin/sh' });
-    const rootHolder = spawn('unshare', ['--mount', '--propagation', 'private', '--', 'sleep', '600'], { stdio: 'ignore' });
+    const rootHolder = spawn('unshare', ['--mount', '--propagation', 'private', '--', 'sleep', '600'], {
+      stdio: 'ignore',
+    });
     holders.push(rootHolder);
     await until(() => nsLink(rootHolder.pid as number, 'mnt') !== self, 5000);
     const startOnce = async (id: string): Promise<number> => {
       const t0 = performance.now();
-      const res = await srv.api('/api/sessions', { method: 'POST', body: JSON.stringify({ target: { kind: 'namespace', id } }) });
+      const res = await srv.api('/api/sessions', {
+        method: 'POST',
+        body: JSON.stringify({ target: { kind: 'namespace', id } }),
+      });
       const body = (await res.json()) as { id: string; pid: number };
-      await until(() => nsLink(body.pid, 'mnt') === id && !/nsenter/.test(readlinkSync(`/proc/${body.pid}/exe`)), START_TIMEOUT_MS);
+      await until(
+        () => nsLink(body.pid, 'mnt') === id && !/nsenter/.test(readlinkSync(`/proc/${body.pid}/exe`)),
+        START_TIMEOUT_MS,
+      );
       const ms = performance.now() - t0;
       await srv.api(`/api/sessions/${body.id}`, { method: 'DELETE' });
       await new Promise((r) => setTimeout(r, 250)); // stay under the create rate limit (5/s)
@@ -90,8 +112,24 @@ export async function benchOwners(): Promise<Row[]> {
     const command = 'npx tsc -b && node dist/test/bench/owners-bench.js';
     const [c, w, sa, sb] = [median(cold), median(warm), median(a), median(b)];
     return [
-      { figure: `owner facts for ${namespaces.length} rows: remembered vs first scan (median of ${RUNS})`, ours: `${w.toFixed(2)} ms`, baseline: `${c.toFixed(2)} ms`, ratio: w / c, target: `≤ ${REMEMBERED_TARGET_MS} ms`, command, met: w <= REMEMBERED_TARGET_MS },
-      { figure: `shell start in nobody's mount ns vs a root-owned one, POST → in it (median of ${STARTS})`, ours: `${sa.toFixed(1)} ms`, baseline: `${sb.toFixed(1)} ms`, ratio: sa / sb, target: `≤ ${START_RATIO_TARGET}×`, command, met: sa / sb <= START_RATIO_TARGET },
+      {
+        figure: `owner facts for ${namespaces.length} rows: remembered vs first scan (median of ${RUNS})`,
+        ours: `${w.toFixed(2)} ms`,
+        baseline: `${c.toFixed(2)} ms`,
+        ratio: w / c,
+        target: `≤ ${REMEMBERED_TARGET_MS} ms`,
+        command,
+        met: w <= REMEMBERED_TARGET_MS,
+      },
+      {
+        figure: `shell start in nobody's mount ns vs a root-owned one, POST → in it (median of ${STARTS})`,
+        ours: `${sa.toFixed(1)} ms`,
+        baseline: `${sb.toFixed(1)} ms`,
+        ratio: sa / sb,
+        target: `≤ ${START_RATIO_TARGET}×`,
+        command,
+        met: sa / sb <= START_RATIO_TARGET,
+      },
     ];
   } finally {
     for (const h of holders) h.kill('SIGKILL');
@@ -100,5 +138,6 @@ export async function benchOwners(): Promise<Row[]> {
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const rows = await benchOwners();
-  for (const r of rows) console.log(`| ${r.figure} | ${r.ours} | ${r.baseline} | ${r.ratio.toFixed(2)} | ${r.target} |`);
+  for (const r of rows)
+    console.log(`| ${r.figure} | ${r.ours} | ${r.baseline} | ${r.ratio.toFixed(2)} | ${r.target} |`);
 }

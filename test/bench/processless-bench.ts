@@ -26,7 +26,9 @@ const PERSIST_ATTEMPTS = 30;
 
 function run(file: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) =>
-    execFile(file, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => (err ? reject(new Error(`${file} ${args.join(' ')}: ${stderr || err.message}`)) : resolve(stdout))),
+    execFile(file, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`${file} ${args.join(' ')}: ${stderr || err.message}`)) : resolve(stdout),
+    ),
   );
 }
 
@@ -87,10 +89,13 @@ export async function benchProcessless(): Promise<Row[]> {
       const list = await engine.list('mnt');
       times.push(performance.now() - t0);
       childrenDuringLists += childrenCpuMs() - c0;
-      if (list.namespaces.filter((ns) => ns.nprocs === 0).length < NAMESPACES) throw new Error('bench namespaces missing from the list');
+      if (list.namespaces.filter((ns) => ns.nprocs === 0).length < NAMESPACES)
+        throw new Error('bench namespaces missing from the list');
     }
     // The processless part alone (what this change made of it): every table re-read after one propagated mount.
-    const ids = list0.namespaces.filter((ns) => ns.nprocs === 0 && ns.nsfs.some((p) => p.startsWith(nsDir + '/'))).map((ns) => ns.id);
+    const ids = list0.namespaces
+      .filter((ns) => ns.nprocs === 0 && ns.nsfs.some((p) => p.startsWith(nsDir + '/')))
+      .map((ns) => ns.id);
     const part: number[] = [];
     for (let i = 0; i < LISTS; i++) {
       await mountOnce();
@@ -153,7 +158,10 @@ export async function benchProcessless(): Promise<Row[]> {
 if (process.argv[1] && pathToFileURL(process.argv[1]).href === import.meta.url) {
   benchProcessless().then(
     (rows) => {
-      for (const r of rows) process.stdout.write(`${r.figure}: ${r.ours} (baseline ${r.baseline}) target ${r.target} met=${String(r.met)}\n`);
+      for (const r of rows)
+        process.stdout.write(
+          `${r.figure}: ${r.ours} (baseline ${r.baseline}) target ${r.target} met=${String(r.met)}\n`,
+        );
       process.exit(0);
     },
     (err: unknown) => {

@@ -47,7 +47,10 @@ async function main(): Promise<void> {
     '',
     '| figure | nsconsole | baseline | ratio | target | met | command |',
     '|---|---|---|---|---|---|---|',
-    ...rows.map((r) => `| ${r.figure} | ${r.ours} | ${r.baseline} | ${r.ratio.toFixed(2)} | ${r.target} | ${r.met === undefined ? '' : r.met ? 'yes' : 'no'} | \`${r.command}\` |`),
+    ...rows.map(
+      (r) =>
+        `| ${r.figure} | ${r.ours} | ${r.baseline} | ${r.ratio.toFixed(2)} | ${r.target} | ${r.met === undefined ? '' : r.met ? 'yes' : 'no'} | \`${r.command}\` |`,
+    ),
   ];
   process.stdout.write(out.join('\n') + '\n');
 }

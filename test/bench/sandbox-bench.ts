@@ -69,7 +69,13 @@ export async function benchSandbox(): Promise<Row[]> {
     const child = spawn(file, args, { stdio: ['pipe', 'ignore', 'ignore'] });
     plan.hold(child.pid ?? null);
     await new Promise((r) => setTimeout(r, 300)); // bench only: let bash settle before its RSS is read
-    const procs = readFileSync(`${sandboxCgroupDirs().find((d) => d.includes('/pids/') || d.includes('nsconsole-sandbox-')) as string}/cgroup.procs`, 'utf8').split('\n').filter(Boolean).map(Number);
+    const procs = readFileSync(
+      `${sandboxCgroupDirs().find((d) => d.includes('/pids/') || d.includes('nsconsole-sandbox-')) as string}/cgroup.procs`,
+      'utf8',
+    )
+      .split('\n')
+      .filter(Boolean)
+      .map(Number);
     rss = procs.reduce((sum, pid) => sum + rssKiB(pid), 0);
     child.kill('SIGKILL');
   } finally {

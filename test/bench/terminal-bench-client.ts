@@ -15,7 +15,11 @@ export interface EchoPort {
  * Types one key at a time and waits for its echo; returns each round trip in milliseconds. `beforeKey` (if any)
  * is awaited before key i is sent — outside the measured time.
  */
-async function roundTrips(port: EchoPort, keys: number, beforeKey?: (i: number) => Promise<unknown>): Promise<number[]> {
+async function roundTrips(
+  port: EchoPort,
+  keys: number,
+  beforeKey?: (i: number) => Promise<unknown>,
+): Promise<number[]> {
   const samples: number[] = [];
   let waiting: (() => void) | undefined;
   const off = port.onData(() => waiting?.());
@@ -88,7 +92,11 @@ export class BenchClient {
   static async open(server: ServerProcess, ackDelayMs = 0): Promise<BenchClient> {
     const auth = { authorization: `Bearer ${server.token}` };
     for (;;) {
-      const res = await fetch(`${server.base}/api/sessions`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: '{"cols":120,"rows":40}' });
+      const res = await fetch(`${server.base}/api/sessions`, {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json' },
+        body: '{"cols":120,"rows":40}',
+      });
       if (res.status === 429) {
         await new Promise((r) => setTimeout(r, CREATE_RETRY_MS));
         continue;

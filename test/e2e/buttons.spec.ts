@@ -42,7 +42,10 @@ test.describe('namespace buttons', () => {
 });
 
 test.describe('picked namespace', () => {
-  test('when it disappears, the Inside pane says so and offers to go back to host', async ({ page, server }, testInfo) => {
+  test('when it disappears, the Inside pane says so and offers to go back to host', async ({
+    page,
+    server,
+  }, testInfo) => {
     await openConsole(page, server.url);
     await page.getByRole('button', { name: 'New namespace' }).click();
     const dialog = page.getByRole('dialog', { name: 'New namespace' });

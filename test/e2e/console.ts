@@ -13,7 +13,9 @@ interface HookBuffer {
   getLine(y: number): { isWrapped: boolean; translateToString(trimRight?: boolean): string } | undefined;
 }
 interface HookWindow {
-  nsconsole?: { terminals: Partial<Record<TermName, { buffer: { active: HookBuffer }; cols: number; rows: number; focus(): void }>> };
+  nsconsole?: {
+    terminals: Partial<Record<TermName, { buffer: { active: HookBuffer }; cols: number; rows: number; focus(): void }>>;
+  };
 }
 
 export function pane(page: Page, name: PaneName): Locator {
@@ -56,7 +58,9 @@ export async function reloadConsole(page: Page): Promise<void> {
 async function consoleReady(page: Page): Promise<void> {
   for (const name of ['outside', 'inside'] as const) {
     await expect(pane(page, name)).toHaveAttribute('data-status', 'connected', { timeout: 20_000 });
-    await expect.poll(async () => (await terminalText(page, name)).trim().length, { timeout: 20_000 }).toBeGreaterThan(0);
+    await expect
+      .poll(async () => (await terminalText(page, name)).trim().length, { timeout: 20_000 })
+      .toBeGreaterThan(0);
   }
 }
 
@@ -71,7 +75,10 @@ export function terminalSize(page: Page, name: TermName): Promise<{ cols: number
 /** Wait until the last line of the pane's terminal is a shell prompt (ends with `#` or `$`). */
 export async function waitForPrompt(page: Page, name: PaneName, timeout = 15_000): Promise<void> {
   await expect
-    .poll(async () => /[#$]$/.test((await terminalText(page, name)).trimEnd()), { timeout, message: `a prompt in the ${name} terminal` })
+    .poll(async () => /[#$]$/.test((await terminalText(page, name)).trimEnd()), {
+      timeout,
+      message: `a prompt in the ${name} terminal`,
+    })
     .toBe(true);
 }
 
@@ -84,10 +91,18 @@ export async function typeLine(page: Page, name: PaneName, line: string): Promis
 }
 
 /** Wait until the pane's buffer matches `re`, and return the match. */
-export async function waitForOutput(page: Page, name: TermName, re: RegExp, timeout = 15_000): Promise<RegExpMatchArray> {
+export async function waitForOutput(
+  page: Page,
+  name: TermName,
+  re: RegExp,
+  timeout = 15_000,
+): Promise<RegExpMatchArray> {
   let match: RegExpMatchArray | null = null;
   await expect
-    .poll(async () => (match = (await terminalText(page, name)).match(re)) !== null, { timeout, message: `${name} terminal shows ${re}` })
+    .poll(async () => (match = (await terminalText(page, name)).match(re)) !== null, {
+      timeout,
+      message: `${name} terminal shows ${re}`,
+    })
     .toBe(true);
   return match!;
 }
@@ -98,9 +113,18 @@ export async function countMatches(page: Page, name: TermName, re: RegExp): Prom
   return text.split('\n').filter((l) => re.test(l)).length;
 }
 
-export async function waitForNewMatch(page: Page, name: PaneName, re: RegExp, before: number, timeout = 15_000): Promise<void> {
+export async function waitForNewMatch(
+  page: Page,
+  name: PaneName,
+  re: RegExp,
+  before: number,
+  timeout = 15_000,
+): Promise<void> {
   await expect
-    .poll(async () => countMatches(page, name, re), { timeout, message: `a new line matching ${re} in the ${name} terminal` })
+    .poll(async () => countMatches(page, name, re), {
+      timeout,
+      message: `a new line matching ${re} in the ${name} terminal`,
+    })
     .toBeGreaterThan(before);
 }
 
@@ -119,7 +143,11 @@ export function mountRows(page: Page, target: string): Locator {
   return page
     .getByRole('table', { name: 'Mounts' })
     .locator('tbody tr')
-    .filter({ has: page.locator('td:first-child', { hasText: new RegExp(`^${target.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}$`) }) });
+    .filter({
+      has: page.locator('td:first-child', {
+        hasText: new RegExp(`^${target.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}$`),
+      }),
+    });
 }
 
 export async function snap(page: Page, testInfo: TestInfo, name: string): Promise<void> {

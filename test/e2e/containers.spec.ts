@@ -2,7 +2,14 @@
 // the table to one, "Enter container" opens its own shell, and an image without a shell is offered host tools.
 import { test, expect } from './fixtures.js';
 import { namespaceRow, openConsole, pane, snap, typeLine, waitForOutput } from './console.js';
-import { cannotStartReason, NOSHELL_BINARY, NOSHELL_IMAGE, SHELL_IMAGE, startDaemon, type TestDaemon } from '../integration/containers-daemon.js';
+import {
+  cannotStartReason,
+  NOSHELL_BINARY,
+  NOSHELL_IMAGE,
+  SHELL_IMAGE,
+  startDaemon,
+  type TestDaemon,
+} from '../integration/containers-daemon.js';
 
 const reason = cannotStartReason();
 let daemon: TestDaemon | null = null;
@@ -22,7 +29,20 @@ test.beforeAll(async () => {
   // The server fixture inherits this environment: it names containers through the private daemon.
   process.env.NSCONSOLE_DOCKER_SOCKET = daemon.socket;
   daemon.docker('run', '-d', '--name', web, '--network', 'none', '--hostname', 'webbox', SHELL_IMAGE, 'sleep', '1000');
-  daemon.docker('run', '-d', '--name', bare, '--network', 'none', '--hostname', 'barebox', '--entrypoint', NOSHELL_BINARY, NOSHELL_IMAGE, '1000');
+  daemon.docker(
+    'run',
+    '-d',
+    '--name',
+    bare,
+    '--network',
+    'none',
+    '--hostname',
+    'barebox',
+    '--entrypoint',
+    NOSHELL_BINARY,
+    NOSHELL_IMAGE,
+    '1000',
+  );
 });
 test.afterAll(async () => {
   delete process.env.NSCONSOLE_DOCKER_SOCKET;
@@ -30,7 +50,10 @@ test.afterAll(async () => {
 });
 
 test.describe('containers', () => {
-  test('CONTAINER column, filter, Enter container, and host tools for an image without a shell', async ({ page, server }, testInfo) => {
+  test('CONTAINER column, filter, Enter container, and host tools for an image without a shell', async ({
+    page,
+    server,
+  }, testInfo) => {
     test.skip(startError !== null, `a private Docker daemon cannot start here: ${startError}`);
     await openConsole(page, server.url);
     const table = page.getByRole('table', { name: 'Namespaces' });
@@ -61,7 +84,11 @@ test.describe('containers', () => {
     await offer.click();
     await expect(pane(page, 'inside')).toHaveAttribute('data-status', 'connected');
     await expect(page.getByTestId('container-notice')).toContainText('/mnt/container');
-    await typeLine(page, 'inside', 'echo "h=$(hostname) n=$(ps -e --no-headers | wc -l) f=$(ls /mnt/container | tr \\\\n ,)"');
+    await typeLine(
+      page,
+      'inside',
+      'echo "h=$(hostname) n=$(ps -e --no-headers | wc -l) f=$(ls /mnt/container | tr \\\\n ,)"',
+    );
     const m = await waitForOutput(page, 'inside', /h=barebox n=(\d+) f=(\S+)/);
     expect(Number(m[1])).toBeLessThan(10);
     expect(m[2]!.split(',')).toContain(NOSHELL_BINARY.slice(1));

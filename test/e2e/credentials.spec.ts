@@ -19,7 +19,9 @@ async function otherService(): Promise<{ origin: string; seen: Seen[]; close(): 
   const seen: Seen[] = [];
   const srv = http.createServer((req, res) => {
     seen.push({ url: req.url ?? '', headers: req.headers });
-    res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>other</title><p>another local service</p>');
+    res
+      .writeHead(200, { 'content-type': 'text/html' })
+      .end('<!doctype html><title>other</title><p>another local service</p>');
   });
   await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
   const { port } = srv.address() as AddressInfo;
@@ -47,10 +49,19 @@ function recordRequests(page: Page): { urls: string[]; referers: string[] } {
 }
 
 test.describe('owner credential', () => {
-  test('after login, another port on the same host receives nothing that authenticates; reload and a second tab still work', async ({ page, server, context }) => {
+  test('after login, another port on the same host receives nothing that authenticates; reload and a second tab still work', async ({
+    page,
+    server,
+    context,
+  }) => {
     const other = await otherService();
     try {
-      const secrets = [server.token, Buffer.from(server.token).toString('base64url'), encodeURIComponent(server.token), 'nsconsole_token'];
+      const secrets = [
+        server.token,
+        Buffer.from(server.token).toString('base64url'),
+        encodeURIComponent(server.token),
+        'nsconsole_token',
+      ];
       // A browser logged in by an older version still holds the host-wide cookie: it must be expired too.
       await context.addCookies([{ name: 'nsconsole_token', value: server.token, domain: '127.0.0.1', path: '/' }]);
 
@@ -70,7 +81,9 @@ test.describe('owner credential', () => {
         for (const s of secrets) expect(all, `a request to the other service carries ${s}`).not.toContain(s);
       }
       // Nor can the other origin's script find it: its storage and cookies are its own.
-      const visible = await page.evaluate(() => JSON.stringify({ cookie: document.cookie, local: { ...localStorage }, session: { ...sessionStorage } }));
+      const visible = await page.evaluate(() =>
+        JSON.stringify({ cookie: document.cookie, local: { ...localStorage }, session: { ...sessionStorage } }),
+      );
       for (const s of secrets) expect(visible).not.toContain(s);
 
       // Only the login navigation itself carried the token; no later URL (REST, WebSocket, assets) nor any Referer.
@@ -91,7 +104,10 @@ test.describe('owner credential', () => {
       await typeLine(second, 'outside', 'echo second-tab-$((6*7))');
       await waitForOutput(second, 'outside', /^second-tab-42$/m);
       const cookies = await context.cookies(server.origin);
-      expect(cookies.filter((c) => c.name === 'nsconsole_token'), 'the legacy cookie was expired').toEqual([]);
+      expect(
+        cookies.filter((c) => c.name === 'nsconsole_token'),
+        'the legacy cookie was expired',
+      ).toEqual([]);
       await second.close();
     } finally {
       await other.close();

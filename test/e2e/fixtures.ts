@@ -66,12 +66,31 @@ function hermeticShell(base: string): string {
   return shell;
 }
 
-function startServer(base: string, nsDir: string, token: string, log: string[], extraArgs: string[] = []): Promise<{ child: ChildProcess; url: string }> {
-  const args = ['dist/server/main.js', '--port', '0', `--token=${token}`, '--ns-dir', nsDir, '--shell', hermeticShell(base), ...extraArgs];
+function startServer(
+  base: string,
+  nsDir: string,
+  token: string,
+  log: string[],
+  extraArgs: string[] = [],
+): Promise<{ child: ChildProcess; url: string }> {
+  const args = [
+    'dist/server/main.js',
+    '--port',
+    '0',
+    `--token=${token}`,
+    '--ns-dir',
+    nsDir,
+    '--shell',
+    hermeticShell(base),
+    ...extraArgs,
+  ];
   const child = spawn(process.execPath, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stderr!.setEncoding('utf8').on('data', (d: string) => log.push(d));
   return new Promise((resolveReady, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not print its URL within ${START_TIMEOUT_MS} ms:\n${log.join('')}`)), START_TIMEOUT_MS);
+    const timer = setTimeout(
+      () => reject(new Error(`server did not print its URL within ${START_TIMEOUT_MS} ms:\n${log.join('')}`)),
+      START_TIMEOUT_MS,
+    );
     const lines = createInterface({ input: child.stdout! });
     lines.on('line', (line) => {
       log.push(line + '\n');

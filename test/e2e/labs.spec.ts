@@ -12,11 +12,26 @@ test.use({ serverArgs: ['--auth-header', USER_HEADER] });
 function createAs(origin: string, user: string): Promise<{ id: string }> {
   const body = JSON.stringify({ target: { kind: 'host' }, cols: 80, rows: 24 });
   return new Promise((resolve, reject) => {
-    const req = http.request(`${origin}/api/sessions`, { method: 'POST', headers: { [USER_HEADER]: user, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) } }, (res) => {
-      let text = '';
-      res.on('data', (d: Buffer) => (text += d.toString()));
-      res.on('end', () => (res.statusCode === 201 ? resolve(JSON.parse(text) as { id: string }) : reject(new Error(`${res.statusCode} ${text}`))));
-    });
+    const req = http.request(
+      `${origin}/api/sessions`,
+      {
+        method: 'POST',
+        headers: {
+          [USER_HEADER]: user,
+          'content-type': 'application/json',
+          'content-length': String(Buffer.byteLength(body)),
+        },
+      },
+      (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => (text += d.toString()));
+        res.on('end', () =>
+          res.statusCode === 201
+            ? resolve(JSON.parse(text) as { id: string })
+            : reject(new Error(`${res.statusCode} ${text}`)),
+        );
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -35,7 +50,9 @@ test('the admin watches a learner’s shell from the Sessions list, read-only', 
   }
 
   const { id } = await createAs(server.origin, 'alice');
-  const learner = new WebSocket(`${server.origin.replace('http', 'ws')}/ws/sessions/${id}`, ['nsconsole'], { headers: { [USER_HEADER]: 'alice' } });
+  const learner = new WebSocket(`${server.origin.replace('http', 'ws')}/ws/sessions/${id}`, ['nsconsole'], {
+    headers: { [USER_HEADER]: 'alice' },
+  });
   let learnerOut = '';
   learner.on('message', (d, bin) => {
     if (bin) learnerOut += d.toString();
@@ -50,7 +67,8 @@ test('the admin watches a learner’s shell from the Sessions list, read-only', 
     // The admin (the token), in the console.
     const sent = { binary: 0 };
     page.on('websocket', (ws) => {
-      if (ws.url().includes(`/ws/sessions/${id}`)) ws.on('framesent', (f) => typeof f.payload !== 'string' && sent.binary++);
+      if (ws.url().includes(`/ws/sessions/${id}`))
+        ws.on('framesent', (f) => typeof f.payload !== 'string' && sent.binary++);
     });
     await page.goto(server.url);
     await expect(page.getByTestId('user-name')).toHaveText('token holder');

@@ -16,7 +16,9 @@ test.describe('layout', () => {
     await snap(page, testInfo, '1024-light');
 
     await page.setViewportSize({ width: 700, height: 900 });
-    await expect.poll(async () => (await pane(page, 'inside').boundingBox())!.y).toBeGreaterThan((await pane(page, 'outside').boundingBox())!.y + 100);
+    await expect
+      .poll(async () => (await pane(page, 'inside').boundingBox())!.y)
+      .toBeGreaterThan((await pane(page, 'outside').boundingBox())!.y + 100);
     await snap(page, testInfo, '700-stacked');
   });
 
@@ -24,7 +26,14 @@ test.describe('layout', () => {
     await page.emulateMedia({ colorScheme: 'dark' });
     await openConsole(page, server.url);
     const background = () =>
-      page.evaluate(() => (window as unknown as { nsconsole: { terminals: { outside: { options: { theme?: { background?: string } } } } } }).nsconsole.terminals.outside.options.theme?.background);
+      page.evaluate(
+        () =>
+          (
+            window as unknown as {
+              nsconsole: { terminals: { outside: { options: { theme?: { background?: string } } } } };
+            }
+          ).nsconsole.terminals.outside.options.theme?.background,
+      );
     const dark = await background();
     await snap(page, testInfo, 'dark');
     await page.emulateMedia({ colorScheme: 'light' });

@@ -6,7 +6,18 @@ import { readdirSync, readFileSync, readlinkSync, existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Locator, Page } from '@playwright/test';
 import { test, expect, mountsUnder, removeTree, type ServerInfo } from './fixtures.js';
-import { countMatches, openConsole, pane, reloadConsole, snap, terminalText, typeLine, waitForNewMatch, waitForPrompt, type PaneName } from './console.js';
+import {
+  countMatches,
+  openConsole,
+  pane,
+  reloadConsole,
+  snap,
+  terminalText,
+  typeLine,
+  waitForNewMatch,
+  waitForPrompt,
+  type PaneName,
+} from './console.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
 /** The shipped lessons: one test each (the file name is the lesson id). */
@@ -65,8 +76,15 @@ async function runStep(page: Page, step: Locator): Promise<void> {
     await waitForPrompt(page, paneName);
     const before = await countMatches(page, paneName, escapeRe(text));
     await button.click();
-    await expect.poll(() => countMatches(page, paneName, escapeRe(text)), { intervals: FAST_POLL, timeout: 15_000 }).toBeGreaterThan(before);
-    await expect.poll(async () => /[#$]$/.test((await terminalText(page, paneName)).trimEnd()), { intervals: FAST_POLL, timeout: 15_000 }).toBe(true);
+    await expect
+      .poll(() => countMatches(page, paneName, escapeRe(text)), { intervals: FAST_POLL, timeout: 15_000 })
+      .toBeGreaterThan(before);
+    await expect
+      .poll(async () => /[#$]$/.test((await terminalText(page, paneName)).trimEnd()), {
+        intervals: FAST_POLL,
+        timeout: 15_000,
+      })
+      .toBe(true);
   }
 }
 
@@ -126,7 +144,9 @@ async function expectResetLeftNothing(page: Page, work: string): Promise<void> {
   const procs = processesIn(persistedUnder(work));
   expect(procs.length, 'processes in the namespaces persisted in the workspace, before the reset').toBeGreaterThan(0);
   await lessonRegion(page).getByRole('button', { name: 'Reset lesson' }).click();
-  await expect(lessonRegion(page).getByRole('status', { name: 'Reset report' })).toBeVisible({ timeout: RESET_TIMEOUT_MS });
+  await expect(lessonRegion(page).getByRole('status', { name: 'Reset report' })).toBeVisible({
+    timeout: RESET_TIMEOUT_MS,
+  });
   for (const s of await steps(page).all()) await expect(s).toHaveAttribute('data-state', 'pending');
   expect(mountsUnder(work), 'mounts (nsfs binds included) under the workspace').toEqual([]);
   expect(existsSync(work) ? readdirSync(work) : [], 'files in the workspace').toEqual([]);
@@ -142,7 +162,10 @@ test.describe('lessons', () => {
   });
 
   for (const id of LESSON_IDS) {
-    test(`${id}: completed by its Run buttons, then Reset lesson leaves nothing`, async ({ page, server }, testInfo) => {
+    test(`${id}: completed by its Run buttons, then Reset lesson leaves nothing`, async ({
+      page,
+      server,
+    }, testInfo) => {
       test.setTimeout(LESSON_TEST_TIMEOUT_MS);
       const detail = await api<LessonDetail>(server, 'GET', `/api/lessons/${id}`);
       const work = detail.variables.WORK!;
@@ -164,7 +187,10 @@ test.describe('lessons', () => {
     });
   }
 
-  test('mount-namespaces typed by hand (opened from the Lessons menu); a reload keeps progress', async ({ page, server }, testInfo) => {
+  test('mount-namespaces typed by hand (opened from the Lessons menu); a reload keeps progress', async ({
+    page,
+    server,
+  }, testInfo) => {
     test.setTimeout(LESSON_TEST_TIMEOUT_MS);
     const detail = await api<LessonDetail>(server, 'GET', '/api/lessons/mount-namespaces');
     const work = detail.variables.WORK!;
@@ -172,7 +198,11 @@ test.describe('lessons', () => {
     await openConsole(page, server.url);
     await expect(lessonRegion(page)).toHaveCount(0);
     await page.getByRole('button', { name: 'Lessons' }).click();
-    await page.getByRole('menu', { name: 'Lessons' }).getByRole('menuitem').filter({ hasText: 'Mount namespaces' }).click();
+    await page
+      .getByRole('menu', { name: 'Lessons' })
+      .getByRole('menuitem')
+      .filter({ hasText: 'Mount namespaces' })
+      .click();
     await expect(lessonRegion(page)).toBeVisible();
     expect(new URL(page.url()).searchParams.get('lesson')).toBe('mount-namespaces');
     const count = await steps(page).count();
@@ -198,7 +228,10 @@ test.describe('lessons', () => {
     await expectResetLeftNothing(page, work);
   });
 
-  test('a wrong or skipped step stays pending with its reason; Hint reveals the hints', async ({ page, server }, testInfo) => {
+  test('a wrong or skipped step stays pending with its reason; Hint reveals the hints', async ({
+    page,
+    server,
+  }, testInfo) => {
     const detail = await api<LessonDetail>(server, 'GET', '/api/lessons/mount-namespaces');
     const work = detail.variables.WORK!;
     workRoot = dirname(work);
@@ -232,7 +265,10 @@ test.describe('lessons', () => {
     await expectResetLeftNothing(page, work);
   });
 
-  test('at 1280×800 the lesson, both terminals, Namespaces and Mounts are all in view', async ({ page, server }, testInfo) => {
+  test('at 1280×800 the lesson, both terminals, Namespaces and Mounts are all in view', async ({
+    page,
+    server,
+  }, testInfo) => {
     const detail = await api<LessonDetail>(server, 'GET', '/api/lessons/mount-namespaces');
     workRoot = dirname(detail.variables.WORK!);
     await page.setViewportSize({ width: 1280, height: 800 });
@@ -266,10 +302,18 @@ test.describe('lessons', () => {
       await expect(pane(page, name).getByTestId('where')).toContainText(/mnt:\[\d+\]/);
       const where = pane(page, name).getByTestId('where').locator('code');
       // the namespace in the header is shown whole, not cut by its (clipping) parent
-      expect(await where.evaluate((el) => el.getBoundingClientRect().right <= el.parentElement!.getBoundingClientRect().right + 0.5)).toBe(true);
+      expect(
+        await where.evaluate(
+          (el) => el.getBoundingClientRect().right <= el.parentElement!.getBoundingClientRect().right + 0.5,
+        ),
+      ).toBe(true);
       expect(await where.evaluate((el) => el.scrollWidth <= el.clientWidth + 0.5)).toBe(true);
     }
-    const cols = await page.evaluate(() => (window as unknown as { nsconsole: { terminals: { outside: { cols: number } } } }).nsconsole.terminals.outside.cols);
+    const cols = await page.evaluate(
+      () =>
+        (window as unknown as { nsconsole: { terminals: { outside: { cols: number } } } }).nsconsole.terminals.outside
+          .cols,
+    );
     expect(cols).toBeGreaterThanOrEqual(50);
     await snap(page, testInfo, 'lesson-1280x800');
     // Closing the panel gives the console its whole width back, and leaves the address without ?lesson.
@@ -278,7 +322,10 @@ test.describe('lessons', () => {
     expect(new URL(page.url()).searchParams.get('lesson')).toBeNull();
   });
 
-  test('a pane that gets a new shell (a Namespaces row picked) is told to the server: its checks follow the new shell', async ({ page, server }) => {
+  test('a pane that gets a new shell (a Namespaces row picked) is told to the server: its checks follow the new shell', async ({
+    page,
+    server,
+  }) => {
     const detail = await api<LessonDetail>(server, 'GET', '/api/lessons/mount-namespaces');
     const work = detail.variables.WORK!;
     workRoot = dirname(work);

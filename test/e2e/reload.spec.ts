@@ -14,7 +14,10 @@ function countSessionCreates(page: Page): { readonly count: number } {
 }
 
 test.describe('page reload', () => {
-  test('keeps both shells: the Outside shell still has its variable, and no session is created', async ({ page, server }, testInfo) => {
+  test('keeps both shells: the Outside shell still has its variable, and no session is created', async ({
+    page,
+    server,
+  }, testInfo) => {
     await openConsole(page, server.url);
     await typeLine(page, 'outside', 'export MARK=123');
     await typeLine(page, 'inside', 'export MARK=456');

@@ -50,7 +50,11 @@ async function openViewer(browser: Browser, url: string): Promise<Viewer> {
 }
 
 test.describe('read-only share link', () => {
-  test('the viewer sees what the writer types, at the writer size, and cannot type into the shell', async ({ page, server, browser }, testInfo) => {
+  test('the viewer sees what the writer types, at the writer size, and cannot type into the shell', async ({
+    page,
+    server,
+    browser,
+  }, testInfo) => {
     await openConsole(page, server.url);
     const url = await shareLink(page, server.origin);
     const dialog = page.getByRole('dialog', { name: 'Read-only link to the Outside shell' });
@@ -90,7 +94,10 @@ test.describe('read-only share link', () => {
       expect(await terminalText(page, 'outside')).not.toContain('viewer-typed');
       expect(await terminalText(v, 'shared')).not.toContain('viewer-typed');
       expect(viewer.sent.binary, 'input frames sent by the viewer').toBe(0);
-      expect(viewer.sent.control.filter((t) => t !== 'ack'), 'control messages other than acks').toEqual([]);
+      expect(
+        viewer.sent.control.filter((t) => t !== 'ack'),
+        'control messages other than acks',
+      ).toEqual([]);
       expect(viewer.apiCalls, 'the viewer has no owner token: it calls no /api/* route').toEqual([]);
       await snap(v, testInfo, '2-viewer');
     } finally {

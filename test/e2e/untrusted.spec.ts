@@ -24,8 +24,15 @@ test.afterEach(async () => {
 });
 
 test.describe('untrusted namespaces', () => {
-  test('are marked with their owner, and the Inside pane says in whose user namespace it runs', async ({ page, server }, testInfo) => {
-    holder = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', 'unshare', '-Urm', '--', 'sleep', '600'], { stdio: 'ignore' });
+  test('are marked with their owner, and the Inside pane says in whose user namespace it runs', async ({
+    page,
+    server,
+  }, testInfo) => {
+    holder = spawn(
+      'setpriv',
+      ['--reuid=65534', '--regid=65534', '--clear-groups', '--', 'unshare', '-Urm', '--', 'sleep', '600'],
+      { stdio: 'ignore' },
+    );
     const pid = holder.pid as number;
     await expect.poll(() => mntOf(pid) !== null && mntOf(pid) !== mntOf('self')).toBe(true);
     const id = mntOf(pid) as string;

@@ -4,7 +4,18 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, expect, removeTree } from './fixtures.js';
-import { countMatches, mountRows, namespaceRow, nsCell, openConsole, pane, snap, typeLine, waitForNewMatch, waitForOutput } from './console.js';
+import {
+  countMatches,
+  mountRows,
+  namespaceRow,
+  nsCell,
+  openConsole,
+  pane,
+  snap,
+  typeLine,
+  waitForNewMatch,
+  waitForOutput,
+} from './console.js';
 
 test.describe('walkthrough', () => {
   let base = '';
@@ -27,7 +38,11 @@ test.describe('walkthrough', () => {
     // 1# findmnt -o+PROPAGATION; mkdir; private bind; touch; unshare --mount=DIR/1
     await typeLine(page, 'inside', 'findmnt -o+PROPAGATION');
     await waitForOutput(page, 'inside', /^TARGET +SOURCE +FSTYPE +OPTIONS +PROPAGATION/m);
-    await typeLine(page, 'inside', `mkdir -p ${DIR} && mount --bind --make-private ${DIR} ${DIR} && touch ${DIR}/1 && unshare --mount=${DIR}/1`);
+    await typeLine(
+      page,
+      'inside',
+      `mkdir -p ${DIR} && mount --bind --make-private ${DIR} ${DIR} && touch ${DIR}/1 && unshare --mount=${DIR}/1`,
+    );
     const insideWhere = pane(page, 'inside').getByTestId('where');
     await expect(insideWhere).not.toContainText(hostMnt);
     await expect(insideWhere).toContainText(/mnt:\[\d+\]/);

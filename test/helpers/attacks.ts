@@ -87,7 +87,23 @@ export class Attacker {
     const out: Attacker[] = [];
     try {
       for (let i = 0; i < count; i++) {
-        const child = spawn('perl', ['-e', BIG_ARGV_PERL, String(bytes), ...AS_NOBODY, 'unshare', '-Urmnu', '--', 'sh', '-c', 'echo READY; sleep 100000; :', 'sh'], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+        const child = spawn(
+          'perl',
+          [
+            '-e',
+            BIG_ARGV_PERL,
+            String(bytes),
+            ...AS_NOBODY,
+            'unshare',
+            '-Urmnu',
+            '--',
+            'sh',
+            '-c',
+            'echo READY; sleep 100000; :',
+            'sh',
+          ],
+          { detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
+        );
         const a = new Attacker(child, `big argv ${i}`);
         out.push(a);
         await a.ready();
@@ -105,7 +121,11 @@ export class Attacker {
    * mounted and unmounted every churnMs (0: in a tight loop; < 0: never).
    */
   static async mounts(mode: 'stacked' | 'long' | 'flat', n: number, churnMs: number): Promise<Attacker> {
-    const child = spawn(AS_NOBODY[0] as string, [...AS_NOBODY.slice(1), 'unshare', '-Urm', '--', 'perl', '-e', MOUNTS_PERL, mode, String(n), String(churnMs)], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      AS_NOBODY[0] as string,
+      [...AS_NOBODY.slice(1), 'unshare', '-Urm', '--', 'perl', '-e', MOUNTS_PERL, mode, String(n), String(churnMs)],
+      { detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     const a = new Attacker(child, `${n} ${mode} mounts, churn ${churnMs} ms`);
     try {
       await a.ready();
@@ -120,7 +140,10 @@ export class Attacker {
     let stderr = '';
     this.child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${this.what}: not ready after ${timeoutMs} ms: ${stderr}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`${this.what}: not ready after ${timeoutMs} ms: ${stderr}`)),
+        timeoutMs,
+      );
       const rl = createInterface({ input: this.child.stdout! });
       rl.on('line', (line) => {
         if (line !== 'READY') return;

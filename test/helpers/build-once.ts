@@ -10,5 +10,6 @@ export default function setup(): void {
   const root = path.resolve(import.meta.dirname, '../..');
   const tsc = path.join(root, 'node_modules/typescript/bin/tsc');
   const r = spawnSync(process.execPath, [tsc, '-b', path.join(root, 'server')], { cwd: root, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`tsc -b server failed; the tests need the compiled workers:\n${r.stdout}${r.stderr}`);
+  if (r.status !== 0)
+    throw new Error(`tsc -b server failed; the tests need the compiled workers:\n${r.stdout}${r.stderr}`);
 }

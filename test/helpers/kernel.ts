@@ -42,7 +42,9 @@ export function nsIdOfFile(file: string): string {
 /** Mount points (in the test process's mount namespace) at or below `dir`, deepest and newest first. */
 export function mountsUnder(dir: string): string[] {
   const lines = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(Boolean);
-  const targets = lines.map((l) => (l.split(' ')[4] as string).replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8))));
+  const targets = lines.map((l) =>
+    (l.split(' ')[4] as string).replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8))),
+  );
   return targets.filter((t) => t === dir || t.startsWith(dir + '/')).reverse();
 }
 
@@ -99,10 +101,15 @@ export class KernelFixtures {
   async persistWithProcess(file: string): Promise<{ id: string; holder: Holder }> {
     writeFileSync(file, '');
     const self = mntOf('self');
-    const holder = await this.spawnHolder('unshare', [`--mount=${file}`, '--propagation', 'private', '--', 'sleep', '1000'], null, (pid) => {
-      const m = mntOf(pid);
-      return m !== null && m !== self && isNsfsBind(file);
-    });
+    const holder = await this.spawnHolder(
+      'unshare',
+      [`--mount=${file}`, '--propagation', 'private', '--', 'sleep', '1000'],
+      null,
+      (pid) => {
+        const m = mntOf(pid);
+        return m !== null && m !== self && isNsfsBind(file);
+      },
+    );
     return { id: nsIdOfFile(file), holder };
   }
 
@@ -129,7 +136,12 @@ export class KernelFixtures {
     if (errors.length > 0) throw new AggregateError(errors, 'kernel fixture cleanup failed');
   }
 
-  private async spawnHolder(file: string, args: string[], expectMnt: string | null, ready?: (pid: number) => boolean): Promise<Holder> {
+  private async spawnHolder(
+    file: string,
+    args: string[],
+    expectMnt: string | null,
+    ready?: (pid: number) => boolean,
+  ): Promise<Holder> {
     const child: ChildProcess = spawn(file, args, { stdio: 'ignore' });
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     const pid = child.pid as number;

@@ -29,7 +29,12 @@ function headersFor(as: As): Record<string, string> {
   };
 }
 
-export function request(base: string, pathname: string, as: As, opts: { method?: string; body?: unknown } = {}): Promise<Answer> {
+export function request(
+  base: string,
+  pathname: string,
+  as: As,
+  opts: { method?: string; body?: unknown } = {},
+): Promise<Answer> {
   const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
   return new Promise((resolve, reject) => {
     const req = http.request(
@@ -38,7 +43,12 @@ export function request(base: string, pathname: string, as: As, opts: { method?:
         method: opts.method ?? 'GET',
         localAddress: as.from ?? '127.0.0.1',
         agent: false,
-        headers: { ...headersFor(as), ...(body !== undefined ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) } : {}) },
+        headers: {
+          ...headersFor(as),
+          ...(body !== undefined
+            ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) }
+            : {}),
+        },
       },
       (res) => {
         let text = '';
@@ -53,7 +63,10 @@ export function request(base: string, pathname: string, as: As, opts: { method?:
 }
 
 export function wsAs(base: string, pathname: string, as: As): WebSocket {
-  return new WebSocket(base.replace(/^http/, 'ws') + pathname, ['nsconsole'], { headers: headersFor(as), localAddress: as.from ?? '127.0.0.1' });
+  return new WebSocket(base.replace(/^http/, 'ws') + pathname, ['nsconsole'], {
+    headers: headersFor(as),
+    localAddress: as.from ?? '127.0.0.1',
+  });
 }
 
 /** The refused upgrade's HTTP status, or 101 when it opened (then the socket is closed). */

@@ -25,7 +25,10 @@ export interface Learner {
 }
 
 async function openSession(server: TestServer): Promise<{ info: { id: string; pid: number }; client: TermClient }> {
-  const res = await server.api('/api/sessions', { method: 'POST', body: JSON.stringify({ target: { kind: 'host' }, cols: 160, rows: 40 }) });
+  const res = await server.api('/api/sessions', {
+    method: 'POST',
+    body: JSON.stringify({ target: { kind: 'host' }, cols: 160, rows: 40 }),
+  });
   if (res.status !== 201) throw new Error(`POST /api/sessions: ${res.status} ${await res.text()}`);
   const info = (await res.json()) as { id: string; pid: number };
   const client = new TermClient(server.ws(`/ws/sessions/${info.id}`));
@@ -68,7 +71,10 @@ export async function startLearner(start: StartOptions = {}): Promise<Learner> {
   const waitProgress = async (pred: (s: StepProgress[]) => boolean, what: string, timeoutMs = 10_000) => {
     const deadline = Date.now() + timeoutMs;
     while (!pred(progress())) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; progress: ${JSON.stringify(progress())}; errors: ${JSON.stringify(errors)}`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `timed out waiting for ${what}; progress: ${JSON.stringify(progress())}; errors: ${JSON.stringify(errors)}`,
+        );
       await new Promise((r) => setTimeout(r, 10));
     }
     return progress();
@@ -83,7 +89,9 @@ export async function startLearner(start: StartOptions = {}): Promise<Learner> {
     errors,
     follow(id) {
       following = id;
-      events.send(JSON.stringify({ type: 'lesson', id, panes: { outside: sessions.outside.id, inside: sessions.inside.id } }));
+      events.send(
+        JSON.stringify({ type: 'lesson', id, panes: { outside: sessions.outside.id, inside: sessions.inside.id } }),
+      );
     },
     progress,
     async detail(id) {
@@ -97,7 +105,10 @@ export async function startLearner(start: StartOptions = {}): Promise<Learner> {
       const before = c.text().split('<done ').length;
       c.type(`${text}\r`);
       // PROMPT_COMMAND prints "<done N>" each time the shell is back at its prompt.
-      await c.waitFor(() => c.text().split('<done ').length > before, `the ${pane} shell to finish ${JSON.stringify(text)}`);
+      await c.waitFor(
+        () => c.text().split('<done ').length > before,
+        `the ${pane} shell to finish ${JSON.stringify(text)}`,
+      );
     },
     async close() {
       events.terminate();

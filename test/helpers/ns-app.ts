@@ -27,7 +27,14 @@ export async function startNamespaceApp(engine: NamespaceEngine): Promise<NsApp>
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
     base,
-    request: (pathname, init = {}) => fetch(base + pathname, { ...init, headers: { ...(init.body ? { 'content-type': 'application/json' } : {}), ...(init.headers as Record<string, string> | undefined) } }),
+    request: (pathname, init = {}) =>
+      fetch(base + pathname, {
+        ...init,
+        headers: {
+          ...(init.body ? { 'content-type': 'application/json' } : {}),
+          ...(init.headers as Record<string, string> | undefined),
+        },
+      }),
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

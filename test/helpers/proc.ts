@@ -28,7 +28,8 @@ export function pidsInSession(sid: number, mark?: string): number[] {
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     const f = statFields(Number(name));
-    if (f && f[0] !== 'Z' && Number(f[3]) === sid && (mark === undefined || hasEnv(Number(name), mark))) out.push(Number(name));
+    if (f && f[0] !== 'Z' && Number(f[3]) === sid && (mark === undefined || hasEnv(Number(name), mark)))
+      out.push(Number(name));
   }
   return out;
 }

@@ -9,7 +9,15 @@ const MIB = 1024 * 1024;
 
 /** Small limits so the fork bomb, memory and disk tests hit them fast. */
 export function sandboxConfig(uidStart: number, over: Partial<SandboxConfig> = {}): SandboxConfig {
-  return { uidStart, uidCount: 2 * 65536, idleMs: 600_000, pidsMax: 64, memoryBytes: 128 * MIB, diskBytes: 16 * MIB, ...over };
+  return {
+    uidStart,
+    uidCount: 2 * 65536,
+    idleMs: 600_000,
+    pidsMax: 64,
+    memoryBytes: 128 * MIB,
+    diskBytes: 16 * MIB,
+    ...over,
+  };
 }
 
 export function startSandboxServer(uidStart: number, over: Partial<SandboxConfig> = {}): Promise<TestServer> {
@@ -26,7 +34,10 @@ export class SandboxShell {
   ) {}
 
   static async open(server: TestServer, target: unknown = { kind: 'host' }): Promise<SandboxShell> {
-    const res = await server.api('/api/sessions', { method: 'POST', body: JSON.stringify({ target, cols: 160, rows: 50 }) });
+    const res = await server.api('/api/sessions', {
+      method: 'POST',
+      body: JSON.stringify({ target, cols: 160, rows: 50 }),
+    });
     if (res.status !== 201) throw new Error(`POST /api/sessions: ${res.status} ${await res.text()}`);
     const { id, pid } = (await res.json()) as { id: string; pid: number };
     const client = new TermClient(server.ws(`/ws/sessions/${id}`));

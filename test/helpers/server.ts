@@ -70,9 +70,16 @@ export async function startServer(overrides: Partial<Config> = {}, start: StartO
     api: (pathname, init = {}) =>
       fetch(base + pathname, {
         ...init,
-        headers: { authorization: `Bearer ${config.token}`, ...(init.body ? { 'content-type': 'application/json' } : {}), ...(init.headers as Record<string, string> | undefined) },
+        headers: {
+          authorization: `Bearer ${config.token}`,
+          ...(init.body ? { 'content-type': 'application/json' } : {}),
+          ...(init.headers as Record<string, string> | undefined),
+        },
       }),
-    ws: (pathname, headers) => new WebSocket(`ws://127.0.0.1:${running.port}${pathname}`, { headers: headers ?? { authorization: `Bearer ${config.token}` } }),
+    ws: (pathname, headers) =>
+      new WebSocket(`ws://127.0.0.1:${running.port}${pathname}`, {
+        headers: headers ?? { authorization: `Bearer ${config.token}` },
+      }),
     async close() {
       await running.close();
       // The engine makes the ns-dir a private bind mount and persists namespaces in it: unmount all of it

@@ -112,7 +112,10 @@ export class TermClient {
     for (;;) {
       await this.settled();
       if (pred()) return;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; screen:\n${this.text().trimEnd().split('\n').slice(-15).join('\n')}`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `timed out waiting for ${what}; screen:\n${this.text().trimEnd().split('\n').slice(-15).join('\n')}`,
+        );
       await new Promise((r) => setTimeout(r, 10));
     }
   }
@@ -122,7 +125,10 @@ export class TermClient {
     return this.waitFor(() => test(this.text()), `text ${String(pattern)}`, timeoutMs);
   }
 
-  waitForMessage<T extends ServerMessage['type']>(type: T, timeoutMs = 10_000): Promise<Extract<ServerMessage, { type: T }>> {
+  waitForMessage<T extends ServerMessage['type']>(
+    type: T,
+    timeoutMs = 10_000,
+  ): Promise<Extract<ServerMessage, { type: T }>> {
     return this.waitFor(() => this.messages.some((m) => m.type === type), `a ${type} message`, timeoutMs).then(
       () => this.messages.find((m) => m.type === type) as Extract<ServerMessage, { type: T }>,
     );

@@ -82,8 +82,21 @@ export async function startTerminalHarness(opts: HarnessOptions = {}): Promise<T
     createRate: opts.createRate ?? { burst: 100_000, perSecond: 100_000 },
   });
   let port = 0;
-  const auth = createAuth({ token: config.token, sessionIdForViewerToken: (t) => registry.sessionIdForViewerToken(t), allowHosts: [], host: config.host, port: () => port });
-  const app = createApp({ log, auth, version: 'test', webRoot: '/nonexistent', namespaceRoutes: express.Router(), sessionRoutes: sessionRoutes(registry) });
+  const auth = createAuth({
+    token: config.token,
+    sessionIdForViewerToken: (t) => registry.sessionIdForViewerToken(t),
+    allowHosts: [],
+    host: config.host,
+    port: () => port,
+  });
+  const app = createApp({
+    log,
+    auth,
+    version: 'test',
+    webRoot: '/nonexistent',
+    namespaceRoutes: express.Router(),
+    sessionRoutes: sessionRoutes(registry),
+  });
   const server = http.createServer(app);
   const upgrades = createUpgradeHandler({
     auth,
@@ -98,9 +111,14 @@ export async function startTerminalHarness(opts: HarnessOptions = {}): Promise<T
   const api = (pathname: string, init: RequestInit = {}) =>
     fetch(base + pathname, {
       ...init,
-      headers: { authorization: `Bearer ${config.token}`, ...(init.body ? { 'content-type': 'application/json' } : {}), ...(init.headers as Record<string, string> | undefined) },
+      headers: {
+        authorization: `Bearer ${config.token}`,
+        ...(init.body ? { 'content-type': 'application/json' } : {}),
+        ...(init.headers as Record<string, string> | undefined),
+      },
     });
-  const wsUrl = (id: string, view?: string) => `ws://127.0.0.1:${port}/ws/sessions/${id}${view ? `?view=${encodeURIComponent(view)}` : ''}`;
+  const wsUrl = (id: string, view?: string) =>
+    `ws://127.0.0.1:${port}/ws/sessions/${id}${view ? `?view=${encodeURIComponent(view)}` : ''}`;
   return {
     base,
     port,
@@ -114,7 +132,8 @@ export async function startTerminalHarness(opts: HarnessOptions = {}): Promise<T
       return (await res.json()) as { id: string; pid: number };
     },
     wsUrl,
-    openWs: (id, view) => new WebSocket(wsUrl(id, view), view ? {} : { headers: { authorization: `Bearer ${config.token}` } }),
+    openWs: (id, view) =>
+      new WebSocket(wsUrl(id, view), view ? {} : { headers: { authorization: `Bearer ${config.token}` } }),
     async close() {
       upgrades.close();
       server.closeAllConnections();

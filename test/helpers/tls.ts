@@ -18,7 +18,25 @@ export function makeCert(dir: string, name: string, cn = 'nsconsole-test'): Test
   const keyFile = path.join(dir, `${name}.key`);
   const r = spawnSync(
     'openssl',
-    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', `/CN=${cn}`, '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', keyFile, '-out', certFile],
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      `/CN=${cn}`,
+      '-addext',
+      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+      '-keyout',
+      keyFile,
+      '-out',
+      certFile,
+    ],
     { encoding: 'utf8' },
   );
   if (r.status !== 0) throw new Error(`openssl failed: ${r.stderr}`);
@@ -35,10 +53,18 @@ export interface HttpsAnswer {
 }
 
 /** One request on a fresh connection (no keep-alive), trusting only `ca`. */
-export function httpsRequest(url: string, opts: { ca: string[]; method?: string; headers?: Record<string, string>; body?: unknown }): Promise<HttpsAnswer> {
+export function httpsRequest(
+  url: string,
+  opts: { ca: string[]; method?: string; headers?: Record<string, string>; body?: unknown },
+): Promise<HttpsAnswer> {
   return new Promise((resolve, reject) => {
     const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
-    const headers = { ...opts.headers, ...(body !== undefined ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) } : {}) };
+    const headers = {
+      ...opts.headers,
+      ...(body !== undefined
+        ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) }
+        : {}),
+    };
     const req = https.request(url, { ca: opts.ca, method: opts.method ?? 'GET', headers, agent: false }, (res) => {
       const fingerprint256 = (res.socket as import('node:tls').TLSSocket).getPeerCertificate().fingerprint256;
       let body = '';

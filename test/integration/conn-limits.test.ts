@@ -70,7 +70,11 @@ function openIdle(count: number, localAddress?: string): Promise<void> {
   let connected = 0;
   return new Promise((resolve) => {
     for (let i = 0; i < count; i++) {
-      const s = net.connect({ port: Number(srv.url.port), host: '127.0.0.1', ...(localAddress ? { localAddress } : {}) });
+      const s = net.connect({
+        port: Number(srv.url.port),
+        host: '127.0.0.1',
+        ...(localAddress ? { localAddress } : {}),
+      });
       s.on('error', () => {
         // Expected: the server closes the oldest idle sockets (or refuses new ones) once the caps are reached.
       });
@@ -93,7 +97,8 @@ describe('connection limits', () => {
     // Connections are accepted in order: once a newer one is answered, the server has taken (and capped) them all.
     expect(await freshGet('/api/health')).toBe(200);
     // It keeps at most its per-address cap of them (the oldest are closed to make room).
-    if (process.env.WS_BOUNDS_FIGURES) console.log(`one address: server fds ${before} idle → ${serverFds()} with ${IDLE_SOCKETS} idle sockets`);
+    if (process.env.WS_BOUNDS_FIGURES)
+      console.log(`one address: server fds ${before} idle → ${serverFds()} with ${IDLE_SOCKETS} idle sockets`);
     expect(serverFds()).toBeLessThanOrEqual(before + MAX_CONNECTIONS_PER_IP + FD_MARGIN);
     expect(await freshGet('/api/sessions', { authorization: `Bearer ${srv.token}` })).toBe(200);
     expect(serverFds()).toBeLessThanOrEqual(before + MAX_CONNECTIONS_PER_IP + FD_MARGIN);
@@ -107,7 +112,8 @@ describe('connection limits', () => {
     const addresses = ['127.0.0.11', '127.0.0.12', '127.0.0.13', '127.0.0.14', '127.0.0.15', '127.0.0.16'];
     for (const a of addresses) await openIdle(IDLE_SOCKETS / addresses.length, a);
     expect(await freshGet('/api/health')).toBe(200); // accepted after all of them (see above)
-    if (process.env.WS_BOUNDS_FIGURES) console.log(`six addresses: server fds ${before} idle → ${serverFds()} with ${IDLE_SOCKETS} idle sockets`);
+    if (process.env.WS_BOUNDS_FIGURES)
+      console.log(`six addresses: server fds ${before} idle → ${serverFds()} with ${IDLE_SOCKETS} idle sockets`);
     expect(serverFds()).toBeLessThanOrEqual(before + MAX_CONNECTIONS + FD_MARGIN);
     for (const s of sockets.splice(0)) s.destroy();
     await waitUntil(() => serverFds() <= before + 4, 'the server to close them all', 10_000);
@@ -157,8 +163,23 @@ describe('connection limits', () => {
     const BURST = 20;
     const dir = await mkdtemp(path.join(tmpdir(), 'nsconsole-rate-'));
     const token = randomBytes(24).toString('base64url');
-    const config: Config = { host: '127.0.0.1', port: 0, token, nsDir: path.join(dir, 'ns'), shell: '/bin/sh', allowHosts: [], sessionGraceMs: 1000, maxSessions: 4, maxClientsPerSession: 4, scrollback: 100, watch: 'poll' };
-    const running = await startNsconsole(config, createLogger('silent'), { webRoot: '/nonexistent', unauthenticatedRate: { burst: BURST, perSecond: 0.01 } });
+    const config: Config = {
+      host: '127.0.0.1',
+      port: 0,
+      token,
+      nsDir: path.join(dir, 'ns'),
+      shell: '/bin/sh',
+      allowHosts: [],
+      sessionGraceMs: 1000,
+      maxSessions: 4,
+      maxClientsPerSession: 4,
+      scrollback: 100,
+      watch: 'poll',
+    };
+    const running = await startNsconsole(config, createLogger('silent'), {
+      webRoot: '/nonexistent',
+      unauthenticatedRate: { burst: BURST, perSecond: 0.01 },
+    });
     try {
       // From an address of our own (all of 127/8 is loopback).
       const localAddress = '127.0.0.3';

@@ -30,7 +30,8 @@ export interface TestDaemon {
 /** Why the daemon cannot run here, or null when it can be tried. */
 export function cannotStartReason(): string | null {
   for (const bin of ['dockerd', 'docker']) {
-    if (spawnSync('sh', ['-c', 'command -v "$1"', 'sh', bin]).status !== 0) return `${bin} is not installed (apt-get install docker.io; .ci/run does)`;
+    if (spawnSync('sh', ['-c', 'command -v "$1"', 'sh', bin]).status !== 0)
+      return `${bin} is not installed (apt-get install docker.io; .ci/run does)`;
   }
   if (!existsSync(BUSYBOX)) return `${BUSYBOX} is missing (apt-get install busybox-static; .ci/run does)`;
   return null;
@@ -43,18 +44,27 @@ export async function startDaemon(): Promise<TestDaemon> {
   let daemon: ChildProcess | null = null;
   const docker = (...args: string[]): string => {
     const r = spawnSync('docker', args, { env, encoding: 'utf8', timeout: DOCKER_CALL_TIMEOUT_MS });
-    if (r.status !== 0) throw new Error(`docker ${args.join(' ')}: ${r.stderr || r.error?.message || `status ${r.status}`}`);
+    if (r.status !== 0)
+      throw new Error(`docker ${args.join(' ')}: ${r.stderr || r.error?.message || `status ${r.status}`}`);
     return r.stdout.trim();
   };
   const stop = async () => {
     try {
-      const ids = (spawnSync('docker', ['ps', '-aq'], { env, encoding: 'utf8', timeout: INFO_TIMEOUT_MS }).stdout ?? '').trim();
-      if (ids) spawnSync('docker', ['rm', '-f', ...ids.split('\n')], { env, stdio: 'ignore', timeout: DOCKER_CALL_TIMEOUT_MS });
+      const ids = (
+        spawnSync('docker', ['ps', '-aq'], { env, encoding: 'utf8', timeout: INFO_TIMEOUT_MS }).stdout ?? ''
+      ).trim();
+      if (ids)
+        spawnSync('docker', ['rm', '-f', ...ids.split('\n')], {
+          env,
+          stdio: 'ignore',
+          timeout: DOCKER_CALL_TIMEOUT_MS,
+        });
     } finally {
       if (daemon?.pid && daemon.exitCode === null) {
         daemon.kill('SIGTERM');
         const deadline = Date.now() + 20_000;
-        while (daemon.exitCode === null && daemon.signalCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+        while (daemon.exitCode === null && daemon.signalCode === null && Date.now() < deadline)
+          await new Promise((r) => setTimeout(r, 50));
         if (daemon.exitCode === null && daemon.signalCode === null) daemon.kill('SIGKILL');
       }
       // Whatever the daemon left mounted under its data root (overlay layers, its exec root): gone with it.
@@ -66,7 +76,19 @@ export async function startDaemon(): Promise<TestDaemon> {
   try {
     daemon = spawn(
       'dockerd',
-      ['--iptables=false', '--ip6tables=false', '--bridge=none', '--data-root', path.join(dir, 'data'), '--exec-root', path.join(dir, 'exec'), '--pidfile', path.join(dir, 'dockerd.pid'), '-H', `unix://${socket}`],
+      [
+        '--iptables=false',
+        '--ip6tables=false',
+        '--bridge=none',
+        '--data-root',
+        path.join(dir, 'data'),
+        '--exec-root',
+        path.join(dir, 'exec'),
+        '--pidfile',
+        path.join(dir, 'dockerd.pid'),
+        '-H',
+        `unix://${socket}`,
+      ],
       { stdio: ['ignore', 'ignore', 'pipe'], detached: false },
     );
     let log = '';
@@ -74,19 +96,26 @@ export async function startDaemon(): Promise<TestDaemon> {
     const deadline = Date.now() + DAEMON_START_TIMEOUT_MS;
     for (;;) {
       if (spawnSync('docker', ['info'], { env, stdio: 'ignore', timeout: INFO_TIMEOUT_MS }).status === 0) break;
-      if (daemon.exitCode !== null || Date.now() > deadline) throw new Error(`dockerd did not start: ${log.split('\n').slice(-5).join('\n')}`);
+      if (daemon.exitCode !== null || Date.now() > deadline)
+        throw new Error(`dockerd did not start: ${log.split('\n').slice(-5).join('\n')}`);
       await new Promise((r) => setTimeout(r, 200));
     }
     importImages(dir, docker);
     const dockerAsync = (...args: string[]): Promise<string> =>
       new Promise((resolve, reject) => {
-        const child = spawn('docker', args, { env, stdio: ['ignore', 'pipe', 'pipe'], timeout: DOCKER_CALL_TIMEOUT_MS });
+        const child = spawn('docker', args, {
+          env,
+          stdio: ['ignore', 'pipe', 'pipe'],
+          timeout: DOCKER_CALL_TIMEOUT_MS,
+        });
         let out = '';
         let err = '';
         child.stdout.on('data', (d: Buffer) => (out += d.toString()));
         child.stderr.on('data', (d: Buffer) => (err += d.toString()));
         child.on('error', reject);
-        child.on('close', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`docker ${args.join(' ')}: ${err || `status ${code}`}`))));
+        child.on('close', (code) =>
+          code === 0 ? resolve(out.trim()) : reject(new Error(`docker ${args.join(' ')}: ${err || `status ${code}`}`)),
+        );
       });
     return { socket, docker, dockerAsync, stop };
   } catch (err) {
@@ -100,7 +129,8 @@ function importImages(dir: string, docker: (...args: string[]) => string): void 
   mkdirSync(path.join(withShell, 'bin'), { recursive: true });
   mkdirSync(path.join(withShell, 'etc'));
   copyFileSync(BUSYBOX, path.join(withShell, 'bin/busybox'));
-  for (const applet of ['sh', 'ls', 'ps', 'cat', 'hostname', 'sleep', 'echo']) symlinkSync('busybox', path.join(withShell, 'bin', applet));
+  for (const applet of ['sh', 'ls', 'ps', 'cat', 'hostname', 'sleep', 'echo'])
+    symlinkSync('busybox', path.join(withShell, 'bin', applet));
   tarImport(withShell, SHELL_IMAGE, docker);
   const noShell = path.join(dir, 'rootfs-noshell');
   mkdirSync(noShell);

@@ -17,7 +17,14 @@ import { createLauncher, type LaunchSpec } from '../../server/terminals/launch.j
 import type { EventsServerMessage } from '../../shared/events.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { TermClient } from '../helpers/term-client.js';
-import { cannotStartReason, NOSHELL_BINARY, NOSHELL_IMAGE, SHELL_IMAGE, startDaemon, type TestDaemon } from './containers-daemon.js';
+import {
+  cannotStartReason,
+  NOSHELL_BINARY,
+  NOSHELL_IMAGE,
+  SHELL_IMAGE,
+  startDaemon,
+  type TestDaemon,
+} from './containers-daemon.js';
 
 /** "Within 1 s of docker run" is the product's promise: counted from `docker run -d` returning (it returns once
  * the container has started; the daemon's own start time is not ours to count). */
@@ -40,7 +47,10 @@ beforeAll(async () => {
       startError = (err as Error).message;
     }
   }
-  if (startError) console.warn(`containers.test.ts: SKIPPED the Docker tests — a private Docker daemon cannot start here: ${startError}`);
+  if (startError)
+    console.warn(
+      `containers.test.ts: SKIPPED the Docker tests — a private Docker daemon cannot start here: ${startError}`,
+    );
   server = await startServer(daemon ? { dockerSocket: daemon.socket } : {});
 }, 120_000);
 afterEach(() => {
@@ -86,52 +96,89 @@ async function until<T>(what: string, fn: () => T | undefined | null | false, ti
 
 describe.skipIf(reason !== null)('containers of a real Docker daemon', () => {
   const it_ = (name: string, fn: () => Promise<void>) =>
-    it(name, async (ctx) => {
-      if (!daemon) return ctx.skip();
-      await fn();
-    }, 60_000);
+    it(
+      name,
+      async (ctx) => {
+        if (!daemon) return ctx.skip();
+        await fn();
+      },
+      60_000,
+    );
 
-  it_('a named container appears in the live list with its name within 1 s of docker run, and goes after rm -f', async () => {
-    const d = daemon as TestDaemon;
-    const name = uniqueName('live');
-    const live = liveList();
-    try {
-      await until('the first list', () => live.messages.length > 0);
-      const id = await d.dockerAsync('run', '-d', '--name', name, '--network', 'none', '--hostname', 'boxy', SHELL_IMAGE, 'sleep', '1000');
-      const returned = performance.now();
-      const seen = await until('the container in the live list', () =>
-        live.messages.find((m) => m.list.namespaces.some((ns) => ns.containers?.some((c) => c.id === id && c.name === name))),
-      );
-      expect(seen.at - returned).toBeLessThan(APPEAR_WITHIN_MS);
-      const mnt = seen.list.namespaces.find((ns) => ns.type === 'mnt' && ns.containers?.some((c) => c.id === id));
-      expect(mnt?.containers).toEqual([{ id, name, runtime: 'docker' }]);
-      // Host namespaces are never labelled (the container shares none but user here; --network none has its own).
-      expect(seen.list.namespaces.filter((ns) => ns.self).every((ns) => ns.containers?.length === 0)).toBe(true);
+  it_(
+    'a named container appears in the live list with its name within 1 s of docker run, and goes after rm -f',
+    async () => {
+      const d = daemon as TestDaemon;
+      const name = uniqueName('live');
+      const live = liveList();
+      try {
+        await until('the first list', () => live.messages.length > 0);
+        const id = await d.dockerAsync(
+          'run',
+          '-d',
+          '--name',
+          name,
+          '--network',
+          'none',
+          '--hostname',
+          'boxy',
+          SHELL_IMAGE,
+          'sleep',
+          '1000',
+        );
+        const returned = performance.now();
+        const seen = await until('the container in the live list', () =>
+          live.messages.find((m) =>
+            m.list.namespaces.some((ns) => ns.containers?.some((c) => c.id === id && c.name === name)),
+          ),
+        );
+        expect(seen.at - returned).toBeLessThan(APPEAR_WITHIN_MS);
+        const mnt = seen.list.namespaces.find((ns) => ns.type === 'mnt' && ns.containers?.some((c) => c.id === id));
+        expect(mnt?.containers).toEqual([{ id, name, runtime: 'docker' }]);
+        // Host namespaces are never labelled (the container shares none but user here; --network none has its own).
+        expect(seen.list.namespaces.filter((ns) => ns.self).every((ns) => ns.containers?.length === 0)).toBe(true);
 
-      const api = (await (await server.api('/api/containers')).json()) as ContainerList;
-      const c = api.containers.find((x) => x.id === id);
-      expect(c).toMatchObject({ id, name, runtime: 'docker', image: SHELL_IMAGE });
-      expect(c?.namespaces.mnt).toBe(mnt?.id);
-      expect(Object.keys(c?.namespaces ?? {})).toEqual(expect.arrayContaining(['mnt', 'uts', 'ipc', 'net', 'pid']));
+        const api = (await (await server.api('/api/containers')).json()) as ContainerList;
+        const c = api.containers.find((x) => x.id === id);
+        expect(c).toMatchObject({ id, name, runtime: 'docker', image: SHELL_IMAGE });
+        expect(c?.namespaces.mnt).toBe(mnt?.id);
+        expect(Object.keys(c?.namespaces ?? {})).toEqual(expect.arrayContaining(['mnt', 'uts', 'ipc', 'net', 'pid']));
 
-      const removedAt = performance.now();
-      await d.dockerAsync('rm', '-f', name);
-      const gone = await until('the container gone from the live list', () =>
-        live.messages.find((m) => m.at > removedAt && !m.list.namespaces.some((ns) => ns.containers?.some((x) => x.id === id))),
-      );
-      expect(gone.at - removedAt).toBeLessThan(5000);
-      const after = (await (await server.api('/api/containers')).json()) as ContainerList;
-      expect(after.containers.some((x) => x.id === id)).toBe(false);
-    } finally {
-      live.close();
-      spawnQuiet(d, 'rm', '-f', name);
-    }
-  });
+        const removedAt = performance.now();
+        await d.dockerAsync('rm', '-f', name);
+        const gone = await until('the container gone from the live list', () =>
+          live.messages.find(
+            (m) => m.at > removedAt && !m.list.namespaces.some((ns) => ns.containers?.some((x) => x.id === id)),
+          ),
+        );
+        expect(gone.at - removedAt).toBeLessThan(5000);
+        const after = (await (await server.api('/api/containers')).json()) as ContainerList;
+        expect(after.containers.some((x) => x.id === id)).toBe(false);
+      } finally {
+        live.close();
+        spawnQuiet(d, 'rm', '-f', name);
+      }
+    },
+  );
 
   it_('entering a container by name shows its hostname and its files; by an id prefix too', async () => {
     const d = daemon as TestDaemon;
     const name = uniqueName('enter');
-    const id = d.docker('run', '-d', '--name', name, '--network', 'none', '--hostname', 'boxy', '-w', '/etc', SHELL_IMAGE, 'sleep', '1000');
+    const id = d.docker(
+      'run',
+      '-d',
+      '--name',
+      name,
+      '--network',
+      'none',
+      '--hostname',
+      'boxy',
+      '-w',
+      '/etc',
+      SHELL_IMAGE,
+      'sleep',
+      '1000',
+    );
     try {
       const c = await shellIn({ kind: 'container', id: name });
       c.type('echo "host=$(hostname) cwd=$(pwd) files=$(ls /bin | head -1) target=$NSCONSOLE_TARGET"\r');
@@ -147,14 +194,32 @@ describe.skipIf(reason !== null)('containers of a real Docker daemon', () => {
   it_('a container with no shell: CONTAINER_NO_SHELL, then host tools where ps shows its processes only', async () => {
     const d = daemon as TestDaemon;
     const name = uniqueName('noshell');
-    d.docker('run', '-d', '--name', name, '--network', 'none', '--hostname', 'noshell', '--entrypoint', NOSHELL_BINARY, NOSHELL_IMAGE, '1000');
+    d.docker(
+      'run',
+      '-d',
+      '--name',
+      name,
+      '--network',
+      'none',
+      '--hostname',
+      'noshell',
+      '--entrypoint',
+      NOSHELL_BINARY,
+      NOSHELL_IMAGE,
+      '1000',
+    );
     try {
-      const res = await server.api('/api/sessions', { method: 'POST', body: JSON.stringify({ target: { kind: 'container', id: name } }) });
+      const res = await server.api('/api/sessions', {
+        method: 'POST',
+        body: JSON.stringify({ target: { kind: 'container', id: name } }),
+      });
       expect(res.status).toBe(409);
       expect(((await res.json()) as ErrorBody).error.code).toBe('CONTAINER_NO_SHELL');
 
       const c = await shellIn({ kind: 'container', id: name, tools: 'host' });
-      c.type('echo "host=$(hostname) n=$(ps -e --no-headers | wc -l) first=$(ps -p 1 -o comm=) files=$(ls /mnt/container/ | tr \\\\n ,) self=$$"\r');
+      c.type(
+        'echo "host=$(hostname) n=$(ps -e --no-headers | wc -l) first=$(ps -p 1 -o comm=) files=$(ls /mnt/container/ | tr \\\\n ,) self=$$"\r',
+      );
       await c.waitForText(/self=\d+/);
       const text = c.text();
       expect(text).toContain('host=noshell');
@@ -175,7 +240,10 @@ describe.skipIf(reason !== null)('containers of a real Docker daemon', () => {
     d.docker('create', '--name', name, '--network', 'none', SHELL_IMAGE, 'sleep', '1000');
     try {
       for (const id of [name, 'no-such-container']) {
-        const res = await server.api('/api/sessions', { method: 'POST', body: JSON.stringify({ target: { kind: 'container', id } }) });
+        const res = await server.api('/api/sessions', {
+          method: 'POST',
+          body: JSON.stringify({ target: { kind: 'container', id } }),
+        });
         expect(res.status).toBe(404);
         expect(((await res.json()) as ErrorBody).error.code).toBe('CONTAINER_NOT_FOUND');
       }
@@ -202,7 +270,11 @@ describe.skipIf(reason !== null)('a runtime API that never answers', () => {
       const res = await other.api('/api/namespaces?type=mnt');
       expect(performance.now() - t0).toBeLessThan(STALL_BOUND_MS);
       const body = (await res.json()) as NamespaceList;
-      expect(body.namespaces.flatMap((n) => n.containers ?? []).find((c) => c.id === id)).toEqual({ id, name: id.slice(0, 12), runtime: 'docker' });
+      expect(body.namespaces.flatMap((n) => n.containers ?? []).find((c) => c.id === id)).toEqual({
+        id,
+        name: id.slice(0, 12),
+        runtime: 'docker',
+      });
     } finally {
       await other?.close();
       stuck.closeAllConnections();
@@ -233,7 +305,10 @@ describe('without a Docker socket', () => {
   });
 
   it('refuses a malformed container target with BAD_TARGET-style 400', async () => {
-    const res = await bare.api('/api/sessions', { method: 'POST', body: JSON.stringify({ target: { kind: 'container', id: '../etc' } }) });
+    const res = await bare.api('/api/sessions', {
+      method: 'POST',
+      body: JSON.stringify({ target: { kind: 'container', id: '../etc' } }),
+    });
     expect(res.status).toBe(400);
   });
 });

@@ -20,11 +20,17 @@ async function find(id: string): Promise<Namespace | undefined> {
 
 describe('deleting a namespace a shell is in', () => {
   it('keeps the shell working and the namespace alive until the shell ends', async () => {
-    const created = await srv.api('/api/namespaces', { method: 'POST', body: JSON.stringify({ type: 'mnt', name: 'held' }) });
+    const created = await srv.api('/api/namespaces', {
+      method: 'POST',
+      body: JSON.stringify({ type: 'mnt', name: 'held' }),
+    });
     expect(created.status).toBe(201);
     const ns = (await created.json()) as Namespace;
     const file = `${srv.nsDir}/held`;
-    const session = await srv.api('/api/sessions', { method: 'POST', body: JSON.stringify({ target: { kind: 'namespace', id: ns.id }, cols: 80, rows: 24 }) });
+    const session = await srv.api('/api/sessions', {
+      method: 'POST',
+      body: JSON.stringify({ target: { kind: 'namespace', id: ns.id }, cols: 80, rows: 24 }),
+    });
     expect(session.status).toBe(201);
     const { id: sessionId, pid } = (await session.json()) as { id: string; pid: number };
     const ws = srv.ws(`/ws/sessions/${sessionId}`);

@@ -9,7 +9,13 @@ import { CLOSE } from '../../shared/protocol.js';
 import type { EventsServerMessage } from '../../shared/events.js';
 import { createLogger } from '../../server/log.js';
 import { createNamespaceEngine, type NamespaceEngine } from '../../server/namespaces/engine.js';
-import { attachEventClient, EVENT_MESSAGE_RATE, MAX_EVENT_CLIENTS, MAX_EVENT_CLIENTS_PER_IP, WATCH_MIN_INTERVAL_MS } from '../../server/ws/event-stream.js';
+import {
+  attachEventClient,
+  EVENT_MESSAGE_RATE,
+  MAX_EVENT_CLIENTS,
+  MAX_EVENT_CLIENTS_PER_IP,
+  WATCH_MIN_INTERVAL_MS,
+} from '../../server/ws/event-stream.js';
 import { KernelFixtures } from '../helpers/kernel.js';
 import { waitUntil } from '../helpers/proc.js';
 import { startServer, type TestServer } from '../helpers/server.js';
@@ -41,7 +47,10 @@ describe('event stream caps (real server)', () => {
     await srv?.close();
   });
   const url = () => `ws://127.0.0.1:${srv.port}/ws/events`;
-  const asOwner = (localAddress: string): WebSocket.ClientOptions => ({ headers: { authorization: `Bearer ${srv.token}` }, localAddress });
+  const asOwner = (localAddress: string): WebSocket.ClientOptions => ({
+    headers: { authorization: `Bearer ${srv.token}` },
+    localAddress,
+  });
 
   /** Opens `n` streams from one address and waits until each has its first message (so it counts). */
   async function streams(n: number, localAddress: string): Promise<Opened[]> {
@@ -67,7 +76,10 @@ describe('event stream caps (real server)', () => {
     let again: Opened[] = [];
     for (let tries = 0; again.length === 0 && tries < 50; tries++) {
       const o = await open(url(), asOwner('127.0.0.21'));
-      const first = await Promise.race([new Promise((resolve) => o.ws.once('message', resolve)).then(() => 'open'), o.closed.then(() => 'closed')]);
+      const first = await Promise.race([
+        new Promise((resolve) => o.ws.once('message', resolve)).then(() => 'open'),
+        o.closed.then(() => 'closed'),
+      ]);
       if (first === 'open') again = [o];
       else await new Promise((r) => setTimeout(r, 50));
     }
@@ -77,7 +89,10 @@ describe('event stream caps (real server)', () => {
 
   it(`refuses the stream past ${MAX_EVENT_CLIENTS} on the server with TOO_MANY_CLIENTS`, async () => {
     const all: Opened[] = [];
-    for (let i = 0; all.length < MAX_EVENT_CLIENTS; i++) all.push(...(await streams(Math.min(MAX_EVENT_CLIENTS_PER_IP, MAX_EVENT_CLIENTS - all.length), `127.0.0.${30 + i}`)));
+    for (let i = 0; all.length < MAX_EVENT_CLIENTS; i++)
+      all.push(
+        ...(await streams(Math.min(MAX_EVENT_CLIENTS_PER_IP, MAX_EVENT_CLIENTS - all.length), `127.0.0.${30 + i}`)),
+      );
     const extra = await open(url(), asOwner('127.0.0.99'));
     expect(await extra.closed).toBe(CLOSE.TOO_MANY_CLIENTS);
     for (const o of all) o.ws.terminate();
@@ -140,7 +155,8 @@ describe('watch rate (one stream)', () => {
 
   it('closes a stream that floods messages with TOO_MANY_MESSAGES', async () => {
     const { ws, closed } = await open(`ws://127.0.0.1:${port}`);
-    for (let i = 0; i < 2 * EVENT_MESSAGE_RATE.burst && ws.readyState === WebSocket.OPEN; i++) ws.send(JSON.stringify({ type: 'watch', ids: [] }));
+    for (let i = 0; i < 2 * EVENT_MESSAGE_RATE.burst && ws.readyState === WebSocket.OPEN; i++)
+      ws.send(JSON.stringify({ type: 'watch', ids: [] }));
     expect(await closed).toBe(CLOSE.TOO_MANY_MESSAGES);
   });
 });

@@ -47,7 +47,19 @@ async function startAttacker(extra: string[] = []): Promise<Attacker> {
   chownSync(dir, NOBODY, NOBODY);
   const child: ChildProcess = spawn(
     'setpriv',
-    [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', '--', 'unshare', '-Urm', '--', '/bin/sh', SCRIPT, dir, ...extra],
+    [
+      `--reuid=${NOBODY}`,
+      `--regid=${NOBODY}`,
+      '--clear-groups',
+      '--',
+      'unshare',
+      '-Urm',
+      '--',
+      '/bin/sh',
+      SCRIPT,
+      dir,
+      ...extra,
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -60,7 +72,11 @@ async function startAttacker(extra: string[] = []): Promise<Attacker> {
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    await waitFor(() => out.includes('READY') || child.exitCode !== null, 'the attacker to persist its namespaces', 15_000);
+    await waitFor(
+      () => out.includes('READY') || child.exitCode !== null,
+      'the attacker to persist its namespaces',
+      15_000,
+    );
     if (!out.includes('READY')) throw new Error(`attacker fixture failed: ${out}`);
   } catch (err) {
     await stop();
@@ -127,7 +143,9 @@ describe.each([
       const t1 = await mountsOf(ns!.id);
       expect(t1.status).toBe(200);
       expect(t1.mounts.filter((m) => m.source === 'fake-bin').map((m) => m.target)).toContain('/usr/local/sbin');
-      expect(t1.mounts.some((m) => m.source === 'only-in-ns' && m.target === path.join(attacker!.dir, 'inner'))).toBe(true);
+      expect(t1.mounts.some((m) => m.source === 'only-in-ns' && m.target === path.join(attacker!.dir, 'inner'))).toBe(
+        true,
+      );
       const t2 = await mountsOf(ns2!.id);
       expect(t2.status).toBe(200);
       expect(t2.mounts.some((m) => m.source === 'only-in-ns2' && m.target === '/mnt')).toBe(true);
@@ -176,7 +194,12 @@ describe.each([
       mkdirSync(path.join(t, name));
       return path.join(t, name);
     };
-    const a = at('ro nosuid'), b = at('noatime'), c = at('shared'), d = at('slave'), e = at('unbindable\\odd'), f = at('proc');
+    const a = at('ro nosuid'),
+      b = at('noatime'),
+      c = at('shared'),
+      d = at('slave'),
+      e = at('unbindable\\odd'),
+      f = at('proc');
     k.inNs(file, ['mount', '-t', 'tmpfs', '-o', 'ro,nosuid,nodev,noexec,size=1m,mode=700', 'src with space', a]);
     k.inNs(file, ['mount', '-t', 'tmpfs', '-o', 'noatime,nodiratime,sync', 'src2', b]);
     k.inNs(file, ['mount', '-t', 'tmpfs', '-o', 'strictatime,nosymfollow,lazytime', 'src3', c]);
@@ -221,10 +244,16 @@ describe('a FIFO bound over another user’s nsfs bind', () => {
     attacker = await startAttacker(['fifo']);
     server = await spawnServer();
     const holder = mntOf(attacker.pid) as string;
-    const get = (p: string) => fetch(server!.base + p, { headers: { authorization: `Bearer ${server!.token}` }, signal: AbortSignal.timeout(15_000) });
+    const get = (p: string) =>
+      fetch(server!.base + p, {
+        headers: { authorization: `Bearer ${server!.token}` },
+        signal: AbortSignal.timeout(15_000),
+      });
     const res = await get('/api/namespaces?type=mnt');
     expect(res.status).toBe(200);
-    const ns = ((await res.json()) as NamespaceList).namespaces.find((n) => n.nsfs.includes(`[${holder}]${path.join(attacker!.dir, 'outer/ns')}`));
+    const ns = ((await res.json()) as NamespaceList).namespaces.find((n) =>
+      n.nsfs.includes(`[${holder}]${path.join(attacker!.dir, 'outer/ns')}`),
+    );
     expect(ns).toBeDefined();
     expect((await get('/api/health')).status).toBe(200);
     if (kernelReads) expect((await get(`/api/namespaces/${ns!.id}/mounts`)).status).toBe(200);

@@ -50,12 +50,20 @@ async function get(path: string): Promise<{ status: number; bytes: number; body:
   const t0 = performance.now();
   const res = await fetch(`${server.base}${path}`, { headers: auth(), signal: AbortSignal.timeout(20_000) });
   const text = await res.text();
-  return { status: res.status, bytes: Buffer.byteLength(text), body: JSON.parse(text) as unknown, ms: performance.now() - t0 };
+  return {
+    status: res.status,
+    bytes: Buffer.byteLength(text),
+    body: JSON.parse(text) as unknown,
+    ms: performance.now() - t0,
+  };
 }
 
 /** An events client (a browser tab, or an admin watching `ids`), keeping every message and the largest size. */
 function watcher(ids: string[]): { messages: EventsServerMessage[]; maxBytes: number; at: number[] } {
-  const ws = new WebSocket(`${server.base.replace('http', 'ws')}/ws/events`, { headers: { ...auth(), origin: server.base }, maxPayload: 64 * MB });
+  const ws = new WebSocket(`${server.base.replace('http', 'ws')}/ws/events`, {
+    headers: { ...auth(), origin: server.base },
+    maxPayload: 64 * MB,
+  });
   sockets.push(ws);
   const seen = { messages: [] as EventsServerMessage[], maxBytes: 0, at: [] as number[] };
   ws.on('open', () => ws.send(JSON.stringify({ type: 'watch', ids })));
@@ -119,7 +127,12 @@ describe('hostile scans (issue #16, as nobody)', () => {
     }
     expect(list.bytes).toBeLessThan(MB);
     // The live list reaches the browser too, small; and the server is still there.
-    await waitUntil(() => ui.messages.some((m) => m.type === 'namespaces' && m.namespaces.some((n) => n.pid !== null && pids.has(n.pid))), 'a live list with the attackers', 15_000);
+    await waitUntil(
+      () =>
+        ui.messages.some((m) => m.type === 'namespaces' && m.namespaces.some((n) => n.pid !== null && pids.has(n.pid))),
+      'a live list with the attackers',
+      15_000,
+    );
     expect(ui.maxBytes).toBeLessThan(MB);
     expect(alive()).toBe(true);
     expect((await get('/api/health')).status).toBe(200);
@@ -173,7 +186,11 @@ describe('hostile scans (issue #16, as nobody)', () => {
     // The attacker leaves; the server gives back what the spike took.
     await killAll(attackers);
     await waitUntil(() => admin.messages.some((m) => m.type === 'gone'), 'the table reported gone', 15_000);
-    await waitUntil(() => rss() < idle + 64 * MB, `RSS back under idle + 64 MB (idle ${(idle / MB).toFixed(0)} MB, now ${(rss() / MB).toFixed(0)} MB)`, 20_000);
+    await waitUntil(
+      () => rss() < idle + 64 * MB,
+      `RSS back under idle + 64 MB (idle ${(idle / MB).toFixed(0)} MB, now ${(rss() / MB).toFixed(0)} MB)`,
+      20_000,
+    );
     expect(alive()).toBe(true);
   }, 90_000);
 

@@ -42,14 +42,30 @@ function hostileRequest(i: number): { method: string; path: string; body?: strin
   const s = NASTY_STRINGS[i % NASTY_STRINGS.length] as string;
   const enc = encodeURIComponent(s);
   switch (i % 8) {
-    case 0: return { method: 'GET', path: `/api/namespaces/${enc}/mounts` };
-    case 1: return { method: 'GET', path: `/api/namespaces/mnt:${i}/diff/${enc}` };
-    case 2: return { method: 'POST', path: '/api/namespaces', body: JSON.stringify({ type: 'mnt', name: s }) };
-    case 3: return { method: 'DELETE', path: `/api/namespaces/${enc}` };
-    case 4: return { method: 'POST', path: '/api/sessions', body: JSON.stringify({ target: { kind: 'namespace', id: s }, cols: 80, rows: 24 }) };
-    case 5: return { method: 'POST', path: '/api/sessions', body: JSON.stringify({ target: { kind: 'process', pid: s }, cols: -1, rows: 1e9 }) };
-    case 6: return { method: 'GET', path: `/api/sessions/${enc}` };
-    default: return { method: 'POST', path: '/api/sessions', body: s.slice(0, 200) };
+    case 0:
+      return { method: 'GET', path: `/api/namespaces/${enc}/mounts` };
+    case 1:
+      return { method: 'GET', path: `/api/namespaces/mnt:${i}/diff/${enc}` };
+    case 2:
+      return { method: 'POST', path: '/api/namespaces', body: JSON.stringify({ type: 'mnt', name: s }) };
+    case 3:
+      return { method: 'DELETE', path: `/api/namespaces/${enc}` };
+    case 4:
+      return {
+        method: 'POST',
+        path: '/api/sessions',
+        body: JSON.stringify({ target: { kind: 'namespace', id: s }, cols: 80, rows: 24 }),
+      };
+    case 5:
+      return {
+        method: 'POST',
+        path: '/api/sessions',
+        body: JSON.stringify({ target: { kind: 'process', pid: s }, cols: -1, rows: 1e9 }),
+      };
+    case 6:
+      return { method: 'GET', path: `/api/sessions/${enc}` };
+    default:
+      return { method: 'POST', path: '/api/sessions', body: s.slice(0, 200) };
   }
 }
 
@@ -57,12 +73,18 @@ function hostileRequest(i: number): { method: string; path: string; body?: strin
 function hostileFrame(i: number): string {
   const s = NASTY_STRINGS[i % NASTY_STRINGS.length] as string;
   switch (i % 6) {
-    case 0: return s.slice(0, 300); // not JSON
-    case 1: return JSON.stringify({ type: 'resize', cols: 1e9, rows: -5 });
-    case 2: return JSON.stringify({ type: 'resize', cols: '80', rows: 24 });
-    case 3: return JSON.stringify({ type: 'ack', bytes: -1 });
-    case 4: return JSON.stringify({ type: s });
-    default: return JSON.stringify({ type: 'ack', bytes: 1, extra: s });
+    case 0:
+      return s.slice(0, 300); // not JSON
+    case 1:
+      return JSON.stringify({ type: 'resize', cols: 1e9, rows: -5 });
+    case 2:
+      return JSON.stringify({ type: 'resize', cols: '80', rows: 24 });
+    case 3:
+      return JSON.stringify({ type: 'ack', bytes: -1 });
+    case 4:
+      return JSON.stringify({ type: s });
+    default:
+      return JSON.stringify({ type: 'ack', bytes: 1, extra: s });
   }
 }
 
@@ -75,7 +97,10 @@ describe('hostile input', () => {
       await Promise.all(
         Array.from({ length: 50 }, async (_, k) => {
           const req = hostileRequest(batch * 50 + k);
-          const res = await srv.api(req.path, { method: req.method, ...(req.body !== undefined ? { body: req.body } : {}) });
+          const res = await srv.api(req.path, {
+            method: req.method,
+            ...(req.body !== undefined ? { body: req.body } : {}),
+          });
           statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
           const body = (await res.json()) as { error?: { code?: unknown; message?: unknown } };
           expect(res.status, `${req.method} ${req.path}`).toBeGreaterThanOrEqual(400);
@@ -93,7 +118,10 @@ describe('hostile input', () => {
   });
 
   it('answers 5,000 hostile control frames with error messages on a socket that stays open', async () => {
-    const created = await srv.api('/api/sessions', { method: 'POST', body: JSON.stringify({ target: { kind: 'host' }, cols: 80, rows: 24 }) });
+    const created = await srv.api('/api/sessions', {
+      method: 'POST',
+      body: JSON.stringify({ target: { kind: 'host' }, cols: 80, rows: 24 }),
+    });
     expect(created.status).toBe(201);
     const { id } = (await created.json()) as { id: string };
     const ws = srv.ws(`/ws/sessions/${id}`);

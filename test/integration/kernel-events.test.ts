@@ -23,7 +23,10 @@ function notifier(): MountNotifier {
   const libc = loadLibc() as Libc;
   const waiter = new EventWaiter(libc, log);
   const n = createMountNotifier(libc, waiter, log);
-  disposers.push(() => waiter.dispose(), () => n.dispose());
+  disposers.push(
+    () => waiter.dispose(),
+    () => n.dispose(),
+  );
   expect(n.available).toBe(true); // Linux 6.15+ as root: these machines
   return n;
 }
@@ -85,7 +88,10 @@ describe('process events', () => {
     const libc = loadLibc() as Libc;
     const waiter = new EventWaiter(libc, log);
     const events = openProcessEvents(libc, waiter, log);
-    disposers.push(() => waiter.dispose(), () => events?.dispose());
+    disposers.push(
+      () => waiter.dispose(),
+      () => events?.dispose(),
+    );
     expect(events).not.toBeNull();
     let heard = 0;
     events?.arm(() => heard++);
@@ -107,7 +113,9 @@ describe('namespace list with change tracking', () => {
     disposers.push(() => engine.dispose());
     const holder = await fx.unpersistedNs();
     const other = await fx.unpersistedNs();
-    const otherNet = `net:${sh('readlink', [`/proc/${other.pid}/ns/net`]).trim().slice(5, -1)}`;
+    const otherNet = `net:${sh('readlink', [`/proc/${other.pid}/ns/net`])
+      .trim()
+      .slice(5, -1)}`;
     await engine.list(); // reads and tracks every mount namespace; the next list answers from what it tracked
     const target = fx.tempDir();
     const file = `${target}/bound-net`;
@@ -129,10 +137,13 @@ describe('without kernel events (older kernels, no privilege): polling', () => {
     const holder = await fx.unpersistedNs();
     const id = mntOf(holder.pid) as string;
     const seen: { mounts: string[][]; nprocs: number[] } = { mounts: [], nprocs: [] };
-    const h = engine.watch((e) => {
-      if (e.type === 'mounts' && e.id === id) seen.mounts.push(e.mounts.map((m) => m.target));
-      if (e.type === 'namespaces') seen.nprocs.push(e.namespaces.find((ns) => ns.id === id)?.nprocs ?? 0);
-    }, [id]);
+    const h = engine.watch(
+      (e) => {
+        if (e.type === 'mounts' && e.id === id) seen.mounts.push(e.mounts.map((m) => m.target));
+        if (e.type === 'namespaces') seen.nprocs.push(e.namespaces.find((ns) => ns.id === id)?.nprocs ?? 0);
+      },
+      [id],
+    );
     disposers.push(() => h.dispose());
     await waitFor(() => seen.mounts.length > 0 && seen.nprocs.length > 0, 'the first table and list');
     const dir = fx.tempDir();

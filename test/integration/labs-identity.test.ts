@@ -26,9 +26,23 @@ async function lab(extra: string[] = []): Promise<Lab> {
   const dir = mkdtempSync(path.join(tmpdir(), 'nsconsole-labs-'));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   const auditFile = path.join(dir, 'audit.jsonl');
-  const server = await spawnServer(['--auth-header', USER_HEADER, '--admin', 'teacher', '--audit-log', auditFile, ...extra]);
+  const server = await spawnServer([
+    '--auth-header',
+    USER_HEADER,
+    '--admin',
+    'teacher',
+    '--audit-log',
+    auditFile,
+    ...extra,
+  ]);
   cleanups.push(() => server.stop());
-  const audit = () => (existsSync(auditFile) ? readFileSync(auditFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) : []);
+  const audit = () =>
+    existsSync(auditFile)
+      ? readFileSync(auditFile, 'utf8')
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as Record<string, unknown>)
+      : [];
   return { server, auditFile, dir, audit };
 }
 
@@ -54,20 +68,38 @@ describe('identity from a trusted proxy', () => {
   it('believes the header from 127.0.0.1, ignores and audits it from 127.0.0.2; the token is an admin', async () => {
     const l = await lab();
     const base = l.server.base;
-    expect((await request(base, '/api/whoami', { user: 'alice' })).json()).toEqual({ user: 'alice', admin: false, sandbox: false });
-    expect((await request(base, '/api/whoami', { user: 'teacher' })).json()).toEqual({ user: 'teacher', admin: true, sandbox: false });
-    expect((await request(base, '/api/whoami', { token: l.server.token })).json()).toEqual({ user: '@token', admin: true, sandbox: false });
+    expect((await request(base, '/api/whoami', { user: 'alice' })).json()).toEqual({
+      user: 'alice',
+      admin: false,
+      sandbox: false,
+    });
+    expect((await request(base, '/api/whoami', { user: 'teacher' })).json()).toEqual({
+      user: 'teacher',
+      admin: true,
+      sandbox: false,
+    });
+    expect((await request(base, '/api/whoami', { token: l.server.token })).json()).toEqual({
+      user: '@token',
+      admin: true,
+      sandbox: false,
+    });
 
     // Forged from an untrusted address: never authenticates; with the token it is the token's caller.
     const forged = await request(base, '/api/whoami', { user: 'teacher', from: '127.0.0.2' });
     expect(forged.status).toBe(401);
-    expect((await request(base, '/api/whoami', { user: 'teacher', from: '127.0.0.2', token: l.server.token })).json()).toEqual({ user: '@token', admin: true, sandbox: false });
+    expect(
+      (await request(base, '/api/whoami', { user: 'teacher', from: '127.0.0.2', token: l.server.token })).json(),
+    ).toEqual({ user: '@token', admin: true, sandbox: false });
     const ws = wsAs(base, '/ws/events', { user: 'teacher', from: '127.0.0.2' });
     expect(await upgradeStatus(ws)).toBe(401);
 
     const lines = l.audit();
     expect(lines.filter((a) => a.action === 'auth.untrusted_header')).toHaveLength(3);
-    expect(lines.filter((a) => a.action === 'auth.untrusted_header').every((a) => a.ip === '127.0.0.2' && a.claimed === 'teacher' && a.user === null)).toBe(true);
+    expect(
+      lines
+        .filter((a) => a.action === 'auth.untrusted_header')
+        .every((a) => a.ip === '127.0.0.2' && a.claimed === 'teacher' && a.user === null),
+    ).toBe(true);
     expect(lines.filter((a) => a.action === 'auth.fail').map((a) => a.path)).toEqual(['/api/whoami', '/ws/events']);
   });
 
@@ -79,9 +111,15 @@ describe('identity from a trusted proxy', () => {
     const l = await lab(['--proxy-secret-file', secretFile]);
     const without = await request(l.server.base, '/api/whoami', { user: 'teacher' });
     expect(without.status).toBe(401);
-    const wrong = await request(l.server.base, '/api/whoami', { user: 'teacher', headers: { 'x-nsconsole-proxy-secret': 'guess-guess-guess-guess' } });
+    const wrong = await request(l.server.base, '/api/whoami', {
+      user: 'teacher',
+      headers: { 'x-nsconsole-proxy-secret': 'guess-guess-guess-guess' },
+    });
     expect(wrong.status).toBe(401);
-    const right = await request(l.server.base, '/api/whoami', { user: 'teacher', headers: { 'x-nsconsole-proxy-secret': 'proxy-secret-0123456789abcdef' } });
+    const right = await request(l.server.base, '/api/whoami', {
+      user: 'teacher',
+      headers: { 'x-nsconsole-proxy-secret': 'proxy-secret-0123456789abcdef' },
+    });
     expect(right.json()).toEqual({ user: 'teacher', admin: true, sandbox: false });
     expect(l.audit().filter((a) => a.action === 'auth.untrusted_header')).toHaveLength(2);
   });
@@ -114,9 +152,15 @@ describe('per-user sessions', () => {
     const b = await createSession(l, bob);
     expect(a.owner).toBe('alice');
 
-    const aliceList = (await request(base, '/api/sessions', alice)).json<{ sessions: Array<{ id: string }> }>().sessions.map((s) => s.id);
+    const aliceList = (await request(base, '/api/sessions', alice))
+      .json<{ sessions: Array<{ id: string }> }>()
+      .sessions.map((s) => s.id);
     expect(aliceList).toEqual([a.id]);
-    for (const [method, p] of [['GET', `/api/sessions/${b.id}`], ['DELETE', `/api/sessions/${b.id}`], ['POST', `/api/sessions/${b.id}/share`]] as const) {
+    for (const [method, p] of [
+      ['GET', `/api/sessions/${b.id}`],
+      ['DELETE', `/api/sessions/${b.id}`],
+      ['POST', `/api/sessions/${b.id}/share`],
+    ] as const) {
       const r = await request(base, p, alice, { method });
       expect(r.status, `${method} ${p}`).toBe(404);
       expect(r.json<{ error: { code: string } }>().error.code).toBe('SESSION_NOT_FOUND');
@@ -124,8 +168,15 @@ describe('per-user sessions', () => {
     expect(await upgradeStatus(wsAs(base, `/ws/sessions/${b.id}`, alice))).toBe(404);
 
     for (const admin of [teacher, { token: l.server.token }]) {
-      const all = (await request(base, '/api/sessions', admin)).json<{ sessions: Array<{ id: string; owner: string }> }>().sessions;
-      expect(all.map((s) => [s.id, s.owner]).sort()).toEqual([[a.id, 'alice'], [b.id, 'bob']].sort());
+      const all = (await request(base, '/api/sessions', admin)).json<{
+        sessions: Array<{ id: string; owner: string }>;
+      }>().sessions;
+      expect(all.map((s) => [s.id, s.owner]).sort()).toEqual(
+        [
+          [a.id, 'alice'],
+          [b.id, 'bob'],
+        ].sort(),
+      );
     }
     // The admin may not end or share a learner's session.
     expect((await request(base, `/api/sessions/${b.id}`, teacher, { method: 'DELETE' })).status).toBe(403);
@@ -134,7 +185,13 @@ describe('per-user sessions', () => {
     const watch = wsAs(base, `/ws/sessions/${b.id}`, teacher);
     cleanups.push(() => watch.terminate());
     expect(await hello(watch)).toMatchObject({ type: 'hello', readOnly: true });
-    const refused = new Promise<{ code: string }>((resolve) => watch.on('message', (d, bin) => !bin && JSON.parse(d.toString()).type === 'error' && resolve(JSON.parse(d.toString()) as { code: string })));
+    const refused = new Promise<{ code: string }>((resolve) =>
+      watch.on(
+        'message',
+        (d, bin) =>
+          !bin && JSON.parse(d.toString()).type === 'error' && resolve(JSON.parse(d.toString()) as { code: string }),
+      ),
+    );
     watch.send(Buffer.from('echo hi\r'));
     expect((await refused).code).toBe('READ_ONLY');
     // The owner writes.
@@ -156,8 +213,14 @@ describe('per-user sessions', () => {
     // Every audited action once, with the right user.
     const lines = l.audit();
     const of = (action: string) => lines.filter((x) => x.action === action);
-    expect(of('session.create').map((x) => [x.user, x.session])).toEqual([['alice', a.id], ['bob', b.id]]);
-    expect(of('session.attach').map((x) => [x.user, x.session, x.readOnly])).toEqual([['teacher', b.id, true], ['bob', b.id, false]]);
+    expect(of('session.create').map((x) => [x.user, x.session])).toEqual([
+      ['alice', a.id],
+      ['bob', b.id],
+    ]);
+    expect(of('session.attach').map((x) => [x.user, x.session, x.readOnly])).toEqual([
+      ['teacher', b.id, true],
+      ['bob', b.id, false],
+    ]);
     expect(of('share.create').map((x) => [x.user, x.session])).toEqual([['alice', a.id]]);
     expect(of('share.open').map((x) => [x.user, x.session])).toEqual([[null, a.id]]);
     expect(of('session.end').map((x) => [x.user, x.session, x.reason])).toEqual([['alice', a.id, 'delete']]);
@@ -169,7 +232,9 @@ describe('per-user sessions', () => {
       return e.length > 0 ? e : undefined;
     });
     expect(ended.map((x) => [x.user, x.reason])).toEqual([['bob', 'exit']]);
-    expect(lines.every((x) => typeof x.time === 'string' && x.ip === '127.0.0.1' || x.action === 'auth.fail')).toBe(true);
+    expect(lines.every((x) => (typeof x.time === 'string' && x.ip === '127.0.0.1') || x.action === 'auth.fail')).toBe(
+      true,
+    );
   });
 });
 
@@ -177,15 +242,27 @@ describe('audit log', () => {
   it('records namespace.create and namespace.delete with the user, before the answer', async () => {
     const l = await lab();
     const name = `labs-audit-${process.pid}`;
-    const created = await request(l.server.base, '/api/namespaces', { user: 'alice' }, { method: 'POST', body: { type: 'mnt', name } });
+    const created = await request(
+      l.server.base,
+      '/api/namespaces',
+      { user: 'alice' },
+      { method: 'POST', body: { type: 'mnt', name } },
+    );
     // Read right after the answer: the line is already in the file.
     const afterCreate = l.audit().filter((x) => x.action === 'namespace.create');
     expect(afterCreate).toEqual([expect.objectContaining({ user: 'alice', namespace: name, status: created.status })]);
     if (created.status === 201) {
       const id = created.json<{ id: string }>().id;
-      const del = await request(l.server.base, `/api/namespaces/${encodeURIComponent(id)}`, { user: 'alice' }, { method: 'DELETE' });
+      const del = await request(
+        l.server.base,
+        `/api/namespaces/${encodeURIComponent(id)}`,
+        { user: 'alice' },
+        { method: 'DELETE' },
+      );
       expect(del.status).toBe(204);
-      expect(l.audit().filter((x) => x.action === 'namespace.delete')).toEqual([expect.objectContaining({ user: 'alice', namespace: id, status: 204 })]);
+      expect(l.audit().filter((x) => x.action === 'namespace.delete')).toEqual([
+        expect.objectContaining({ user: 'alice', namespace: id, status: 204 }),
+      ]);
     } else {
       expect(created.status, created.body).toBe(201);
     }
@@ -208,7 +285,11 @@ describe('audit log', () => {
     }
     await until('every answer', () => (sent === N ? true : undefined));
     await until('the new file', () => (existsSync(l.auditFile) ? true : undefined));
-    const read = (f: string) => readFileSync(f, 'utf8').split('\n').filter(Boolean).map((s) => JSON.parse(s) as { action: string; path: string });
+    const read = (f: string) =>
+      readFileSync(f, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((s) => JSON.parse(s) as { action: string; path: string });
     const all = [...read(rotated), ...read(l.auditFile)].filter((x) => x.action === 'auth.fail').map((x) => x.path);
     expect(all).toHaveLength(N);
     expect(new Set(all).size).toBe(N);

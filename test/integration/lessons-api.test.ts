@@ -13,7 +13,9 @@ import { waitUntil } from '../helpers/proc.js';
 
 const FIXTURES = path.join(REPO_ROOT, 'test/fixtures/lessons');
 
-function openEvents(server: TestServer): Promise<{ ws: WebSocket; messages: { type: string; code?: string; id?: string }[] }> {
+function openEvents(
+  server: TestServer,
+): Promise<{ ws: WebSocket; messages: { type: string; code?: string; id?: string }[] }> {
   const ws = server.ws('/ws/events');
   const messages: { type: string; code?: string; id?: string }[] = [];
   ws.on('message', (d) => messages.push(JSON.parse(String(d)) as { type: string }));
@@ -43,7 +45,17 @@ describe('lessons API with broken lesson files', () => {
     expect(good?.steps[0]?.commands[0]?.text).toMatch(/^mkdir -p \/tmp\/nsconsole-lessons-\w+\/good\/here$/);
     expect(good?.steps[0]?.checks).toEqual(['…/here exists outside (a directory)']);
     const broken = lessons.filter((l) => l.error !== undefined);
-    expect(broken.map((l) => l.id).sort()).toEqual(['bad-command', 'bad-propagation', 'bad-yaml', 'escape', 'escape-prefix', 'id-mismatch', 'no-checks', 'unknown-check', 'unknown-variable']);
+    expect(broken.map((l) => l.id).sort()).toEqual([
+      'bad-command',
+      'bad-propagation',
+      'bad-yaml',
+      'escape',
+      'escape-prefix',
+      'id-mismatch',
+      'no-checks',
+      'unknown-check',
+      'unknown-variable',
+    ]);
     for (const l of broken) expect(l.error).toMatch(/\.yaml:\d+:\d+: /);
     expect((await server.api('/api/health')).status).toBe(200);
   });
@@ -73,8 +85,16 @@ describe('lessons API with broken lesson files', () => {
       ws.send(JSON.stringify({ type: 'lesson', id: 'good', panes: { inside: 'no such session' } }));
       ws.send(JSON.stringify({ type: 'lesson', id: 'good', panes: {} }));
       await waitUntil(() => messages.some((m) => m.type === 'lesson'), 'a lesson message');
-      expect(messages.filter((m) => m.type === 'error').map((m) => m.code)).toEqual(['LESSON_INVALID', 'LESSON_NOT_FOUND', 'BAD_REQUEST', 'BAD_REQUEST']);
-      expect(messages.find((m) => m.type === 'lesson')).toMatchObject({ id: 'good', steps: [{ state: 'pending', reason: expect.stringMatching(/^…\/here does not exist outside$/) }] });
+      expect(messages.filter((m) => m.type === 'error').map((m) => m.code)).toEqual([
+        'LESSON_INVALID',
+        'LESSON_NOT_FOUND',
+        'BAD_REQUEST',
+        'BAD_REQUEST',
+      ]);
+      expect(messages.find((m) => m.type === 'lesson')).toMatchObject({
+        id: 'good',
+        steps: [{ state: 'pending', reason: expect.stringMatching(/^…\/here does not exist outside$/) }],
+      });
     } finally {
       ws.terminate();
     }
@@ -112,7 +132,10 @@ describe('lesson progress with real shells', () => {
   it('a wrong step stays pending with what the kernel shows; progress survives a reconnect and exit', async () => {
     l.follow('mount-namespaces');
     try {
-      await l.run('outside', `mkdir -p ${work}/mntns ${work}/mnt && mount --bind --make-shared ${work}/mntns ${work}/mntns && touch ${work}/mntns/1`);
+      await l.run(
+        'outside',
+        `mkdir -p ${work}/mntns ${work}/mnt && mount --bind --make-shared ${work}/mntns ${work}/mntns && touch ${work}/mntns/1`,
+      );
       const wrong = await l.waitProgress((s) => s[0]?.reason?.includes('shared') === true, 'the shared-mount reason');
       expect(wrong[0]).toEqual({ state: 'pending', reason: '…/mntns is a shared mount outside, not private' });
       expect(wrong.slice(1)).toEqual(lesson.steps.slice(1).map(() => ({ state: 'pending' })));
@@ -126,20 +149,34 @@ describe('lesson progress with real shells', () => {
       // A new event stream (a browser reload) gets the same progress from the server.
       const { ws, messages } = await openEvents(l.server);
       try {
-        ws.send(JSON.stringify({ type: 'lesson', id: 'mount-namespaces', panes: { outside: l.sessions.outside.id, inside: l.sessions.inside.id } }));
+        ws.send(
+          JSON.stringify({
+            type: 'lesson',
+            id: 'mount-namespaces',
+            panes: { outside: l.sessions.outside.id, inside: l.sessions.inside.id },
+          }),
+        );
         await waitUntil(() => messages.some((m) => m.type === 'lesson'), 'the progress on the new stream');
         const first = messages.find((m) => m.type === 'lesson') as unknown as LessonServerMessage;
         expect(first.steps.slice(0, 2).map((s) => s.state)).toEqual(['passed', 'passed']);
       } finally {
         ws.terminate();
       }
-      expect((await l.detail('mount-namespaces')).progress.slice(0, 2).map((s) => s.state)).toEqual(['passed', 'passed']);
+      expect((await l.detail('mount-namespaces')).progress.slice(0, 2).map((s) => s.state)).toEqual([
+        'passed',
+        'passed',
+      ]);
 
       // Leaving the namespace does not undo a passed step.
       await l.run('inside', 'exit');
-      const after = await l.waitProgress((s) => s[2]?.reason?.includes('inside') === true, 'step 3 to say the pane is outside');
+      const after = await l.waitProgress(
+        (s) => s[2]?.reason?.includes('inside') === true,
+        'step 3 to say the pane is outside',
+      );
       expect(after.slice(0, 2).map((s) => s.state)).toEqual(['passed', 'passed']);
-      expect(after[2]?.reason).toMatch(/^…\/mnt is not a mount point inside|inside and outside are the same mount namespace/);
+      expect(after[2]?.reason).toMatch(
+        /^…\/mnt is not a mount point inside|inside and outside are the same mount namespace/,
+      );
     } finally {
       await l.server.api('/api/lessons/mount-namespaces/reset', { method: 'POST' });
     }
@@ -147,12 +184,17 @@ describe('lesson progress with real shells', () => {
 
   it('Reset ends processes left in the namespaces the lesson made, keeps the pane shells, removes mounts and files', async () => {
     l.follow('mount-namespaces');
-    await l.run('outside', `mkdir -p ${work}/mntns ${work}/mnt && mount --bind --make-private ${work}/mntns ${work}/mntns && touch ${work}/mntns/1`);
+    await l.run(
+      'outside',
+      `mkdir -p ${work}/mntns ${work}/mnt && mount --bind --make-private ${work}/mntns ${work}/mntns && touch ${work}/mntns/1`,
+    );
     await l.run('inside', `unshare --mount=${work}/mntns/1`);
     await l.waitProgress((s) => s[1]?.state === 'passed', 'step 2 to pass (NPROCS 1, before the sleep starts)');
     await l.run('inside', `mount -t tmpfs tmpfs ${work}/mnt && touch ${work}/mnt/hi-there && sleep 1000 &`);
     await l.waitProgress((s) => s[2]?.state === 'passed', 'step 3 to pass');
-    const child = readFileSync(`/proc/${l.sessions.inside.pid}/task/${l.sessions.inside.pid}/children`, 'utf8').trim().split(' ')[0];
+    const child = readFileSync(`/proc/${l.sessions.inside.pid}/task/${l.sessions.inside.pid}/children`, 'utf8')
+      .trim()
+      .split(' ')[0];
     const insideShell = Number(child);
     // The Reset under test is also the cleanup: a failure above leaves it to the next test's reset and close().
     const res = await l.server.api('/api/lessons/mount-namespaces/reset', { method: 'POST' });
@@ -173,9 +215,11 @@ describe('lesson progress with real shells', () => {
     await l.inside.waitForText('still-here');
   });
 
-  it("Reset leaves alone a namespace a pane entered that holds processes outside the panes", async () => {
+  it('Reset leaves alone a namespace a pane entered that holds processes outside the panes', async () => {
     // A stranger: a process in its own mount namespace, not started from a pane (think: a container).
-    const stranger = spawn('unshare', ['--mount', '--fork', '--kill-child', '--', 'sleep', '1000'], { stdio: 'ignore' });
+    const stranger = spawn('unshare', ['--mount', '--fork', '--kill-child', '--', 'sleep', '1000'], {
+      stdio: 'ignore',
+    });
     let inner = 0;
     try {
       await waitUntil(() => {

@@ -42,7 +42,9 @@ async function complete(l: Learner, lesson: LessonDetail, seen: Set<string>): Pr
     for (const cmd of step.commands) {
       await l.run(cmd.pane, cmd.text);
       // Remember every namespace a pane entered, to check after Reset that no process is left in it.
-      if (NEW_SHELL.test(cmd.text)) for (const t of ['mnt', 'uts']) for (const pid of childrenOf(l.sessions[cmd.pane].pid)) seen.add(readlinkSafe(`/proc/${pid}/ns/${t}`) ?? '');
+      if (NEW_SHELL.test(cmd.text))
+        for (const t of ['mnt', 'uts'])
+          for (const pid of childrenOf(l.sessions[cmd.pane].pid)) seen.add(readlinkSafe(`/proc/${pid}/ns/${t}`) ?? '');
     }
     await l.waitProgress((s) => s[i]?.state === 'passed', `step ${i + 1} (${step.title}) to pass`);
   }
@@ -79,7 +81,8 @@ describe('shipped lessons, typed by hand', () => {
       try {
         await complete(l, lesson, seen);
         expect(l.progress().every((s) => s.state === 'passed')).toBe(true);
-        if (process.env.LESSON_DEBUG) for (const p of l.pushes) console.log(JSON.stringify(p.msg.steps.map((s) => s.reason ?? s.state)));
+        if (process.env.LESSON_DEBUG)
+          for (const p of l.pushes) console.log(JSON.stringify(p.msg.steps.map((s) => s.reason ?? s.state)));
       } finally {
         const res = await l.server.api(`/api/lessons/${id}/reset`, { method: 'POST' });
         expect(res.status).toBe(200);

@@ -79,11 +79,14 @@ describe('POST /api/namespaces', () => {
     }
   });
 
-  it.each(['.', '..', '.hidden', 'a/b', '../escape', '', 'x'.repeat(65), 'sp ace', 'nul\0'])('answers 400 BAD_NAME for %j', async (name) => {
-    const res = await post({ type: 'mnt', name });
-    expect(res.status).toBe(400);
-    expect(await res.json()).toMatchObject({ error: { code: 'BAD_NAME' } });
-  });
+  it.each(['.', '..', '.hidden', 'a/b', '../escape', '', 'x'.repeat(65), 'sp ace', 'nul\0'])(
+    'answers 400 BAD_NAME for %j',
+    async (name) => {
+      const res = await post({ type: 'mnt', name });
+      expect(res.status).toBe(400);
+      expect(await res.json()).toMatchObject({ error: { code: 'BAD_NAME' } });
+    },
+  );
 
   it('answers 400 for other types, unknown fields and a missing body', async () => {
     for (const body of [{ type: 'net', name: 'x' }, { type: 'mnt', name: 'x', extra: 1 }, {}]) {
@@ -107,7 +110,10 @@ describe('POST /api/namespaces', () => {
     const ns = await engine.create({ type: 'mnt', name: 'survivor' });
     const restarted = createNamespaceEngine({ nsDir, log });
     try {
-      expect((await restarted.list('mnt')).namespaces.find((n) => n.id === ns.id)).toMatchObject({ nprocs: 0, nsfs: [path.join(realpathSync(nsDir), 'survivor')] });
+      expect((await restarted.list('mnt')).namespaces.find((n) => n.id === ns.id)).toMatchObject({
+        nprocs: 0,
+        nsfs: [path.join(realpathSync(nsDir), 'survivor')],
+      });
       await restarted.remove(ns.id);
     } finally {
       restarted.dispose();
@@ -148,12 +154,20 @@ describe('DELETE /api/namespaces/:id', () => {
 
 describe('explainKernelError', () => {
   it('turns errno texts into explanations', () => {
-    expect(explainKernelError('unshare: mount /proc/1/ns/mnt on /x/y failed: Invalid argument', 'persisting', '/x')).toMatchObject({
+    expect(
+      explainKernelError('unshare: mount /proc/1/ns/mnt on /x/y failed: Invalid argument', 'persisting', '/x'),
+    ).toMatchObject({
       code: 'KERNEL_ERROR',
       message: expect.stringContaining('sits on a shared mount'),
     });
-    expect(explainKernelError('umount: /x/y: target is busy.', 'unmounting', '/x')).toMatchObject({ code: 'NS_BUSY', status: 409 });
-    expect(explainKernelError('mount: /x: permission denied.', 'mounting', '/x')).toMatchObject({ code: 'NOT_PRIVILEGED', status: 403 });
+    expect(explainKernelError('umount: /x/y: target is busy.', 'unmounting', '/x')).toMatchObject({
+      code: 'NS_BUSY',
+      status: 409,
+    });
+    expect(explainKernelError('mount: /x: permission denied.', 'mounting', '/x')).toMatchObject({
+      code: 'NOT_PRIVILEGED',
+      status: 403,
+    });
   });
 });
 
@@ -169,7 +183,9 @@ describe('assertSafeNsDir', () => {
       await chmod(path.join(base, 'open'), 0o777);
       await expect(assertSafeNsDir(path.join(base, 'open'))).rejects.toThrow(/writable by group or others/);
       await mkdir(path.join(base, 'open', 'inner'), { mode: 0o700 });
-      await expect(assertSafeNsDir(path.join(base, 'open', 'inner'))).rejects.toThrow(/writable by others and not sticky/);
+      await expect(assertSafeNsDir(path.join(base, 'open', 'inner'))).rejects.toThrow(
+        /writable by others and not sticky/,
+      );
     } finally {
       await rm(base, { recursive: true, force: true });
     }

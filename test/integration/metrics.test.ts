@@ -27,7 +27,10 @@ function parsePrometheus(text: string): Samples {
       }
       continue;
     }
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*",?)*\})? (-?[0-9.e+-]+|NaN|\+Inf|-Inf)$/.exec(line);
+    const m =
+      /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*",?)*\})? (-?[0-9.e+-]+|NaN|\+Inf|-Inf)$/.exec(
+        line,
+      );
     if (!m) throw new Error(`not Prometheus text: ${JSON.stringify(line)}`);
     const base = (m[1] as string).replace(/_(bucket|sum|count)$/, '');
     expect(typed.has(m[1] as string) || typed.has(base), `${m[1]} has a TYPE`).toBe(true);
@@ -58,7 +61,10 @@ describe('GET /metrics', () => {
 
     const ids: string[] = [];
     for (let i = 0; i < 2; i++) {
-      const r = await s.api('/api/sessions', { method: 'POST', body: JSON.stringify({ target: { kind: 'host' }, cols: 80, rows: 24 }) });
+      const r = await s.api('/api/sessions', {
+        method: 'POST',
+        body: JSON.stringify({ target: { kind: 'host' }, cols: 80, rows: 24 }),
+      });
       expect(r.status).toBe(201);
       ids.push(((await r.json()) as { id: string }).id);
     }
@@ -119,10 +125,14 @@ describe('GET /metrics', () => {
     expect(admin.status).toBe(200);
     expect(admin.body).toContain('nsconsole_sessions');
     // a viewer (share link) never reads metrics
-    const created = await s.api('/api/sessions', { method: 'POST', body: JSON.stringify({ target: { kind: 'host' }, cols: 80, rows: 24 }) });
+    const created = await s.api('/api/sessions', {
+      method: 'POST',
+      body: JSON.stringify({ target: { kind: 'host' }, cols: 80, rows: 24 }),
+    });
     const { id } = (await created.json()) as { id: string };
-    const { token } = (await (await s.api(`/api/sessions/${id}/share`, { method: 'POST' })).json()) as { token: string };
+    const { token } = (await (await s.api(`/api/sessions/${id}/share`, { method: 'POST' })).json()) as {
+      token: string;
+    };
     expect((await fetch(`${s.base}/metrics`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(403);
   });
 });
-

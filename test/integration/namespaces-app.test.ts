@@ -22,7 +22,10 @@ describe('/api/namespaces through the real app', () => {
   });
 
   it('creates, lists, shows, diffs, watches and deletes a namespace', async () => {
-    const created = await srv.api('/api/namespaces', { method: 'POST', body: JSON.stringify({ type: 'mnt', name: 'app-demo' }) });
+    const created = await srv.api('/api/namespaces', {
+      method: 'POST',
+      body: JSON.stringify({ type: 'mnt', name: 'app-demo' }),
+    });
     expect(created.status).toBe(201);
     const ns = (await created.json()) as Namespace;
     try {
@@ -59,7 +62,10 @@ describe('/api/namespaces through the real app', () => {
   });
 
   it('answers a bad name with 400 BAD_NAME and a bad id with 400 BAD_NAMESPACE_ID', async () => {
-    const bad = await srv.api('/api/namespaces', { method: 'POST', body: JSON.stringify({ type: 'mnt', name: '../x' }) });
+    const bad = await srv.api('/api/namespaces', {
+      method: 'POST',
+      body: JSON.stringify({ type: 'mnt', name: '../x' }),
+    });
     expect(bad.status).toBe(400);
     expect(await bad.json()).toMatchObject({ error: { code: 'BAD_NAME' } });
     const badId = await srv.api('/api/namespaces/mnt:x/mounts');

@@ -1,5 +1,14 @@
 // Discovery, mount tables and diff against real namespaces, differential against util-linux on the same state.
-import { closeSync, fstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  fstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Mount, NamespaceList } from '../../shared/api.js';
@@ -17,7 +26,10 @@ const k = new KernelFixtures();
 const suite = new KernelFixtures();
 
 beforeAll(async () => {
-  engine = createNamespaceEngine({ nsDir: path.join(suite.tempDir('nsconsole-nsdir-'), 'ns'), log: createLogger('silent') });
+  engine = createNamespaceEngine({
+    nsDir: path.join(suite.tempDir('nsconsole-nsdir-'), 'ns'),
+    log: createLogger('silent'),
+  });
   app = await startNamespaceApp(engine);
 });
 afterEach(() => k.cleanup());
@@ -98,7 +110,8 @@ describe('NamespaceEngine#list', () => {
         compared++;
       }
       // Every namespace of ours with processes was seen by lsns too.
-      for (const n of ours.namespaces) if (n.nprocs > 0 && !before.has(n.id) && !after.has(n.id)) mismatches.push(`${n.id}: lsns never saw it`);
+      for (const n of ours.namespaces)
+        if (n.nprocs > 0 && !before.has(n.id) && !after.has(n.id)) mismatches.push(`${n.id}: lsns never saw it`);
       if (compared < 8) mismatches.push(`only ${compared} stable rows to compare`);
       expect(byId.get(holder.id)).toMatchObject({ nprocs: 1, pid: holder.holder.pid, type: 'mnt' });
       if (mismatches.length === 0) break;
@@ -141,7 +154,14 @@ describe('NamespaceEngine#list', () => {
     sh('unshare', [`--net=${file}`, '--', 'true']);
     const id = `net:${statSync(file, { bigint: true }).ino}`;
     const { namespaces } = await engine.list('net');
-    expect(namespaces.find((n) => n.id === id)).toMatchObject({ nprocs: 0, pid: null, user: null, command: null, nsfs: [file], self: false });
+    expect(namespaces.find((n) => n.id === id)).toMatchObject({
+      nprocs: 0,
+      pid: null,
+      user: null,
+      command: null,
+      nsfs: [file],
+      self: false,
+    });
     // A non-mount namespace shows the table a shell entered only into it sees: the server's own (mount ids
     // are per namespace, so the same id for / means the same table; other files may mount things meanwhile).
     const rootOf = async (nsId: string) => (await engine.mounts(nsId)).mounts.find((m) => m.target === '/')?.id;
@@ -161,7 +181,14 @@ describe('the walkthrough, in a temp dir', () => {
     const selfMnt = engine.selfId('mnt');
 
     const held = (await engine.list('mnt')).namespaces.find((n) => n.id === id);
-    expect(held).toMatchObject({ nprocs: 1, pid: holder.pid, nsfs: [file], user: 'root', command: 'sleep 1000', self: false });
+    expect(held).toMatchObject({
+      nprocs: 1,
+      pid: holder.pid,
+      nsfs: [file],
+      user: 'root',
+      command: 'sleep 1000',
+      self: false,
+    });
 
     await holder.kill();
     const persisted = (await engine.list('mnt')).namespaces.find((n) => n.id === id);
@@ -197,7 +224,20 @@ describe('the walkthrough, in a temp dir', () => {
     const innerDir = k.tempDir();
     k.inNs(outer, ['mount', '--bind', '--make-private', innerDir, innerDir]);
     k.inNs(outer, ['touch', path.join(innerDir, 'inner')]);
-    shPersist('nsenter', [`--mount=${outer}`, '--', 'unshare', `--mount=${path.join(innerDir, 'inner')}`, '--propagation', 'private', '--', 'mount', '-t', 'tmpfs', 'only-inner', innerDir]);
+    shPersist('nsenter', [
+      `--mount=${outer}`,
+      '--',
+      'unshare',
+      `--mount=${path.join(innerDir, 'inner')}`,
+      '--propagation',
+      'private',
+      '--',
+      'mount',
+      '-t',
+      'tmpfs',
+      'only-inner',
+      innerDir,
+    ]);
     const { namespaces } = await engine.list('mnt');
     const inner = namespaces.find((n) => n.nsfs.includes(`[${outerId}]${path.join(innerDir, 'inner')}`));
     expect(inner).toMatchObject({ nprocs: 0, pid: null });
@@ -220,7 +260,9 @@ describe('NamespaceEngine#mounts', () => {
       if (prop === 'slave') k.inNs(path.join(dir, 'fm'), ['mount', '--make-shared', t]);
       k.inNs(path.join(dir, 'fm'), ['mount', `--make-${prop}`, t]);
     }
-    const fm = JSON.parse(sh('findmnt', ['-J', '--list', '--task', String(holder.pid), '-o', 'TARGET,SOURCE,FSTYPE,PROPAGATION'])) as {
+    const fm = JSON.parse(
+      sh('findmnt', ['-J', '--list', '--task', String(holder.pid), '-o', 'TARGET,SOURCE,FSTYPE,PROPAGATION']),
+    ) as {
       filesystems: { target: string; source: string; fstype: string; propagation: string }[];
     };
     const theirs = fm.filesystems.map((f) => `${f.target} ${f.fstype} ${fromFindmnt(f.propagation)}`).sort();

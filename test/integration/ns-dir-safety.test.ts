@@ -2,7 +2,16 @@
 // the same checks, a path through someone else's symlink is refused however fast they swap it, and a directory
 // that cannot be made says why.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, lchownSync, mkdirSync, readdirSync, realpathSync, symlinkSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  lchownSync,
+  mkdirSync,
+  readdirSync,
+  realpathSync,
+  symlinkSync,
+} from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -66,9 +75,14 @@ describe('every operation on the ns-dir applies the same checks', () => {
     expect(existsSync(victim)).toBe(true);
     expect(isNsfsBound(victim), 'the namespace is still persisted').toBe(true);
 
-    const post = await app.request('/api/namespaces', { method: 'POST', body: JSON.stringify({ type: 'mnt', name: 'x' }) });
+    const post = await app.request('/api/namespaces', {
+      method: 'POST',
+      body: JSON.stringify({ type: 'mnt', name: 'x' }),
+    });
     expect(post.status).toBe(409);
-    expect(await post.json()).toMatchObject({ error: { code: 'NS_DIR_UNSAFE', message: expect.stringContaining('symbolic link') } });
+    expect(await post.json()).toMatchObject({
+      error: { code: 'NS_DIR_UNSAFE', message: expect.stringContaining('symbolic link') },
+    });
   });
 
   it('follows a symlink on the path only when root owns it (as /var/run → /run), and creates and deletes through it', async () => {
@@ -77,7 +91,10 @@ describe('every operation on the ns-dir applies the same checks', () => {
     symlinkSync('real', path.join(base, 'alias'));
     const { app } = await serve(path.join(base, 'alias', 'ns'));
 
-    const post = await app.request('/api/namespaces', { method: 'POST', body: JSON.stringify({ type: 'mnt', name: 'via-alias' }) });
+    const post = await app.request('/api/namespaces', {
+      method: 'POST',
+      body: JSON.stringify({ type: 'mnt', name: 'via-alias' }),
+    });
     expect(post.status).toBe(201);
     const ns = (await post.json()) as { id: string; nsfs: string[] };
     const file = path.join(realpathSync(base), 'real', 'ns', 'via-alias');
@@ -96,7 +113,10 @@ describe('every operation on the ns-dir applies the same checks', () => {
     symlinkSync(path.join(base, 'real'), path.join(pub, 'link'));
     lchownSync(path.join(pub, 'link'), NOBODY, NOBODY);
     const { engine } = await serve(path.join(pub, 'link', 'ns'));
-    await expect(engine.create({ type: 'mnt', name: 'x' })).rejects.toMatchObject({ code: 'NS_DIR_UNSAFE', message: expect.stringContaining(`symbolic link owned by uid ${NOBODY}`) });
+    await expect(engine.create({ type: 'mnt', name: 'x' })).rejects.toMatchObject({
+      code: 'NS_DIR_UNSAFE',
+      message: expect.stringContaining(`symbolic link owned by uid ${NOBODY}`),
+    });
     expect(readdirSync(path.join(base, 'real', 'ns'))).toEqual([]);
   });
 });
@@ -119,7 +139,22 @@ for (let i = 0; ; i++) {
 }`;
 
 async function startSwapper(pub: string, good: string, evil: string): Promise<ChildProcess> {
-  const child = spawn('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', '--', process.execPath, '-e', SWAPPER, pub, good, evil], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(
+    'setpriv',
+    [
+      `--reuid=${NOBODY}`,
+      `--regid=${NOBODY}`,
+      '--clear-groups',
+      '--',
+      process.execPath,
+      '-e',
+      SWAPPER,
+      pub,
+      good,
+      evil,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   opened.push({ swapper: child });
   await new Promise<void>((resolve, reject) => {
     createInterface({ input: child.stdout! }).on('line', (line) => line === 'READY' && resolve());

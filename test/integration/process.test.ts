@@ -38,7 +38,10 @@ describe('nsconsole process', () => {
     try {
       const { port } = holder.address() as AddressInfo;
       const nsDir = path.join(dir, 'ns');
-      const r = spawnSync(process.execPath, [MAIN_JS, '--port', String(port), '--ns-dir', nsDir], { encoding: 'utf8', timeout: 20_000 });
+      const r = spawnSync(process.execPath, [MAIN_JS, '--port', String(port), '--ns-dir', nsDir], {
+        encoding: 'utf8',
+        timeout: 20_000,
+      });
       expect(r.status).toBe(1);
       expect(r.stdout).toBe('');
       expect(r.stderr).toContain(`port ${port} on 127.0.0.1 is already in use`);
@@ -56,7 +59,11 @@ describe('nsconsole process', () => {
     const auth = { authorization: `Bearer ${proc.token}`, 'content-type': 'application/json' };
     const pids: number[] = [];
     for (let i = 0; i < 3; i++) {
-      const res = await fetch(`${proc.base}/api/sessions`, { method: 'POST', headers: auth, body: JSON.stringify({ target: { kind: 'host' }, cols: 80, rows: 24 }) });
+      const res = await fetch(`${proc.base}/api/sessions`, {
+        method: 'POST',
+        headers: auth,
+        body: JSON.stringify({ target: { kind: 'host' }, cols: 80, rows: 24 }),
+      });
       expect(res.status).toBe(201);
       pids.push(((await res.json()) as { pid: number }).pid);
     }
@@ -76,11 +83,19 @@ describe('nsconsole without privileges', () => {
   it('still serves host shells, and answers namespace actions with a clear 403', async () => {
     proc = await spawnServer([], { uid: NOBODY });
     const auth = { authorization: `Bearer ${proc.token}`, 'content-type': 'application/json' };
-    const session = await fetch(`${proc.base}/api/sessions`, { method: 'POST', headers: auth, body: JSON.stringify({ target: { kind: 'host' }, cols: 80, rows: 24 }) });
+    const session = await fetch(`${proc.base}/api/sessions`, {
+      method: 'POST',
+      headers: auth,
+      body: JSON.stringify({ target: { kind: 'host' }, cols: 80, rows: 24 }),
+    });
     expect(session.status).toBe(201);
     const list = await fetch(`${proc.base}/api/namespaces`, { headers: auth });
     expect(list.status).toBe(200);
-    const created = await fetch(`${proc.base}/api/namespaces`, { method: 'POST', headers: auth, body: JSON.stringify({ type: 'mnt', name: 'x' }) });
+    const created = await fetch(`${proc.base}/api/namespaces`, {
+      method: 'POST',
+      headers: auth,
+      body: JSON.stringify({ type: 'mnt', name: 'x' }),
+    });
     expect(created.status).toBe(403);
     const body = (await created.json()) as { error: { code: string; message: string } };
     expect(body.error.code).toBe('NOT_PRIVILEGED');

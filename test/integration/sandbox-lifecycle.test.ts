@@ -10,7 +10,13 @@ import { scopedEngine } from '../../server/sandbox/scope.js';
 import { createNamespaceEngine, type NamespaceEngine } from '../../server/namespaces/engine.js';
 import { spawnServer } from '../helpers/process.js';
 import { startServer, type TestServer } from '../helpers/server.js';
-import { hostPidsWithUidIn, hostSandboxMounts, sandboxConfig, SandboxShell, startSandboxServer } from '../helpers/sandbox.js';
+import {
+  hostPidsWithUidIn,
+  hostSandboxMounts,
+  sandboxConfig,
+  SandboxShell,
+  startSandboxServer,
+} from '../helpers/sandbox.js';
 
 const UID_START = 710_000;
 const RANGE = 2 * 65536;
@@ -98,8 +104,12 @@ describe('sandbox lifetime', () => {
     for (const id of b.nsIds.values()) if (id !== a.nsIds.get('time')) expect(listA).not.toContain(id);
     expect(listA).toContain(a.nsIds.get('mnt'));
     const launchA = createSandboxLauncher({ shell: '/bin/sh', manager: m, scopedFor: () => scopeA });
-    await expect(launchA({ kind: 'namespace', id: b.nsIds.get('mnt') as string }, 'alice')).rejects.toMatchObject({ code: 'NS_NOT_FOUND' });
-    await expect(launchA({ kind: 'process', pid: b.initPid }, 'alice')).rejects.toMatchObject({ code: 'PROCESS_NOT_FOUND' });
+    await expect(launchA({ kind: 'namespace', id: b.nsIds.get('mnt') as string }, 'alice')).rejects.toMatchObject({
+      code: 'NS_NOT_FOUND',
+    });
+    await expect(launchA({ kind: 'process', pid: b.initPid }, 'alice')).rejects.toMatchObject({
+      code: 'PROCESS_NOT_FOUND',
+    });
     await expect(scopeA.mounts(b.nsIds.get('mnt') as string)).rejects.toMatchObject({ code: 'NS_NOT_FOUND' });
     // from inside alice's, bob's processes do not exist
     const seen = await a.run(['/bin/sh', '-c', 'ls /proc | grep -c "^[0-9]"'], 'count');
@@ -119,7 +129,10 @@ describe('sandbox creation refused clearly', () => {
     const manager = createSandboxManager(sandboxConfig(UID_START, { uidCount: 65536 }), createLogger('silent'));
     try {
       const a = await manager.get('alice');
-      await expect(manager.get('bob')).rejects.toMatchObject({ code: 'TOO_MANY_SESSIONS', message: expect.stringMatching(/--sandbox-uids/) });
+      await expect(manager.get('bob')).rejects.toMatchObject({
+        code: 'TOO_MANY_SESSIONS',
+        message: expect.stringMatching(/--sandbox-uids/),
+      });
       expect(a.alive()).toBe(true);
     } finally {
       await manager.dispose();
@@ -132,7 +145,11 @@ describe('a killed server takes its sandboxes along', () => {
   test('SIGKILL the server: every sandbox process dies; the next server removes the empty cgroups', async () => {
     const uidStart = 740_000;
     const first = await spawnServer(['--sandbox', '--sandbox-uids', `${uidStart}:65536`]);
-    const res = await fetch(`${first.base}/api/sessions`, { method: 'POST', headers: { authorization: `Bearer ${first.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ target: { kind: 'host' }, cols: 80, rows: 24 }) });
+    const res = await fetch(`${first.base}/api/sessions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${first.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ target: { kind: 'host' }, cols: 80, rows: 24 }),
+    });
     expect(res.status).toBe(201);
     await until(() => hostPidsWithUidIn(uidStart, 65536).length >= 2, 'the sandbox to run');
     const leftovers = sandboxCgroupDirs(true).filter((d) => d.includes(`nsconsole-sandbox-${first.child.pid}-`));
@@ -143,7 +160,7 @@ describe('a killed server takes its sandboxes along', () => {
     await until(() => hostPidsWithUidIn(uidStart, 65536).length === 0, 'the orphaned sandbox to die');
     const second = await spawnServer(['--sandbox', '--sandbox-uids', `${uidStart}:65536`]);
     try {
-      await until(() => leftovers.every((d) => !existsSync(d)), 'the dead server\'s cgroups to be removed');
+      await until(() => leftovers.every((d) => !existsSync(d)), "the dead server's cgroups to be removed");
     } finally {
       await second.stop();
     }

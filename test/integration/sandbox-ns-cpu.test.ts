@@ -24,7 +24,9 @@ const cpus = cpuList(original);
 
 /** Pins every thread of this process (the in-process server: what it spawns inherits it) to `list`. */
 function pin(list: string): void {
-  const r = spawnSync('taskset', ['--all-tasks', '--pid', '--cpu-list', list, String(process.pid)], { encoding: 'utf8' });
+  const r = spawnSync('taskset', ['--all-tasks', '--pid', '--cpu-list', list, String(process.pid)], {
+    encoding: 'utf8',
+  });
   if (r.status !== 0) throw new Error(`taskset ${list}: ${r.stderr}`);
 }
 
@@ -50,8 +52,13 @@ describe.skipIf(cpus.length < 2)('New namespace in a sandbox, whatever CPU', () 
         pin(String(made));
         expect((await server.api('/api/sandbox/reset', { method: 'POST' })).status).toBe(200);
         pin(String(asked));
-        const res = await server.api('/api/namespaces', { method: 'POST', body: JSON.stringify({ type: 'mnt', name: `cpu${made}-${asked}` }) });
-        expect(res.status, `sandbox made on CPU ${made}, namespace on CPU ${asked}: ${await res.clone().text()}`).toBe(201);
+        const res = await server.api('/api/namespaces', {
+          method: 'POST',
+          body: JSON.stringify({ type: 'mnt', name: `cpu${made}-${asked}` }),
+        });
+        expect(res.status, `sandbox made on CPU ${made}, namespace on CPU ${asked}: ${await res.clone().text()}`).toBe(
+          201,
+        );
         const ns = (await res.json()) as { id: string };
         expect((await server.api(`/api/namespaces/${ns.id}`, { method: 'DELETE' })).status).toBe(204);
       }

@@ -24,7 +24,11 @@ async function until(check: () => boolean, what: string, ms = 10_000): Promise<v
 function as(server: TestServer, user: string): TestServer {
   return {
     ...server,
-    api: (pathname, init = {}) => server.api(pathname, { ...init, headers: { ...(init.headers as Record<string, string> | undefined), authorization: '', [USER_HEADER]: user } }),
+    api: (pathname, init = {}) =>
+      server.api(pathname, {
+        ...init,
+        headers: { ...(init.headers as Record<string, string> | undefined), authorization: '', [USER_HEADER]: user },
+      }),
     ws: (pathname) => server.ws(pathname, { [USER_HEADER]: user }),
   };
 }
@@ -107,7 +111,10 @@ describe('one sandbox per user', () => {
     expect(bLive).not.toContain(aliceMnt);
 
     // bob cannot enter, read or delete alice's namespace by id: it does not exist for him
-    const enter = await bob.api('/api/sessions', { method: 'POST', body: JSON.stringify({ target: { kind: 'namespace', id: aliceMnt } }) });
+    const enter = await bob.api('/api/sessions', {
+      method: 'POST',
+      body: JSON.stringify({ target: { kind: 'namespace', id: aliceMnt } }),
+    });
     expect(enter.status).toBe(404);
     expect(((await enter.json()) as { error: { code: string } }).error.code).toBe('NS_NOT_FOUND');
     expect((await bob.api(`/api/namespaces/${aliceMnt}/mounts`)).status).toBe(404);
@@ -124,7 +131,11 @@ describe('one sandbox per user', () => {
     expect((await aShell.run('hostname')).output).toBe(aHost);
     expect((await json<{ id: string }>(alice.api('/api/sandbox'))).id).toBe(aInfo.id);
 
-    for (const [who, s] of [[alice, aShell], [bob, bShell], [alice, own]] as const) {
+    for (const [who, s] of [
+      [alice, aShell],
+      [bob, bShell],
+      [alice, own],
+    ] as const) {
       const res = await who.api(`/api/sessions/${s.sessionId}`, { method: 'DELETE' });
       expect([204, 404]).toContain(res.status); // bob's shell ended with his reset
     }

@@ -30,18 +30,28 @@ describe('a sandbox holds', () => {
     const map = (await shell.run('cat /proc/self/uid_map')).output;
     const userns = (await shell.run('readlink /proc/self/ns/user')).output;
     if (!new RegExp(`^\\s*0\\s+${UID_START}\\s+65536$`).test(map) || userns === readlinkSync('/proc/self/ns/user')) {
-      throw new Error(`the shell is not in a sandbox (uid_map ${JSON.stringify(map)}, ${userns}): refusing to run the escape attempts`);
+      throw new Error(
+        `the shell is not in a sandbox (uid_map ${JSON.stringify(map)}, ${userns}): refusing to run the escape attempts`,
+      );
     }
   }, 30_000);
 
   afterAll(async () => {
     shell?.dispose();
-    await Promise.all(children.map((c) => new Promise((resolve) => (c.exitCode !== null || c.signalCode !== null ? resolve(null) : (c.once('exit', resolve), c.kill('SIGKILL'))))));
+    await Promise.all(
+      children.map(
+        (c) =>
+          new Promise((resolve) =>
+            c.exitCode !== null || c.signalCode !== null ? resolve(null) : (c.once('exit', resolve), c.kill('SIGKILL')),
+          ),
+      ),
+    );
     await server?.close();
     await rm(hostDir, { recursive: true, force: true });
     // Processes take a moment to exit after SIGKILL: polled, with a generous bound.
     const deadline = Date.now() + 10_000;
-    while (hostPidsWithUidIn(UID_START, 2 * 65536).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while (hostPidsWithUidIn(UID_START, 2 * 65536).length > 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
     expect(hostPidsWithUidIn(UID_START, 2 * 65536).map((pid) => `${pid}: ${describePid(pid)}`)).toEqual([]);
   }, 30_000);
 
@@ -94,7 +104,9 @@ describe('a sandbox holds', () => {
     const mknod = await shell.run('mknod /tmp/disk b 253 0');
     expect(mknod.output).toMatch(/Operation not permitted/);
     // init_module(2) with an empty image: EPERM (no CAP_SYS_MODULE outside), never EINVAL/ENOEXEC.
-    const mod = await shell.run(`perl -e 'my $m = ""; my $o = ""; syscall(175, $m, 0, $o) == 0 or die "init_module: $!\\n"'`);
+    const mod = await shell.run(
+      `perl -e 'my $m = ""; my $o = ""; syscall(175, $m, 0, $o) == 0 or die "init_module: $!\\n"'`,
+    );
     // EPERM (no CAP_SYS_MODULE in the initial user namespace); ENOSYS on a kernel built without modules.
     expect(mod.output).toMatch(/init_module: (Operation not permitted|Function not implemented)/);
     const sysctl = await shell.run('echo 1 > /proc/sys/kernel/sysrq');
@@ -115,7 +127,10 @@ describe('a sandbox holds', () => {
   });
 
   test('fork bomb stops at pids.max; memory at the cgroup limit; disk at the tmpfs size', async () => {
-    const bomb = await shell.run(`perl -e 'my @k; for (1..500) { my $p = fork; if (!defined $p) { print "fork failed: $!\\n"; last } if (!$p) { sleep 60; exit } push @k, $p } kill 9, @k; waitpid($_, 0) for @k; print "children: ", scalar(@k), "\\n"'`, 30_000);
+    const bomb = await shell.run(
+      `perl -e 'my @k; for (1..500) { my $p = fork; if (!defined $p) { print "fork failed: $!\\n"; last } if (!$p) { sleep 60; exit } push @k, $p } kill 9, @k; waitpid($_, 0) for @k; print "children: ", scalar(@k), "\\n"'`,
+      30_000,
+    );
     expect(bomb.output).toMatch(/fork failed: Resource temporarily unavailable/);
     expect(Number(/children: (\d+)/.exec(bomb.output)?.[1])).toBeLessThan(64);
     const mem = await shell.run(`perl -e '$x = "x" x (400 * 1024 * 1024); print "allocated\\n"'`, 30_000);
@@ -128,7 +143,8 @@ describe('a sandbox holds', () => {
   }, 60_000);
 
   test("the server's own features: host namespaces and processes do not exist for it", async () => {
-    const post = (target: unknown) => server.api('/api/sessions', { method: 'POST', body: JSON.stringify({ target, cols: 80, rows: 24 }) });
+    const post = (target: unknown) =>
+      server.api('/api/sessions', { method: 'POST', body: JSON.stringify({ target, cols: 80, rows: 24 }) });
     const byId = await post({ kind: 'namespace', id: hostNs('mnt') });
     expect(byId.status).toBe(404);
     expect(((await byId.json()) as { error: { code: string } }).error.code).toBe('NS_NOT_FOUND');
@@ -137,11 +153,16 @@ describe('a sandbox holds', () => {
     expect(((await byPid.json()) as { error: { code: string } }).error.code).toBe('PROCESS_NOT_FOUND');
     expect((await server.api(`/api/namespaces/${hostNs('net')}`, { method: 'DELETE' })).status).toBe(404);
     expect((await server.api(`/api/namespaces/${hostNs('mnt')}/mounts`)).status).toBe(404);
-    const list = (await (await server.api('/api/namespaces')).json()) as { namespaces: { id: string; self: boolean; type: string }[] };
+    const list = (await (await server.api('/api/namespaces')).json()) as {
+      namespaces: { id: string; self: boolean; type: string }[];
+    };
     const ids = list.namespaces.map((n) => n.id);
     for (const type of ['mnt', 'pid', 'net', 'user', 'uts', 'ipc', 'cgroup']) expect(ids).not.toContain(hostNs(type));
     // the sandbox's own namespaces are the "outside" baseline
-    const selfTypes = list.namespaces.filter((n) => n.self).map((n) => n.type).sort();
+    const selfTypes = list.namespaces
+      .filter((n) => n.self)
+      .map((n) => n.type)
+      .sort();
     expect(selfTypes).toEqual(['cgroup', 'ipc', 'mnt', 'net', 'pid', 'user', 'uts']);
     const own = list.namespaces.find((n) => n.self && n.type === 'mnt') as { id: string };
     expect((await server.api(`/api/namespaces/${own.id}/mounts`)).status).toBe(200);
@@ -149,12 +170,18 @@ describe('a sandbox holds', () => {
   });
 
   test('New namespace and Delete namespace work inside it, persisted where the walkthrough puts them', async () => {
-    const res = await server.api('/api/namespaces', { method: 'POST', body: JSON.stringify({ type: 'mnt', name: 'lesson1' }) });
+    const res = await server.api('/api/namespaces', {
+      method: 'POST',
+      body: JSON.stringify({ type: 'mnt', name: 'lesson1' }),
+    });
     expect(res.status, await res.clone().text()).toBe(201);
     const ns = (await res.json()) as { id: string; nsfs: string[] };
     expect(ns.nsfs).toContain('/run/nsconsole/ns/lesson1');
     expect((await shell.run('grep -c /run/nsconsole/ns/lesson1 /proc/mounts')).output).toBe('1');
-    const again = await server.api('/api/namespaces', { method: 'POST', body: JSON.stringify({ type: 'mnt', name: 'lesson1' }) });
+    const again = await server.api('/api/namespaces', {
+      method: 'POST',
+      body: JSON.stringify({ type: 'mnt', name: 'lesson1' }),
+    });
     expect(again.status).toBe(409);
     const inside = await SandboxShell.open(server, { kind: 'namespace', id: ns.id });
     expect((await inside.run('readlink /proc/self/ns/mnt')).output).toBe(ns.id.replace(/^mnt:(\d+)$/, 'mnt:[$1]'));
@@ -173,14 +200,24 @@ describe('a sandbox holds', () => {
     try {
       const own = (await (await server.api('/api/sandbox')).json()) as { id: string };
       expect(own.id).toBe(info.id);
-      const list = (await (await server.api('/api/namespaces?type=mnt')).json()) as { namespaces: { id: string; self: boolean }[] };
+      const list = (await (await server.api('/api/namespaces?type=mnt')).json()) as {
+        namespaces: { id: string; self: boolean }[];
+      };
       const mine = list.namespaces.find((n) => n.self)?.id as string;
       ws.send(JSON.stringify({ type: 'watch', ids: [hostNs('mnt'), mine] }));
       const deadline = Date.now() + 10_000;
-      while (!(messages.some((m) => m.type === 'namespaces') && messages.some((m) => m.type === 'mounts' && m.id === mine)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      while (
+        !(
+          messages.some((m) => m.type === 'namespaces') && messages.some((m) => m.type === 'mounts' && m.id === mine)
+        ) &&
+        Date.now() < deadline
+      )
+        await new Promise((r) => setTimeout(r, 20));
       const lists = messages.filter((m) => m.type === 'namespaces');
       expect(lists.length).toBeGreaterThan(0);
-      for (const m of lists) for (const type of ['mnt', 'pid', 'net', 'user']) expect(m.namespaces?.map((n) => n.id)).not.toContain(hostNs(type));
+      for (const m of lists)
+        for (const type of ['mnt', 'pid', 'net', 'user'])
+          expect(m.namespaces?.map((n) => n.id)).not.toContain(hostNs(type));
       expect(messages.some((m) => m.type === 'mounts' && m.id === mine)).toBe(true);
       expect(messages.some((m) => m.type === 'mounts' && m.id === hostNs('mnt'))).toBe(false);
     } finally {
@@ -202,7 +239,9 @@ describe('a sandbox holds', () => {
     expect(nested?.pid).toBeTypeOf('number');
     const inside = await SandboxShell.open(server, { kind: 'process', pid: nested?.pid });
     try {
-      expect((await inside.run('readlink /proc/self/ns/user')).output).toBe((nested?.id ?? '').replace(/^user:(\d+)$/, 'user:[$1]'));
+      expect((await inside.run('readlink /proc/self/ns/user')).output).toBe(
+        (nested?.id ?? '').replace(/^user:(\d+)$/, 'user:[$1]'),
+      );
       expect((await inside.run('hostname')).output).toBe(info.hostname);
     } finally {
       inside.dispose();

@@ -19,9 +19,15 @@ afterEach(() => {
 
 describe('scan caps', () => {
   it('reads at most COMMAND_MAX_BYTES of a command line and marks it cut', async () => {
-    const child = spawn('sh', ['-c', 'sleep 100; :', 'sh', 'y'.repeat(100_000), 'z'.repeat(100_000)], { stdio: 'ignore' });
+    const child = spawn('sh', ['-c', 'sleep 100; :', 'sh', 'y'.repeat(100_000), 'z'.repeat(100_000)], {
+      stdio: 'ignore',
+    });
     cleanups.push(() => child.kill('SIGKILL'));
-    await waitUntil(() => fs.existsSync(`/proc/${child.pid}/cmdline`) && fs.readFileSync(`/proc/${child.pid}/cmdline`).length > 200_000, 'the long command line');
+    await waitUntil(
+      () =>
+        fs.existsSync(`/proc/${child.pid}/cmdline`) && fs.readFileSync(`/proc/${child.pid}/cmdline`).length > 200_000,
+      'the long command line',
+    );
     const [facts] = readFactsJob(fs, [child.pid as number], COMMAND_MAX_BYTES);
     expect(facts).toMatchObject({ uid: 0, commandTruncated: true });
     expect(facts && 'command' in facts && facts.command.length).toBe(COMMAND_MAX_BYTES);
@@ -53,7 +59,14 @@ describe('scan caps', () => {
     const pool = new ScanPool(createLogger('silent'));
     cleanups.push(() => pool.dispose());
     const mnt = `mnt:${fs.readlinkSync('/proc/self/ns/mnt').slice(5, -1)}`;
-    const [viaPid, self, none] = await pool.mountinfo([{ mnt, pids: [4_000_000, process.pid] }, { mnt, pids: null }, { mnt: 'mnt:1', pids: [process.pid] }], 8);
+    const [viaPid, self, none] = await pool.mountinfo(
+      [
+        { mnt, pids: [4_000_000, process.pid] },
+        { mnt, pids: null },
+        { mnt: 'mnt:1', pids: [process.pid] },
+      ],
+      8,
+    );
     expect(viaPid?.pid).toBe(process.pid);
     expect(self?.pid).toBeNull();
     expect(none).toBeNull();

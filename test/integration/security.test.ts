@@ -89,7 +89,10 @@ describe('token', () => {
     } finally {
       ws.terminate();
     }
-    const wrong = new WebSocket(`ws://127.0.0.1:${srv.port}/ws/events`, ['nsconsole', `token.${Buffer.from('wrong-token-wrong').toString('base64url')}`]);
+    const wrong = new WebSocket(`ws://127.0.0.1:${srv.port}/ws/events`, [
+      'nsconsole',
+      `token.${Buffer.from('wrong-token-wrong').toString('base64url')}`,
+    ]);
     expect(await upgradeStatus(wrong)).toBe(401);
   });
 
@@ -103,10 +106,13 @@ describe('Host and Origin', () => {
   it('refuses a foreign Host on REST → 403', async () => {
     const http = await import('node:http');
     const status = await new Promise<number>((resolve, reject) => {
-      const req = http.request({ host: '127.0.0.1', port: srv.port, path: '/api/health', headers: { host: 'evil.example:80' } }, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      });
+      const req = http.request(
+        { host: '127.0.0.1', port: srv.port, path: '/api/health', headers: { host: 'evil.example:80' } },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
       req.on('error', reject);
       req.end();
     });
@@ -134,7 +140,11 @@ describe('Host and Origin', () => {
 
 describe('bad input', () => {
   it('answers malformed JSON with 400 INVALID_JSON and keeps serving', async () => {
-    const res = await srv.api('/api/sessions', { method: 'POST', body: '{"target":', headers: { 'content-type': 'application/json' } });
+    const res = await srv.api('/api/sessions', {
+      method: 'POST',
+      body: '{"target":',
+      headers: { 'content-type': 'application/json' },
+    });
     expect(res.status).toBe(400);
     expect((await res.json()).error.code).toBe('INVALID_JSON');
     expect((await srv.api('/api/health')).status).toBe(200);
@@ -154,10 +164,15 @@ describe('bad input', () => {
 
 describe('read-only share links', () => {
   it('make the caller a viewer even when the owner token comes along (the owner opening their own link)', async () => {
-    const created = await srv.api('/api/sessions', { method: 'POST', body: JSON.stringify({ target: { kind: 'host' }, cols: 80, rows: 24 }) });
+    const created = await srv.api('/api/sessions', {
+      method: 'POST',
+      body: JSON.stringify({ target: { kind: 'host' }, cols: 80, rows: 24 }),
+    });
     const { id } = (await created.json()) as { id: string };
     try {
-      const share = (await (await srv.api(`/api/sessions/${id}/share`, { method: 'POST' })).json()) as { token: string };
+      const share = (await (await srv.api(`/api/sessions/${id}/share`, { method: 'POST' })).json()) as {
+        token: string;
+      };
       const ws = srv.ws(`/ws/sessions/${id}?view=${encodeURIComponent(share.token)}`); // carries the Bearer owner token too
       const hello = await new Promise<{ type: string; readOnly?: boolean }>((resolve, reject) => {
         ws.on('message', (d: Buffer, bin: boolean) => {
@@ -169,7 +184,10 @@ describe('read-only share links', () => {
       expect(hello).toMatchObject({ type: 'hello', readOnly: true });
       expect(await upgradeStatus(srv.ws(`/ws/sessions/${id}?view=not-a-token`))).toBe(401);
       // What the browser sends: the share token in the subprotocol list (no token in the URL).
-      const viaProtocol = new WebSocket(`ws://127.0.0.1:${srv.port}/ws/sessions/${id}`, ['nsconsole', `view.${Buffer.from(share.token).toString('base64url')}`]);
+      const viaProtocol = new WebSocket(`ws://127.0.0.1:${srv.port}/ws/sessions/${id}`, [
+        'nsconsole',
+        `view.${Buffer.from(share.token).toString('base64url')}`,
+      ]);
       const hello2 = await new Promise<{ type: string; readOnly?: boolean }>((resolve, reject) => {
         viaProtocol.on('message', (d: Buffer, bin: boolean) => {
           if (!bin) resolve(JSON.parse(d.toString('utf8')) as { type: string; readOnly?: boolean });
@@ -189,7 +207,9 @@ describe('malformed requests', () => {
     const net = await import('node:net');
     const answer = await new Promise<string>((resolve, reject) => {
       const sock = net.connect(srv.port, '127.0.0.1', () => {
-        sock.write(`GET // HTTP/1.1\r\nHost: 127.0.0.1:${srv.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`);
+        sock.write(
+          `GET // HTTP/1.1\r\nHost: 127.0.0.1:${srv.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`,
+        );
       });
       let data = '';
       sock.on('data', (d) => (data += d.toString()));

@@ -20,7 +20,14 @@ function options(host: MirrorHost, shell: string, verify?: () => void): SessionO
   return {
     id: 'disposal-test',
     target: { kind: 'host' },
-    spec: { file: shell, args: [], cwd: '/', env: { PATH: '/usr/bin:/bin', TERM: 'xterm-256color' }, description: 'host', ...(verify ? { verify } : {}) },
+    spec: {
+      file: shell,
+      args: [],
+      cwd: '/',
+      env: { PATH: '/usr/bin:/bin', TERM: 'xterm-256color' },
+      description: 'host',
+      ...(verify ? { verify } : {}),
+    },
     cols: 80,
     rows: 24,
     config: { sessionGraceMs: 60_000, maxClientsPerSession: 4, scrollback: 1000 },
@@ -37,7 +44,10 @@ function options(host: MirrorHost, shell: string, verify?: () => void): SessionO
  */
 function resources(): { handles: number; timers: number } {
   const all = process.getActiveResourcesInfo();
-  return { handles: all.filter((r) => r === 'TTYWrap' || r === 'PipeWrap').length, timers: all.filter((r) => r === 'Timeout').length };
+  return {
+    handles: all.filter((r) => r === 'TTYWrap' || r === 'PipeWrap').length,
+    timers: all.filter((r) => r === 'Timeout').length,
+  };
 }
 
 describe('a terminal session', () => {
@@ -60,7 +70,11 @@ describe('a terminal session', () => {
     expect(host.openTerminals).toBe(0);
     // The pty's fd and the mirror worker close asynchronously after the synchronous dispose.
     const back = () => resources().handles <= before.handles && resources().timers <= before.timers;
-    await waitUntil(back, `handles and timers back to ${JSON.stringify(before)} (now ${JSON.stringify(resources())})`, 20_000);
+    await waitUntil(
+      back,
+      `handles and timers back to ${JSON.stringify(before)} (now ${JSON.stringify(resources())})`,
+      20_000,
+    );
   });
 
   it('frees its replay screen when the target check fails before the spawn', () => {

@@ -49,18 +49,31 @@ describe('session lifetime', () => {
     expect((await h.api(`/api/sessions/${id}`)).status).toBe(404);
   });
 
-  it('ends a session that nobody ever attached to, after the first-attach window', async () => {
-    const h = await harness({ config: { sessionGraceMs: 0 } });
-    const { id, pid } = await h.createSession();
-    await new Promise((r) => setTimeout(r, 300));
-    expect(h.registry.get(id)).toBeDefined(); // grace 0 must not kill it before the browser's socket arrives
-    await waitUntil(() => h.registry.get(id) === undefined && pidsInSession(pid, h.mark).length === 0, 'the unopened session to end', FIRST_ATTACH_WINDOW_MS + 5000);
-  }, FIRST_ATTACH_WINDOW_MS + 10_000);
+  it(
+    'ends a session that nobody ever attached to, after the first-attach window',
+    async () => {
+      const h = await harness({ config: { sessionGraceMs: 0 } });
+      const { id, pid } = await h.createSession();
+      await new Promise((r) => setTimeout(r, 300));
+      expect(h.registry.get(id)).toBeDefined(); // grace 0 must not kill it before the browser's socket arrives
+      await waitUntil(
+        () => h.registry.get(id) === undefined && pidsInSession(pid, h.mark).length === 0,
+        'the unopened session to end',
+        FIRST_ATTACH_WINDOW_MS + 5000,
+      );
+    },
+    FIRST_ATTACH_WINDOW_MS + 10_000,
+  );
 
   it('disposeAll ends every process group, stubborn ones included, within 5 s', async () => {
     const h = await harness({});
     const pids: number[] = [];
-    for (const job of ['sleep 1000 &', "nohup sleep 1000 >/dev/null 2>&1 &", "bash -c 'trap \"\" HUP TERM; sleep 1000' &", "trap '' HUP; sleep 1000 &"]) {
+    for (const job of [
+      'sleep 1000 &',
+      'nohup sleep 1000 >/dev/null 2>&1 &',
+      'bash -c \'trap "" HUP TERM; sleep 1000\' &',
+      "trap '' HUP; sleep 1000 &",
+    ]) {
       const { id, pid } = await h.createSession();
       const c = await attach(h, id);
       c.type(`${job} echo ready$((1+1))\r`);
@@ -90,7 +103,13 @@ describe('session lifetime', () => {
       const ws = h.openWs(id);
       await new Promise<void>((resolve, reject) => {
         ws.once('message', () => resolve()); // hello
-        ws.once('error', (err) => reject(new Error(`cycle ${i}: ${err.message}; registry has it: ${h.registry.get(id) !== undefined} create took ${t1 - t0} ms, connect failed after ${Date.now() - t1} ms`)));
+        ws.once('error', (err) =>
+          reject(
+            new Error(
+              `cycle ${i}: ${err.message}; registry has it: ${h.registry.get(id) !== undefined} create took ${t1 - t0} ms, connect failed after ${Date.now() - t1} ms`,
+            ),
+          ),
+        );
       });
       if (i % 8 === 0) {
         ws.send(Buffer.from('echo x\r'));

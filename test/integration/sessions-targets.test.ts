@@ -40,7 +40,10 @@ describe('namespace and process targets', () => {
       async entryFor(id): Promise<NamespaceEntry> {
         if (id !== holderMnt) throw new AppError('NS_NOT_FOUND', `no namespace ${id}`);
         if (mntOf(holderPid) !== id) throw new AppError('TARGET_CHANGED', 'the holder is in another namespace now');
-        const fd = openNamespace(`/proc/${holderPid}/ns/mnt`, 'mnt', Number(id.slice(4)), { follow: true, dev: nsfsDev() });
+        const fd = openNamespace(`/proc/${holderPid}/ns/mnt`, 'mnt', Number(id.slice(4)), {
+          follow: true,
+          dev: nsfsDev(),
+        });
         if (fd === null) throw new AppError('TARGET_CHANGED', 'the holder is in another namespace now');
         return { type: 'mnt', id, fd };
       },
@@ -76,17 +79,26 @@ describe('namespace and process targets', () => {
   });
 
   it('answers 404 for a namespace or process that does not exist', async () => {
-    const ns = await h.api('/api/sessions', { method: 'POST', body: JSON.stringify({ target: { kind: 'namespace', id: 'mnt:1' } }) });
+    const ns = await h.api('/api/sessions', {
+      method: 'POST',
+      body: JSON.stringify({ target: { kind: 'namespace', id: 'mnt:1' } }),
+    });
     expect(ns.status).toBe(404);
     expect(((await ns.json()) as { error: { code: string } }).error.code).toBe('NS_NOT_FOUND');
-    const proc = await h.api('/api/sessions', { method: 'POST', body: JSON.stringify({ target: { kind: 'process', pid: 4_000_000 } }) });
+    const proc = await h.api('/api/sessions', {
+      method: 'POST',
+      body: JSON.stringify({ target: { kind: 'process', pid: 4_000_000 } }),
+    });
     expect(proc.status).toBe(404);
     expect(((await proc.json()) as { error: { code: string } }).error.code).toBe('PROCESS_NOT_FOUND');
   });
 
   it('re-checks a process target right before spawning', async () => {
     const short = spawn('sleep', ['1000'], { stdio: 'ignore' });
-    const launch = createLauncher({ shell: '/bin/bash', engine: { entryFor: () => Promise.reject(new Error('unused')) } });
+    const launch = createLauncher({
+      shell: '/bin/bash',
+      engine: { entryFor: () => Promise.reject(new Error('unused')) },
+    });
     const spec = await launch({ kind: 'process', pid: short.pid! });
     // It is in all of the server's namespaces: nothing to enter (nsenter --all would enter the same ones).
     expect(spec.args).toEqual(['--wdns=/', '--', '/bin/bash']);
@@ -99,7 +111,8 @@ describe('namespace and process targets', () => {
 
   it('follows the foreground process into a new mount namespace and back (where)', async () => {
     const c = await shellIn({ kind: 'host' });
-    const wheres = () => c.messages.filter((m): m is { type: 'where'; where: WhereInfo } => m.type === 'where').map((m) => m.where);
+    const wheres = () =>
+      c.messages.filter((m): m is { type: 'where'; where: WhereInfo } => m.type === 'where').map((m) => m.where);
     await c.waitFor(() => wheres().length > 0, 'the first where');
     expect(wheres()[0]?.mnt).toBe(mntOf('self'));
     c.type('unshare --mount bash --norc\r');

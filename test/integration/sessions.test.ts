@@ -40,9 +40,19 @@ describe('terminal sessions', () => {
   });
 
   it('answers POST with 201 and SessionInfo, lists and shows sessions', async () => {
-    const res = await h.api('/api/sessions', { method: 'POST', body: JSON.stringify({ target: { kind: 'host' }, cols: 100, rows: 30 }) });
+    const res = await h.api('/api/sessions', {
+      method: 'POST',
+      body: JSON.stringify({ target: { kind: 'host' }, cols: 100, rows: 30 }),
+    });
     expect(res.status).toBe(201);
-    const info = (await res.json()) as { id: string; pid: number; cols: number; rows: number; clients: number; exited: unknown };
+    const info = (await res.json()) as {
+      id: string;
+      pid: number;
+      cols: number;
+      rows: number;
+      clients: number;
+      exited: unknown;
+    };
     expect(info).toMatchObject({ target: { kind: 'host' }, cols: 100, rows: 30, clients: 0, exited: null });
     expect(info.id).toMatch(/^[A-Za-z0-9_-]{22}$/);
     const list = (await (await h.api('/api/sessions')).json()) as { sessions: { id: string }[] };
@@ -55,10 +65,17 @@ describe('terminal sessions', () => {
   it('refuses bad create requests and unknown ids', async () => {
     const bad = await h.api('/api/sessions', { method: 'POST', body: JSON.stringify({ cols: 99999 }) });
     expect(bad.status).toBe(400);
-    const badTarget = await h.api('/api/sessions', { method: 'POST', body: JSON.stringify({ target: { kind: 'namespace', id: '../../etc' } }) });
+    const badTarget = await h.api('/api/sessions', {
+      method: 'POST',
+      body: JSON.stringify({ target: { kind: 'namespace', id: '../../etc' } }),
+    });
     expect(badTarget.status).toBe(400);
     expect(((await badTarget.json()) as { error: { code: string } }).error.code).toBe('BAD_TARGET');
-    for (const [method, path] of [['GET', '/api/sessions/nope'], ['DELETE', '/api/sessions/nope'], ['POST', '/api/sessions/nope/share']] as const) {
+    for (const [method, path] of [
+      ['GET', '/api/sessions/nope'],
+      ['DELETE', '/api/sessions/nope'],
+      ['POST', '/api/sessions/nope/share'],
+    ] as const) {
       const res = await h.api(path, { method });
       expect(res.status, `${method} ${path}`).toBe(404);
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe('SESSION_NOT_FOUND');
@@ -87,7 +104,13 @@ describe('terminal sessions', () => {
     c.control({ type: 'launch', argv: ['/bin/sh'] });
     c.control({ type: 'ack', bytes: -5 });
     await c.waitFor(() => errors().length === 5, 'five errors');
-    expect(errors().map((m) => (m as { code: string }).code)).toEqual(['INVALID_JSON', 'BAD_MESSAGE', 'BAD_MESSAGE', 'BAD_MESSAGE', 'BAD_MESSAGE']);
+    expect(errors().map((m) => (m as { code: string }).code)).toEqual([
+      'INVALID_JSON',
+      'BAD_MESSAGE',
+      'BAD_MESSAGE',
+      'BAD_MESSAGE',
+      'BAD_MESSAGE',
+    ]);
     c.type('echo still$((1+1))\r');
     await c.waitForText('still2');
     expect(c.closed).toBeUndefined();
@@ -108,13 +131,18 @@ describe('terminal sessions', () => {
     const link = (await share.json()) as { token: string; url: string };
     expect(link.url).toBe(`/?session=${id}&view=${link.token}`);
     // the same token on every call: a link once shared keeps working
-    expect(((await (await h.api(`/api/sessions/${id}/share`, { method: 'POST' })).json()) as { token: string }).token).toBe(link.token);
+    expect(
+      ((await (await h.api(`/api/sessions/${id}/share`, { method: 'POST' })).json()) as { token: string }).token,
+    ).toBe(link.token);
 
     const viewer = await attach(h, id, link.token);
     expect(viewer.hello?.readOnly).toBe(true);
     viewer.type('echo VIEWER$((1+1))\r');
     viewer.control({ type: 'resize', cols: 40, rows: 10 });
-    await viewer.waitFor(() => viewer.messages.filter((m) => m.type === 'error' && m.code === 'READ_ONLY').length === 2, 'two READ_ONLY errors');
+    await viewer.waitFor(
+      () => viewer.messages.filter((m) => m.type === 'error' && m.code === 'READ_ONLY').length === 2,
+      'two READ_ONLY errors',
+    );
     owner.type('echo OWNER$((1+1))\r');
     await viewer.waitForText('OWNER2');
     expect(owner.text()).not.toContain('VIEWER');
@@ -148,7 +176,10 @@ describe('terminal sessions', () => {
     const few = await startTerminalHarness({ config: { maxSessions: 2 } });
     const slow = await startTerminalHarness({ createRate: { burst: 2, perSecond: 0.01 } });
     try {
-      for (const [server, code] of [[few, 'TOO_MANY_SESSIONS'], [slow, 'RATE_LIMITED']] as const) {
+      for (const [server, code] of [
+        [few, 'TOO_MANY_SESSIONS'],
+        [slow, 'RATE_LIMITED'],
+      ] as const) {
         await server.createSession();
         await server.createSession();
         const res = await server.api('/api/sessions', { method: 'POST', body: '{}' });
@@ -168,7 +199,12 @@ describe('terminal sessions', () => {
     expect(exit).toEqual({ type: 'exit', code: 3, signal: null });
     await c.settled();
     // bash says `exit` as it leaves
-    expect(c.lines().filter((l) => l.trim() !== '').slice(-3)).toEqual(['999999', '1000000', 'exit']);
+    expect(
+      c
+        .lines()
+        .filter((l) => l.trim() !== '')
+        .slice(-3),
+    ).toEqual(['999999', '1000000', 'exit']);
     expect((await c.waitClosed()).code).toBe(CLOSE.SESSION_EXITED);
   });
 
@@ -179,7 +215,12 @@ describe('terminal sessions', () => {
     c.type('seq 1 300000; exit\r');
     await c.waitForMessage('exit', 30_000);
     await c.settled();
-    expect(c.lines().filter((l) => l.trim() !== '').slice(-2)).toEqual(['300000', 'exit']);
+    expect(
+      c
+        .lines()
+        .filter((l) => l.trim() !== '')
+        .slice(-2),
+    ).toEqual(['300000', 'exit']);
   });
 
   it('replays the final screen and the exit to a client that attaches after the exit', async () => {
@@ -196,7 +237,7 @@ describe('terminal sessions', () => {
   it('ends the process group on DELETE (204), including background jobs that ignore SIGHUP', async () => {
     const { id, pid } = await h.createSession();
     const c = await attach(h, id);
-    c.type("nohup sleep 1000 >/dev/null 2>&1 & bash -c 'trap \"\" HUP; sleep 1000' & echo started$((1+1))\r");
+    c.type('nohup sleep 1000 >/dev/null 2>&1 & bash -c \'trap "" HUP; sleep 1000\' & echo started$((1+1))\r');
     await c.waitForText('started2');
     await waitUntil(() => pidsInSession(pid, h.mark).length >= 3, 'shell and jobs');
     const res = await h.api(`/api/sessions/${id}`, { method: 'DELETE' });
@@ -211,7 +252,10 @@ describe('terminal sessions in the composed server (startNsconsole)', () => {
     const shell = hermeticShell();
     const server = await startServer({ shell: shell.shell });
     try {
-      const res = await server.api('/api/sessions', { method: 'POST', body: JSON.stringify({ target: { kind: 'host' } }) });
+      const res = await server.api('/api/sessions', {
+        method: 'POST',
+        body: JSON.stringify({ target: { kind: 'host' } }),
+      });
       expect(res.status).toBe(201);
       const { id } = (await res.json()) as { id: string };
       const c = track(new TermClient(server.ws(`/ws/sessions/${id}`)));

@@ -16,10 +16,14 @@ function runScript(hide: boolean, uid?: string) {
   const asUser = uid ? ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--'] : [];
   // A constant shell program; the paths come in as positional arguments, never spliced into the text.
   const program = `${hide ? 'mount --bind /dev/null /usr/bin/chromium && ' : ''}exec "$@"`;
-  return spawnSync('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', program, 'sh', ...asUser, process.execPath, SCRIPT], {
-    encoding: 'utf8',
-    timeout: 20_000,
-  });
+  return spawnSync(
+    'unshare',
+    ['--mount', '--propagation', 'private', '--', 'sh', '-c', program, 'sh', ...asUser, process.execPath, SCRIPT],
+    {
+      encoding: 'utf8',
+      timeout: 20_000,
+    },
+  );
 }
 
 describe('scripts/ensure-chromium.mjs', () => {
@@ -42,7 +46,11 @@ describe('the web build behind npm start', () => {
     try {
       // The arguments scripts/build-web-if-stale.mjs passes, into a scratch directory instead of dist/web.
       const vite = path.join(REPO_ROOT, 'node_modules/vite/bin/vite.js');
-      const r = spawnSync(process.execPath, [vite, 'build', '--logLevel', 'warn', '--outDir', out, '--emptyOutDir'], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 60_000 });
+      const r = spawnSync(process.execPath, [vite, 'build', '--logLevel', 'warn', '--outDir', out, '--emptyOutDir'], {
+        cwd: REPO_ROOT,
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
       expect(r.stderr + r.stdout).toBe('');
       expect(r.status).toBe(0);
     } finally {

@@ -63,12 +63,18 @@ describe('share links and the grace period', () => {
       expect(late.messages).toContainEqual(expect.objectContaining({ type: 'error', code: 'SESSION_EXITED' }));
     }
     // The browser presents the share token in the subprotocol list: the same answer.
-    const browserLike = new TermClient(new WebSocket(h.wsUrl(id), ['nsconsole', `view.${Buffer.from(token).toString('base64url')}`]));
+    const browserLike = new TermClient(
+      new WebSocket(h.wsUrl(id), ['nsconsole', `view.${Buffer.from(token).toString('base64url')}`]),
+    );
     cleanups.push(() => browserLike.dispose());
     expect((await browserLike.waitClosed()).code).toBe(CLOSE.SESSION_EXITED);
     expect(browserLike.hello).toBeUndefined();
     // Viewer attempts did not restart the grace period: the session is gone on time, and the link still says why.
-    await waitUntil(() => h.registry.get(id) === undefined, 'the exited session to be removed', GRACE_MS + END_MARGIN_MS);
+    await waitUntil(
+      () => h.registry.get(id) === undefined,
+      'the exited session to be removed',
+      GRACE_MS + END_MARGIN_MS,
+    );
     const afterRemoval = client(h, id, token);
     expect((await afterRemoval.waitClosed()).code).toBe(CLOSE.SESSION_EXITED);
   });
@@ -104,7 +110,10 @@ describe('share links and the grace period', () => {
     const churn = (async () => {
       while (churning && h.registry.get(id)) {
         const v = new TermClient(h.openWs(id, token));
-        await Promise.race([v.waitForMessage('hello', 2000).catch(() => undefined), v.waitClosed(2000).catch(() => undefined)]);
+        await Promise.race([
+          v.waitForMessage('hello', 2000).catch(() => undefined),
+          v.waitClosed(2000).catch(() => undefined),
+        ]);
         v.dispose();
         await new Promise((r) => setTimeout(r, 200));
       }
@@ -113,7 +122,11 @@ describe('share links and the grace period', () => {
       churning = false;
       await churn;
     });
-    await waitUntil(() => h.registry.get(id) === undefined, 'the session to end despite the viewers', GRACE_MS + END_MARGIN_MS);
+    await waitUntil(
+      () => h.registry.get(id) === undefined,
+      'the session to end despite the viewers',
+      GRACE_MS + END_MARGIN_MS,
+    );
     expect(Date.now() - left).toBeLessThan(GRACE_MS + END_MARGIN_MS);
 
     // A writer coming back does hold a session open.

@@ -46,19 +46,30 @@ describe('TLS', () => {
     expect(server.url.hostname).toBe('127.0.0.1');
 
     const auth = { authorization: `Bearer ${server.token}` };
-    const health = await httpsRequest(`${server.base}/api/health`, { ca: [first.pem], headers: { cookie: 'nsconsole_token=old' } });
+    const health = await httpsRequest(`${server.base}/api/health`, {
+      ca: [first.pem],
+      headers: { cookie: 'nsconsole_token=old' },
+    });
     expect(health.status).toBe(200);
     expect(health.fingerprint256).toBe(first.fingerprint256);
     const cookie = String(health.headers['set-cookie']);
     expect(cookie).toMatch(/nsconsole_token=;/);
     expect(cookie).toMatch(/;\s*Secure/i);
 
-    const created = await httpsRequest(`${server.base}/api/sessions`, { ca: [first.pem], method: 'POST', headers: auth, body: { target: { kind: 'host' }, cols: 80, rows: 24 } });
+    const created = await httpsRequest(`${server.base}/api/sessions`, {
+      ca: [first.pem],
+      method: 'POST',
+      headers: auth,
+      body: { target: { kind: 'host' }, cols: 80, rows: 24 },
+    });
     expect(created.status).toBe(201);
     const session = JSON.parse(created.body) as { id: string };
 
     // WSS: the terminal stream answers with its hello over the TLS socket.
-    const ws = new WebSocket(`wss://127.0.0.1:${server.url.port}/ws/sessions/${session.id}`, { ca: [first.pem], headers: auth });
+    const ws = new WebSocket(`wss://127.0.0.1:${server.url.port}/ws/sessions/${session.id}`, {
+      ca: [first.pem],
+      headers: auth,
+    });
     const hello = await new Promise<string>((resolve, reject) => {
       ws.on('message', (data, isBinary) => {
         if (!isBinary) resolve(data.toString());
@@ -85,21 +96,33 @@ describe('TLS', () => {
     const dir = tempDir();
     const cert = makeCert(dir, 'c');
     const missing = path.join(dir, 'missing.crt');
-    await expect(spawnServer(['--tls-cert', missing, '--tls-key', cert.keyFile])).rejects.toThrow(new RegExp(`--tls-cert ${missing.replace(/[.]/g, '\\.')}: cannot read it \\(no such file\\)`));
-    await expect(spawnServer(['--tls-cert', cert.certFile, '--tls-key', cert.certFile])).rejects.toThrow(/--tls-key .*not a PEM private key/);
+    await expect(spawnServer(['--tls-cert', missing, '--tls-key', cert.keyFile])).rejects.toThrow(
+      new RegExp(`--tls-cert ${missing.replace(/[.]/g, '\\.')}: cannot read it \\(no such file\\)`),
+    );
+    await expect(spawnServer(['--tls-cert', cert.certFile, '--tls-key', cert.certFile])).rejects.toThrow(
+      /--tls-key .*not a PEM private key/,
+    );
   });
 
   it('warns on stderr when bound beyond loopback without TLS, and prints an address a browser can open', async () => {
     const dir = tempDir();
-    const child = spawn(process.execPath, [MAIN_JS, '--host', '0.0.0.0', '--port', '0', '--ns-dir', path.join(dir, 'ns')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [MAIN_JS, '--host', '0.0.0.0', '--port', '0', '--ns-dir', path.join(dir, 'ns')],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     const exited = new Promise((r) => child.once('exit', r));
     try {
       let stderr = '';
       child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      const line = await new Promise<string>((resolve) => createInterface({ input: child.stdout }).once('line', resolve));
+      const line = await new Promise<string>((resolve) =>
+        createInterface({ input: child.stdout }).once('line', resolve),
+      );
       const url = new URL(line.replace(/^nsconsole: /, ''));
       expect(url.hostname).not.toBe('0.0.0.0');
-      await until('the warning', async () => (/WARNING: listening on 0\.0\.0\.0 without TLS/.test(stderr) ? true : undefined));
+      await until('the warning', async () =>
+        /WARNING: listening on 0\.0\.0\.0 without TLS/.test(stderr) ? true : undefined,
+      );
       // the printed address is reachable and its Host is accepted
       const r = await fetch(`${url.origin}/api/health`);
       expect(r.status).toBe(200);

@@ -24,9 +24,15 @@ describe('entering a persisted namespace from a server that is not root', () => 
       chmodSync(dir, mode);
       proc = await spawnServer([], { uid: NOBODY });
       const auth = { authorization: `Bearer ${proc.token}`, 'content-type': 'application/json' };
-      const list = (await (await fetch(`${proc.base}/api/namespaces?type=mnt`, { headers: auth })).json()) as { namespaces: { id: string }[] };
+      const list = (await (await fetch(`${proc.base}/api/namespaces?type=mnt`, { headers: auth })).json()) as {
+        namespaces: { id: string }[];
+      };
       expect(list.namespaces.map((n) => n.id)).toContain(id);
-      const res = await fetch(`${proc.base}/api/sessions`, { method: 'POST', headers: auth, body: JSON.stringify({ target: { kind: 'namespace', id } }) });
+      const res = await fetch(`${proc.base}/api/sessions`, {
+        method: 'POST',
+        headers: auth,
+        body: JSON.stringify({ target: { kind: 'namespace', id } }),
+      });
       const body = (await res.json()) as { error?: { code: string; message: string } };
       expect(res.status, JSON.stringify(body)).toBe(403);
       expect(body.error?.code).toBe('NOT_PRIVILEGED');

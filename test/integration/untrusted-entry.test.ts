@@ -2,7 +2,17 @@
 // as root, and the listing says who owns them. Entering by verified fds (issue #16 item 5): a path swapped
 // under the server never gets a shell into another namespace than the one asked for.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, readlinkSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readlinkSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Namespace, SessionInfo } from '../../shared/api.js';
@@ -81,7 +91,9 @@ async function killAll(): Promise<void> {
 }
 
 /** POST /api/sessions, waiting out the create rate limit; resolves with the status and the body. */
-async function createSession(target: object): Promise<{ status: number; body: SessionInfo & { error?: { code: string; message: string } } }> {
+async function createSession(
+  target: object,
+): Promise<{ status: number; body: SessionInfo & { error?: { code: string; message: string } } }> {
   for (;;) {
     const res = await srv.api('/api/sessions', { method: 'POST', body: JSON.stringify({ target }) });
     const body = (await res.json()) as SessionInfo & { error?: { code: string; message: string } };
@@ -123,7 +135,12 @@ describe('a mount namespace nobody owns (#15 1b)', () => {
     const child = holder(['setpriv', ...asNobody, 'unshare', '-Urm', path.join(dir, 'holder.sh'), dir]);
     await waitUntil(() => existsSync(path.join(out, 'ready')), 'the fake bash in place');
     const pid = child.pid as number;
-    return { pid, mnt: nsLink(pid, 'mnt') as string, userns: nsLink(pid, 'user') as string, marker: path.join(out, 'marker') };
+    return {
+      pid,
+      mnt: nsLink(pid, 'mnt') as string,
+      userns: nsLink(pid, 'user') as string,
+      marker: path.join(out, 'marker'),
+    };
   }
 
   it('is listed as untrusted with its owner', async () => {
@@ -144,11 +161,16 @@ describe('a mount namespace nobody owns (#15 1b)', () => {
     // The fake ran (it is their namespace's /bin/bash), but as uid 0 of their user namespace = nobody here.
     await waitUntil(() => existsSync(ns.marker), 'the fake bash to run');
     expect(statSync(ns.marker).uid).toBe(NOBODY);
-    await waitUntil(() => nsLink(body.pid, 'mnt') === ns.mnt && uidsOf(body.pid)?.every((u) => u === NOBODY) === true, 'the shell in their namespace as nobody');
+    await waitUntil(
+      () => nsLink(body.pid, 'mnt') === ns.mnt && uidsOf(body.pid)?.every((u) => u === NOBODY) === true,
+      'the shell in their namespace as nobody',
+    );
     expect(nsLink(body.pid, 'user')).toBe(ns.userns);
     // The shell holds no namespace fd of ours (they are close-on-exec): nothing to setns back with.
     const nsfs = statSync('/proc/self/ns/user').dev;
-    expect(readdirSync(`/proc/${body.pid}/fd`).filter((fd) => statSync(`/proc/${body.pid}/fd/${fd}`).dev === nsfs)).toEqual([]);
+    expect(
+      readdirSync(`/proc/${body.pid}/fd`).filter((fd) => statSync(`/proc/${body.pid}/fd/${fd}`).dev === nsfs),
+    ).toEqual([]);
     // The fds the server opened for nsenter are closed once the shell is in.
     await waitUntil(() => ourFdsOn(ns.mnt) === 0 && ourFdsOn(ns.userns) === 0, 'no fd left on their namespaces');
     await endSession(body.id);
@@ -158,7 +180,10 @@ describe('a mount namespace nobody owns (#15 1b)', () => {
     const ns = await fakeBashNamespace();
     const engine: NamespaceEntryResolver = {
       async entryFor(id) {
-        const fd = openNamespace(`/proc/${ns.pid}/ns/mnt`, 'mnt', Number(id.slice(4)), { follow: true, dev: nsfsDev() });
+        const fd = openNamespace(`/proc/${ns.pid}/ns/mnt`, 'mnt', Number(id.slice(4)), {
+          follow: true,
+          dev: nsfsDev(),
+        });
         if (fd === null) throw new Error(`${id} is gone`);
         return { type: 'mnt', id, fd };
       },
@@ -181,38 +206,65 @@ describe('a mount namespace nobody owns (#15 1b)', () => {
       expect(status).toBe(201);
       await waitUntil(() => existsSync(ns.marker), `the fake bash to run for process ${pid}`);
       expect(statSync(ns.marker).uid).toBe(NOBODY);
-      await waitUntil(() => nsLink(body.pid, 'mnt') === ns.mnt && uidsOf(body.pid)?.every((u) => u === NOBODY) === true, `the shell for process ${pid} as nobody`);
+      await waitUntil(
+        () => nsLink(body.pid, 'mnt') === ns.mnt && uidsOf(body.pid)?.every((u) => u === NOBODY) === true,
+        `the shell for process ${pid} as nobody`,
+      );
       rmSync(ns.marker);
       await endSession(body.id);
     }
   });
 
   // Six sessions, each a full namespace scan first: ~1.5 s idle, far more while other tests stack mounts.
-  it('every other type of theirs is entered as its owner too (uts, ipc, net, pid, cgroup, time)', { timeout: 60_000 }, async () => {
-    const child = holder(['setpriv', ...asNobody, 'unshare', '-Urmniu', '--pid', '--fork', '--cgroup', '--time', '--', 'sleep', '600']);
-    // unshare --fork: the sleep is unshare's child, in every new namespace.
-    let sleeper = 0;
-    await waitUntil(() => (sleeper = childPids(child.pid as number)[0] ?? 0) > 0 && nsLink(sleeper, 'pid') !== nsLink('self', 'pid'), 'their namespaces');
-    const userns = nsLink(sleeper, 'user');
-    for (const type of ['uts', 'ipc', 'net', 'pid', 'cgroup', 'time']) {
-      const id = nsLink(sleeper, type) as string;
-      expect(id).not.toBe(nsLink('self', type));
-      const { status, body } = await createSession({ kind: 'namespace', id });
-      expect(status, JSON.stringify(body)).toBe(201);
-      // A pid namespace is entered by nsenter's child: look at the whole session.
-      const inTheirs = () => [body.pid, ...childPids(body.pid)].find((p) => nsLink(p, type) === id && commOf(p) !== 'nsenter');
-      await waitUntil(() => inTheirs() !== undefined, `a shell in their ${type} namespace`);
-      const shell = inTheirs() as number;
-      expect(uidsOf(shell), type).toEqual([NOBODY, NOBODY, NOBODY, NOBODY]);
-      expect(nsLink(shell, 'user')).toBe(userns);
-      await endSession(body.id);
-    }
-  });
+  it(
+    'every other type of theirs is entered as its owner too (uts, ipc, net, pid, cgroup, time)',
+    { timeout: 60_000 },
+    async () => {
+      const child = holder([
+        'setpriv',
+        ...asNobody,
+        'unshare',
+        '-Urmniu',
+        '--pid',
+        '--fork',
+        '--cgroup',
+        '--time',
+        '--',
+        'sleep',
+        '600',
+      ]);
+      // unshare --fork: the sleep is unshare's child, in every new namespace.
+      let sleeper = 0;
+      await waitUntil(
+        () =>
+          (sleeper = childPids(child.pid as number)[0] ?? 0) > 0 && nsLink(sleeper, 'pid') !== nsLink('self', 'pid'),
+        'their namespaces',
+      );
+      const userns = nsLink(sleeper, 'user');
+      for (const type of ['uts', 'ipc', 'net', 'pid', 'cgroup', 'time']) {
+        const id = nsLink(sleeper, type) as string;
+        expect(id).not.toBe(nsLink('self', type));
+        const { status, body } = await createSession({ kind: 'namespace', id });
+        expect(status, JSON.stringify(body)).toBe(201);
+        // A pid namespace is entered by nsenter's child: look at the whole session.
+        const inTheirs = () =>
+          [body.pid, ...childPids(body.pid)].find((p) => nsLink(p, type) === id && commOf(p) !== 'nsenter');
+        await waitUntil(() => inTheirs() !== undefined, `a shell in their ${type} namespace`);
+        const shell = inTheirs() as number;
+        expect(uidsOf(shell), type).toEqual([NOBODY, NOBODY, NOBODY, NOBODY]);
+        expect(nsLink(shell, 'user')).toBe(userns);
+        await endSession(body.id);
+      }
+    },
+  );
 
   it('a root-owned mount namespace is still entered as root', async () => {
     const child = holder(['unshare', '--mount', '--propagation', 'private', '--', 'sleep', '600']);
     const pid = child.pid as number;
-    await waitUntil(() => nsLink(pid, 'mnt') !== null && nsLink(pid, 'mnt') !== nsLink('self', 'mnt'), 'the root-owned namespace');
+    await waitUntil(
+      () => nsLink(pid, 'mnt') !== null && nsLink(pid, 'mnt') !== nsLink('self', 'mnt'),
+      'the root-owned namespace',
+    );
     const mnt = nsLink(pid, 'mnt') as string;
     const { status, body } = await createSession({ kind: 'namespace', id: mnt });
     expect(status).toBe(201);
@@ -238,7 +290,8 @@ describe('a namespace path swapped while it is entered (#16 item 5)', () => {
     chmodSync(out, 0o777);
     // renameat2(x, y, RENAME_EXCHANGE) in a loop: y is a symlink to /proc/self/ns, which the server resolves as
     // its own (the host's) namespaces.
-    const swapper = 'import ctypes, sys, time\nlibc = ctypes.CDLL(None, use_errno=True)\nx, y = (sys.argv[1] + "/x").encode(), (sys.argv[1] + "/y").encode()\nwhile True:\n    libc.renameat2(-100, x, -100, y, 2)\n    time.sleep(0.0002)\n';
+    const swapper =
+      'import ctypes, sys, time\nlibc = ctypes.CDLL(None, use_errno=True)\nx, y = (sys.argv[1] + "/x").encode(), (sys.argv[1] + "/y").encode()\nwhile True:\n    libc.renameat2(-100, x, -100, y, 2)\n    time.sleep(0.0002)\n';
     writeFileSync(path.join(dir, 'swap.py'), swapper, { mode: 0o644 });
     writeFileSync(
       path.join(dir, 'holder.sh'),
@@ -247,7 +300,10 @@ describe('a namespace path swapped while it is entered (#16 item 5)', () => {
     );
     holder(['setpriv', ...asNobody, 'unshare', '-Urm', path.join(dir, 'holder.sh'), dir]);
     const inoFile = path.join(out, 'ino');
-    await waitUntil(() => existsSync(inoFile) && readFileSync(inoFile, 'utf8').endsWith('\n'), 'their persisted net namespace');
+    await waitUntil(
+      () => existsSync(inoFile) && readFileSync(inoFile, 'utf8').endsWith('\n'),
+      'their persisted net namespace',
+    );
     const theirs = `net:${readFileSync(inoFile, 'utf8').trim()}`;
     const hostNet = nsLink('self', 'net');
 
@@ -260,12 +316,19 @@ describe('a namespace path swapped while it is entered (#16 item 5)', () => {
         continue;
       }
       // Once nsenter has exec'd the shell (the wrapper, then bash) or failed, its net namespace is where it stays.
-      await waitUntil(() => ['bash-norc', 'bash', null].includes(commOf(body.pid)), 'nsenter to exec the shell', SHELL_ENTER_MS);
+      await waitUntil(
+        () => ['bash-norc', 'bash', null].includes(commOf(body.pid)),
+        'nsenter to exec the shell',
+        SHELL_ENTER_MS,
+      );
       const net = nsLink(body.pid, 'net');
       if (net !== null) entered.push(net);
       await endSession(body.id);
     }
-    expect(entered.every((net) => net === theirs), `entered ${entered.join(' ')}; theirs ${theirs}, the host's ${hostNet}`).toBe(true);
+    expect(
+      entered.every((net) => net === theirs),
+      `entered ${entered.join(' ')}; theirs ${theirs}, the host's ${hostNet}`,
+    ).toBe(true);
     expect(entered.length).toBeGreaterThan(0);
     // 409: the server saw the path swapped and refused (try again); nothing else.
     expect(refusals.filter((r) => r !== '409 TARGET_CHANGED')).toEqual([]);

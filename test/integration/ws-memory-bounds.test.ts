@@ -52,10 +52,17 @@ function rssSampler(pid: number): { stop(): number } {
   };
 }
 
-const api = (path: string, init: RequestInit = {}) => fetch(srv.base + path, { ...init, headers: { authorization: `Bearer ${srv.token}`, 'content-type': 'application/json' } });
+const api = (path: string, init: RequestInit = {}) =>
+  fetch(srv.base + path, {
+    ...init,
+    headers: { authorization: `Bearer ${srv.token}`, 'content-type': 'application/json' },
+  });
 
 async function createSession(): Promise<string> {
-  const res = await api('/api/sessions', { method: 'POST', body: JSON.stringify({ target: { kind: 'host' }, cols: 80, rows: 24 }) });
+  const res = await api('/api/sessions', {
+    method: 'POST',
+    body: JSON.stringify({ target: { kind: 'host' }, cols: 80, rows: 24 }),
+  });
   expect(res.status).toBe(201);
   const { id } = (await res.json()) as { id: string };
   cleanups.push(async () => void (await api(`/api/sessions/${id}`, { method: 'DELETE' })));
@@ -72,7 +79,9 @@ class Owner {
   tail = '';
   hello = false;
   constructor(id: string) {
-    this.ws = new WebSocket(`ws://${srv.url.host}/ws/sessions/${id}`, { headers: { authorization: `Bearer ${srv.token}` } });
+    this.ws = new WebSocket(`ws://${srv.url.host}/ws/sessions/${id}`, {
+      headers: { authorization: `Bearer ${srv.token}` },
+    });
     this.ws.on('message', (data: Buffer, isBinary) => {
       if (!isBinary) {
         if ((JSON.parse(data.toString()) as { type: string }).type === 'hello') this.hello = true;
@@ -101,7 +110,10 @@ class Owner {
  * A client that stops reading: its TCP socket is paused right after the upgrade, so whatever the server sends
  * piles up (in the kernel, then in the server). `close` resolves with the close code once it reads again.
  */
-async function nonReader(url: string, headers: Record<string, string> = {}): Promise<{ ws: WebSocket; resumeAndClosed(): Promise<number> }> {
+async function nonReader(
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<{ ws: WebSocket; resumeAndClosed(): Promise<number> }> {
   const ws = new WebSocket(url, { headers });
   cleanups.push(() => ws.terminate());
   await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
@@ -112,7 +124,12 @@ async function nonReader(url: string, headers: Record<string, string> = {}): Pro
     ws,
     resumeAndClosed: async () => {
       socket.resume();
-      return await Promise.race([closed, new Promise<number>((_, reject) => setTimeout(() => reject(new Error('no close after resuming')), CLOSE_WITHIN_MS))]);
+      return await Promise.race([
+        closed,
+        new Promise<number>((_, reject) =>
+          setTimeout(() => reject(new Error('no close after resuming')), CLOSE_WITHIN_MS),
+        ),
+      ]);
     },
   };
 }
@@ -125,7 +142,12 @@ async function viewerUrl(id: string): Promise<string> {
 }
 
 /** Runs `step` every `everyMs` until `done()` or the deadline; resolves with the time it took, or throws. */
-async function attackUntil(step: () => void, everyMs: number, done: () => Promise<boolean>, what: string): Promise<number> {
+async function attackUntil(
+  step: () => void,
+  everyMs: number,
+  done: () => Promise<boolean>,
+  what: string,
+): Promise<number> {
   const started = Date.now();
   let finished = false;
   const timer = setInterval(() => {
@@ -203,7 +225,12 @@ describe('a client that stops reading cannot grow the server’s memory', () => 
     // Each is answered with a BAD_MESSAGE error naming its 1,000 unknown keys (~10 KB; a writer's mistakes are all
     // answered); nothing reads them, so once the kernel's buffers are full they queue in the server — until the
     // bound. (Tiny replies are bounded the same way, counting each frame's overhead, but take longer to get there.)
-    const bad = JSON.stringify({ type: 'resize', cols: 80, rows: 24, ...Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`k${i}`, 0])) });
+    const bad = JSON.stringify({
+      type: 'resize',
+      cols: 80,
+      rows: 24,
+      ...Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`k${i}`, 0])),
+    });
     const took = await attackUntil(
       () => {
         for (let i = 0; i < 20 && writer.ws.readyState === WebSocket.OPEN; i++) writer.ws.send(bad);

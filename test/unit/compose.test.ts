@@ -12,7 +12,10 @@ const hasCompose = spawnSync('docker-compose', ['version'], { stdio: 'ignore' })
 
 describe('docker-compose.yml', () => {
   it.runIf(hasCompose)('is valid for docker-compose', () => {
-    const r = spawnSync('docker-compose', ['-f', composeFile, 'config', '-q'], { env: { ...process.env, NSCONSOLE_TOKEN: 'a-test-token-a-test-token' }, encoding: 'utf8' });
+    const r = spawnSync('docker-compose', ['-f', composeFile, 'config', '-q'], {
+      env: { ...process.env, NSCONSOLE_TOKEN: 'a-test-token-a-test-token' },
+      encoding: 'utf8',
+    });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
   });

@@ -23,7 +23,12 @@ describe('parseConfig', () => {
   });
 
   it('reads NSCONSOLE_<NAME> env vars and lets flags win', () => {
-    const env = { NSCONSOLE_PORT: '5000', NSCONSOLE_NS_DIR: '/tmp/x', NSCONSOLE_TOKEN: 'env-token-env-token', NSCONSOLE_ALLOW_HOST: 'lab.example, other.example' };
+    const env = {
+      NSCONSOLE_PORT: '5000',
+      NSCONSOLE_NS_DIR: '/tmp/x',
+      NSCONSOLE_TOKEN: 'env-token-env-token',
+      NSCONSOLE_ALLOW_HOST: 'lab.example, other.example',
+    };
     const c = config(['--port', '0'], env);
     expect(c.port).toBe(0);
     expect(c.nsDir).toBe('/tmp/x');
@@ -58,7 +63,17 @@ describe('parseConfig', () => {
 
   it('answers --help with every flag', () => {
     expect(parseConfig(['--help'], {})).toEqual({ help: true });
-    for (const flag of ['--host', '--port', '--token', '--ns-dir', '--shell', '--allow-host', '--session-grace', '--watch']) expect(helpText()).toContain(flag);
+    for (const flag of [
+      '--host',
+      '--port',
+      '--token',
+      '--ns-dir',
+      '--shell',
+      '--allow-host',
+      '--session-grace',
+      '--watch',
+    ])
+      expect(helpText()).toContain(flag);
   });
 });
 
@@ -80,7 +95,9 @@ describe('--token-file (a --token is visible to every local user in ps)', () => 
     const file = tokenFile('  file-token-file-token\n', 0o600);
     expect(config(['--token-file', file]).token).toBe('file-token-file-token');
     expect(config([], { NSCONSOLE_TOKEN_FILE: file }).token).toBe('file-token-file-token');
-    expect(config(['--token-file', file], { NSCONSOLE_TOKEN: 'env-token-env-token' }).token, 'flags win over env').toBe('file-token-file-token');
+    expect(config(['--token-file', file], { NSCONSOLE_TOKEN: 'env-token-env-token' }).token, 'flags win over env').toBe(
+      'file-token-file-token',
+    );
   });
 
   it.each([
@@ -94,11 +111,17 @@ describe('--token-file (a --token is visible to every local user in ps)', () => 
   });
 
   it('refuses a missing or empty file, and a token given twice', () => {
-    expect(() => parseConfig(['--token-file', '/nonexistent/token'], {})).toThrow(/--token-file \/nonexistent\/token: no such file/);
+    expect(() => parseConfig(['--token-file', '/nonexistent/token'], {})).toThrow(
+      /--token-file \/nonexistent\/token: no such file/,
+    );
     expect(() => parseConfig(['--token-file', tokenFile(' \n', 0o600)], {})).toThrow(/empty/);
     const file = tokenFile('file-token-file-token', 0o600);
-    expect(() => parseConfig(['--token', 'flag-token-flag-token', '--token-file', file], {})).toThrow(/give one of them/);
-    expect(() => parseConfig([], { NSCONSOLE_TOKEN: 'env-token-env-token', NSCONSOLE_TOKEN_FILE: file })).toThrow(/set one of them/);
+    expect(() => parseConfig(['--token', 'flag-token-flag-token', '--token-file', file], {})).toThrow(
+      /give one of them/,
+    );
+    expect(() => parseConfig([], { NSCONSOLE_TOKEN: 'env-token-env-token', NSCONSOLE_TOKEN_FILE: file })).toThrow(
+      /set one of them/,
+    );
     expect(() => parseConfig(['--token-file', tokenFile('short', 0o600)], {})).toThrow(/16/);
   });
 
@@ -117,10 +140,48 @@ describe('labs flags (TLS, proxy identity, admins, audit log)', () => {
   };
 
   it('reads each flag and its NSCONSOLE_ env var; repeatable ones take a comma list from env', () => {
-    const c = cfg(['--tls-cert', '/c.pem', '--tls-key', '/k.pem', '--auth-header', 'X-Forwarded-User', '--trusted-proxy', '10.0.0.0/8', '--trusted-proxy', '::1', '--admin', 'alice', '--admin', 'bob', '--audit-log', '/var/log/a.jsonl']);
-    expect(c).toMatchObject({ tlsCert: '/c.pem', tlsKey: '/k.pem', authHeader: 'x-forwarded-user', trustedProxies: ['10.0.0.0/8', '::1'], admins: ['alice', 'bob'], auditLog: '/var/log/a.jsonl' });
-    const e = cfg([], { NSCONSOLE_TLS_CERT: '/c', NSCONSOLE_TLS_KEY: '/k', NSCONSOLE_AUTH_HEADER: 'X-User', NSCONSOLE_TRUSTED_PROXY: '10.1.0.0/16, 10.2.0.0/16', NSCONSOLE_ADMIN: 'carol', NSCONSOLE_AUDIT_LOG: '/a' });
-    expect(e).toMatchObject({ tlsCert: '/c', tlsKey: '/k', authHeader: 'x-user', trustedProxies: ['10.1.0.0/16', '10.2.0.0/16'], admins: ['carol'], auditLog: '/a' });
+    const c = cfg([
+      '--tls-cert',
+      '/c.pem',
+      '--tls-key',
+      '/k.pem',
+      '--auth-header',
+      'X-Forwarded-User',
+      '--trusted-proxy',
+      '10.0.0.0/8',
+      '--trusted-proxy',
+      '::1',
+      '--admin',
+      'alice',
+      '--admin',
+      'bob',
+      '--audit-log',
+      '/var/log/a.jsonl',
+    ]);
+    expect(c).toMatchObject({
+      tlsCert: '/c.pem',
+      tlsKey: '/k.pem',
+      authHeader: 'x-forwarded-user',
+      trustedProxies: ['10.0.0.0/8', '::1'],
+      admins: ['alice', 'bob'],
+      auditLog: '/var/log/a.jsonl',
+    });
+    const e = cfg([], {
+      NSCONSOLE_TLS_CERT: '/c',
+      NSCONSOLE_TLS_KEY: '/k',
+      NSCONSOLE_AUTH_HEADER: 'X-User',
+      NSCONSOLE_TRUSTED_PROXY: '10.1.0.0/16, 10.2.0.0/16',
+      NSCONSOLE_ADMIN: 'carol',
+      NSCONSOLE_AUDIT_LOG: '/a',
+    });
+    expect(e).toMatchObject({
+      tlsCert: '/c',
+      tlsKey: '/k',
+      authHeader: 'x-user',
+      trustedProxies: ['10.1.0.0/16', '10.2.0.0/16'],
+      admins: ['carol'],
+      auditLog: '/a',
+    });
   });
 
   it('defaults: no TLS, no header, trusted proxies exactly 127.0.0.1 and ::1, no admins but the token', () => {
@@ -159,8 +220,14 @@ describe('--proxy-secret-file', () => {
     const f = file('a-proxy-secret-of-some-length\n', 0o600);
     const r = parseConfig(['--auth-header', 'X-User', '--proxy-secret-file', f], {});
     expect(!r.help && r.config.proxySecret).toBe('a-proxy-secret-of-some-length');
-    expect(() => parseConfig(['--proxy-secret-file', f], {})).toThrow(/--proxy-secret-file: a proxy secret is for --auth-header/);
-    expect(() => parseConfig(['--auth-header', 'X-User', '--proxy-secret-file', file('a-proxy-secret-of-some-length', 0o644)], {})).toThrow(/--proxy-secret-file .*chmod 600/);
-    expect(() => parseConfig(['--auth-header', 'X-User', '--proxy-secret-file', file('short', 0o600)], {})).toThrow(/--proxy-secret-file: the proxy secret must be at least 16/);
+    expect(() => parseConfig(['--proxy-secret-file', f], {})).toThrow(
+      /--proxy-secret-file: a proxy secret is for --auth-header/,
+    );
+    expect(() =>
+      parseConfig(['--auth-header', 'X-User', '--proxy-secret-file', file('a-proxy-secret-of-some-length', 0o644)], {}),
+    ).toThrow(/--proxy-secret-file .*chmod 600/);
+    expect(() => parseConfig(['--auth-header', 'X-User', '--proxy-secret-file', file('short', 0o600)], {})).toThrow(
+      /--proxy-secret-file: the proxy secret must be at least 16/,
+    );
   });
 });

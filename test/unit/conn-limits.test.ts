@@ -2,7 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { connectionCap, FD_HEADROOM, MAX_CONNECTIONS } from '../../server/http/conn-limits.js';
 
-const limits = (soft: string) => `Limit                     Soft Limit           Hard Limit           Units     \nMax open files            ${soft}                20000                files     \n`;
+const limits = (soft: string) =>
+  `Limit                     Soft Limit           Hard Limit           Units     \nMax open files            ${soft}                20000                files     \n`;
 
 describe('connectionCap', () => {
   it('is MAX_CONNECTIONS when the fd limit leaves room', () => {

@@ -4,7 +4,10 @@ import { describe, expect, it } from 'vitest';
 import { containerOfCgroup, containerOfPath } from '../../server/containers/cgroup.js';
 
 const dir = path.resolve(import.meta.dirname, '../fixtures/cgroup');
-const expected = JSON.parse(readFileSync(path.join(dir, 'expected.json'), 'utf8')) as Record<string, { id: string; runtime: string; podUid?: string } | null>;
+const expected = JSON.parse(readFileSync(path.join(dir, 'expected.json'), 'utf8')) as Record<
+  string,
+  { id: string; runtime: string; podUid?: string } | null
+>;
 
 describe('containerOfCgroup on real /proc/PID/cgroup contents', () => {
   const files = readdirSync(dir).filter((f) => f.endsWith('.txt'));
@@ -16,7 +19,10 @@ describe('containerOfCgroup on real /proc/PID/cgroup contents', () => {
       const found = containerOfCgroup(readFileSync(path.join(dir, file), 'utf8'));
       const want = expected[file];
       if (want === null) expect(found).toBeNull();
-      else expect(found && { id: found.id, runtime: found.runtime, ...(found.podUid ? { podUid: found.podUid } : {}) }).toEqual(want);
+      else
+        expect(
+          found && { id: found.id, runtime: found.runtime, ...(found.podUid ? { podUid: found.podUid } : {}) },
+        ).toEqual(want);
     });
   }
 });

@@ -34,7 +34,17 @@ async function fakeDaemon(handler: http.RequestListener): Promise<string> {
   return socket;
 }
 
-const container = { Id: ID, Names: ['/web-1'], Image: 'nginx:1', Labels: { 'com.docker.compose.project': 'shop', 'com.docker.compose.service': 'web', 'io.kubernetes.pod.name': 'p', 'io.kubernetes.pod.namespace': 'ns' } };
+const container = {
+  Id: ID,
+  Names: ['/web-1'],
+  Image: 'nginx:1',
+  Labels: {
+    'com.docker.compose.project': 'shop',
+    'com.docker.compose.service': 'web',
+    'io.kubernetes.pod.name': 'p',
+    'io.kubernetes.pod.namespace': 'ns',
+  },
+};
 
 describe('RuntimeNames', () => {
   it('names containers, with compose and pod labels, from /containers/json', async () => {
@@ -45,7 +55,12 @@ describe('RuntimeNames', () => {
       res.end(JSON.stringify([container]));
     });
     const facts = await new RuntimeNames(socket, log).facts([ID]);
-    expect(facts.get(ID)).toEqual({ name: 'web-1', image: 'nginx:1', compose: { project: 'shop', service: 'web' }, pod: { name: 'p', namespace: 'ns' } });
+    expect(facts.get(ID)).toEqual({
+      name: 'web-1',
+      image: 'nginx:1',
+      compose: { project: 'shop', service: 'web' },
+      pod: { name: 'p', namespace: 'ns' },
+    });
     expect(asked).toContain('/containers/json?all=1&filters=');
   });
 
@@ -64,13 +79,19 @@ describe('RuntimeNames', () => {
   for (const [what, handler] of [
     ['never answers', () => undefined],
     ['answers garbage', (_req: http.IncomingMessage, res: http.ServerResponse) => res.end('<html>not json')],
-    ['answers an object', (_req: http.IncomingMessage, res: http.ServerResponse) => res.end('{"message":"page not found"}')],
+    [
+      'answers an object',
+      (_req: http.IncomingMessage, res: http.ServerResponse) => res.end('{"message":"page not found"}'),
+    ],
     ['answers 500', (_req: http.IncomingMessage, res: http.ServerResponse) => res.writeHead(500).end('[]')],
-    ['trickles bytes forever', (_req: http.IncomingMessage, res: http.ServerResponse) => {
-      res.write('[');
-      const t = setInterval(() => res.write(' '), 50);
-      res.on('close', () => clearInterval(t));
-    }],
+    [
+      'trickles bytes forever',
+      (_req: http.IncomingMessage, res: http.ServerResponse) => {
+        res.write('[');
+        const t = setInterval(() => res.write(' '), 50);
+        res.on('close', () => clearInterval(t));
+      },
+    ],
   ] as const) {
     it(`a daemon that ${what} costs at most the wait and no error`, async () => {
       const socket = await fakeDaemon(handler as http.RequestListener);
@@ -92,7 +113,13 @@ describe('RuntimeNames', () => {
 
 describe('parseContainerList', () => {
   it('skips what does not look like a container and falls back to the short id', () => {
-    const list = parseContainerList([null, 7, { Id: 'short' }, { Id: ID }, { Id: 'd'.repeat(64), Names: [42, '/x'], Labels: null }]);
+    const list = parseContainerList([
+      null,
+      7,
+      { Id: 'short' },
+      { Id: ID },
+      { Id: 'd'.repeat(64), Names: [42, '/x'], Labels: null },
+    ]);
     expect([...list.keys()]).toEqual([ID, 'd'.repeat(64)]);
     expect(list.get(ID)?.name).toBe(ID.slice(0, 12));
     expect(list.get('d'.repeat(64))?.name).toBe('x');

@@ -20,12 +20,16 @@ describe('DisposableStore', () => {
     const order: string[] = [];
     const store = new DisposableStore();
     store.add(toDisposable(() => order.push('a')));
-    store.add(toDisposable(() => {
-      throw new Error('first');
-    }));
-    store.add(toDisposable(() => {
-      throw new Error('second');
-    }));
+    store.add(
+      toDisposable(() => {
+        throw new Error('first');
+      }),
+    );
+    store.add(
+      toDisposable(() => {
+        throw new Error('second');
+      }),
+    );
     expect(() => store.dispose()).toThrow('second');
     expect(order).toEqual(['a']);
   });

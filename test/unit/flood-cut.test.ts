@@ -94,8 +94,18 @@ describe('floodCut', () => {
 
   it('cuts at the latest carriage return that keeps enough line feeds, across chunks', () => {
     expect(floodCut([enc('a\r\nb\r\nc\r\nd\r\n')], 2)).toEqual({ entry: 0, offset: 7, endEntry: 0, endOffset: 12 });
-    expect(floodCut([enc('a\r'), enc('\nb\r\n'), enc('c\r\nd\r\n')], 2)).toEqual({ entry: 2, offset: 1, endEntry: 2, endOffset: 6 });
-    expect(floodCut([enc('xx\r\n' + 'abc\n'.repeat(5))], 4)).toEqual({ entry: 0, offset: 2, endEntry: 0, endOffset: 24 });
+    expect(floodCut([enc('a\r'), enc('\nb\r\n'), enc('c\r\nd\r\n')], 2)).toEqual({
+      entry: 2,
+      offset: 1,
+      endEntry: 2,
+      endOffset: 6,
+    });
+    expect(floodCut([enc('xx\r\n' + 'abc\n'.repeat(5))], 4)).toEqual({
+      entry: 0,
+      offset: 2,
+      endEntry: 0,
+      endOffset: 24,
+    });
   });
 
   it('stops the run at the first byte that is not plain text', () => {
@@ -118,12 +128,21 @@ describe('floodCut', () => {
       const chunks = split(text, r);
       for (const c of chunks) await write(full.term, c);
       // what the mirror worker checks before cutting (the prior states here always end in one)
-      const core = (cutOnly.term as unknown as { _core: { buffer: { scrollTop: number; scrollBottom: number } } })._core;
-      expect(cutOnly.term.buffer.active.type === 'normal' && core.buffer.scrollTop === 0 && core.buffer.scrollBottom === ROWS - 1).toBe(true);
+      const core = (cutOnly.term as unknown as { _core: { buffer: { scrollTop: number; scrollBottom: number } } })
+        ._core;
+      expect(
+        cutOnly.term.buffer.active.type === 'normal' &&
+          core.buffer.scrollTop === 0 &&
+          core.buffer.scrollBottom === ROWS - 1,
+      ).toBe(true);
       const cut = floodCut(chunks, KEEP);
       if (cut) {
         skipped++;
-        for (let e = cut.entry; e < chunks.length; e++) await write(cutOnly.term, e === cut.entry ? (chunks[e] as Uint8Array).subarray(cut.offset) : (chunks[e] as Uint8Array));
+        for (let e = cut.entry; e < chunks.length; e++)
+          await write(
+            cutOnly.term,
+            e === cut.entry ? (chunks[e] as Uint8Array).subarray(cut.offset) : (chunks[e] as Uint8Array),
+          );
       } else for (const c of chunks) await write(cutOnly.term, c);
       expect(stateOf(cutOnly), `seed ${seed}`).toEqual(stateOf(full));
       full.term.dispose();

@@ -22,7 +22,9 @@ const PLACEHOLDERS: Record<string, string> = {
 };
 
 function manifestFiles(dir = DEPLOY): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? manifestFiles(path.join(dir, e.name)) : /\.ya?ml$/.test(e.name) ? [path.join(dir, e.name)] : []));
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? manifestFiles(path.join(dir, e.name)) : /\.ya?ml$/.test(e.name) ? [path.join(dir, e.name)] : [],
+  );
 }
 
 export function render(text: string, values: Record<string, string>): string {
@@ -43,7 +45,9 @@ async function modelFor(apiVersion: string, kind: string): Promise<ModelClass> {
   try {
     mod = (await import(specifier)) as Record<string, unknown>;
   } catch (e) {
-    throw new Error(`cannot load ${specifier}: is the devDependency kubernetes-models installed? (${(e as Error).message})`);
+    throw new Error(
+      `cannot load ${specifier}: is the devDependency kubernetes-models installed? (${(e as Error).message})`,
+    );
   }
   const cls = mod[kind];
   if (typeof cls !== 'function') throw new Error(`${apiVersion} has no kind ${kind}`);
@@ -62,7 +66,16 @@ const files = manifestFiles();
 describe('deploy/kubernetes manifests', () => {
   it('exist: a DaemonSet, a Service and the oauth2-proxy example', () => {
     const rel = files.map((f) => path.relative(DEPLOY, f)).sort();
-    expect(rel).toEqual(expect.arrayContaining(['daemonset.yaml', 'service.yaml', 'namespace.yaml', 'oauth2-proxy/daemonset.yaml', 'oauth2-proxy/service.yaml', 'oauth2-proxy/secret.yaml']));
+    expect(rel).toEqual(
+      expect.arrayContaining([
+        'daemonset.yaml',
+        'service.yaml',
+        'namespace.yaml',
+        'oauth2-proxy/daemonset.yaml',
+        'oauth2-proxy/service.yaml',
+        'oauth2-proxy/secret.yaml',
+      ]),
+    );
   });
 
   it('use only placeholders that are filled, and leave none behind', () => {
@@ -72,12 +85,15 @@ describe('deploy/kubernetes manifests', () => {
     }
   });
 
-  it.each(files.map((f) => [path.relative(DEPLOY, f), f]))('%s validates against the Kubernetes schemas', async (_rel, file) => {
-    for (const obj of load(file)) {
-      const Model = await modelFor(obj.apiVersion, obj.kind);
-      expect(() => new Model(obj).validate(), `${obj.kind} ${obj.metadata?.name}`).not.toThrow();
-    }
-  });
+  it.each(files.map((f) => [path.relative(DEPLOY, f), f]))(
+    '%s validates against the Kubernetes schemas',
+    async (_rel, file) => {
+      for (const obj of load(file)) {
+        const Model = await modelFor(obj.apiVersion, obj.kind);
+        expect(() => new Model(obj).validate(), `${obj.kind} ${obj.metadata?.name}`).not.toThrow();
+      }
+    },
+  );
 
   it('a wrong manifest is caught (the validation is real)', async () => {
     const [ds] = load(path.join(DEPLOY, 'daemonset.yaml')) as [K8sObject];
@@ -87,30 +103,70 @@ describe('deploy/kubernetes manifests', () => {
     expect(() => new Model(broken).validate()).toThrow(/hostPID/);
   });
 
-  it.each([['daemonset.yaml'], ['oauth2-proxy/daemonset.yaml']])('%s: hostPID, privileged, the ns-dir Bidirectional, readiness from /api/health, requests', (rel) => {
-    const [ds] = load(path.join(DEPLOY, rel)) as [K8sObject];
-    type Container = { name: string; args?: string[]; securityContext?: { privileged?: boolean }; volumeMounts?: { name: string; mountPath: string; mountPropagation?: string }[]; readinessProbe?: { httpGet?: { path: string; httpHeaders?: { name: string; value: string }[] } }; resources?: { requests?: Record<string, string> } };
-    const pod = (ds as unknown as { spec: { template: { spec: { hostPID?: boolean; hostNetwork?: boolean; containers: Container[]; volumes: { name: string; hostPath?: { path: string } }[] } } } }).spec.template.spec;
-    expect(pod.hostPID).toBe(true);
-    expect(pod.hostNetwork ?? false, 'the pod keeps its own loopback').toBe(false);
-    const ns = pod.containers.find((c) => c.name === 'nsconsole') as Container;
-    expect(ns.securityContext?.privileged).toBe(true);
-    const mount = ns.volumeMounts?.find((m) => m.mountPath === '/run/nsconsole/ns');
-    expect(mount?.mountPropagation).toBe('Bidirectional');
-    expect(pod.volumes.find((v) => v.name === mount?.name)?.hostPath?.path).toBe('/run/nsconsole/ns');
-    expect(ns.args).toContain('--ns-dir=/run/nsconsole/ns');
-    for (const c of pod.containers) expect(c.resources?.requests, c.name).toMatchObject({ cpu: expect.any(String), memory: expect.any(String) });
-    const probe = pod.containers.map((c) => c.readinessProbe?.httpGet).find((g) => g !== undefined);
-    expect(probe?.path).toBe('/api/health');
-    expect(probe?.httpHeaders).toContainEqual({ name: 'Host', value: 'localhost:4280' });
-  });
+  it.each([['daemonset.yaml'], ['oauth2-proxy/daemonset.yaml']])(
+    '%s: hostPID, privileged, the ns-dir Bidirectional, readiness from /api/health, requests',
+    (rel) => {
+      const [ds] = load(path.join(DEPLOY, rel)) as [K8sObject];
+      type Container = {
+        name: string;
+        args?: string[];
+        securityContext?: { privileged?: boolean };
+        volumeMounts?: { name: string; mountPath: string; mountPropagation?: string }[];
+        readinessProbe?: { httpGet?: { path: string; httpHeaders?: { name: string; value: string }[] } };
+        resources?: { requests?: Record<string, string> };
+      };
+      const pod = (
+        ds as unknown as {
+          spec: {
+            template: {
+              spec: {
+                hostPID?: boolean;
+                hostNetwork?: boolean;
+                containers: Container[];
+                volumes: { name: string; hostPath?: { path: string } }[];
+              };
+            };
+          };
+        }
+      ).spec.template.spec;
+      expect(pod.hostPID).toBe(true);
+      expect(pod.hostNetwork ?? false, 'the pod keeps its own loopback').toBe(false);
+      const ns = pod.containers.find((c) => c.name === 'nsconsole') as Container;
+      expect(ns.securityContext?.privileged).toBe(true);
+      const mount = ns.volumeMounts?.find((m) => m.mountPath === '/run/nsconsole/ns');
+      expect(mount?.mountPropagation).toBe('Bidirectional');
+      expect(pod.volumes.find((v) => v.name === mount?.name)?.hostPath?.path).toBe('/run/nsconsole/ns');
+      expect(ns.args).toContain('--ns-dir=/run/nsconsole/ns');
+      for (const c of pod.containers)
+        expect(c.resources?.requests, c.name).toMatchObject({ cpu: expect.any(String), memory: expect.any(String) });
+      const probe = pod.containers.map((c) => c.readinessProbe?.httpGet).find((g) => g !== undefined);
+      expect(probe?.path).toBe('/api/health');
+      expect(probe?.httpHeaders).toContainEqual({ name: 'Host', value: 'localhost:4280' });
+    },
+  );
 
   it('the oauth2-proxy example: nsconsole on loopback believes X-Forwarded-User from the sidecar only', () => {
     const [ds] = load(path.join(DEPLOY, 'oauth2-proxy/daemonset.yaml')) as [K8sObject];
-    const containers = (ds as unknown as { spec: { template: { spec: { containers: { name: string; args: string[] }[] } } } }).spec.template.spec.containers;
+    const containers = (
+      ds as unknown as { spec: { template: { spec: { containers: { name: string; args: string[] }[] } } } }
+    ).spec.template.spec.containers;
     const ns = containers.find((c) => c.name === 'nsconsole')!.args;
     const proxy = containers.find((c) => c.name === 'oauth2-proxy')!.args;
-    expect(ns).toEqual(expect.arrayContaining(['--host=127.0.0.1', '--auth-header=X-Forwarded-User', '--trusted-proxy=127.0.0.1/32', `--admin=${PLACEHOLDERS.ADMIN_USER}`, `--allow-host=${PLACEHOLDERS.PUBLIC_HOST}`]));
-    expect(proxy).toEqual(expect.arrayContaining(['--upstream=http://127.0.0.1:4280/', '--pass-user-headers=true', '--pass-host-header=true']));
+    expect(ns).toEqual(
+      expect.arrayContaining([
+        '--host=127.0.0.1',
+        '--auth-header=X-Forwarded-User',
+        '--trusted-proxy=127.0.0.1/32',
+        `--admin=${PLACEHOLDERS.ADMIN_USER}`,
+        `--allow-host=${PLACEHOLDERS.PUBLIC_HOST}`,
+      ]),
+    );
+    expect(proxy).toEqual(
+      expect.arrayContaining([
+        '--upstream=http://127.0.0.1:4280/',
+        '--pass-user-headers=true',
+        '--pass-host-header=true',
+      ]),
+    );
   });
 });

@@ -15,13 +15,21 @@ describe('advance', () => {
       return i === 0 ? no('step 1 not done') : ok; // steps 2 and 3 "done" already: skipped ahead
     });
     expect(asked).toEqual([0]);
-    expect(progress).toEqual([{ state: 'pending', reason: 'step 1 not done' }, { state: 'pending' }, { state: 'pending' }]);
+    expect(progress).toEqual([
+      { state: 'pending', reason: 'step 1 not done' },
+      { state: 'pending' },
+      { state: 'pending' },
+    ]);
     expect(passed).toEqual([false, false, false]);
   });
 
   it('passes several steps in one go once the first is done, up to the first pending one', () => {
     const passed = [false, false, false];
-    expect(advance(passed, (i) => (i < 2 ? ok : no('step 3 not done')))).toEqual([{ state: 'passed' }, { state: 'passed' }, { state: 'pending', reason: 'step 3 not done' }]);
+    expect(advance(passed, (i) => (i < 2 ? ok : no('step 3 not done')))).toEqual([
+      { state: 'passed' },
+      { state: 'passed' },
+      { state: 'pending', reason: 'step 3 not done' },
+    ]);
     expect(passed).toEqual([true, true, false]);
   });
 

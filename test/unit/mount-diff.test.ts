@@ -3,7 +3,18 @@ import type { Mount } from '../../shared/api.js';
 import { diffMounts, diffRows, mountIdentity, sameRows } from '../../shared/mount-diff.js';
 
 function mount(over: Partial<Mount>): Mount {
-  return { id: 1, parentId: 0, target: '/', source: '/dev/vda', fstype: 'ext4', options: 'rw,relatime', superOptions: 'rw', root: '/', propagation: 'private', ...over };
+  return {
+    id: 1,
+    parentId: 0,
+    target: '/',
+    source: '/dev/vda',
+    fstype: 'ext4',
+    options: 'rw,relatime',
+    superOptions: 'rw',
+    root: '/',
+    propagation: 'private',
+    ...over,
+  };
 }
 
 // One diff for server and browser (shared/mount-diff.ts): the API's MountDiff and the Mounts table's rows.
@@ -57,7 +68,9 @@ describe('diffMounts', () => {
   });
 
   it('keys identity unambiguously', () => {
-    expect(mountIdentity(mount({ target: '/a b', source: 'c' }))).not.toBe(mountIdentity(mount({ target: '/a', source: 'b c' })));
+    expect(mountIdentity(mount({ target: '/a b', source: 'c' }))).not.toBe(
+      mountIdentity(mount({ target: '/a', source: 'b c' })),
+    );
   });
 });
 

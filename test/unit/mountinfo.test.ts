@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { nsfsTargetId, parseMountinfo, parseMountinfoLine, parseNsfsMounts, parseOptionalFields, MountinfoParseError } from '../../server/mounts/mountinfo.js';
+import {
+  nsfsTargetId,
+  parseMountinfo,
+  parseMountinfoLine,
+  parseNsfsMounts,
+  parseOptionalFields,
+  MountinfoParseError,
+} from '../../server/mounts/mountinfo.js';
 import { escapeMountinfo, unescapeMountinfo } from '../../server/proc/mangle.js';
 
 // Lines in the kernel's own format (fs/proc_namespace.c show_mountinfo), including the proc(5) example.
@@ -63,13 +70,16 @@ describe('parseMountinfo', () => {
 });
 
 describe('escapeMountinfo / unescapeMountinfo', () => {
-  it.each(['/plain', '/with space', '/tab\there', '/new\nline', '/back\\slash', '/all \t\n\\ of them', '/ünïcode ok'])('round-trips %j', (p) => {
-    const escaped = escapeMountinfo(p);
-    expect(escaped).not.toMatch(/[ \t\n]/);
-    expect(unescapeMountinfo(escaped)).toBe(p);
-    const line = `100 1 0:60 / ${escaped} rw - tmpfs ${escapeMountinfo(p)} rw`;
-    expect(parseMountinfoLine(line)).toMatchObject({ target: p, source: p });
-  });
+  it.each(['/plain', '/with space', '/tab\there', '/new\nline', '/back\\slash', '/all \t\n\\ of them', '/ünïcode ok'])(
+    'round-trips %j',
+    (p) => {
+      const escaped = escapeMountinfo(p);
+      expect(escaped).not.toMatch(/[ \t\n]/);
+      expect(unescapeMountinfo(escaped)).toBe(p);
+      const line = `100 1 0:60 / ${escaped} rw - tmpfs ${escapeMountinfo(p)} rw`;
+      expect(parseMountinfoLine(line)).toMatchObject({ target: p, source: p });
+    },
+  );
 
   it('leaves a backslash that is not an octal escape alone', () => {
     expect(unescapeMountinfo('/a\\x')).toBe('/a\\x');

@@ -40,9 +40,16 @@ function setup(read: { ms: number; bytes: number }) {
         return { pid: i.pids[0] as number, lines: [...lines], identity: 'x', ms: read.ms, bytes: read.bytes };
       }),
   } as unknown as ScanPool;
-  const scanner = new PersistedScanner({ selfMnt: 'mnt:4026530000', helperPids: new Set(), pool, notifier, log: createLogger('silent') });
+  const scanner = new PersistedScanner({
+    selfMnt: 'mnt:4026530000',
+    helperPids: new Set(),
+    pool,
+    notifier,
+    log: createLogger('silent'),
+  });
   const members = new Map([[HOLDER, [2 ** 22 + 1]]]); // no such PID: nothing is followed through it
-  const bound = async () => (await scanner.scan(members)).binds.filter((b) => b.holder === HOLDER && b.nsId === BOUND).map((b) => b.path);
+  const bound = async () =>
+    (await scanner.scan(members)).binds.filter((b) => b.holder === HOLDER && b.nsId === BOUND).map((b) => b.path);
   return { notifier, scanner, bound, umount: () => (lines = []), reads: () => reads };
 }
 

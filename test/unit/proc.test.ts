@@ -8,7 +8,8 @@ describe('namespace links and ids (server/proc/ns-links.ts, shared/constants.ts)
   it('parses the link text and turns it into an id and back', () => {
     expect(parseNsLink('mnt:[4026531841]')).toEqual({ type: 'mnt', inode: '4026531841' });
     expect(parseNsLink('pid_for_children:[4026531836]')).toEqual({ type: 'pid_for_children', inode: '4026531836' });
-    for (const bad of ['', 'mnt:4026531841', 'mnt:[]', 'mnt:[12x]', '/dev/sda1', 'mnt:[1] ']) expect(parseNsLink(bad)).toBeNull();
+    for (const bad of ['', 'mnt:4026531841', 'mnt:[]', 'mnt:[12x]', '/dev/sda1', 'mnt:[1] '])
+      expect(parseNsLink(bad)).toBeNull();
     expect(nsIdOfLink('mnt:[4026531841]')).toBe('mnt:4026531841');
     expect(nsLinkText('mnt:4026531841')).toBe('mnt:[4026531841]');
     const id = nsId('user', 4026531837);

@@ -4,12 +4,21 @@ import xtermHeadless from '@xterm/headless';
 import { SerializeAddon } from '@xterm/addon-serialize';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MirrorHost, mirrorWorkerUrl } from '../../server/terminals/mirror/mirror-host.js';
-import { ScreenMirror, SNAPSHOT_BOUNDARY_WAIT_MS, type ScreenSnapshot } from '../../server/terminals/mirror/screen-mirror.js';
+import {
+  ScreenMirror,
+  SNAPSHOT_BOUNDARY_WAIT_MS,
+  type ScreenSnapshot,
+} from '../../server/terminals/mirror/screen-mirror.js';
 import { waitUntil } from '../helpers/proc.js';
 
 const { Terminal } = xtermHeadless;
 
-async function render(chunks: Array<Buffer | { cols: number; rows: number }>, cols = 80, rows = 24, scrollback = 1000): Promise<string> {
+async function render(
+  chunks: Array<Buffer | { cols: number; rows: number }>,
+  cols = 80,
+  rows = 24,
+  scrollback = 1000,
+): Promise<string> {
   const t = new Terminal({ cols, rows, scrollback, allowProposedApi: true });
   const ser = new SerializeAddon();
   t.loadAddon(ser);
@@ -106,12 +115,27 @@ describe('ScreenMirror', () => {
       m.dispose();
       return snap;
     }
-    const full = (parts: string[]) => render(parts.map((p) => Buffer.from(p)), small.cols, small.rows, small.scrollback);
+    const full = (parts: string[]) =>
+      render(
+        parts.map((p) => Buffer.from(p)),
+        small.cols,
+        small.rows,
+        small.scrollback,
+      );
 
     it.each([
-      ['a flood after a batch that ended inside an escape sequence', ['hello\r\n\x1b[3', '1m' + 'red line\r\n'.repeat(100)]],
-      ['bare line feeds (stty -onlcr) after a CR LF, the cursor mid-line before', ['x'.repeat(17), 'head\r\n' + 'abc\n'.repeat(100)]],
-      ['a long flood in one batch, after colours and a partial line', ['\x1b[32mgreen\x1b[0m partial', Array.from({ length: 3000 }, (_, i) => `line ${i}\r\n`).join('')]],
+      [
+        'a flood after a batch that ended inside an escape sequence',
+        ['hello\r\n\x1b[3', '1m' + 'red line\r\n'.repeat(100)],
+      ],
+      [
+        'bare line feeds (stty -onlcr) after a CR LF, the cursor mid-line before',
+        ['x'.repeat(17), 'head\r\n' + 'abc\n'.repeat(100)],
+      ],
+      [
+        'a long flood in one batch, after colours and a partial line',
+        ['\x1b[32mgreen\x1b[0m partial', Array.from({ length: 3000 }, (_, i) => `line ${i}\r\n`).join('')],
+      ],
     ])('%s', async (_name, parts) => {
       const snap = await viaMirror(parts);
       expect(snap.following).toEqual([]);
@@ -119,4 +143,3 @@ describe('ScreenMirror', () => {
     });
   });
 });
-

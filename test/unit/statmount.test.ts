@@ -23,9 +23,23 @@ const row = (over: Partial<StatMount>): StatMount => ({
 
 describe('mountinfoLine', () => {
   it('prints what show_mountinfo prints, escapes included', () => {
-    const line = mountinfoLine(row({ target: Buffer.from('/a b\tc\nd\\e'), source: Buffer.from('src with space'), tags: ['shared:1', 'master:2'] }));
-    expect(line.toString()).toBe('36 35 0:42 / /a\\040b\\011c\\012d\\134e rw,relatime shared:1 master:2 - tmpfs src\\040with\\040space rw,size=1024k\n');
-    expect(parseMountinfoLine(line.toString().trimEnd())).toMatchObject({ target: '/a b\tc\nd\\e', source: 'src with space', propagation: 'slave,shared', peerGroup: 1, masterGroup: 2 });
+    const line = mountinfoLine(
+      row({
+        target: Buffer.from('/a b\tc\nd\\e'),
+        source: Buffer.from('src with space'),
+        tags: ['shared:1', 'master:2'],
+      }),
+    );
+    expect(line.toString()).toBe(
+      '36 35 0:42 / /a\\040b\\011c\\012d\\134e rw,relatime shared:1 master:2 - tmpfs src\\040with\\040space rw,size=1024k\n',
+    );
+    expect(parseMountinfoLine(line.toString().trimEnd())).toMatchObject({
+      target: '/a b\tc\nd\\e',
+      source: 'src with space',
+      propagation: 'slave,shared',
+      peerGroup: 1,
+      masterGroup: 2,
+    });
   });
 
   it('says none for a mount made without a source, keeps non-UTF-8 bytes as they are', () => {

@@ -68,7 +68,15 @@ describe('utf8PendingAfter', () => {
 describe('parseProcStat', () => {
   it('reads fields after a command that contains spaces and parentheses', () => {
     const text = '4242 (we ird) (name)) S 1 4242 4242 34816 4250 4194560 0 0 0 0 0 0 0 0 20 0 1 0 987654 0 0';
-    expect(parseProcStat(4242, text)).toEqual({ pid: 4242, state: 'S', ppid: 1, pgrp: 4242, session: 4242, tpgid: 4250, startTime: 987654 });
+    expect(parseProcStat(4242, text)).toEqual({
+      pid: 4242,
+      state: 'S',
+      ppid: 1,
+      pgrp: 4242,
+      session: 4242,
+      tpgid: 4250,
+      startTime: 987654,
+    });
   });
 });
 

@@ -6,10 +6,32 @@ import { createLogger } from '../../server/log.js';
 import type { MountTracker } from '../../server/mounts/mount-notify.js';
 import type { Snapshot } from '../../server/namespaces/snapshot.js';
 import { NamespaceWatcher, type EngineEvent, type WatchSource } from '../../server/namespaces/watch.js';
-import { TABLE_EVENT_BURST_MS, TABLE_EVENT_CPU_SHARE, TABLE_EVENT_MIN_GAP_MS } from '../../server/namespaces/watch-timing.js';
+import {
+  TABLE_EVENT_BURST_MS,
+  TABLE_EVENT_CPU_SHARE,
+  TABLE_EVENT_MIN_GAP_MS,
+} from '../../server/namespaces/watch-timing.js';
 
-const ns = (id: string): Namespace => ({ id, type: 'mnt', inode: Number(id.slice(4)), nprocs: 1, pid: 100, user: 'root', command: 'sleep', nsfs: [], self: false });
-const snapshotOf = (rows: Namespace[]): Snapshot => ({ namespaces: rows, byId: new Map(rows.map((r) => [r.id, r])), members: new Map(rows.map((r) => [r.id, [100]])), binds: [], chains: new Map(), problems: [], takenAt: Date.now() });
+const ns = (id: string): Namespace => ({
+  id,
+  type: 'mnt',
+  inode: Number(id.slice(4)),
+  nprocs: 1,
+  pid: 100,
+  user: 'root',
+  command: 'sleep',
+  nsfs: [],
+  self: false,
+});
+const snapshotOf = (rows: Namespace[]): Snapshot => ({
+  namespaces: rows,
+  byId: new Map(rows.map((r) => [r.id, r])),
+  members: new Map(rows.map((r) => [r.id, [100]])),
+  binds: [],
+  chains: new Map(),
+  problems: [],
+  takenAt: Date.now(),
+});
 const line = (i: number, target = `/m${i}`) => `${i + 2} 1 0:1 / ${target} rw - tmpfs none rw\n`;
 
 class HostileSource implements WatchSource {
@@ -20,7 +42,14 @@ class HostileSource implements WatchSource {
   async snapshot() {
     if (!this.failScans) return snapshotOf([ns('mnt:10')]);
     // What 24 processes with 5.8 MB command lines did: a list too long for JSON.stringify.
-    const poisoned = { ...ns('mnt:10'), command: { toJSON: () => { throw new RangeError('Invalid string length'); } } };
+    const poisoned = {
+      ...ns('mnt:10'),
+      command: {
+        toJSON: () => {
+          throw new RangeError('Invalid string length');
+        },
+      },
+    };
     return snapshotOf([poisoned as unknown as Namespace]);
   }
   tableAccess(id: string) {

@@ -6,10 +6,28 @@ import type { Snapshot } from '../../server/namespaces/snapshot.js';
 import { NamespaceWatcher, type EngineEvent, type WatchSource } from '../../server/namespaces/watch.js';
 import { ScanBudget } from '../../server/namespaces/watch-timing.js';
 
-const ns = (id: string, nprocs = 1): Namespace => ({ id, type: 'mnt', inode: Number(id.slice(4)), nprocs, pid: nprocs ? 100 : null, user: 'root', command: 'sleep', nsfs: [], self: false });
+const ns = (id: string, nprocs = 1): Namespace => ({
+  id,
+  type: 'mnt',
+  inode: Number(id.slice(4)),
+  nprocs,
+  pid: nprocs ? 100 : null,
+  user: 'root',
+  command: 'sleep',
+  nsfs: [],
+  self: false,
+});
 
 function snapshotOf(rows: Namespace[]): Snapshot {
-  return { namespaces: rows, byId: new Map(rows.map((r) => [r.id, r])), members: new Map(rows.map((r) => [r.id, [100]])), binds: [], chains: new Map(), problems: [], takenAt: Date.now() };
+  return {
+    namespaces: rows,
+    byId: new Map(rows.map((r) => [r.id, r])),
+    members: new Map(rows.map((r) => [r.id, [100]])),
+    binds: [],
+    chains: new Map(),
+    problems: [],
+    takenAt: Date.now(),
+  };
 }
 
 class FakeSource implements WatchSource {

@@ -39,8 +39,11 @@ export interface MirrorWorkerData {
  */
 export function mirrorWorkerUrl(): URL {
   const fromSource = import.meta.url.endsWith('.ts');
-  const url = fromSource ? new URL('../../../dist/server/terminals/mirror/mirror-worker.js', import.meta.url) : new URL('./mirror-worker.js', import.meta.url);
-  if (!existsSync(fileURLToPath(url))) throw new Error(`the mirror worker is not built (${fileURLToPath(url)}): run npm run build`);
+  const url = fromSource
+    ? new URL('../../../dist/server/terminals/mirror/mirror-worker.js', import.meta.url)
+    : new URL('./mirror-worker.js', import.meta.url);
+  if (!existsSync(fileURLToPath(url)))
+    throw new Error(`the mirror worker is not built (${fileURLToPath(url)}): run npm run build`);
   return url;
 }
 
@@ -175,7 +178,8 @@ export class MirrorHost {
   private receive(msg: WorkerMessage): void {
     if (msg[0] === 'p') {
       const list = msg[1];
-      for (let i = 0; i + 2 < list.length; i += 3) this.endpoints.get(list[i] as number)?.progress(list[i + 1] as number, list[i + 2] as number);
+      for (let i = 0; i + 2 < list.length; i += 3)
+        this.endpoints.get(list[i] as number)?.progress(list[i + 1] as number, list[i + 2] as number);
     } else {
       const [, id, n, seq, cols, rows, screen] = msg;
       this.endpoints.get(id)?.snapshot(n, seq, cols, rows, Buffer.from(screen));

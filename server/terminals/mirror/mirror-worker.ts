@@ -43,7 +43,9 @@ const { boundaryWaitMs: WAIT_MS, progressReportMs: PROGRESS_REPORT_MS } = worker
 const NO_BYTES = new Uint8Array(0);
 const encoder = new TextEncoder();
 
-type Entry = { kind: 'w'; n: number; seq: number; clean: boolean; bytes: Uint8Array } | { kind: 'r'; n: number; seq: number; clean: boolean; cols: number; rows: number };
+type Entry =
+  | { kind: 'w'; n: number; seq: number; clean: boolean; bytes: Uint8Array }
+  | { kind: 'r'; n: number; seq: number; clean: boolean; cols: number; rows: number };
 
 interface Mirror {
   id: number;
@@ -143,7 +145,12 @@ function skippable(t: Mirror): boolean {
   const core = (t.term as unknown as { _core?: { buffer?: CoreBuffer } })._core;
   const b = core?.buffer;
   if (!b || typeof b.scrollTop !== 'number') return false; // xterm internals changed: parse everything
-  return t.term.buffer.active.type === 'normal' && b.scrollTop === 0 && b.scrollBottom === t.term.rows - 1 && !t.term.modes.insertMode;
+  return (
+    t.term.buffer.active.type === 'normal' &&
+    b.scrollTop === 0 &&
+    b.scrollBottom === t.term.rows - 1 &&
+    !t.term.modes.insertMode
+  );
 }
 
 function submit(t: Mirror, bytes: Uint8Array, onParsed: () => void): void {
@@ -166,7 +173,13 @@ function pump(t: Mirror): void {
     let plain = 0;
     while (plain < q.length && (q[plain] as Entry).kind === 'w') plain++;
     const writes = q.slice(0, plain) as Extract<Entry, { kind: 'w' }>[];
-    const cut = plain > 0 ? floodCut(writes.map((e) => e.bytes), 2 * t.term.rows + t.scrollback + 2) : null;
+    const cut =
+      plain > 0
+        ? floodCut(
+            writes.map((e) => e.bytes),
+            2 * t.term.rows + t.scrollback + 2,
+          )
+        : null;
     if (cut) {
       const last = writes[cut.endEntry] as Extract<Entry, { kind: 'w' }>;
       const whole = cut.endOffset === last.bytes.length;
@@ -184,7 +197,13 @@ function pump(t: Mirror): void {
       if (whole) submit(t, joined, () => parsed(t, last.n, last.seq, last.clean));
       else {
         submit(t, joined, () => {});
-        q[cut.endEntry] = { kind: 'w', n: last.n, seq: last.seq, clean: last.clean, bytes: last.bytes.subarray(cut.endOffset) };
+        q[cut.endEntry] = {
+          kind: 'w',
+          n: last.n,
+          seq: last.seq,
+          clean: last.clean,
+          bytes: last.bytes.subarray(cut.endOffset),
+        };
       }
       i = whole ? cut.endEntry + 1 : cut.endEntry;
     }
@@ -206,7 +225,23 @@ function handle(m: MirrorMessage): void {
     const term = new Terminal({ cols: m[2], rows: m[3], scrollback: m[4], allowProposedApi: true });
     const ser = new SerializeAddon();
     term.loadAddon(ser);
-    terms.set(id, { id, term, ser, scrollback: m[4], queue: [], submitted: 0, wantedAfter: -1, n: -1, seq: 0, clean: true, inFlight: 0, wanted: false, acceptAny: false, deadline: undefined, disposed: false });
+    terms.set(id, {
+      id,
+      term,
+      ser,
+      scrollback: m[4],
+      queue: [],
+      submitted: 0,
+      wantedAfter: -1,
+      n: -1,
+      seq: 0,
+      clean: true,
+      inFlight: 0,
+      wanted: false,
+      acceptAny: false,
+      deadline: undefined,
+      disposed: false,
+    });
     return;
   }
   const t = terms.get(id);

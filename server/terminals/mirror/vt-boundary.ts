@@ -47,7 +47,8 @@ export class VtBoundary {
       i = lastEsc + 1;
     }
     for (; i < bytes.length; i++) this.step(bytes[i] as number);
-    if (this.state === State.Ground) this.utf8Pending = utf8PendingAfter(0, bytes.subarray(Math.max(lastEsc + 1, bytes.length - 3)));
+    if (this.state === State.Ground)
+      this.utf8Pending = utf8PendingAfter(0, bytes.subarray(Math.max(lastEsc + 1, bytes.length - 3)));
     return this.atBoundary;
   }
 

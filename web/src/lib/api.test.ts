@@ -3,7 +3,11 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ApiError, createShareLink, getSession, listNamespaces, plainMessage } from './api.js';
 
 function answer(status: number, body: unknown): void {
-  vi.stubGlobal('fetch', async () => new Response(body === undefined ? null : typeof body === 'string' ? body : JSON.stringify(body), { status }));
+  vi.stubGlobal(
+    'fetch',
+    async () =>
+      new Response(body === undefined ? null : typeof body === 'string' ? body : JSON.stringify(body), { status }),
+  );
 }
 
 async function apiError(p: Promise<unknown>): Promise<ApiError> {
@@ -19,7 +23,17 @@ afterEach(() => vi.unstubAllGlobals());
 
 describe('REST client', () => {
   it('returns a namespace list that matches the schema', async () => {
-    const ns = { id: 'mnt:4026531841', type: 'mnt', inode: 4026531841, nprocs: 1, pid: 1, user: 'root', command: 'init', nsfs: [], self: true };
+    const ns = {
+      id: 'mnt:4026531841',
+      type: 'mnt',
+      inode: 4026531841,
+      nprocs: 1,
+      pid: 1,
+      user: 'root',
+      command: 'init',
+      nsfs: [],
+      self: true,
+    };
     answer(200, { namespaces: [ns] });
     expect(await listNamespaces()).toEqual({ namespaces: [ns] });
   });
@@ -32,7 +46,12 @@ describe('REST client', () => {
   it('shows the plain words for a known code with the server text as detail, and any other code as is', async () => {
     answer(409, { error: { code: 'NS_BUSY', message: 'held by pid 7' } });
     const busy = await apiError(listNamespaces());
-    expect(busy).toMatchObject({ code: 'NS_BUSY', status: 409, detail: 'held by pid 7', message: 'That namespace is still in use. (held by pid 7)' });
+    expect(busy).toMatchObject({
+      code: 'NS_BUSY',
+      status: 409,
+      detail: 'held by pid 7',
+      message: 'That namespace is still in use. (held by pid 7)',
+    });
     answer(418, { error: { code: 'SOMETHING_NEW', message: 'words' } });
     expect(await apiError(listNamespaces())).toMatchObject({ code: 'SOMETHING_NEW', message: 'words' });
   });

@@ -44,7 +44,8 @@ const PLAIN: Record<string, string> = {
   NS_NOT_FOUND: 'That namespace no longer exists.',
   NS_NOT_OURS: 'That namespace was not created by nsconsole, so it will not delete it.',
   NS_BUSY: 'That namespace is still in use.',
-  NS_DIR_UNSAFE: 'nsconsole refuses its namespace directory: another user could redirect it. Fix its owner and permissions (see the detail).',
+  NS_DIR_UNSAFE:
+    'nsconsole refuses its namespace directory: another user could redirect it. Fix its owner and permissions (see the detail).',
   SESSION_NOT_FOUND: 'That shell session has ended.',
   TOO_MANY_SESSIONS: 'Too many shells are open; close some first.',
   TARGET_CHANGED: 'The process moved to another namespace before the shell could start; try again.',
@@ -65,7 +66,11 @@ export async function request(method: string, path: string, body?: unknown): Pro
     res = await fetch(path, {
       method,
       credentials: 'omit', // nothing of ours is a cookie; the credential is the header
-      headers: { ...authHeaders(), accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      headers: {
+        ...authHeaders(),
+        accept: 'application/json',
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
   } catch (e) {
@@ -112,7 +117,11 @@ export async function listNamespaces(): Promise<NamespaceList> {
 }
 
 export async function getMounts(id: string): Promise<Mount[]> {
-  return expect(MountTableSchema, await request('GET', `/api/namespaces/${encodeURIComponent(id)}/mounts`), 'a mount table').mounts;
+  return expect(
+    MountTableSchema,
+    await request('GET', `/api/namespaces/${encodeURIComponent(id)}/mounts`),
+    'a mount table',
+  ).mounts;
 }
 
 export async function createNamespace(name: string): Promise<Namespace> {
@@ -124,7 +133,11 @@ export async function deleteNamespace(id: string): Promise<void> {
 }
 
 export async function createSession(target: Target, cols: number, rows: number): Promise<{ id: string; pid: number }> {
-  const v = expect(SessionInfoSchema, await request('POST', '/api/sessions', { target, cols, rows }), 'the new shell session');
+  const v = expect(
+    SessionInfoSchema,
+    await request('POST', '/api/sessions', { target, cols, rows }),
+    'the new shell session',
+  );
   return { id: v.id, pid: v.pid };
 }
 
@@ -141,7 +154,11 @@ export function wsUrl(path: string): string {
 /** One session, or null when the server no longer has it. */
 export async function getSession(id: string): Promise<SessionInfo | null> {
   try {
-    return expect(SessionInfoSchema, await request('GET', `/api/sessions/${encodeURIComponent(id)}`), 'a shell session');
+    return expect(
+      SessionInfoSchema,
+      await request('GET', `/api/sessions/${encodeURIComponent(id)}`),
+      'a shell session',
+    );
   } catch (e) {
     if (e instanceof ApiError && e.code === 'SESSION_NOT_FOUND') return null;
     throw e;
@@ -160,7 +177,11 @@ export async function listSessions(): Promise<SessionInfo[]> {
 
 /** A read-only link to one session; `url` is absolute (for pasting elsewhere). */
 export async function createShareLink(id: string): Promise<ShareLink> {
-  const v = expect(ShareLinkSchema, await request('POST', `/api/sessions/${encodeURIComponent(id)}/share`), 'the share link');
+  const v = expect(
+    ShareLinkSchema,
+    await request('POST', `/api/sessions/${encodeURIComponent(id)}/share`),
+    'the share link',
+  );
   return { token: v.token, url: new URL(v.url, location.origin).href };
 }
 

@@ -2,7 +2,18 @@ import { describe, expect, it } from 'vitest';
 import type { Mount } from '../../../shared/api.js';
 import { propagationText, readlinkForm } from './format.js';
 
-const mount = (over: Partial<Mount>): Mount => ({ id: 1, parentId: 0, target: '/', source: 's', fstype: 'tmpfs', options: 'rw', superOptions: 'rw', root: '/', propagation: 'private', ...over });
+const mount = (over: Partial<Mount>): Mount => ({
+  id: 1,
+  parentId: 0,
+  target: '/',
+  source: 's',
+  fstype: 'tmpfs',
+  options: 'rw',
+  superOptions: 'rw',
+  root: '/',
+  propagation: 'private',
+  ...over,
+});
 
 describe('readlinkForm', () => {
   it('writes an id the way readlink /proc/PID/ns/X does', () => {
@@ -21,7 +32,11 @@ describe('propagationText', () => {
     expect(propagationText(mount({ propagation: 'shared', peerGroup: 1 }))).toBe('shared:1');
     expect(propagationText(mount({ propagation: 'shared' }))).toBe('shared');
     expect(propagationText(mount({ propagation: 'slave', masterGroup: 3 }))).toBe('slave master:3');
-    expect(propagationText(mount({ propagation: 'slave,shared', peerGroup: 2, masterGroup: 3 }))).toBe('shared:2 slave master:3');
-    expect(propagationText(mount({ propagation: 'slave', masterGroup: 3, propagateFrom: 4 }))).toBe('slave master:3 propagate_from:4');
+    expect(propagationText(mount({ propagation: 'slave,shared', peerGroup: 2, masterGroup: 3 }))).toBe(
+      'shared:2 slave master:3',
+    );
+    expect(propagationText(mount({ propagation: 'slave', masterGroup: 3, propagateFrom: 4 }))).toBe(
+      'slave master:3 propagate_from:4',
+    );
   });
 });

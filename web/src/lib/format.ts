@@ -20,7 +20,11 @@ export function propagationText(m: Mount): string {
       parts.push('slave', ...(m.masterGroup !== undefined ? [`master:${m.masterGroup}`] : []));
       break;
     case 'slave,shared':
-      parts.push(m.peerGroup !== undefined ? `shared:${m.peerGroup}` : 'shared', 'slave', ...(m.masterGroup !== undefined ? [`master:${m.masterGroup}`] : []));
+      parts.push(
+        m.peerGroup !== undefined ? `shared:${m.peerGroup}` : 'shared',
+        'slave',
+        ...(m.masterGroup !== undefined ? [`master:${m.masterGroup}`] : []),
+      );
       break;
     default:
       parts.push(m.propagation);

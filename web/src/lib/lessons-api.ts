@@ -27,7 +27,11 @@ export async function getLesson(id: string): Promise<LessonDetail> {
 
 /** Undo what the lesson made; resolves to what was removed. */
 export async function resetLesson(id: string): Promise<LessonResetResult> {
-  return expect(LessonResetResultSchema, await request('POST', `/api/lessons/${encodeURIComponent(id)}/reset`), 'the lesson reset');
+  return expect(
+    LessonResetResultSchema,
+    await request('POST', `/api/lessons/${encodeURIComponent(id)}/reset`),
+    'the lesson reset',
+  );
 }
 
 /** What a reset removed, one line each, for the panel. */
@@ -48,7 +52,12 @@ export function proseParagraphs(text: string): ProsePart[][] {
     .split(/\n\s*\n/)
     .map((p) => p.replace(/\s*\n\s*/g, ' ').trim())
     .filter((p) => p.length > 0)
-    .map((p) => p.split('`').map((t, i) => ({ text: t, code: i % 2 === 1 })).filter((part) => part.text.length > 0));
+    .map((p) =>
+      p
+        .split('`')
+        .map((t, i) => ({ text: t, code: i % 2 === 1 }))
+        .filter((part) => part.text.length > 0),
+    );
 }
 
 const LESSON_PARAM = 'lesson';

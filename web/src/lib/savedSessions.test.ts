@@ -31,7 +31,10 @@ describe('saved sessions', () => {
   it('ignores what does not validate: not JSON, a bad target', () => {
     sessionStorage.setItem('nsconsole.session.outside', '{nope');
     expect(loadSavedSession('outside')).toBeNull();
-    sessionStorage.setItem('nsconsole.session.outside', JSON.stringify({ id: 's', target: { kind: 'process', pid: 0 } }));
+    sessionStorage.setItem(
+      'nsconsole.session.outside',
+      JSON.stringify({ id: 's', target: { kind: 'process', pid: 0 } }),
+    );
     expect(loadSavedSession('outside')).toBeNull();
   });
 

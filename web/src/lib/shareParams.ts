@@ -14,5 +14,8 @@ export function parseShareParams(search: string): ShareParams | null {
   const token = q.get('view');
   if (sessionId === null && token === null) return null;
   // A half or malformed link still opens the viewer (which says it cannot connect), never the owner's console.
-  return { sessionId: sessionId !== null && SESSION_ID.test(sessionId) ? sessionId : '', token: token !== null && VIEW_TOKEN.test(token) ? token : '' };
+  return {
+    sessionId: sessionId !== null && SESSION_ID.test(sessionId) ? sessionId : '',
+    token: token !== null && VIEW_TOKEN.test(token) ? token : '',
+  };
 }

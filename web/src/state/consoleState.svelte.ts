@@ -31,15 +31,21 @@ export class ConsoleState {
   });
   /** the compared inside namespace no longer exists (e.g. the picked one was deleted) */
   readonly insideGone = $derived(this.insideMnt !== null && this.namespaces.isGone(this.insideMnt));
-  readonly insideMounts = $derived<Mount[] | null>(this.insideMnt ? (this.namespaces.tables[this.insideMnt] ?? null) : null);
-  readonly outsideMounts = $derived<Mount[] | null>(this.outsideMnt ? (this.namespaces.tables[this.outsideMnt] ?? null) : null);
+  readonly insideMounts = $derived<Mount[] | null>(
+    this.insideMnt ? (this.namespaces.tables[this.insideMnt] ?? null) : null,
+  );
+  readonly outsideMounts = $derived<Mount[] | null>(
+    this.outsideMnt ? (this.namespaces.tables[this.outsideMnt] ?? null) : null,
+  );
   readonly sameNamespace = $derived(this.insideMnt !== null && this.insideMnt === this.outsideMnt);
   readonly diffRows = $derived.by((): DiffRow[] | null => {
     if (this.sameNamespace) return this.insideMounts ? sameRows(this.insideMounts) : null;
     if (!this.insideMounts || !this.outsideMounts) return null;
     return mountDiffRows(this.insideMounts, this.outsideMounts);
   });
-  readonly shownRows = $derived(this.diffOnly ? (this.diffRows?.filter((r) => r.kind !== 'same') ?? null) : this.diffRows);
+  readonly shownRows = $derived(
+    this.diffOnly ? (this.diffRows?.filter((r) => r.kind !== 'same') ?? null) : this.diffRows,
+  );
 
   constructor() {
     // After a reload the inside pane comes back on the namespace it was on (its shell too, if it still runs).
@@ -64,7 +70,13 @@ export class ConsoleState {
 
   /** Make `id` the inside target: the Inside terminal opens a new shell in it. */
   select(id: string): void {
-    if (id === this.selectedId && this.inside.target.kind === 'namespace' && this.inside.status !== 'exited' && this.inside.status !== 'error') return;
+    if (
+      id === this.selectedId &&
+      this.inside.target.kind === 'namespace' &&
+      this.inside.status !== 'exited' &&
+      this.inside.status !== 'error'
+    )
+      return;
     this.selectedId = id;
     this.actionError = null;
     void this.inside.retarget({ kind: 'namespace', id });
@@ -79,7 +91,9 @@ export class ConsoleState {
     const mnt = this.namespaces.list.find((n) => n.type === 'mnt' && n.containers?.some((c) => c.id === container.id));
     this.selectedId = mnt?.id ?? null;
     this.actionError = null;
-    void this.inside.retarget(tools ? { kind: 'container', id: container.id, tools } : { kind: 'container', id: container.id });
+    void this.inside.retarget(
+      tools ? { kind: 'container', id: container.id, tools } : { kind: 'container', id: container.id },
+    );
   }
 
   /** Back to a host shell in the Inside pane. */

@@ -4,7 +4,17 @@
 // the browser tells it which shell session is Outside and which is Inside, and again whenever one changes.
 import { ApiError } from '../lib/api.js';
 import type { PaneName } from '../lib/hook.js';
-import { getLesson, lessonParam, listLessons, resetLesson, resetLines, setLessonParam, type LessonInfo, type LessonStep, type StepProgress } from '../lib/lessons-api.js';
+import {
+  getLesson,
+  lessonParam,
+  listLessons,
+  resetLesson,
+  resetLines,
+  setLessonParam,
+  type LessonInfo,
+  type LessonStep,
+  type StepProgress,
+} from '../lib/lessons-api.js';
 import type { NamespacesState } from './namespaces.svelte.js';
 import type { PaneState } from './pane.svelte.js';
 
@@ -41,7 +51,9 @@ export class LessonState {
   private typing: Record<PaneName, Promise<void>> = { outside: Promise.resolve(), inside: Promise.resolve() };
 
   readonly lesson = $derived(
-    this.detail?.id === this.openId && this.openId !== null ? this.detail : (this.lessons.find((l) => l.id === this.openId && !l.error) ?? null),
+    this.detail?.id === this.openId && this.openId !== null
+      ? this.detail
+      : (this.lessons.find((l) => l.id === this.openId && !l.error) ?? null),
   );
   readonly steps = $derived.by((): LessonStepView[] => {
     const info = this.lesson;
@@ -179,7 +191,9 @@ export class LessonState {
     } catch (e) {
       if (token !== this.openToken) return;
       this.error =
-        e instanceof ApiError && e.status === 404 ? `There is no lesson "${id}".` : `Could not load the lesson: ${e instanceof Error ? e.message : String(e)}`;
+        e instanceof ApiError && e.status === 404
+          ? `There is no lesson "${id}".`
+          : `Could not load the lesson: ${e instanceof Error ? e.message : String(e)}`;
     }
   }
 }

@@ -29,7 +29,11 @@ export class NamespacesState {
   containerFilter = $state<string>('all');
 
   readonly visible = $derived(
-    this.list.filter((n) => (this.typeFilter === 'all' || n.type === this.typeFilter) && (this.containerFilter === 'all' || n.containers?.some((c) => c.id === this.containerFilter))),
+    this.list.filter(
+      (n) =>
+        (this.typeFilter === 'all' || n.type === this.typeFilter) &&
+        (this.containerFilter === 'all' || n.containers?.some((c) => c.id === this.containerFilter)),
+    ),
   );
   /** every container that uses a listed namespace, by name */
   readonly containers = $derived.by((): ContainerRef[] => {

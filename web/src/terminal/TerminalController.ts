@@ -67,7 +67,12 @@ export class TerminalController {
     try {
       created = await createSession(target, this.terminal.cols, this.terminal.rows);
     } catch (e) {
-      if (token === this.startToken && !this.disposed) this.events.status('error', e instanceof ApiError ? e.message : String(e), e instanceof ApiError ? e.code : undefined);
+      if (token === this.startToken && !this.disposed)
+        this.events.status(
+          'error',
+          e instanceof ApiError ? e.message : String(e),
+          e instanceof ApiError ? e.code : undefined,
+        );
       return;
     }
     if (token !== this.startToken || this.disposed) {

@@ -111,7 +111,8 @@ export class ViewerController {
   private onEnded(reason: EndReason): void {
     this.socket = null;
     if (reason.kind === 'exited') this.events.status('exited', null);
-    else if (reason.kind === 'gone') this.events.status('exited', 'The shared shell has ended, or this link is no longer valid.');
+    else if (reason.kind === 'gone')
+      this.events.status('exited', 'The shared shell has ended, or this link is no longer valid.');
     else this.events.status('error', reason.message);
   }
 }

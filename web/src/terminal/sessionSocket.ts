@@ -79,7 +79,10 @@ export class SessionSocket {
     const generation = ++this.gen;
     this.helloSeen = false;
     this.handlers.link(generation === 1 ? 'connecting' : 'reconnecting', this.backoff.attempts);
-    const ws = new WebSocket(wsUrl(`/ws/sessions/${encodeURIComponent(this.sessionId)}`), wsProtocols(this.options.viewToken));
+    const ws = new WebSocket(
+      wsUrl(`/ws/sessions/${encodeURIComponent(this.sessionId)}`),
+      wsProtocols(this.options.viewToken),
+    );
     ws.binaryType = 'arraybuffer';
     this.ws = ws;
     ws.onmessage = (ev) => {

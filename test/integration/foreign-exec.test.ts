@@ -11,6 +11,7 @@ import type { Mount, Namespace, NamespaceList } from '../../shared/api.js';
 import { parseMountinfo } from '../../server/mounts/mountinfo.js';
 import { loadMountNsReader } from '../../server/kernel/statmount.js';
 import { forceProcesslessReadMode } from '../../server/mounts/by-id.js';
+import { nsCpuOf } from '../../server/sandbox/sandbox.js';
 import { KernelFixtures, mntOf, waitFor } from '../helpers/kernel.js';
 import { REPO_ROOT, startServer, type TestServer } from '../helpers/server.js';
 import { spawnServer, type ServerProcess } from '../helpers/process.js';
@@ -52,6 +53,12 @@ async function startAttacker(extra: string[] = []): Promise<Attacker> {
       `--regid=${NOBODY}`,
       '--clear-groups',
       '--',
+      // On one CPU: Linux 6.18 numbers namespaces in per-CPU batches, and binding a mount namespace made on the
+      // other CPU can fail with EINVAL (see server/sandbox/sandbox.ts nsCpuOf); the script's retries then stack
+      // a second bind over the first.
+      'taskset',
+      '--cpu-list',
+      String(nsCpuOf(readFileSync('/proc/self/status', 'utf8'))),
       'unshare',
       '-Urm',
       '--',

@@ -26,14 +26,16 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-type Opened = { ws: WebSocket; closed: Promise<number> };
+/** `first`: the first message, listened for from the start (it can arrive in the very packet that opens the socket). */
+type Opened = { ws: WebSocket; closed: Promise<number>; first: Promise<unknown> };
 
 function open(url: string, opts: WebSocket.ClientOptions = {}): Promise<Opened> {
   const ws = new WebSocket(url, opts);
   cleanups.push(() => ws.terminate());
   const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+  const first = new Promise<unknown>((resolve) => ws.once('message', resolve));
   return new Promise((resolve, reject) => {
-    ws.once('open', () => resolve({ ws, closed }));
+    ws.once('open', () => resolve({ ws, closed, first }));
     ws.once('error', reject);
   });
 }
@@ -57,7 +59,7 @@ describe('event stream caps (real server)', () => {
     return Promise.all(
       Array.from({ length: n }, async () => {
         const o = await open(url(), asOwner(localAddress));
-        await new Promise((resolve) => o.ws.once('message', resolve));
+        await o.first;
         return o;
       }),
     );
@@ -76,10 +78,7 @@ describe('event stream caps (real server)', () => {
     let again: Opened[] = [];
     for (let tries = 0; again.length === 0 && tries < 50; tries++) {
       const o = await open(url(), asOwner('127.0.0.21'));
-      const first = await Promise.race([
-        new Promise((resolve) => o.ws.once('message', resolve)).then(() => 'open'),
-        o.closed.then(() => 'closed'),
-      ]);
+      const first = await Promise.race([o.first.then(() => 'open'), o.closed.then(() => 'closed')]);
       if (first === 'open') again = [o];
       else await new Promise((r) => setTimeout(r, 50));
     }

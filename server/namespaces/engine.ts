@@ -153,6 +153,7 @@ class Engine implements NamespaceEngine {
         snapshot: () => this.snapshot(),
         tableAccess: (id, snap) => this.tableAccess(id, snap),
         readTable: (mntId, access) => readMountinfoRaw(access, mntId, this.helperPids, this.pool),
+        pageTable: (read) => this.pool.page(read.cut ? { raw: read.raw, cut: read.cut } : { raw: read.raw }),
         trackTable: (mntId, access, onFire) => trackMountNs(this.notifier, mntId, access, onFire),
         processEvents: this.processEvents,
       },

@@ -13,7 +13,8 @@
 import type { NamespaceList } from '../../shared/api.js';
 import type { EventsServerMessage } from '../../shared/events.js';
 import type { Logger } from '../log.js';
-import { mountPage } from '../mounts/mountinfo.js';
+import { mountPageJson, type MountPageJson } from '../mounts/mountinfo.js';
+import { mountsMessage } from './mounts-message.js';
 import type { ProcessEvents } from '../kernel/process-events.js';
 import type { MountTracker } from '../mounts/mount-notify.js';
 import type { MountinfoRead, MountNsAccess } from '../mounts/read.js';
@@ -57,6 +58,8 @@ export interface WatchSource {
   readTable(mntId: string, access: MountNsAccess): Promise<MountinfoRead>;
   /** changes whenever a process starts or exits; defaults to /proc/loadavg's last fields (see LIST_CHECK_MS) */
   signature?(): string;
+  /** a read's first page, serialized (the engine does it on its scan worker); default: here, on this thread */
+  pageTable?(read: MountinfoRead): Promise<MountPageJson>;
   /** call `onFire` once when the table behind `access` changes; null where that cannot be known (then: polls) */
   trackTable?(mntId: string, access: MountNsAccess, onFire: () => void): MountTracker | null;
   /** process starts/execs/exits from the kernel; without them the list is checked on a timer (LIST_CHECK_MS) */
@@ -73,6 +76,8 @@ interface TableWatch {
   raw: Buffer | null;
   /** the last `mounts` message: the first page of the table (see mountPage) */
   message: Extract<EngineEvent, { type: 'mounts' }> | null;
+  /** some row of the last page is shared or slave */
+  propagating: boolean;
   /** when the next poll is due (ms epoch); null: only when the list changes */
   dueAt: number | null;
   polling: boolean;
@@ -205,6 +210,7 @@ export class NamespaceWatcher {
         id,
         raw: null,
         message: null,
+        propagating: false,
         dueAt: null,
         polling: false,
         again: false,
@@ -420,11 +426,14 @@ export class NamespaceWatcher {
     if (!tw.raw || !raw.equals(tw.raw)) {
       const hadNsfs = tw.raw?.includes(' - nsfs ') ?? false;
       tw.raw = raw;
-      // One page at most: a table of 20k long paths must not become one 160 MB message (see mountPage).
-      const page = mountPage(raw.toString('utf8'), read.cut);
-      tw.message = page.truncated
-        ? { type: 'mounts', id: tw.id, mounts: page.mounts, truncated: page.truncated }
-        : { type: 'mounts', id: tw.id, mounts: page.mounts };
+      // One page at most: a table of 20k long paths must not become one 160 MB message (see mountPage). Built
+      // on the scan worker; the wait for it counts towards this table's rate below.
+      const page = this.source.pageTable
+        ? await this.source.pageTable(read)
+        : mountPageJson(raw.toString('utf8'), read.cut);
+      if (tw.stopped) return null;
+      tw.message = mountsMessage(tw.id, page);
+      tw.propagating = page.propagating;
       this.broadcast(tw.message, tw.id);
       if (firedAt !== null) this.hooks.pushed?.('mount', (performance.now() - firedAt) / 1000);
       // A new or removed nsfs bind changes the namespace list (NSFS column, persisted rows): rescan soon.
@@ -442,9 +451,7 @@ export class NamespaceWatcher {
     if (tw.tracker) return Math.min(TRACKED_REREAD_MAX_MS, Math.max(TRACKED_REREAD_MS, cost / TRACKED_CPU_SHARE));
     if (where.access.kind !== 'chain')
       return Math.min(TABLE_MAX_INTERVAL_MS, Math.max(TABLE_TICK_MS, cost / TABLE_CPU_SHARE));
-    return tw.message?.mounts.some((m) => m.propagation !== 'private' && m.propagation !== 'unbindable')
-      ? PROPAGATION_POLL_MS
-      : null;
+    return tw.propagating ? PROPAGATION_POLL_MS : null;
   }
 
   /** Track the table unless a tracker is still live (its mark is on the namespace, whichever way it came). */

@@ -3,6 +3,7 @@
 // shared counter (claimChunks). Results are structured-cloneable (they cross threads).
 import type * as nodeFs from 'node:fs';
 import { COMMAND_MAX_BYTES } from '../../shared/constants.js';
+import { mountPageJson, type MountPageJson } from '../mounts/mountinfo.js';
 import { nsLinkText, parseNsLink } from './ns-links.js';
 
 export type Fs = typeof nodeFs;
@@ -276,12 +277,26 @@ export function claimChunks(
   }
 }
 
+/** A table read (readMountinfoJob's bytes) to turn into the page a watcher is sent. */
+export interface PageJobItem {
+  raw: Uint8Array;
+  cut?: ReadCut;
+}
+
+/** Parsing and serializing a table's first page: see mountPageJson. */
+export function mountPageJob(_fs: Fs, items: readonly PageJobItem[]): MountPageJson[] {
+  return items.map((it) =>
+    mountPageJson(Buffer.from(it.raw.buffer, it.raw.byteOffset, it.raw.byteLength).toString('utf8'), it.cut),
+  );
+}
+
 export const JOBS = {
   links: readNsLinksJob,
   inodes: readNsInodesJob,
   nsfs: readNsfsLinesJob,
   mountinfo: readMountinfoJob,
   facts: readFactsJob,
+  page: mountPageJob,
 } as const;
 export type JobName = keyof typeof JOBS;
 export type AnyJob = (fs: Fs, items: readonly unknown[], arg: unknown) => unknown[];

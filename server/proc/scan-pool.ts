@@ -26,8 +26,10 @@ import {
   type NsfsJobArg,
   type NsfsJobItem,
   type NsfsJobResult,
+  type PageJobItem,
   type ReadCaps,
 } from './scan-jobs.js';
+import type { MountPageJson } from '../mounts/mountinfo.js';
 
 /** What the pool logs through (the server's pino logger is one): proc/ imports nothing else of the server. */
 export interface WarnLog {
@@ -107,6 +109,12 @@ export class ScanPool {
   ): Promise<MountinfoJobResult[]> {
     const arg: NsfsJobArg = { maxAttempts, ...caps };
     return this.offMain('mountinfo', items, arg) as Promise<MountinfoJobResult[]>;
+  }
+
+  /** A watched table's first page, parsed and serialized on the worker (see mountPageJson). */
+  async page(item: PageJobItem): Promise<MountPageJson> {
+    const [page] = (await this.offMain('page', [item], null)) as MountPageJson[];
+    return page as MountPageJson;
   }
 
   facts(pids: readonly number[]): Promise<FactsJobResult[]> {

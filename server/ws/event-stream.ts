@@ -9,6 +9,7 @@ import { CLOSE } from '../../shared/protocol.js';
 import { TokenBucket, type Rate } from '../limits/token-bucket.js';
 import type { Logger } from '../log.js';
 import type { NamespaceEngine } from '../namespaces/engine.js';
+import { messageJson } from '../namespaces/mounts-message.js';
 import { Outbox } from './outbox.js';
 import { LessonClientMessageSchema, type LessonServerMessage } from '../../shared/lessons.js';
 import { AppError } from '../errors.js';
@@ -112,7 +113,7 @@ export function attachEventClient(ws: WebSocket, engine: NamespaceEngine, log: L
     for (const [topic, msg] of pending) {
       if (ws.bufferedAmount > HIGH_WATERMARK_BYTES) break;
       pending.delete(topic);
-      outbox.send(JSON.stringify(msg));
+      outbox.send(messageJson(msg));
     }
     if (pending.size === 0) {
       backedUpSince = null;
@@ -127,7 +128,7 @@ export function attachEventClient(ws: WebSocket, engine: NamespaceEngine, log: L
   const send = (msg: StreamMessage) => {
     if (outbox.closed) return;
     if (pending.size === 0 && ws.bufferedAmount <= HIGH_WATERMARK_BYTES) {
-      outbox.send(JSON.stringify(msg));
+      outbox.send(messageJson(msg));
       return;
     }
     // Replace any older message on the same topic: the newest table or list is all the client needs.

@@ -27,10 +27,16 @@ export async function spawnServer(extraArgs: string[] = [], opts: { uid?: number
   // bash without the machine's rc files (see startServer in server.ts for why)
   const shell = path.join(dir, 'bash-norc');
   await writeFile(shell, '#!/bin/sh\nexec /bin/bash --norc --noprofile "$@"\n', { mode: 0o755 });
-  const child = spawn(process.execPath, [MAIN_JS, '--port', '0', '--ns-dir', nsDir, '--shell', shell, ...extraArgs], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    ...(opts.uid !== undefined ? { uid: opts.uid, gid: opts.uid } : {}),
-  });
+  // BENCH_NODE_ARGS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) lets a benchmark's server be profiled.
+  const nodeArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const child = spawn(
+    process.execPath,
+    [...nodeArgs, MAIN_JS, '--port', '0', '--ns-dir', nsDir, '--shell', shell, ...extraArgs],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(opts.uid !== undefined ? { uid: opts.uid, gid: opts.uid } : {}),
+    },
+  );
   const exited = new Promise<number | string>((resolve) =>
     child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)),
   );

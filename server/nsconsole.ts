@@ -93,7 +93,10 @@ export async function startNsconsole(config: Config, log: Logger, opts: StartOpt
     annotate: (snap) => containers.annotate(snap),
     watchHooks: metrics.watchHooks,
   });
-  containers.attach(() => engine.list('mnt'));
+  containers.attach(
+    () => engine.list('mnt'),
+    () => engine.refreshSoon?.(),
+  );
   // --sandbox: every view and session is its caller's sandbox's (server/sandbox/owners.ts), never the host's.
   const sandboxes = config.sandbox ? createSandboxManager(config.sandbox, log) : null;
   const ownerViews = sandboxes ? createOwnerViews(engine, sandboxes) : null;
@@ -249,6 +252,7 @@ export async function startNsconsole(config: Config, log: Logger, opts: StartOpt
       await registry.disposeAll();
       await lessons.dispose(); // after the shells have ended: unmounts and deletes what the lessons made
       await sandboxes?.dispose();
+      containers.dispose();
       engine.dispose();
       audit.close();
     })());

@@ -23,34 +23,53 @@ export const RUNTIME_WAIT_MS = 300;
 const MAX_ANSWER_BYTES = 8 * 1024 * 1024;
 /** After a failed call (refused, timed out, garbage) the API is left alone this long. */
 const FAILURE_BACKOFF_MS = 5000;
-/** An id the API did not know is asked about again only after this long (it may be another runtime's). */
-const UNKNOWN_RETRY_MS = 5000;
+/**
+ * An id the API did not know is asked about again after this long, doubling up to UNKNOWN_RETRY_MAX_MS (it may
+ * be another runtime's). The first retry is quick: a container's first process runs while `docker run` is still
+ * registering it, and the name should follow within the second the issue asks for.
+ */
+const UNKNOWN_RETRY_MS = 200;
+const UNKNOWN_RETRY_MAX_MS = 5000;
 /** Containers not running are not listed; created ones are (their processes exist before `start` answers). */
 const LIVE_FILTER = encodeURIComponent(JSON.stringify({ status: ['created', 'running', 'restarting', 'paused'] }));
 
 export class RuntimeNames {
   private cache = new Map<string, RuntimeFacts>();
-  /** id → when a finished refresh did not know it */
-  private unknownAt = new Map<string, number>();
+  /** id → when it may be asked about again, and the wait after that, for ids a finished refresh did not know */
+  private unknown = new Map<string, { retryAt: number; backoff: number }>();
   private inflight: Promise<void> | null = null;
   private failedAt = 0;
+  /** asks again for ids still unknown; owned here, cleared by dispose */
+  private retryTimer: NodeJS.Timeout | null = null;
+  private disposed = false;
 
+  /** `learned`: names came for containers a list was already given without them (call for a fresh list). */
   constructor(
     private readonly socketPath: string,
     private readonly log: Logger,
+    private readonly learned: () => void = () => undefined,
   ) {}
+
+  dispose(): void {
+    this.disposed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+  }
 
   /** Facts for the ids the API knows; never throws, never waits longer than RUNTIME_WAIT_MS. */
   async facts(ids: readonly string[]): Promise<Map<string, RuntimeFacts>> {
     const now = Date.now();
-    const wanted = ids.filter(
-      (id) => !this.cache.has(id) && now - (this.unknownAt.get(id) ?? -Infinity) >= UNKNOWN_RETRY_MS,
-    );
-    if (wanted.length > 0 && now - this.failedAt >= FAILURE_BACKOFF_MS && existsSync(this.socketPath)) {
+    const wanted = ids.filter((id) => !this.cache.has(id) && now >= (this.unknown.get(id)?.retryAt ?? -Infinity));
+    if (wanted.length > 0 && this.mayAsk(now)) {
       const refresh = this.refresh(wanted);
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([refresh, new Promise<void>((resolve) => (timer = setTimeout(resolve, RUNTIME_WAIT_MS)))]);
+      const answered = await Promise.race([
+        refresh.then(() => true),
+        new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), RUNTIME_WAIT_MS))),
+      ]);
       clearTimeout(timer);
+      // The list goes out without these names; when they come, it is asked for again.
+      if (!answered) void refresh.then(() => this.learnedAny(wanted) && this.learned());
     }
     const out = new Map<string, RuntimeFacts>();
     for (const id of ids) {
@@ -60,8 +79,36 @@ export class RuntimeNames {
     // Forget containers that are gone: the cache holds only what the last list had.
     const live = new Set(ids);
     if (ids.length > 0) for (const id of this.cache.keys()) if (!live.has(id)) this.cache.delete(id);
-    for (const id of this.unknownAt.keys()) if (!live.has(id)) this.unknownAt.delete(id);
+    for (const id of this.unknown.keys()) if (!live.has(id)) this.unknown.delete(id);
     return out;
+  }
+
+  private mayAsk(now: number): boolean {
+    return !this.disposed && now - this.failedAt >= FAILURE_BACKOFF_MS && existsSync(this.socketPath);
+  }
+
+  private learnedAny(ids: readonly string[]): boolean {
+    return ids.some((id) => this.cache.has(id));
+  }
+
+  /** Ask again for the unknown ids when the first of them is due; a list follows if any got a name. */
+  private scheduleRetry(): void {
+    if (this.retryTimer || this.disposed || this.unknown.size === 0) return;
+    const due = Math.min(...[...this.unknown.values()].map((u) => u.retryAt));
+    this.retryTimer = setTimeout(
+      () => {
+        this.retryTimer = null;
+        const now = Date.now();
+        const wanted = [...this.unknown].filter(([, u]) => u.retryAt <= now).map(([id]) => id);
+        if (wanted.length === 0 || !this.mayAsk(now)) return this.scheduleRetry();
+        void this.refresh(wanted).then(() => {
+          if (this.learnedAny(wanted)) this.learned();
+        });
+      },
+      Math.max(0, due - Date.now()),
+    );
+    // Names are a nicety: a pending retry must not keep the process alive.
+    this.retryTimer.unref();
   }
 
   private refresh(wanted: string[]): Promise<void> {
@@ -71,7 +118,15 @@ export class RuntimeNames {
         const body = await getJson(this.socketPath, `/containers/json?all=1&filters=${LIVE_FILTER}`);
         const fresh = parseContainerList(body);
         this.cache = fresh;
-        for (const id of wanted) if (!fresh.has(id)) this.unknownAt.set(id, asked);
+        for (const id of wanted) {
+          if (fresh.has(id)) {
+            this.unknown.delete(id);
+            continue;
+          }
+          const backoff = Math.min(UNKNOWN_RETRY_MAX_MS, (this.unknown.get(id)?.backoff ?? UNKNOWN_RETRY_MS / 2) * 2);
+          this.unknown.set(id, { retryAt: asked + backoff, backoff });
+        }
+        this.scheduleRetry();
       } catch (err) {
         this.failedAt = Date.now();
         // Swallow: names are a nicety; the list shows cgroup names meanwhile. Logged at debug so a missing or

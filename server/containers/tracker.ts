@@ -35,6 +35,7 @@ export class ContainerTracker {
   private readonly names: RuntimeNames;
   private last: { takenAt: number; containers: ContainerInfo[] } = { takenAt: 0, containers: [] };
   private source: (() => Promise<unknown>) | null = null;
+  private refresh: (() => void) | null = null;
   /**
    * `mnt id:pid` → its container, for the processes found in one: a container's init stays in its cgroup, so
    * each scan reads only the cgroups of mount namespaces not known to be a container's (whose processes may be
@@ -43,12 +44,20 @@ export class ContainerTracker {
   private known = new Map<string, CgroupContainer>();
 
   constructor(opts: ContainerTrackerOptions) {
-    this.names = new RuntimeNames(opts.dockerSocket, opts.log);
+    this.names = new RuntimeNames(opts.dockerSocket, opts.log, () => this.refresh?.());
   }
 
-  /** What takes a fresh scan (the engine's list of mount namespaces, which calls annotate). */
-  attach(scan: () => Promise<unknown>): void {
+  /**
+   * `scan`: what takes a fresh scan (the engine's list of mount namespaces, which calls annotate); `refresh`:
+   * asks the live list for a scan soon (names arrived for containers it shows without them).
+   */
+  attach(scan: () => Promise<unknown>, refresh?: () => void): void {
     this.source = scan;
+    this.refresh = refresh ?? null;
+  }
+
+  dispose(): void {
+    this.names.dispose();
   }
 
   /** Finds the containers of a scan and adds `containers` to each of its rows. Never throws for a runtime's sake. */

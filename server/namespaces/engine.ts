@@ -61,6 +61,8 @@ export interface NamespaceEngine {
   /** Namespace id of `type` that process `pid` is in now, or null if unreadable/gone. */
   nsOfPid(pid: number, type: NsType): Promise<string | null>;
   watch(listener: (e: EngineEvent) => void, ids: string[]): { setIds(ids: string[]): void; dispose(): void };
+  /** The live list's rows may have new facts (annotate learned container names): rescan within the list's budget. */
+  refreshSoon?(): void;
   dispose(): void;
 }
 
@@ -309,6 +311,10 @@ class Engine implements NamespaceEngine {
 
   watch(listener: (e: EngineEvent) => void, ids: string[]): WatchHandle {
     return this.watcher.subscribe(listener, ids);
+  }
+
+  refreshSoon(): void {
+    this.watcher.refreshSoon();
   }
 
   dispose(): void {

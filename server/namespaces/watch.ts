@@ -182,6 +182,11 @@ export class NamespaceWatcher {
     return this.scanning;
   }
 
+  /** Scan soon, within the list's CPU budget: something the rows show changed without a process event. */
+  refreshSoon(): void {
+    this.requestRescan();
+  }
+
   /** Scan soon, within the list's CPU budget (a watched table's nsfs binds changed). */
   private requestRescan(): void {
     this.listDirty = true;

@@ -103,6 +103,36 @@ describe('RuntimeNames', () => {
     });
   }
 
+  it('asks again soon for a container the daemon did not list yet, and says when its name came', async () => {
+    // `docker run`: the container's first process runs while the daemon is still registering it.
+    let calls = 0;
+    const socket = await fakeDaemon((_req, res) => {
+      calls++;
+      res.end(JSON.stringify(calls === 1 ? [] : [container]));
+    });
+    let learned!: () => void;
+    const told = new Promise<void>((resolve) => (learned = resolve));
+    const names = new RuntimeNames(socket, log, () => learned());
+    cleanups.push(() => names.dispose());
+    expect((await names.facts([ID])).size).toBe(0);
+    await told; // well before the 5 s an unknown id used to wait
+    expect((await names.facts([ID])).get(ID)?.name).toBe('web-1');
+    expect(calls).toBe(2);
+  });
+
+  it('an answer that comes after the list stopped waiting still reaches the list', async () => {
+    const socket = await fakeDaemon((_req, res) => {
+      setTimeout(() => res.end(JSON.stringify([container])), RUNTIME_WAIT_MS + 200);
+    });
+    let learned!: () => void;
+    const told = new Promise<void>((resolve) => (learned = resolve));
+    const names = new RuntimeNames(socket, log, () => learned());
+    cleanups.push(() => names.dispose());
+    expect((await names.facts([ID])).size).toBe(0);
+    await told;
+    expect((await names.facts([ID])).get(ID)?.name).toBe('web-1');
+  });
+
   it('without a socket answers at once with nothing', async () => {
     const t0 = performance.now();
     const facts = await new RuntimeNames('/nonexistent/docker.sock', log).facts([ID]);

@@ -42,6 +42,8 @@ export class ContainerTracker {
    * joining one right now, so a "none" is never kept). Entries not seen in a scan are dropped.
    */
   private known = new Map<string, CgroupContainer>();
+  /** the same keys → that init's namespaces (8 readlinks a container a scan otherwise; a scan per process event) */
+  private namespacesOf = new Map<string, Partial<Record<NsType, string>>>();
 
   constructor(opts: ContainerTrackerOptions) {
     this.names = new RuntimeNames(opts.dockerSocket, opts.log, () => this.refresh?.());
@@ -62,7 +64,7 @@ export class ContainerTracker {
 
   /** Finds the containers of a scan and adds `containers` to each of its rows. Never throws for a runtime's sake. */
   async annotate(snap: Snapshot): Promise<void> {
-    const found = new Map<string, { where: CgroupContainer; pid: number }>();
+    const found = new Map<string, { where: CgroupContainer; pid: number; key: string }>();
     const known = new Map<string, CgroupContainer>();
     for (const [id, pids] of snap.members) {
       if (!id.startsWith('mnt:')) continue;
@@ -72,20 +74,26 @@ export class ContainerTracker {
       if (!where) continue;
       known.set(key, where);
       const seen = found.get(where.id);
-      if (!seen || pid < seen.pid) found.set(where.id, { where, pid });
+      if (!seen || pid < seen.pid) found.set(where.id, { where, pid, key });
     }
     this.known = known;
     const facts = await this.names.facts([...found.keys()]);
     const containers: ContainerInfo[] = [];
-    for (const [id, { where, pid }] of found) {
-      const namespaces: Partial<Record<NsType, string>> = {};
-      for (const type of NS_TYPES) {
-        const ns = readNsLink(pid, type);
-        if (ns) namespaces[type] = ns;
+    const namespacesOf = new Map<string, Partial<Record<NsType, string>>>();
+    for (const [id, { where, pid, key }] of found) {
+      let namespaces = this.namespacesOf.get(key);
+      if (!namespaces) {
+        namespaces = {};
+        for (const type of NS_TYPES) {
+          const ns = readNsLink(pid, type);
+          if (ns) namespaces[type] = ns;
+        }
       }
       if (!namespaces.mnt) continue; // exited meanwhile
+      namespacesOf.set(key, namespaces);
       containers.push(describe(id, where, pid, namespaces, facts.get(id)));
     }
+    this.namespacesOf = namespacesOf;
     containers.sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id));
     const byNs = new Map<string, ContainerInfo[]>();
     for (const c of containers) {

@@ -35,14 +35,29 @@ const PROC_EVENT_EXIT = 0x8000_0000;
 const RECV_SIZE = 4096;
 const ENOBUFS = 105;
 
+/**
+ * The processes that started, exec'd, renamed or exited between two arm() calls: a scan right after the
+ * earlier one plus fresh reads of these PIDs is what a full scan would see now — but for a process that
+ * switched namespaces in place (setns/unshare without exec), which no event reports. `pids` null: unknown
+ * (the first arm, or events were lost): only a full scan will do.
+ */
+export interface ProcessDelta {
+  /** when the earlier arm() was (performance.now()); a scan that started before it missed some of these */
+  since: number;
+  pids: ReadonlySet<number> | null;
+}
+
 export interface ProcessEvents {
   /**
-   * Forget what happened so far and call `onActivity` once at the next process start, exec, comm change or
-   * exit. Call it before scanning: anything before is in the scan, anything after reports.
+   * Call `onActivity` once at the next process start, exec, comm change or exit, and return what happened
+   * since the last call. Call it before scanning: anything before is in the scan, anything after reports.
    */
-  arm(onActivity: () => void): void;
+  arm(onActivity: () => void): ProcessDelta;
   dispose(): void;
 }
+
+/** Past this many PIDs between two scans, a delta is not worth keeping: the next scan reads everything. */
+const DELTA_MAX_PIDS = 20_000;
 
 /** The proc connector, or null where it cannot be had (not root, no netlink, no koffi). */
 export function openProcessEvents(libc: Libc | null, waiter: EventWaiter | null, log: Logger): ProcessEvents | null {
@@ -106,6 +121,9 @@ class ProcConnector implements ProcessEvents {
   private readonly buf = Buffer.alloc(RECV_SIZE);
   private onActivity: (() => void) | null = null;
   private disposed = false;
+  /** PIDs heard about since the last arm(); null when some were lost (or before the first arm) */
+  private touched: Set<number> | null = null;
+  private armedAt = -Infinity;
   /** false when the waiter was already disposed: nothing would ever be heard */
   readonly listening: boolean;
 
@@ -118,11 +136,15 @@ class ProcConnector implements ProcessEvents {
     if (!this.listening) this.dispose();
   }
 
-  arm(onActivity: () => void): void {
-    if (this.disposed) return;
+  arm(onActivity: () => void): ProcessDelta {
+    if (this.disposed) return { since: this.armedAt, pids: null };
     this.drain();
+    const delta: ProcessDelta = { since: this.armedAt, pids: this.touched };
+    this.touched = new Set();
+    this.armedAt = performance.now();
     this.onActivity = onActivity;
     this.waiter.rearm(this.fd);
+    return delta;
   }
 
   dispose(): void {
@@ -153,20 +175,30 @@ class ProcConnector implements ProcessEvents {
       if (n < 0) {
         if (this.libc.errno() !== ENOBUFS) return relevant; // EAGAIN: all read
         relevant = true; // some were dropped: assume one was about a process
+        this.touched = null;
         continue;
       }
       if (n < DATA_AT + 8) continue;
-      relevant ||= isAboutAProcess(this.buf);
+      const pid = processOf(this.buf);
+      if (pid === null) continue;
+      relevant = true;
+      this.touched?.add(pid);
+      if (this.touched && this.touched.size > DELTA_MAX_PIDS) this.touched = null;
     }
   }
 }
 
-function isAboutAProcess(msg: Buffer): boolean {
+/** The process (thread group) an event is about, or null for a thread's start, exit or rename. */
+function processOf(msg: Buffer): number | null {
   const what = msg.readUInt32LE(EVENT_AT);
   // fork: parent pid, parent tgid, child pid, child tgid — a process when the child leads its thread group.
-  if (what === PROC_EVENT_FORK) return msg.readUInt32LE(DATA_AT + 8) === msg.readUInt32LE(DATA_AT + 12);
-  // exit and comm: pid, tgid.
-  if (what === PROC_EVENT_EXIT || what === PROC_EVENT_COMM)
-    return msg.readUInt32LE(DATA_AT) === msg.readUInt32LE(DATA_AT + 4);
-  return what === PROC_EVENT_EXEC;
+  if (what === PROC_EVENT_FORK) {
+    const child = msg.readUInt32LE(DATA_AT + 8);
+    return child === msg.readUInt32LE(DATA_AT + 12) ? child : null;
+  }
+  // exec, exit and comm: pid, tgid.
+  const pid = msg.readUInt32LE(DATA_AT);
+  if (what === PROC_EVENT_EXEC) return msg.readUInt32LE(DATA_AT + 4);
+  if (what === PROC_EVENT_EXIT || what === PROC_EVENT_COMM) return pid === msg.readUInt32LE(DATA_AT + 4) ? pid : null;
+  return null;
 }

@@ -1,7 +1,8 @@
 // Namespaces of processes, from /proc: one readlink per /proc/PID/ns/<type>, grouped by inode, with lsns's
 // facts (NPROCS, lowest PID, USER, COMMAND). The /proc reads themselves are server/proc/.
 import { readFileSync, statSync } from 'node:fs';
-import { nsId, type NsType, type ScanProblem } from '../../shared/api.js';
+import { nsId, NS_TYPES, type NsType, type ScanProblem } from '../../shared/api.js';
+import type { ProcessDelta } from '../kernel/process-events.js';
 import { listPids } from '../proc/pids.js';
 import { ERRNO_CODES, type FactsJobResult } from '../proc/scan-jobs.js';
 import type { ScanPool } from '../proc/scan-pool.js';
@@ -18,21 +19,60 @@ export interface ProcessScan {
 
 export const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+/**
+ * Each PID's namespace inodes from the last full-type scan, to read again only the PIDs the kernel said
+ * something about (ProcessDelta): with 50 containers a scan was ~2,000 readlinks, and `docker run` causes ten
+ * scans within a second, which spent the list's CPU budget and left a new container unlisted for seconds.
+ */
+export class InodeCache {
+  private byPid = new Map<number, number[]>();
+  /** when the scan these came from started (performance.now()) */
+  private startedAt = -Infinity;
+
+  /** The cached inodes usable with `delta`: null when they are older than what the delta covers. */
+  usable(delta: ProcessDelta | undefined): { byPid: ReadonlyMap<number, number[]>; dirty: ReadonlySet<number> } | null {
+    if (!delta?.pids || this.startedAt < delta.since) return null;
+    return { byPid: this.byPid, dirty: delta.pids };
+  }
+
+  /** Keep a scan's reads, unless one that started later is already kept. */
+  store(startedAt: number, byPid: Map<number, number[]>): void {
+    if (startedAt < this.startedAt) return;
+    this.startedAt = startedAt;
+    this.byPid = byPid;
+  }
+}
+
+/**
+ * `cache` and `delta` (process-event mode, all types): PIDs the delta does not name keep their cached inodes;
+ * others are read. Without them, or when the cache is older than the delta, every PID is read.
+ */
 export async function scanProcesses(
   types: readonly NsType[],
   skipPids: ReadonlySet<number>,
   pool: ScanPool,
+  cache?: InodeCache,
+  delta?: ProcessDelta,
 ): Promise<ProcessScan> {
+  const startedAt = performance.now();
   const members = new Map<string, number[]>();
   const problems: ScanProblem[] = [];
   const pids = listPids().filter((pid) => !skipPids.has(pid));
-  const inodes = await pool.inodes(pids, types);
+  const allTypes = cache !== undefined && types.length === NS_TYPES.length && types.every((t, i) => NS_TYPES[i] === t);
+  const cached = allTypes ? cache.usable(delta) : null;
+  const toRead = cached ? pids.filter((pid) => cached.dirty.has(pid) || !cached.byPid.has(pid)) : pids;
+  const read = await pool.inodes(toRead, types);
+  const byPid = new Map<number, number[]>();
+  for (let k = 0; k < toRead.length; k++)
+    byPid.set(toRead[k] as number, read.slice(k * types.length, (k + 1) * types.length));
+  if (cached) for (const pid of pids) if (!byPid.has(pid)) byPid.set(pid, cached.byPid.get(pid) as number[]);
+  if (allTypes) cache.store(startedAt, byPid);
   // One id string per namespace, not one per process: ids are built when an inode is first met per type.
   const idOf = types.map(() => new Map<number, string>());
-  for (let i = 0; i < pids.length; i++) {
-    const pid = pids[i] as number;
+  for (const pid of pids) {
+    const inodes = byPid.get(pid) as number[];
     for (let j = 0; j < types.length; j++) {
-      const inode = inodes[i * types.length + j] as number;
+      const inode = inodes[j] as number;
       const type = types[j] as NsType;
       if (inode < 0) {
         const code = ERRNO_CODES[-inode] ?? 'EIO';

@@ -19,11 +19,13 @@ import { mountPage, parseMountinfo } from '../mounts/mountinfo.js';
 import { createMountNotifier, trackMountNs, type MountNotifier } from '../mounts/mount-notify.js';
 import { EventWaiter } from '../kernel/event-waiter.js';
 import { loadLibc } from '../kernel/libc.js';
-import { openProcessEvents, type ProcessEvents } from '../kernel/process-events.js';
+import { openProcessEvents, type ProcessDelta, type ProcessEvents } from '../kernel/process-events.js';
 import { readMountinfoRaw, type MountinfoRead, type MountNsAccess } from '../mounts/read.js';
 import { hasCapSysAdmin } from '../proc/status.js';
 import { notPrivileged, NsfsError, openNamespace, openNamespaceOffLoop, type NamespaceEntry } from '../kernel/nsfs.js';
-import { UserNames } from './discovery.js';
+import { InodeCache, UserNames } from './discovery.js';
+import { childrenCpuMs, threadsCpuMs } from './watch-timing.js';
+import { processlessReadMode } from '../mounts/by-id.js';
 import { readNsLink } from '../proc/ns-links.js';
 import { Lifecycle } from './lifecycle.js';
 import { OwnerFacts } from './owners.js';
@@ -143,6 +145,7 @@ class Engine implements NamespaceEngine {
       persisted,
       helperPids: this.helperPids,
       pool: this.pool,
+      inodes: new InodeCache(),
     };
     this.owners = new OwnerFacts({
       selfUserInode: statSync('/proc/self/ns/user').ino,
@@ -152,10 +155,14 @@ class Engine implements NamespaceEngine {
     this.lifecycle = new Lifecycle(nsDir, this.helperPids);
     this.watcher = new NamespaceWatcher(
       {
-        snapshot: () => this.snapshot(),
+        snapshot: (delta) => this.snapshot(NS_TYPES, delta),
         tableAccess: (id, snap) => this.tableAccess(id, snap),
         readTable: (mntId, access) => readMountinfoRaw(access, mntId, this.helperPids, this.pool),
         pageTable: (read) => this.pool.page(read.cut ? { raw: read.raw, cut: read.cut } : { raw: read.raw }),
+        // The scan's own threads, and on kernels before 6.15 the helpers it ran — not the terminals' mirror
+        // worker, nor a shell that exits with an hour of CPU behind it (children are counted only where a scan
+        // starts some).
+        cpuMs: () => threadsCpuMs(this.pool.threadIds()) + (processlessReadMode() === 'by-id' ? 0 : childrenCpuMs()),
         trackTable: (mntId, access, onFire) => trackMountNs(this.notifier, mntId, access, onFire),
         processEvents: this.processEvents,
       },
@@ -327,8 +334,8 @@ class Engine implements NamespaceEngine {
   }
 
   /** A snapshot whose rows say who owns them (owners.ts). */
-  private async snapshot(types: readonly NsType[] = NS_TYPES): Promise<Snapshot> {
-    const snap = await takeSnapshot(this.deps, types);
+  private async snapshot(types: readonly NsType[] = NS_TYPES, delta?: ProcessDelta): Promise<Snapshot> {
+    const snap = await takeSnapshot(this.deps, types, delta);
     this.owners.annotate(snap.namespaces);
     await this.annotate?.(snap);
     return snap;

@@ -1,7 +1,8 @@
 // One consistent-enough picture of the machine's namespaces: the process scan, the nsfs binds of every
 // readable mount namespace, and the Namespace rows built from both. Engine calls and watchers all start here.
 import { NS_TYPES, nsIdInode, nsIdType, type Namespace, type NsType, type ScanProblem } from '../../shared/api.js';
-import { factsOf, scanProcesses, type ProcessFacts, type UserNames } from './discovery.js';
+import { factsOf, scanProcesses, type InodeCache, type ProcessFacts, type UserNames } from './discovery.js';
+import type { ProcessDelta } from '../kernel/process-events.js';
 import { nsfsPathsByNamespace, type NsfsBind, type PersistedScan, type PersistedScanner } from './persisted.js';
 import type { MountNsAccess } from '../mounts/read.js';
 import type { HelperPids } from '../proc/run.js';
@@ -28,12 +29,19 @@ export interface SnapshotDeps {
   persisted: PersistedScanner;
   helperPids: HelperPids;
   pool: ScanPool;
+  /** each PID's namespaces as last read, for scans with a ProcessDelta */
+  inodes?: InodeCache;
 }
 
-export async function takeSnapshot(deps: SnapshotDeps, types: readonly NsType[] = NS_TYPES): Promise<Snapshot> {
+/** `delta`: see scanProcesses; only the live list passes one. */
+export async function takeSnapshot(
+  deps: SnapshotDeps,
+  types: readonly NsType[] = NS_TYPES,
+  delta?: ProcessDelta,
+): Promise<Snapshot> {
   // Persisted namespaces are found through mount namespaces, so mnt is always scanned.
   const scanTypes = types.includes('mnt') ? types : [...types, 'mnt' as const];
-  const { members, problems } = await scanProcesses(scanTypes, deps.helperPids, deps.pool);
+  const { members, problems } = await scanProcesses(scanTypes, deps.helperPids, deps.pool, deps.inodes, delta);
   const mntMembers = new Map<string, number[]>();
   for (const [id, pids] of members) if (id.startsWith('mnt:')) mntMembers.set(id, pids);
   const wanted = new Set<string>(types);

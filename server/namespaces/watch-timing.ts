@@ -94,6 +94,23 @@ export function cpuMsWithChildren(): number {
   return (own.user + own.system) / 1000 + childrenCpuMs();
 }
 
+/**
+ * CPU ms the given threads of this process have run, from /proc/self/task/TID/schedstat (nanoseconds, exact):
+ * a scan's own cost. process.cpuUsage() counts every thread, so a terminal flood on the mirror worker made
+ * each scan look like it cost the whole flood's CPU, and the list waited seconds for its budget.
+ */
+export function threadsCpuMs(tids: readonly number[]): number {
+  let ns = 0;
+  for (const tid of tids) {
+    try {
+      ns += Number(readProcFile(`/proc/self/task/${tid}/schedstat`).toString('latin1').split(' ')[0]);
+    } catch {
+      // Swallow: the thread is gone (a restarted worker); what it ran is no longer anyone's cost.
+    }
+  }
+  return ns / 1e6;
+}
+
 /** CPU ms of this process's children that have been waited for, in 10 ms steps; 0 where /proc is unreadable. */
 export function childrenCpuMs(): number {
   try {
@@ -116,6 +133,14 @@ export const LIST_BUDGET_WINDOW_MS = 10_000;
  * ran out after two scans and NPROCS lagged up to LIST_MAX_GAP_MS behind a pane's `nsenter`.
  */
 export const LIST_EVENT_CPU_SHARE = 0.03;
+
+/**
+ * With process events, a scan follows the last one at least this much later: the events of one command come in
+ * bursts (`docker run` is ten within a second: runc, its init, the shim, the exec), and one scan a little later
+ * sees them all, where a scan for each spent the list's whole CPU budget and left the next container unlisted
+ * for seconds. A person's `unshare` after a quiet moment is still scanned at once.
+ */
+export const LIST_EVENT_MIN_GAP_MS = 100;
 
 /**
  * When the next list scan may run, with process events: at once while the scans of the last

@@ -15,7 +15,7 @@ import type { EventsServerMessage } from '../../shared/events.js';
 import type { Logger } from '../log.js';
 import { mountPageJson, type MountPageJson } from '../mounts/mountinfo.js';
 import { mountsMessage } from './mounts-message.js';
-import type { ProcessEvents } from '../kernel/process-events.js';
+import type { ProcessDelta, ProcessEvents } from '../kernel/process-events.js';
 import type { MountTracker } from '../mounts/mount-notify.js';
 import type { MountinfoRead, MountNsAccess } from '../mounts/read.js';
 import {
@@ -24,6 +24,7 @@ import {
   LIST_CHECK_MS,
   LIST_CPU_SHARE,
   LIST_MAX_AGE_MS,
+  LIST_EVENT_MIN_GAP_MS,
   LIST_MAX_GAP_MS,
   procSignature,
   PROPAGATION_POLL_MS,
@@ -51,7 +52,8 @@ export interface WatchHandle {
 }
 
 export interface WatchSource {
-  snapshot(): Promise<Snapshot>;
+  /** `delta`: the processes that changed since the last scan's start (read only those again); absent: read all */
+  snapshot(delta?: ProcessDelta): Promise<Snapshot>;
   /** where `id`'s mount table comes from according to `snap`; null when the namespace is gone */
   tableAccess(id: string, snap: Snapshot): { mntId: string; access: MountNsAccess } | null;
   /** the raw mountinfo bytes (within the read caps): compared as bytes, decoded and parsed only when they change */
@@ -62,6 +64,8 @@ export interface WatchSource {
   pageTable?(read: MountinfoRead): Promise<MountPageJson>;
   /** call `onFire` once when the table behind `access` changes; null where that cannot be known (then: polls) */
   trackTable?(mntId: string, access: MountNsAccess, onFire: () => void): MountTracker | null;
+  /** CPU ms used so far by scans' threads and helpers (default: the whole process and its children) */
+  cpuMs?(): number;
   /** process starts/execs/exits from the kernel; without them the list is checked on a timer (LIST_CHECK_MS) */
   processEvents?: ProcessEvents | null;
 }
@@ -137,6 +141,8 @@ export class NamespaceWatcher {
   private disposed = false;
   /** when the oldest process event not yet in a scan came (performance.now()), for WatchHooks.pushed */
   private processEventAt: number | null = null;
+  /** when the last scan that read every process ran (Date.now()); see scanList */
+  private lastFullScanAt = -Infinity;
 
   constructor(
     private readonly source: WatchSource,
@@ -263,6 +269,10 @@ export class NamespaceWatcher {
     if (changed && age >= (last?.minGapMs ?? 0)) void this.rescan();
   }
 
+  private cpuMs(): number {
+    return this.source.cpuMs ? this.source.cpuMs() : cpuMsWithChildren();
+  }
+
   private signature(): string {
     return this.source.signature ? this.source.signature() : procSignature();
   }
@@ -271,7 +281,8 @@ export class NamespaceWatcher {
   private scheduleListScan(): void {
     if (this.listTimer || this.scanning || this.disposed || this.subs.size === 0) return;
     const last = this.lastScan;
-    const delay = last ? this.scanBudget.delay(Date.now(), last.cpuMs) : 0;
+    const now = Date.now();
+    const delay = last ? Math.max(this.scanBudget.delay(now, last.cpuMs), last.at + LIST_EVENT_MIN_GAP_MS - now) : 0;
     this.listTimer = setTimeout(() => {
       this.listTimer = null;
       if (this.listDirty) void this.rescan();
@@ -285,23 +296,27 @@ export class NamespaceWatcher {
     this.listDirty = false;
     const eventAt = this.processEventAt;
     this.processEventAt = null;
-    events?.arm(() => {
+    const delta = events?.arm(() => {
       this.processEventAt ??= performance.now();
       this.listDirty = true;
       this.scheduleListScan();
     });
+    // Between full scans, read only the processes the kernel told about. A process that switches namespaces in
+    // place (setns without exec) tells nothing: every EVENT_DRIVEN_MAX_AGE_MS one scan reads all of them.
+    const full = Date.now() - this.lastFullScanAt >= EVENT_DRIVEN_MAX_AGE_MS - this.tickMs;
     const signature = events ? '' : this.signature();
     const started = performance.now();
-    const cpu0 = cpuMsWithChildren();
+    const cpu0 = this.cpuMs();
     let snap: Snapshot | null = null;
     try {
-      snap = await this.source.snapshot();
+      snap = await this.source.snapshot(full ? undefined : delta);
+      if (full) this.lastFullScanAt = Date.now();
     } catch (err) {
       this.log.warn({ err }, 'namespace scan failed; retrying at the next check');
     }
     // CPU counts the worker thread's half and any helper process too, and includes the cold-cache costs a wall
     // clock would hide.
-    const cpuMs = cpuMsWithChildren() - cpu0;
+    const cpuMs = this.cpuMs() - cpu0;
     const cost = Math.max(performance.now() - started, cpuMs);
     this.hooks.scanned?.((performance.now() - started) / 1000);
     if (this.disposed || this.subs.size === 0) return snap;
@@ -501,6 +516,7 @@ export class NamespaceWatcher {
     this.listMessage = null;
     this.listFingerprint = '';
     this.lastScan = null;
+    this.lastFullScanAt = -Infinity;
     this.nextListCheckAt = 0;
   }
 

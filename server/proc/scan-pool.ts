@@ -77,6 +77,8 @@ export const TABLE_READ_CAPS: ReadCaps = { maxBytes: 2 * 1024 * 1024, budgetMs: 
 
 export class ScanPool {
   private worker: Worker | null = null;
+  /** the worker's thread id, once it said (see threadIds) */
+  private workerTid: number | null = null;
   private workerBroken = false;
   private disposed = false;
   private nextId = 1;
@@ -119,6 +121,11 @@ export class ScanPool {
 
   facts(pids: readonly number[]): Promise<FactsJobResult[]> {
     return this.split('facts', pids, COMMAND_MAX_BYTES, FACTS_PER_CHUNK, FACTS_WEIGHT) as Promise<FactsJobResult[]>;
+  }
+
+  /** The threads scans run on: this (main) thread and the worker once it started; see threadsCpuMs. */
+  threadIds(): number[] {
+    return this.workerTid === null ? [process.pid] : [process.pid, this.workerTid];
   }
 
   dispose(): void {
@@ -204,7 +211,11 @@ export class ScanPool {
       const w = new Worker(scanWorkerUrl());
       // An idle worker must not keep the process alive, nor a finished test.
       w.unref();
-      w.on('message', (m: { id: number; result?: unknown; error?: string }) => {
+      w.on('message', (m: { id: number; result?: unknown; error?: string; tid?: number }) => {
+        if (m.tid !== undefined) {
+          this.workerTid = m.tid;
+          return;
+        }
         const p = this.pending.get(m.id);
         this.pending.delete(m.id);
         if (this.pending.size === 0) w.unref();
@@ -224,6 +235,7 @@ export class ScanPool {
   private failWorker(w: Worker, err: Error): void {
     if (this.worker !== w) return;
     this.worker = null;
+    this.workerTid = null;
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
   }

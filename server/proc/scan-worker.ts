@@ -18,6 +18,9 @@ interface JobMessage {
 const port = parentPort;
 if (!port) throw new Error('scan-worker.ts runs as a worker thread (scan-pool.ts starts it)');
 
+// Which thread this is (`PID/task/TID`), so the pool can count this thread's CPU as the scans' cost.
+port.postMessage({ tid: Number(fs.readlinkSync('/proc/thread-self').split('/').pop()) });
+
 port.on('message', (m: JobMessage) => {
   try {
     port.postMessage({ id: m.id, result: claimChunks(JOBS[m.job] as AnyJob, fs, m.items, m.arg, m.ctl, m.chunk) });

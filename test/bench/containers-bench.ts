@@ -114,7 +114,9 @@ export async function benchContainers(): Promise<Row[]> {
       latencies = [];
       for (let i = 0; i < LATENCY_SAMPLES; i++) {
         const name = `bench-live-${i}`;
-        await daemon.dockerAsync('run', '-d', '--name', name, '--network', 'none', SHELL_IMAGE, 'sleep', '100000');
+        const cid = (
+          await daemon.dockerAsync('run', '-d', '--name', name, '--network', 'none', SHELL_IMAGE, 'sleep', '100000')
+        ).trim();
         const returned = performance.now();
         const deadline = returned + 10_000;
         let seen: number | null = null;
@@ -124,6 +126,12 @@ export async function benchContainers(): Promise<Row[]> {
           if (seen === null) await new Promise((r) => setTimeout(r, 5));
         }
         latencies.push(seen === null ? 10_000 : Math.max(0, seen - returned));
+        if (process.env.BENCH_DEBUG) {
+          const unnamed = lists.find((m) => m.list.namespaces.some((n) => n.containers?.some((c) => c.id === cid)));
+          say(
+            `${name}: named ${seen === null ? 'never' : (seen - returned).toFixed(0)} ms, listed ${unnamed ? (unnamed.at - returned).toFixed(0) : 'never'} ms, lists ${lists.length}`,
+          );
+        }
       }
       ws.close();
     } finally {

@@ -103,6 +103,23 @@ describe('process events', () => {
     await new Promise((r) => second.once('exit', r));
     await waitFor(() => heard === 2, 'a second process event after re-arming');
   });
+
+  it('name the processes that started or exited since the last arm, and only those', async () => {
+    const libc = loadLibc() as Libc;
+    const waiter = new EventWaiter(libc, log);
+    const events = openProcessEvents(libc, waiter, log) as NonNullable<ReturnType<typeof openProcessEvents>>;
+    disposers.push(
+      () => waiter.dispose(),
+      () => events.dispose(),
+    );
+    expect(events.arm(() => undefined).pids).toBeNull(); // nothing to compare with yet
+    const child = spawn('true');
+    await new Promise((r) => child.once('exit', r));
+    const delta = events.arm(() => undefined);
+    expect(delta.pids?.has(child.pid as number)).toBe(true);
+    expect(delta.pids?.has(process.pid)).toBe(false);
+    expect(events.arm(() => undefined).pids?.has(child.pid as number)).toBe(false);
+  });
 });
 
 describe('namespace list with change tracking', () => {

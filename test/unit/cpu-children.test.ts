@@ -1,7 +1,7 @@
 // ScanBudget's clock: CPU of this process plus the helper processes it ran (issue 16 item 8: helpers were free).
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { cpuMsWithChildren } from '../../server/namespaces/watch-timing.js';
+import { cpuMsWithChildren, threadsCpuMs } from '../../server/namespaces/watch-timing.js';
 
 describe('cpuMsWithChildren', () => {
   it('counts the CPU of a child that was waited for, which process.cpuUsage() misses', () => {
@@ -15,5 +15,21 @@ describe('cpuMsWithChildren', () => {
     const allMs = cpuMsWithChildren() - all0;
     // The child's time shows up in ours-plus-children, well beyond what this process itself spent.
     expect(allMs - ownMs).toBeGreaterThan(50);
+  });
+});
+
+describe('threadsCpuMs', () => {
+  it("counts the named threads' CPU and not another thread's, which process.cpuUsage() mixes in", async () => {
+    const { Worker } = await import('node:worker_threads');
+    // A worker that burns CPU for ~300 ms while this thread sleeps: a terminal mirror parsing a flood.
+    const burner = new Worker('const t = Date.now(); while (Date.now() - t < 300);', { eval: true });
+    const main0 = threadsCpuMs([process.pid]);
+    const all0 = process.cpuUsage();
+    await new Promise((resolve) => burner.once('exit', resolve));
+    const mainMs = threadsCpuMs([process.pid]) - main0;
+    const all = process.cpuUsage(all0);
+    expect((all.user + all.system) / 1000).toBeGreaterThan(200);
+    expect(mainMs).toBeLessThan(100);
+    expect(mainMs).toBeGreaterThanOrEqual(0);
   });
 });

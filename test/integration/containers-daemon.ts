@@ -2,7 +2,7 @@
 // bridge, no iptables — it never touches the network), with two imported images: a static busybox with a shell,
 // and one holding a single static binary (busybox renamed) and no shell at all.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, copyFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -67,9 +67,9 @@ export async function startDaemon(): Promise<TestDaemon> {
           await new Promise((r) => setTimeout(r, 50));
         if (daemon.exitCode === null && daemon.signalCode === null) daemon.kill('SIGKILL');
       }
-      // Whatever the daemon left mounted under its data root (overlay layers, its exec root): gone with it.
-      spawnSync('umount', ['--recursive', '--lazy', path.join(dir, 'data')], { stdio: 'ignore' });
-      spawnSync('umount', ['--recursive', '--lazy', path.join(dir, 'exec')], { stdio: 'ignore' });
+      // Whatever the daemon left mounted under its dir (overlay layers; nsfs binds in its exec root, such as
+      // netns/default for --network host containers): gone with it, deepest first.
+      for (const target of mountsUnder(dir)) spawnSync('umount', ['--lazy', target], { stdio: 'ignore' });
       rmSync(dir, { recursive: true, force: true });
     }
   };
@@ -122,6 +122,17 @@ export async function startDaemon(): Promise<TestDaemon> {
     await stop();
     throw err;
   }
+}
+
+/** Mount points under `dir` in our mount table, deepest first (mountinfo escapes a space as \040). */
+function mountsUnder(dir: string): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((line) =>
+      (line.split(' ')[4] ?? '').replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))),
+    )
+    .filter((target) => target.startsWith(dir + '/'))
+    .sort((a, b) => b.length - a.length);
 }
 
 function importImages(dir: string, docker: (...args: string[]) => string): void {

@@ -139,6 +139,24 @@ function persistedUnder(dir: string): string[] {
     .map((f) => f[3]!);
 }
 
+/**
+ * The Mounts table's PEERS column names the other side's copy of a mount whose copy joined its peer group
+ * (`unshare --propagation unchanged`): the relation mountinfo gives only as two equal `shared:N`.
+ */
+async function expectPeersShown(page: Page, target: string): Promise<void> {
+  const mounts = page.getByRole('table', { name: 'Mounts' });
+  const col = (await mounts.getByRole('columnheader').allTextContents()).indexOf('PEERS');
+  expect(col, 'a PEERS column').toBeGreaterThan(0);
+  const row = mounts.getByRole('row').filter({ has: page.getByRole('cell', { name: target, exact: true }) });
+  await expect(row.getByRole('cell').nth(col)).toHaveText(
+    new RegExp(`^⇄ outside ${target.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`),
+  );
+  await expect(row.getByRole('cell').nth(col)).toHaveAttribute(
+    'title',
+    new RegExp(`peer of outside .* \\(shared:\\d+\\)`),
+  );
+}
+
 /** Click "Reset lesson" and check, from this process, that nothing of the lesson is left. */
 async function expectResetLeftNothing(page: Page, work: string): Promise<void> {
   const procs = processesIn(persistedUnder(work));
@@ -181,6 +199,7 @@ test.describe('lessons', () => {
         await runStep(page, step);
         await expect(step).toHaveAttribute('data-state', 'passed', { timeout: STEP_TIMEOUT_MS });
         if (id === 'mount-namespaces' && i === 2) await snap(page, testInfo, 'mid-lesson-1280'); // docs/lesson-screenshot.png
+        if (id === 'mount-propagation' && i === 2) await expectPeersShown(page, `${work}/shared`);
       }
       await snap(page, testInfo, 'all-passed');
       await expectResetLeftNothing(page, work);

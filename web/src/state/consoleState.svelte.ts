@@ -4,6 +4,7 @@
 import type { ContainerRef, Mount } from '../../../shared/api.js';
 import { ApiError, createNamespace, deleteNamespace } from '../lib/api.js';
 import { diffRows as mountDiffRows, sameRows, type DiffRow } from '../../../shared/mount-diff.js';
+import { linkIndex, type LinkIndex } from '../../../shared/propagation-links.js';
 import { NamespacesState } from './namespaces.svelte.js';
 import { PaneState } from './pane.svelte.js';
 
@@ -42,6 +43,12 @@ export class ConsoleState {
     if (this.sameNamespace) return this.insideMounts ? sameRows(this.insideMounts) : null;
     if (!this.insideMounts || !this.outsideMounts) return null;
     return mountDiffRows(this.insideMounts, this.outsideMounts);
+  });
+  /** peer groups and master relations across both tables (or within the one, when they are the same) */
+  readonly propagationLinks = $derived.by((): LinkIndex | null => {
+    if (!this.insideMounts) return null;
+    if (this.sameNamespace) return linkIndex(this.insideMounts, null);
+    return this.outsideMounts ? linkIndex(this.insideMounts, this.outsideMounts) : null;
   });
   readonly shownRows = $derived(
     this.diffOnly ? (this.diffRows?.filter((r) => r.kind !== 'same') ?? null) : this.diffRows,

@@ -18,9 +18,26 @@ import { assertPrivileged } from '../kernel/nsfs.js';
  * the kernel's loop check compares namespace sequence ids. On 6.18 those ids are handed out in per-CPU batches
  * and are not always increasing, so persisting from a non-initial mount namespace (a server in a container)
  * fails about one time in ten with a private ns-dir (measured here: 12 of 120, nested). A fresh namespace
- * gets a fresh id, so trying again succeeds.
+ * gets a fresh id, so trying again succeeds — but a retry on the same CPU takes its id from the same batch,
+ * and in a container the whole batch could be older than the container's namespace (the compose test failed
+ * five retries in a row): after the first attempt, each retry is pinned to the next CPU we may run on.
  */
 const PERSIST_ATTEMPTS = 5;
+/** At most this many attempts whatever the CPU count (two rounds over up to 8 CPUs). */
+const PERSIST_MAX_ATTEMPTS = 16;
+
+/** The CPUs this process may run on, from /proc/self/status's Cpus_allowed_list (`0-3,8`); [] if unreadable. */
+export function allowedCpus(status: string): number[] {
+  const list = /^Cpus_allowed_list:\s*([0-9,-]+)/m.exec(status)?.[1] ?? '';
+  const cpus: number[] = [];
+  for (const part of list.split(',')) {
+    if (part === '') continue;
+    const [a, b] = part.split('-').map(Number);
+    if (a === undefined || !Number.isInteger(a)) continue;
+    for (let c = a; c <= (b !== undefined && Number.isInteger(b) ? b : a) && cpus.length < 1024; c++) cpus.push(c);
+  }
+  return cpus;
+}
 /** A stack of this many nsfs binds on one file is not something nsconsole made; stop unmounting there. */
 const MAX_UNMOUNTS_PER_PATH = 8;
 
@@ -119,13 +136,17 @@ export class Lifecycle {
     }
     const propagation = req.propagation ?? 'private';
     // unshare(1) binds the new namespace onto the file through our fd (/proc/<us>/fd/N/NAME), not by path.
-    const persist = () =>
-      run('unshare', [`--mount=${dir.helperEntry(req.name)}`, '--propagation', propagation, '--', 'true'], {
-        helperPids: this.helperPids,
-      });
-    let r = await persist();
-    for (let attempt = 1; attempt < PERSIST_ATTEMPTS && r.code !== 0 && /Invalid argument/i.test(r.stderr); attempt++)
-      r = await persist();
+    const unshare = ['unshare', `--mount=${dir.helperEntry(req.name)}`, '--propagation', propagation, '--', 'true'];
+    const cpus = allowedCpus(readFileSync('/proc/self/status', 'utf8'));
+    const persist = (attempt: number) => {
+      const cpu = attempt > 0 && cpus.length > 1 ? cpus[(attempt - 1) % cpus.length] : undefined;
+      const [file, ...args] = cpu === undefined ? unshare : ['taskset', '--cpu-list', String(cpu), ...unshare];
+      return run(file as string, args, { helperPids: this.helperPids });
+    };
+    const attempts = Math.min(PERSIST_MAX_ATTEMPTS, Math.max(PERSIST_ATTEMPTS, 2 * cpus.length + 1));
+    let r = await persist(0);
+    for (let attempt = 1; attempt < attempts && r.code !== 0 && /Invalid argument/i.test(r.stderr); attempt++)
+      r = await persist(attempt);
     if (r.code !== 0) {
       await unlink(dir.entry(req.name)).catch(() => undefined); // Swallow: the file is empty and not mounted; nothing to lose.
       throw explainKernelError(r.stderr, `persisting a new mount namespace at ${file}`, dir.path);

@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Namespace } from '../../shared/api.js';
 import { createLogger } from '../../server/log.js';
 import { createNamespaceEngine, type NamespaceEngine } from '../../server/namespaces/engine.js';
-import { assertSafeNsDir, explainKernelError } from '../../server/namespaces/lifecycle.js';
+import { allowedCpus, assertSafeNsDir, explainKernelError } from '../../server/namespaces/lifecycle.js';
 import { chmod, mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { parseMountinfo } from '../../server/mounts/mountinfo.js';
@@ -149,6 +149,14 @@ describe('DELETE /api/namespaces/:id', () => {
   it('answers 400 for a malformed id and 404 for an unknown one', async () => {
     expect((await del('mnt:0')).status).toBe(400);
     expect((await del('mnt:1')).status).toBe(404);
+  });
+});
+
+describe('allowedCpus', () => {
+  it('reads every CPU of Cpus_allowed_list, ranges and singles, and nothing from a status without one', () => {
+    expect(allowedCpus('Name:\tnode\nCpus_allowed_list:\t0-2,5,7-8\nMems_allowed:\t1\n')).toEqual([0, 1, 2, 5, 7, 8]);
+    expect(allowedCpus('Cpus_allowed_list:\t3\n')).toEqual([3]);
+    expect(allowedCpus('Name:\tnode\n')).toEqual([]);
   });
 });
 

@@ -7,7 +7,7 @@
 // child process (sessions-crowd-child.ts), so that the user's echoes are not timed through its event loop; it
 // still runs on the same 2 CPUs as the server and takes CPU from it, as a real crowd's browsers would not.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { tmpdir } from 'node:os';
@@ -22,8 +22,14 @@ const SESSIONS = 100;
 /** The server's default (--scrollback); the fill writes FILL_FACTOR times as many lines. */
 const SCROLLBACK_LINES = 1000;
 const FILL_FACTOR = 3;
-/** The width BenchClient opens its sessions at (120 × 40). */
+/** The size BenchClient opens its sessions at. */
 const COLS = 120;
+const ROWS = 40;
+/**
+ * What the replay mirror's headless xterm holds for a full buffer, whatever the lines contain: every line of
+ * screen and scrollback is a Uint32Array of 3 words (12 bytes) per cell at the terminal's width.
+ */
+const MIRROR_CELL_BYTES = (SCROLLBACK_LINES + ROWS) * COLS * 12;
 /** After the last fill: time for the mirror worker to parse the rest and the heaps to settle. */
 const SETTLE_MS = 5000;
 const RSS_SAMPLES = 5;
@@ -61,6 +67,32 @@ function rss(pid: number): number {
     return 0; // Swallow: the server is gone; the rows show 0
   }
 }
+
+/** CPU ticks (utime + stime) of the server's main thread (tid = pid) and of all its other threads together. */
+function threadTicks(pid: number): { main: number; others: number } {
+  let main = 0;
+  let others = 0;
+  let tids: string[] = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return { main, others }; // Swallow: the server is gone; the row shows 0%
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const ticks = Number(fields[11]) + Number(fields[12]);
+      if (tid === String(pid)) main += ticks;
+      else others += ticks;
+    } catch {
+      // Swallow: the thread ended between the listing and the read
+    }
+  }
+  return { main, others };
+}
+/** USER_HZ: /proc's tick unit on Linux. */
+const TICKS_PER_SECOND = 100;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -155,7 +187,7 @@ async function idleSessionsRows(server: ServerProcess, fillFile: string): Promis
       {
         figure: `${SESSIONS} idle sessions, scrollback full (${FILL_FACTOR * SCROLLBACK_LINES} coloured ${COLS}-column lines each, --scrollback ${SCROLLBACK_LINES}): server RSS growth per session`,
         ours: mb(perSession),
-        baseline: `just opened (prompt only): ${mb((opened - base) / SESSIONS)}; 1 session: ${mb(base)} total`,
+        baseline: `just opened (prompt only): ${mb((opened - base) / SESSIONS)}; the mirror's cells alone: ${mb(MIRROR_CELL_BYTES)}; 1 session: ${mb(base)} total`,
         ratio: perSession / (2 * MB),
         target: '≤ 2 MB',
         met: perSession <= 2 * MB,
@@ -216,13 +248,18 @@ async function floodRows(server: ServerProcess, floodFile: string): Promise<Row[
     const idle = await echoes(user, ECHO_WINDOW_MS / 2);
     crowd = await startCrowd(server, SESSIONS, `while :; do cat ${floodFile}; done`);
     await sleep(FLOOD_RAMP_MS);
+    const cpu0 = threadTicks(server.child.pid!);
+    const w0 = performance.now();
     const busy = await echoes(user, ECHO_WINDOW_MS);
+    const cpu1 = threadTicks(server.child.pid!);
+    const seconds = (performance.now() - w0) / 1000;
+    const share = (ticks: number) => `${((100 * ticks) / TICKS_PER_SECOND / seconds).toFixed(0)}%`;
     const flooded = await crowd.stop();
     const rate = flooded.bytes / MB / (flooded.ms / 1000);
     const [idle99, busy99, busy50] = [percentile(idle, 99), percentile(busy, 99), percentile(busy, 50)];
     return [
       {
-        figure: `${SESSIONS} sessions each running a coloured flood at once: a user's keystroke echo p99 (p50 ${ms(busy50)}; floods delivered ${rate.toFixed(1)} MB/s in all)`,
+        figure: `${SESSIONS} sessions each running a coloured flood at once: a user's keystroke echo p99 (p50 ${ms(busy50)}; floods delivered ${rate.toFixed(1)} MB/s in all; server CPU: main thread ${share(cpu1.main - cpu0.main)}, other threads ${share(cpu1.others - cpu0.others)})`,
         ours: ms(busy99),
         baseline: `nothing else running ${ms(idle99)}`,
         ratio: busy99 / idle99,

@@ -8,6 +8,7 @@ import type { Logger } from '../log.js';
 import type { Auth } from './auth.js';
 import { AppError } from '../errors.js';
 import { errorHandler, notFoundHandler } from './errors.js';
+import { staticFiles } from './static-files.js';
 
 export interface AppDeps {
   log: Logger;
@@ -101,7 +102,7 @@ export function createApp(deps: AppDeps): express.Express {
   });
 
   if (existsSync(deps.webRoot)) {
-    app.use(express.static(deps.webRoot, { index: 'index.html', maxAge: 0 }));
+    app.use(staticFiles(deps.webRoot));
   } else {
     deps.log.warn({ webRoot: deps.webRoot }, 'web app not built; run `npm run build`');
   }

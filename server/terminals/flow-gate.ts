@@ -42,7 +42,12 @@ const PAUSED_EXIT_POLL_MS = 50;
 const EXIT_WATCH_LINGER_MS = 1000;
 
 export class PtyFlowGate {
+  /** paused on acks or the mirror's backlog */
   private paused = false;
+  /** waiting for its turn among floods (read-turns.ts) */
+  private throttled = false;
+  /** the pty is not being read (paused or throttled) */
+  private stopped = false;
   private lastPausedAt = 0;
   /** the shell has exited: read everything that is left, whatever the acks say */
   private draining = false;
@@ -59,17 +64,22 @@ export class PtyFlowGate {
     if (this.disposed || this.draining) return;
     if (!this.paused && (worstWriterUnacked > FLOW_HIGH_WATERMARK_BYTES || mirrorBacklog > MIRROR_HIGH_BACKLOG_BYTES)) {
       this.paused = true;
-      this.lastPausedAt = Date.now();
-      this.pty.pause();
-      // Not restarted on every pause: pause and resume can alternate faster than the poll interval.
-      this.exitWatch ??= setInterval(() => this.watchForExit(), PAUSED_EXIT_POLL_MS);
+      this.apply();
     } else if (
       this.paused &&
       worstWriterUnacked <= FLOW_LOW_WATERMARK_BYTES &&
       mirrorBacklog <= MIRROR_LOW_BACKLOG_BYTES
     ) {
-      this.resume();
+      this.paused = false;
+      this.apply();
     }
+  }
+
+  /** Stops (or lets resume) reading while this flood waits for its turn among others (read-turns.ts). */
+  throttle(on: boolean): void {
+    if (this.disposed || this.draining || this.throttled === on) return;
+    this.throttled = on;
+    this.apply();
   }
 
   /** The shell exited (or the session ends): nothing is paused any more. */
@@ -77,12 +87,23 @@ export class PtyFlowGate {
     if (this.disposed) return;
     this.disposed = true;
     this.stopWatch();
-    if (this.paused) this.resume(); // let node-pty read to EOF and close the pty fd
+    this.paused = this.throttled = false;
+    this.apply(); // let node-pty read to EOF and close the pty fd
   }
 
-  private resume(): void {
-    this.paused = false;
-    this.pty.resume();
+  /** Reads the pty unless paused or throttled (draining: always). */
+  private apply(): void {
+    const stop = !this.draining && (this.paused || this.throttled);
+    if (stop === this.stopped) return;
+    this.stopped = stop;
+    if (stop) {
+      this.lastPausedAt = Date.now();
+      this.pty.pause();
+      // Not restarted on every pause: pause and resume can alternate faster than the poll interval.
+      this.exitWatch ??= setInterval(() => this.watchForExit(), PAUSED_EXIT_POLL_MS);
+    } else {
+      this.pty.resume();
+    }
   }
 
   private stopWatch(): void {
@@ -91,14 +112,14 @@ export class PtyFlowGate {
   }
 
   private watchForExit(): void {
-    if (!this.paused && Date.now() - this.lastPausedAt > EXIT_WATCH_LINGER_MS) return this.stopWatch();
+    if (!this.stopped && Date.now() - this.lastPausedAt > EXIT_WATCH_LINGER_MS) return this.stopWatch();
     try {
       process.kill(this.pid, 0);
     } catch {
       // The shell is gone (node-pty reaps it at once): read what it left behind.
       this.stopWatch();
       this.draining = true;
-      if (this.paused) this.resume();
+      this.apply();
     }
   }
 }

@@ -11,6 +11,7 @@ import { TokenBucket } from '../limits/token-bucket.js';
 import { MirrorHost } from './mirror/mirror-host.js';
 import { SNAPSHOT_BOUNDARY_WAIT_MS } from './mirror/screen-mirror.js';
 import { TerminalSession } from './session.js';
+import { ReadTurns } from './read-turns.js';
 
 export type ValidCreateSessionRequest = z.output<typeof CreateSessionSchema>;
 
@@ -67,6 +68,7 @@ export function createTerminalRegistry(deps: TerminalRegistryDeps): TerminalRegi
   const bucket = new TokenBucket(deps.createRate ?? DEFAULT_CREATE_RATE);
   // Started lazily with the first session; disposeAll terminates it.
   const mirrorHost = new MirrorHost(SNAPSHOT_BOUNDARY_WAIT_MS);
+  const readTurns = new ReadTurns();
   let launching = 0;
 
   /** The share link dies with the shell: its token stops opening anything (and is remembered as ended). */
@@ -123,6 +125,7 @@ export function createTerminalRegistry(deps: TerminalRegistryDeps): TerminalRegi
         config: deps.config,
         log: deps.log,
         mirrorHost,
+        readTurns,
         onBytes: deps.onPtyBytes,
         onIdle: (idle) => {
           if (sessions.get(idle.id) !== idle) return;
@@ -168,6 +171,7 @@ export function createTerminalRegistry(deps: TerminalRegistryDeps): TerminalRegi
       clearTimeout(deadline);
       for (const s of all) s.dispose(); // no-op for those that ended; drops our handles on the rest
       mirrorHost.dispose();
+      readTurns.dispose();
     },
   };
 }

@@ -19,6 +19,7 @@ import { endSessions, KILL_SETTLE_MS } from './process-group.js';
 import { readProcStat } from '../proc/pids.js';
 import { rescueOutputAfterEarlyEof } from './pty-eof-drain.js';
 import { PtyInput } from './pty-input.js';
+import type { ReadTurns } from './read-turns.js';
 import { ScreenMirror, type ScreenSnapshot } from './mirror/screen-mirror.js';
 import { WhereWatcher } from './where.js';
 
@@ -69,6 +70,8 @@ export interface SessionOptions {
   log: Logger;
   /** the worker thread that hosts the replay screens (one per registry, shared by its sessions) */
   mirrorHost: MirrorHost;
+  /** turns among flooding ptys (one per registry): a flood steps aside while too many read at once */
+  readTurns?: ReadTurns;
   /** the grace period after the last writer left has run out: the owner should terminate the session */
   onIdle(session: TerminalSession): void;
   /** the shell exited: its share links die with it (the registry revokes the viewer token) */
@@ -152,6 +155,8 @@ export class TerminalSession {
     );
     this.input = this.store.add(new PtyInput(this.pty));
     this.flow = this.store.add(new PtyFlowGate(this.pty, this.pid));
+    const turns = opts.readTurns;
+    if (turns) this.store.add(toDisposable(() => turns.forget(this.flow)));
     this.whereWatcher = new WhereWatcher(this.pid, (where) => {
       for (const state of this.clients.values()) if (state.live) state.client.sendMessage({ type: 'where', where });
     });
@@ -161,6 +166,7 @@ export class TerminalSession {
       this.whereWatcher.noteActivity();
       for (const fn of this.activityListeners) fn();
       this.batcher.push(data);
+      turns?.read(this.flow, data.length);
     };
     this.store.add(this.pty.onData(output as unknown as (data: string) => void));
     this.store.add(toDisposable(rescueOutputAfterEarlyEof(this.pty, output)));

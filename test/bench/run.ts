@@ -16,6 +16,7 @@ const BENCHES: Bench[] = [
   { name: 'sandbox', load: async () => (await import('./sandbox-bench.js')).benchSandbox },
   { name: 'containers', load: async () => (await import('./containers-bench.js')).benchContainers },
   { name: 'audit', load: async () => (await import('./audit-bench.js')).benchAudit },
+  { name: 'sessions', load: async () => (await import('./sessions-bench.js')).benchSessions },
 ];
 
 function machine(): string {

@@ -92,8 +92,9 @@ export class PaneState {
     return true;
   }
 
-  find(text: string, backwards = false): boolean {
+  /** Selects the next (`backwards`: previous) match in the terminal; resolves to whether there was one. */
+  async find(text: string, backwards = false): Promise<boolean> {
     if (!this.controller || !text) return false;
-    return backwards ? this.controller.findPrevious(text) : this.controller.findNext(text);
+    return this.controller.find(text, backwards);
   }
 }

@@ -1,14 +1,13 @@
 // The imperative half of a terminal pane: owns the xterm Terminal, its addons and the session socket. The
 // Svelte component only hands it a DOM node and disposes it; state flows out through `TerminalEvents`.
 import type { Terminal } from '@xterm/xterm';
-import type { SearchAddon } from '@xterm/addon-search';
 import { FitAddon } from '@xterm/addon-fit';
 import type { Target } from '../../../shared/api.js';
 import type { ServerMessage, WhereInfo } from '../../../shared/protocol.js';
 import { createSession, deleteSession, getSession, ApiError } from '../lib/api.js';
 import { AckBatcher } from './ackBatcher.js';
 import { SessionSocket, type EndReason, type LinkState } from './sessionSocket.js';
-import { createXterm, FULL_RESET, loadWebgl } from './xtermSetup.js';
+import { createXterm, FULL_RESET, lazySearch, loadWebgl } from './xtermSetup.js';
 
 export type TerminalStatus = 'starting' | LinkState | 'exited' | 'error';
 
@@ -23,7 +22,8 @@ export interface TerminalEvents {
 export class TerminalController {
   readonly terminal: Terminal;
   private readonly fit = new FitAddon();
-  private readonly search: SearchAddon;
+  /** the search addon, fetched with the first search */
+  private readonly search: ReturnType<typeof lazySearch>;
   private readonly encoder = new TextEncoder();
   private readonly teardown: (() => void)[] = [];
   private readonly acks = new AckBatcher((bytes) => this.socket?.sendControl({ type: 'ack', bytes }));
@@ -36,7 +36,7 @@ export class TerminalController {
   constructor(private readonly events: TerminalEvents) {
     const xterm = createXterm();
     const t = (this.terminal = xterm.terminal);
-    this.search = xterm.search;
+    this.search = lazySearch(t, () => this.disposed);
     t.loadAddon(this.fit);
     this.teardown.push(
       xterm.teardown,
@@ -52,7 +52,7 @@ export class TerminalController {
   open(el: HTMLElement): void {
     const t = this.terminal;
     t.open(el);
-    loadWebgl(t);
+    void loadWebgl(t, () => this.disposed);
     const ro = new ResizeObserver(() => this.scheduleFit());
     ro.observe(el);
     this.teardown.push(() => ro.disconnect());
@@ -129,12 +129,11 @@ export class TerminalController {
     this.terminal.focus();
   }
 
-  findNext(text: string): boolean {
-    return this.search.findNext(text);
-  }
-
-  findPrevious(text: string): boolean {
-    return this.search.findPrevious(text);
+  /** Selects the next (or, `backwards`, previous) match of `text`; resolves to whether there was one. */
+  async find(text: string, backwards = false): Promise<boolean> {
+    const search = await this.search();
+    if (!search) return false;
+    return backwards ? search.findPrevious(text) : search.findNext(text);
   }
 
   /** Close the socket and the terminal. `endSession` also kills the shell; otherwise the server's grace applies. */

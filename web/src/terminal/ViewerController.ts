@@ -38,7 +38,7 @@ export class ViewerController {
 
   open(el: HTMLElement): void {
     this.terminal.open(el);
-    loadWebgl(this.terminal);
+    void loadWebgl(this.terminal, () => this.disposed);
   }
 
   /**

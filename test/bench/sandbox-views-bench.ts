@@ -1,0 +1,121 @@
+// The walkthrough's live views inside a sandbox, with the host's targets (namespaces-bench.ts measures them there):
+//  - a mount / umount typed in the sandbox's shell → the Mounts view's table (a `mounts` event on the user's
+//    /ws/events) shows it / no longer shows it                                              target p95 ≤ 250 ms
+//  - a namespace made / ended by the sandbox's shell (`unshare -m sleep &`, `kill`) → the Namespaces view's list
+//    (a `namespaces` event) shows it / no longer shows it, one command a second             target p95 ≤ 250 ms
+// Timed from just before the keystrokes are sent, so the pty, bash and the exec of mount/unshare count (the host
+// bench times from the spawn of nsenter). Used by sandbox-bench.ts.
+import type WebSocket from 'ws';
+import { parseEventsMessage } from '../../shared/events.js';
+import type { TermClient } from '../helpers/term-client.js';
+import { openShell, type UserApi } from './sandbox-users.js';
+
+export const VIEW_SAMPLES = 40;
+/** Pause between table samples, off any poll period (namespaces-bench.ts does the same). */
+const DECORRELATE_MS = 37;
+/**
+ * Pause between list samples: a person's pace, a command a second. The list's rescans share a CPU budget (3% of a
+ * CPU over 10 s, server/namespaces/watch-timing.ts) so that a burst of commands shows at once while steady process
+ * churn waits (up to 3 s, by design); 40 changes back to back would measure that churn case instead.
+ */
+const LIST_PACE_MS = 1000;
+const EVENT_DEADLINE_MS = 10_000;
+const LAT_DIR = '/mnt/lat';
+
+interface Seen {
+  list: { at: number; ids: Set<string> } | null;
+  table: { at: number; id: string; targets: Set<string> } | null;
+}
+
+/** Types a command line and waits for its end (a marker it echoes); returns what it printed. */
+async function run(client: TermClient, command: string, n: number): Promise<string> {
+  const marker = `__END_${n}__`;
+  client.type(`${command}; echo ${marker}$((1+0))\r`); // the typed text shows `$((1+0))`, the output `1`
+  await client.waitForText(`${marker}1`, 15_000);
+  const text = client.text();
+  const from = text.lastIndexOf(`${marker}$((1+0))`);
+  return text.slice(from + marker.length + 8, text.lastIndexOf(`${marker}1`)).trim();
+}
+
+async function until<T>(look: () => T | null, what: string): Promise<T> {
+  const deadline = Date.now() + EVENT_DEADLINE_MS;
+  for (;;) {
+    const v = look();
+    if (v !== null) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}
+
+function listen(ws: WebSocket, seen: Seen): void {
+  ws.on('message', (data) => {
+    const at = performance.now();
+    const msg = parseEventsMessage(String(data));
+    if (msg?.type === 'namespaces') seen.list = { at, ids: new Set(msg.namespaces.map((n) => n.id)) };
+    else if (msg?.type === 'mounts') seen.table = { at, id: msg.id, targets: new Set(msg.mounts.map((m) => m.target)) };
+  });
+}
+
+export async function sandboxViewLatencies(u: UserApi): Promise<{ table: number[]; list: number[] }> {
+  const { client } = await openShell(u);
+  const seen: Seen = { list: null, table: null };
+  const ws = u.ws('/ws/events');
+  listen(ws, seen); // before 'open': the first list can arrive in the packet that opens the socket
+  let n = 0;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    const inode = /mnt:\[(\d+)\]/.exec(await run(client, 'readlink /proc/self/ns/mnt', ++n))?.[1];
+    if (!inode) throw new Error('no mount namespace id from the sandbox shell');
+    const mntId = `mnt:${inode}`;
+    await run(client, `mkdir -p ${LAT_DIR}`, ++n);
+    ws.send(JSON.stringify({ type: 'watch', ids: [mntId] }));
+    await until(() => (seen.table?.id === mntId ? true : null), 'the first table of the sandbox');
+
+    const table: number[] = [];
+    for (let i = 0; i < VIEW_SAMPLES; i++) {
+      const mounting = i % 2 === 0;
+      const t0 = performance.now();
+      const done = run(client, mounting ? `mount -t tmpfs lat ${LAT_DIR}` : `umount ${LAT_DIR}`, ++n);
+      const at = await until(
+        () => (seen.table && seen.table.at > t0 && seen.table.targets.has(LAT_DIR) === mounting ? seen.table.at : null),
+        `the table to ${mounting ? 'show' : 'drop'} ${LAT_DIR}`,
+      );
+      table.push(at - t0);
+      await done;
+      await new Promise((r) => setTimeout(r, DECORRELATE_MS));
+    }
+
+    const list: number[] = [];
+    let made: string | null = null;
+    for (let i = 0; i < VIEW_SAMPLES; i++) {
+      const making = i % 2 === 0;
+      const before = new Set(seen.list?.ids ?? []);
+      const t0 = performance.now();
+      const done = run(client, making ? 'unshare -m --propagation private sleep 100000 & true' : 'kill $!; wait', ++n);
+      const at = await until(
+        () => {
+          const l = seen.list;
+          if (!l || l.at <= t0) return null;
+          if (making) {
+            const fresh = [...l.ids].find((id) => id.startsWith('mnt:') && !before.has(id));
+            if (!fresh) return null;
+            made = fresh;
+            return l.at;
+          }
+          return made !== null && !l.ids.has(made) ? l.at : null;
+        },
+        `the list to ${making ? 'show a new' : 'drop the'} mount namespace`,
+      );
+      list.push(at - t0);
+      await done;
+      await new Promise((r) => setTimeout(r, LIST_PACE_MS));
+    }
+    return { table, list };
+  } finally {
+    ws.terminate();
+    client.dispose();
+  }
+}

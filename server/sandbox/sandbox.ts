@@ -191,6 +191,17 @@ export class Sandbox {
     };
   }
 
+  /** PIDs (host numbering) of every process in the sandbox's cgroups: nothing a learner starts can leave them. */
+  processes(): number[] {
+    return this.cgroups.pids();
+  }
+
+  /** The sandbox's own mount table (its init's mountinfo), read from the host: reading only, nothing entered. */
+  mountinfo(): string {
+    if (!this.alive()) throw new AppError('TARGET_CHANGED', `sandbox ${this.id} has ended`);
+    return readFileSync(`/proc/${this.initPid}/mountinfo`, 'utf8');
+  }
+
   /** the init's entry plan (every namespace of the sandbox, as its root); the caller releases it (hold) */
   initPlan(): EntryPlan {
     return planProcessEntry(this.initPid, this.initStart);

@@ -142,3 +142,25 @@ stat -L -c %i "$dir/$1"
 export const DELETE_NS_SH = `set -eu
 for f; do umount "$f"; rm -f "$f"; done
 `;
+
+/**
+ * `sh -c UMOUNT_SH umount TARGET…`, run inside a sandbox as its root: unmounts each target in the order given
+ * (one layer per mention, --lazy) and prints `umounted TARGET` or `failed TARGET: WHY` for each.
+ */
+export const UMOUNT_SH = `set -u
+for t; do
+  if err=$(umount --lazy -- "$t" 2>&1); then printf 'umounted %s\\n' "$t"; else printf 'failed %s: %s\\n' "$t" "$err"; fi
+done
+`;
+
+/**
+ * `sh -c EMPTY_DIR_SH empty-dir DIR`, run inside a sandbox as its root: deletes everything in DIR (never across a
+ * mount: --one-file-system) and prints `removed PATH` or `failed PATH` for each entry. DIR missing: nothing to do.
+ */
+export const EMPTY_DIR_SH = `set -u
+[ -d "$1" ] || exit 0
+for f in "$1"/.[!.]* "$1"/..?* "$1"/*; do
+  [ -e "$f" ] || [ -L "$f" ] || continue
+  if rm -rf --one-file-system -- "$f" 2>/dev/null; then printf 'removed %s\\n' "$f"; else printf 'failed %s\\n' "$f"; fi
+done
+`;

@@ -22,7 +22,7 @@ const LESSON = 'mount-namespaces';
 async function workspaceRoot(api: (p: string) => Promise<Response>): Promise<string> {
   const { lessons } = (await (await api('/api/lessons')).json()) as LessonList;
   const text = lessons.flatMap((l) => l.steps.flatMap((s) => s.commands.map((c) => c.text))).join('\n');
-  const root = /(\/\S*\/nsconsole-lessons-[0-9a-f]+)\//.exec(text)?.[1];
+  const root = /(\/\S*\/nsconsole-lessons-[A-Za-z0-9]+)\//.exec(text)?.[1];
   if (!root) throw new Error(`no workspace path in the lessons' commands:\n${text.slice(0, 500)}`);
   return root;
 }

@@ -16,7 +16,7 @@ import { startServer, type TestServer } from '../helpers/server.js';
 import { median, percentile, type Row } from './row.js';
 import { fiftySandboxes, SANDBOXES } from './sandbox-fifty-bench.js';
 import { asUser, openShell, USER_HEADER, type UserApi } from './sandbox-users.js';
-import { sandboxViewLatencies } from './sandbox-views-bench.js';
+import { sandboxViewLatencies, type ViewLatencies } from './sandbox-views-bench.js';
 
 const RUNS = 15;
 /** First sessions of a fresh server, measured for the record (each costs a server start). */
@@ -119,12 +119,12 @@ export async function benchSandbox(): Promise<Row[]> {
 
   const p95 = percentile(warm.sandboxed, 95);
   const cmd = 'npm run bench -- sandbox';
-  const viewRow = (figure: string, xs: number[]): Row => {
+  const viewRow = (figure: string, xs: number[], baseline: string): Row => {
     const p = percentile(xs, 95);
     return {
       figure: `${figure}, p95 of ${xs.length} (median ${ms(median(xs))})`,
       ours: ms(p),
-      baseline: 'host: mount/umount → watcher (namespaces bench)',
+      baseline,
       ratio: p / VIEW_TARGET_MS,
       target: `≤ ${VIEW_TARGET_MS} ms`,
       command: cmd,
@@ -174,8 +174,16 @@ export async function benchSandbox(): Promise<Row[]> {
       command: cmd,
       met: median(fifty.lastStartMs) <= START_TARGET_MS,
     },
-    viewRow('in a sandbox: mount/umount typed → Mounts table event', warm.views.table),
-    viewRow('in a sandbox: `unshare -m sleep &` / `kill` typed, one a second → Namespaces list event', warm.views.list),
+    viewRow(
+      'in a sandbox: mount/umount typed → Mounts table event',
+      warm.views.table,
+      'host: mount/umount → watcher (namespaces bench)',
+    ),
+    viewRow(
+      'in a sandbox: `unshare -m sleep &` / `kill` typed, one a second → Namespaces list event',
+      warm.views.list,
+      `the whole machine started ${warm.views.listStartsPerSec.toFixed(0)} processes/s meanwhile (each rescans the list, within its CPU budget)`,
+    ),
   ];
 }
 

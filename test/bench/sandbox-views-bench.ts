@@ -5,6 +5,7 @@
 //    (a `namespaces` event) shows it / no longer shows it, one command a second             target p95 ≤ 250 ms
 // Timed from just before the keystrokes are sent, so the pty, bash and the exec of mount/unshare count (the host
 // bench times from the spawn of nsenter). Used by sandbox-bench.ts.
+import { readFileSync } from 'node:fs';
 import type WebSocket from 'ws';
 import { parseEventsMessage } from '../../shared/events.js';
 import type { TermClient } from '../helpers/term-client.js';
@@ -56,7 +57,19 @@ function listen(ws: WebSocket, seen: Seen): void {
   });
 }
 
-export async function sandboxViewLatencies(u: UserApi): Promise<{ table: number[]; list: number[] }> {
+/** The last PID handed out (pid_max wraps): processes started between two reads, for the machine's churn. */
+function lastPid(): number {
+  return Number(readFileSync('/proc/loadavg', 'latin1').trim().split(' ')[4]);
+}
+
+export interface ViewLatencies {
+  table: number[];
+  list: number[];
+  /** processes the whole machine started per second while the list was measured: each makes the list rescan */
+  listStartsPerSec: number;
+}
+
+export async function sandboxViewLatencies(u: UserApi): Promise<ViewLatencies> {
   const { client } = await openShell(u);
   const seen: Seen = { list: null, table: null };
   const ws = u.ws('/ws/events');
@@ -90,6 +103,8 @@ export async function sandboxViewLatencies(u: UserApi): Promise<{ table: number[
 
     const list: number[] = [];
     let made: string | null = null;
+    const pid0 = lastPid();
+    const listStart = performance.now();
     for (let i = 0; i < VIEW_SAMPLES; i++) {
       const making = i % 2 === 0;
       const before = new Set(seen.list?.ids ?? []);
@@ -113,7 +128,9 @@ export async function sandboxViewLatencies(u: UserApi): Promise<{ table: number[
       await done;
       await new Promise((r) => setTimeout(r, LIST_PACE_MS));
     }
-    return { table, list };
+    const pidMax = Number(readFileSync('/proc/sys/kernel/pid_max', 'latin1'));
+    const started = (lastPid() - pid0 + pidMax) % pidMax;
+    return { table, list, listStartsPerSec: started / ((performance.now() - listStart) / 1000) };
   } finally {
     ws.terminate();
     client.dispose();

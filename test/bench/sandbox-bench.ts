@@ -41,11 +41,7 @@ const tokenUser = (s: TestServer): UserApi => ({ api: (p, init) => s.api(p, init
 
 /** A user's first session on a warm server (sandboxed: a new sandbox each), alternating with a host shell; then
  * the live views inside one more user's sandbox on that server. */
-async function warmStarts(): Promise<{
-  sandboxed: number[];
-  host: number[];
-  views: { table: number[]; list: number[] };
-}> {
+async function warmStarts(): Promise<{ sandboxed: number[]; host: number[]; views: ViewLatencies }> {
   const users = await startServer({
     sandbox: sandboxConfig(UID_START, { uidCount: (RUNS + 2) * RANGE }),
     shell: '/bin/bash', // the test helper's norc wrapper lives under the host's /tmp, which a sandbox does not see

@@ -12,6 +12,7 @@
 // init in turn (--kill-child), which takes the PID namespace down; the next server removes the empty cgroups.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import { NS_TYPES, type NsType } from '../../shared/api.js';
 import { AppError } from '../errors.js';
 import { planProcessEntry, type EntryPlan } from '../terminals/entry.js';
@@ -112,6 +113,7 @@ export class Sandbox {
           INIT_PL,
           sandboxHostname(opts.id),
           String(opts.limits.diskBytes),
+          os.machine(),
         ],
         { stdio: ['pipe', 'pipe', 'pipe'], cwd: '/', env: { PATH: SYSTEM_PATH } },
       );

@@ -17,12 +17,12 @@ exec "$@"
 `;
 
 /**
- * `unshare --user --keep-caps … perl -e INIT_PL HOSTNAME DISK_BYTES`: the sandbox's pid 1, which also sets the
+ * `unshare --user --keep-caps … perl -e INIT_PL HOSTNAME DISK_BYTES ARCH`: the sandbox's pid 1, which also sets the
  * sandbox up, in this one process (a shell script of mount(8) calls took ~15 execs, most of a sandbox's start).
  * Talks to the server over its stdin/stdout (INIT_STARTED, INIT_GO, INIT_READY below).
  */
 export const INIT_PL = `# The sandbox's pid 1. A static file: the server passes values as arguments and never builds this text.
-#   init.pl HOSTNAME DISK_BYTES
+#   init.pl HOSTNAME DISK_BYTES ARCH          (ARCH: uname -m, e.g. x86_64)
 # 1. Says "started" once it runs in the new user namespace, and waits for a line on stdin: the server writes the
 #    uid and gid maps in between (its root is then root in here). unshare --keep-caps made the capabilities of the
 #    new user namespace ambient, so this process still has them although it was exec'd before the map existed.
@@ -35,10 +35,9 @@ export const INIT_PL = `# The sandbox's pid 1. A static file: the server passes 
 #    capabilities reach no other program.
 use strict;
 use warnings;
-use POSIX ();
-use Socket;
 $0 = 'sandbox-init';
-my ($hostname, $size) = @ARGV;
+# No modules (POSIX, Socket): loading them doubled perl's start-up, and the numbers below are all it needs.
+my ($hostname, $size, $arch) = @ARGV;
 $| = 1;
 print "started\\n";
 defined(my $go = <STDIN>) or exit 1;    # the server went away before mapping us
@@ -55,7 +54,6 @@ sleep while 1;
 # mount(2) and sethostname(2) by number: their numbers differ per architecture (perl-base has no syscall.ph);
 # mount_setattr(2) is 442 on every Linux arch but alpha.
 sub syscalls {
-  my $arch = (POSIX::uname())[4];
   return (mount => 165, sethostname => 170, mount_setattr => 442) if $arch eq 'x86_64';
   return (mount => 40, sethostname => 161, mount_setattr => 442) if $arch =~ /^(aarch64|arm64|riscv64|loongarch64)$/;
   return (mount => 21, sethostname => 74, mount_setattr => 442) if $arch =~ /^(i[3-6]86|arm)/;
@@ -105,8 +103,9 @@ sub setup {
   unlink("/etc/hostname");
   if (open(my $f, ">", "/etc/hostname")) { print $f "$hostname\\n"; close($f); }
 
-  # Loopback up without iproute2: ioctl(SIOCSIFFLAGS 0x8914, struct ifreq { "lo", IFF_UP | IFF_RUNNING }).
-  socket(my $s, PF_INET, SOCK_DGRAM, 0) or die "socket: $!\\n";
+  # Loopback up without iproute2: ioctl(SIOCSIFFLAGS 0x8914, struct ifreq { "lo", IFF_UP | IFF_RUNNING }) on a
+  # socket(AF_INET 2, SOCK_DGRAM 2): 2 on every architecture above (only MIPS differs).
+  socket(my $s, 2, 2, 0) or die "socket: $!\\n";
   my $ifr = pack("a16 s x22", "lo", 0x41);
   ioctl($s, 0x8914, $ifr) or die "SIOCSIFFLAGS lo: $!\\n";
   close($s);

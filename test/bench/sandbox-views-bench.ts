@@ -21,7 +21,8 @@ const DECORRELATE_MS = 37;
  */
 const LIST_PACE_MS = 1000;
 const EVENT_DEADLINE_MS = 10_000;
-const LAT_DIR = '/mnt/lat';
+/** Where the table samples mount, in a sandbox: its own /mnt. */
+export const SANDBOX_LAT_DIR = '/mnt/lat';
 
 interface Seen {
   list: { at: number; ids: Set<string> } | null;
@@ -69,7 +70,11 @@ export interface ViewLatencies {
   listStartsPerSec: number;
 }
 
-export async function sandboxViewLatencies(u: UserApi): Promise<ViewLatencies> {
+/**
+ * The two live-view latencies for `u`'s shell: in a sandbox, or on the host (the same measurement as the
+ * baseline, with `latDir` a temporary directory: the mount is then the host's, and undone by the last sample).
+ */
+export async function viewLatencies(u: UserApi, latDir = SANDBOX_LAT_DIR): Promise<ViewLatencies> {
   const { client } = await openShell(u);
   const seen: Seen = { list: null, table: null };
   const ws = u.ws('/ws/events');
@@ -83,7 +88,7 @@ export async function sandboxViewLatencies(u: UserApi): Promise<ViewLatencies> {
     const inode = /mnt:\[(\d+)\]/.exec(await run(client, 'readlink /proc/self/ns/mnt', ++n))?.[1];
     if (!inode) throw new Error('no mount namespace id from the sandbox shell');
     const mntId = `mnt:${inode}`;
-    await run(client, `mkdir -p ${LAT_DIR}`, ++n);
+    await run(client, `mkdir -p ${latDir}`, ++n);
     ws.send(JSON.stringify({ type: 'watch', ids: [mntId] }));
     await until(() => (seen.table?.id === mntId ? true : null), 'the first table of the sandbox');
 
@@ -91,10 +96,10 @@ export async function sandboxViewLatencies(u: UserApi): Promise<ViewLatencies> {
     for (let i = 0; i < VIEW_SAMPLES; i++) {
       const mounting = i % 2 === 0;
       const t0 = performance.now();
-      const done = run(client, mounting ? `mount -t tmpfs lat ${LAT_DIR}` : `umount ${LAT_DIR}`, ++n);
+      const done = run(client, mounting ? `mount -t tmpfs lat ${latDir}` : `umount ${latDir}`, ++n);
       const at = await until(
-        () => (seen.table && seen.table.at > t0 && seen.table.targets.has(LAT_DIR) === mounting ? seen.table.at : null),
-        `the table to ${mounting ? 'show' : 'drop'} ${LAT_DIR}`,
+        () => (seen.table && seen.table.at > t0 && seen.table.targets.has(latDir) === mounting ? seen.table.at : null),
+        `the table to ${mounting ? 'show' : 'drop'} ${latDir}`,
       );
       table.push(at - t0);
       await done;

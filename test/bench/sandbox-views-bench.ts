@@ -25,7 +25,8 @@ const EVENT_DEADLINE_MS = 10_000;
 export const SANDBOX_LAT_DIR = '/mnt/lat';
 
 interface Seen {
-  list: { at: number; ids: Set<string> } | null;
+  /** every list since the current sample began */
+  lists: { at: number; ids: Set<string> }[];
   table: { at: number; id: string; targets: Set<string> } | null;
 }
 
@@ -39,10 +40,10 @@ async function run(client: TermClient, command: string, n: number): Promise<stri
   return text.slice(from + marker.length + 8, text.lastIndexOf(`${marker}1`)).trim();
 }
 
-async function until<T>(look: () => T | null, what: string): Promise<T> {
+async function until<T>(look: () => T | null | Promise<T | null>, what: string): Promise<T> {
   const deadline = Date.now() + EVENT_DEADLINE_MS;
   for (;;) {
-    const v = look();
+    const v = await look();
     if (v !== null) return v;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 1));
@@ -53,7 +54,7 @@ function listen(ws: WebSocket, seen: Seen): void {
   ws.on('message', (data) => {
     const at = performance.now();
     const msg = parseEventsMessage(String(data));
-    if (msg?.type === 'namespaces') seen.list = { at, ids: new Set(msg.namespaces.map((n) => n.id)) };
+    if (msg?.type === 'namespaces') seen.lists.push({ at, ids: new Set(msg.namespaces.map((n) => n.id)) });
     else if (msg?.type === 'mounts') seen.table = { at, id: msg.id, targets: new Set(msg.mounts.map((m) => m.target)) };
   });
 }
@@ -76,7 +77,7 @@ export interface ViewLatencies {
  */
 export async function viewLatencies(u: UserApi, latDir = SANDBOX_LAT_DIR): Promise<ViewLatencies> {
   const { client } = await openShell(u);
-  const seen: Seen = { list: null, table: null };
+  const seen: Seen = { lists: [], table: null };
   const ws = u.ws('/ws/events');
   listen(ws, seen); // before 'open': the first list can arrive in the packet that opens the socket
   let n = 0;
@@ -106,31 +107,30 @@ export async function viewLatencies(u: UserApi, latDir = SANDBOX_LAT_DIR): Promi
       await new Promise((r) => setTimeout(r, DECORRELATE_MS));
     }
 
+    // The namespace is named by asking the shell for its process's (`$!`) once the command has run: on the host,
+    // other people's new namespaces appear in the list too. Every list is kept with its arrival time meanwhile.
     const list: number[] = [];
+    const shellMnt = mntId;
     let made: string | null = null;
     const pid0 = lastPid();
     const listStart = performance.now();
     for (let i = 0; i < VIEW_SAMPLES; i++) {
       const making = i % 2 === 0;
-      const before = new Set(seen.list?.ids ?? []);
+      seen.lists = [];
       const t0 = performance.now();
-      const done = run(client, making ? 'unshare -m --propagation private sleep 100000 & true' : 'kill $!; wait', ++n);
+      await run(client, making ? 'unshare -m --propagation private sleep 100000 & true' : 'kill $!; wait', ++n);
+      if (making) {
+        made = await until(async () => {
+          const id = /mnt:\[(\d+)\]/.exec(await run(client, 'readlink /proc/$!/ns/mnt', ++n))?.[1];
+          return id && `mnt:${id}` !== shellMnt ? `mnt:${id}` : null;
+        }, 'the new namespace of `unshare -m sleep`');
+      }
+      const id = made as string;
       const at = await until(
-        () => {
-          const l = seen.list;
-          if (!l || l.at <= t0) return null;
-          if (making) {
-            const fresh = [...l.ids].find((id) => id.startsWith('mnt:') && !before.has(id));
-            if (!fresh) return null;
-            made = fresh;
-            return l.at;
-          }
-          return made !== null && !l.ids.has(made) ? l.at : null;
-        },
-        `the list to ${making ? 'show a new' : 'drop the'} mount namespace`,
+        () => seen.lists.find((l) => l.at > t0 && l.ids.has(id) === making)?.at ?? null,
+        `the list to ${making ? 'show' : 'drop'} ${id}`,
       );
       list.push(at - t0);
-      await done;
       await new Promise((r) => setTimeout(r, LIST_PACE_MS));
     }
     const pidMax = Number(readFileSync('/proc/sys/kernel/pid_max', 'latin1'));

@@ -124,6 +124,7 @@ export async function startNsconsole(config: Config, log: Logger, opts: StartOpt
     engine: ownerViews ? ownerViews.viewsFor(TOKEN_USER) : engine,
     registry,
     log,
+    ...(sandboxes ? { sandbox: () => sandboxes.get(TOKEN_USER) } : {}),
   });
   let port = config.port;
   // auth is built below; requests only arrive after listen

@@ -4,10 +4,11 @@
 //     server's own namespaces;
 //  2. unmount every mount (nsfs binds included) at or under the workspace, deepest and newest first;
 //  3. once no mount is left under it, delete what is in the workspace.
+// With --sandbox all of it happens in the sandbox the lesson runs in (ResetPlace, sandbox-reset.ts).
 import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { NS_TYPES, type Namespace } from '../../shared/api.js';
+import { NS_TYPES, type Mount, type Namespace } from '../../shared/api.js';
 import type { LessonResetResult } from '../../shared/lessons.js';
 import { parseMountinfo } from '../mounts/mountinfo.js';
 import { readProcStat } from '../proc/pids.js';
@@ -33,6 +34,22 @@ export interface ResetInput {
   /** the panes' foreground processes now */
   paneForeground: number[];
   selfIds: Set<string>;
+  /**
+   * --sandbox: the lesson lives in a sandbox, so the reset does too (sandbox-reset.ts): only its processes are
+   * ended, its mount table is read, and every umount and delete runs inside it as its root — never on the host.
+   */
+  inside?: ResetPlace;
+}
+
+/** Where a reset unmounts and deletes: the server's own mount namespace (the host), or a sandbox. */
+export interface ResetPlace {
+  /** may this process be ended (is it in the place)? */
+  owns(pid: number): boolean;
+  mountinfo(): string;
+  /** unmounts one layer per target, in order; what it unmounted, and why others failed */
+  unmount(targets: string[]): Promise<{ done: string[]; problems: string[] }>;
+  /** deletes what is in `dir` (never across a mount) */
+  empty(dir: string): Promise<{ removed: string[]; problems: string[] }>;
 }
 
 const under = (p: string, dir: string) => p === dir || p.startsWith(dir + '/');
@@ -100,10 +117,15 @@ function lessonNamespaces(input: ResetInput, procs: Proc[], problems: string[]):
   return made;
 }
 
-async function endProcesses(made: Set<string>, procs: Proc[], keep: Set<number>): Promise<{ pid: number; command: string }[]> {
+async function endProcesses(
+  made: Set<string>,
+  procs: Proc[],
+  keep: Set<number>,
+  owns: (pid: number) => boolean,
+): Promise<{ pid: number; command: string }[]> {
   const victims: { pid: number; command: string }[] = [];
   for (const p of procs) {
-    if (keep.has(p.pid) || p.pid === process.pid) continue;
+    if (keep.has(p.pid) || p.pid === process.pid || !owns(p.pid)) continue;
     if (![...p.ns.values()].some((id) => made.has(id))) continue;
     const command = comm(p.pid);
     try {
@@ -119,64 +141,103 @@ async function endProcesses(made: Set<string>, procs: Proc[], keep: Set<number>)
   return victims;
 }
 
-function mountsUnder(work: string) {
-  return parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')).filter((m) => under(m.target, work));
+/**
+ * Mounts at or under `work` that a path lookup can reach. A mount whose mountpoint lies below another mount made
+ * later on the same parent is covered: umount of its path reaches the cover instead. A sandbox's table holds such
+ * mounts (the host's, copied at its creation, under the sandbox's own /tmp), and they are not the lesson's.
+ */
+function mountsUnder(place: ResetPlace, work: string) {
+  const all = parseMountinfo(place.mountinfo());
+  const byId = new Map(all.map((m) => [m.id, m]));
+  const covered = (m: Mount) =>
+    all.some((x) => x !== m && x.parentId === m.parentId && x.target !== m.target && under(m.target, x.target));
+  const reachable = (m: Mount): boolean => {
+    for (let cur: Mount | undefined = m, hops = 0; cur && hops < MAX_TREE_DEPTH; cur = byId.get(cur.parentId), hops++)
+      if (covered(cur)) return false;
+    return true;
+  };
+  return all.filter((m) => under(m.target, work) && reachable(m));
 }
 
 /** Unmounts everything at or under `work`, deepest and newest first; what it unmounted goes into `out`. */
-async function unmountAll(work: string, out: string[], problems: string[]): Promise<void> {
+async function unmountAll(place: ResetPlace, work: string, out: string[], problems: string[]): Promise<void> {
   for (let i = 0; i < MAX_UNMOUNTS; i++) {
-    const left = mountsUnder(work);
+    const left = mountsUnder(place, work);
     if (left.length === 0) return;
     // Deepest first; on one path, the newest (highest id) is the one on top.
     left.sort((a, b) => b.target.split('/').length - a.target.split('/').length || b.id - a.id);
     const top = left[0] as (typeof left)[number];
-    try {
-      await run('umount', ['--lazy', '--', top.target]);
-      out.push(top.target);
-    } catch (e) {
-      problems.push(`umount ${top.target}: ${(e as { stderr?: string }).stderr?.trim() || (e as Error).message}`);
+    const { done, problems: failed } = await place.unmount([top.target]);
+    out.push(...done);
+    if (failed.length > 0) {
+      problems.push(...failed);
       return;
     }
   }
 }
 
 /** Deletes what is in `work` once no mount is under it (a delete must never reach through a mount). */
-function deleteFiles(work: string, out: string[]): string[] {
-  if (mountsUnder(work).length > 0) return [`${work} still has mounts under it; its files were left alone`];
-  const problems: string[] = [];
-  let names: string[] = [];
-  try {
-    names = readdirSync(work);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') problems.push(`cannot list ${work}: ${(e as Error).message}`);
-  }
-  for (const name of names) {
-    try {
-      rmSync(`${work}/${name}`, { recursive: true, force: true });
-      out.push(`${work}/${name}`);
-    } catch (e) {
-      problems.push(`cannot delete ${work}/${name}: ${(e as Error).message}`);
-    }
-  }
+async function deleteFiles(place: ResetPlace, work: string, out: string[]): Promise<string[]> {
+  if (mountsUnder(place, work).length > 0) return [`${work} still has mounts under it; its files were left alone`];
+  const { removed, problems } = await place.empty(work);
+  out.push(...removed);
   return problems;
 }
+
+/** The server's own mount namespace: umount(8) and rm here, as the server. */
+const HOST: ResetPlace = {
+  owns: () => true,
+  mountinfo: () => readFileSync('/proc/self/mountinfo', 'utf8'),
+  async unmount(targets) {
+    const done: string[] = [];
+    const problems: string[] = [];
+    for (const t of targets) {
+      try {
+        await run('umount', ['--lazy', '--', t]);
+        done.push(t);
+      } catch (e) {
+        problems.push(`umount ${t}: ${(e as { stderr?: string }).stderr?.trim() || (e as Error).message}`);
+      }
+    }
+    return { done, problems };
+  },
+  async empty(work) {
+    const removed: string[] = [];
+    const problems: string[] = [];
+    let names: string[] = [];
+    try {
+      names = readdirSync(work);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') problems.push(`cannot list ${work}: ${(e as Error).message}`);
+    }
+    for (const name of names) {
+      try {
+        rmSync(`${work}/${name}`, { recursive: true, force: true });
+        removed.push(`${work}/${name}`);
+      } catch (e) {
+        problems.push(`cannot delete ${work}/${name}: ${(e as Error).message}`);
+      }
+    }
+    return { removed, problems };
+  },
+};
 
 /** A process still setting up a namespace can add a mount after the first sweep (EBUSY on delete): sweep again. */
 const SWEEPS = 3;
 
 export async function resetWorkspace(input: ResetInput): Promise<Omit<LessonResetResult, 'progress'>> {
+  const place = input.inside ?? HOST;
   const keep = new Set([...input.paneLeaders, ...input.shells]);
   const procs = scanProcs();
   const notes: string[] = [];
-  const processes = await endProcesses(lessonNamespaces(input, procs, notes), procs, keep);
+  const processes = await endProcesses(lessonNamespaces(input, procs, notes), procs, keep, (pid) => place.owns(pid));
   const mounts: string[] = [];
   const files: string[] = [];
   let problems: string[] = [];
   for (let sweep = 0; sweep < SWEEPS; sweep++) {
     problems = [];
-    await unmountAll(input.work, mounts, problems);
-    problems.push(...deleteFiles(input.work, files));
+    await unmountAll(place, input.work, mounts, problems);
+    problems.push(...(await deleteFiles(place, input.work, files)));
     if (problems.length === 0) break;
   }
   return { removed: { processes, mounts: [...new Set(mounts)], files: [...new Set(files)] }, problems: [...notes, ...problems] };

@@ -1,7 +1,12 @@
 // The lessons of this server: loaded once at start from lessons/, each with its own workspace directory (a fresh
 // temporary directory per server, so two servers or two lessons never collide, and nothing goes under /root) and
 // its run (progress). Used by the REST routes and the /ws/events lesson messages.
-import { mkdirSync, mkdtempSync, realpathSync, rmdirSync } from 'node:fs';
+// The workspace directory is named at start (the lessons' variables hold its path) but made only when a lesson is
+// first opened, and removed at dispose: a server that never opened one, or was killed, leaves no empty directory.
+// With --sandbox the lessons run in the token holder's sandbox: the workspace is made there by the lesson's own
+// commands (its /tmp is the sandbox's), never on the host, and Reset acts inside the sandbox (sandbox-reset.ts).
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, realpathSync, rmdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { NS_TYPES } from '../../shared/api.js';
@@ -13,7 +18,9 @@ import type { TerminalRegistry } from '../terminals/registry.js';
 import { readWhere } from '../terminals/where.js';
 import { describeCheck, shortener } from './describe.js';
 import { loadLessons, type Lesson, type LoadedLesson } from './loader.js';
+import type { Sandbox } from '../sandbox/sandbox.js';
 import { resetWorkspace } from './reset.js';
+import { sandboxResetPlace } from './sandbox-reset.js';
 import { LessonRun, type Viewer } from './runner.js';
 
 /** Workspace paths are typed into shells by the lessons' commands: only characters no shell treats specially. */
@@ -24,7 +31,14 @@ export interface LessonServiceOptions {
   engine: NamespaceEngine;
   registry: Pick<TerminalRegistry, 'get' | 'list'>;
   log: Logger;
+  /** --sandbox: the sandbox the lessons run in (the token holder's); absent: they run on the host */
+  sandbox?: () => Promise<Sandbox>;
 }
+
+/** Random bytes in a workspace's name: it is made only later (lazily), so nobody may guess it meanwhile. */
+const WORKSPACE_NAME_BYTES = 8;
+/** A sandbox's /tmp is its own tmpfs, whatever the server's TMPDIR is. */
+const SANDBOX_WORKSPACE_PARENT = '/tmp';
 
 /** The folder the workspaces go in: os.tmpdir() when it is plain and not under /root, else /tmp. */
 function workspaceParent(): string {
@@ -50,14 +64,28 @@ export class LessonService {
   private readonly loaded: LoadedLesson[];
   private readonly runs = new Map<string, LessonRun>();
   private resets = new Map<string, Promise<LessonResetResult>>();
+  /** the workspace directory exists on the host (made by this server, on a lesson's first open) */
+  private rootMade = false;
 
   constructor(private readonly opts: LessonServiceOptions) {
-    this.root = mkdtempSync(path.join(workspaceParent(), 'nsconsole-lessons-'));
+    const parent = opts.sandbox ? SANDBOX_WORKSPACE_PARENT : workspaceParent();
+    this.root = path.join(parent, `nsconsole-lessons-${randomBytes(WORKSPACE_NAME_BYTES).toString('hex')}`);
     this.loaded = loadLessons(opts.dir, this.root);
-    for (const l of this.loaded) {
-      if (!l.lesson) opts.log.warn({ file: l.file }, `lesson not loaded: ${l.error}`);
-      else mkdirSync(l.lesson.variables.WORK as string, { recursive: true, mode: 0o700 });
+    for (const l of this.loaded) if (!l.lesson) opts.log.warn({ file: l.file }, `lesson not loaded: ${l.error}`);
+  }
+
+  /** Makes the lesson's workspace on the host (and the directory holding them) on its first open; not in a sandbox. */
+  private makeWorkspace(work: string): void {
+    if (this.opts.sandbox) return;
+    if (!this.rootMade) {
+      try {
+        mkdirSync(this.root, { mode: 0o700 }); // not recursive: EEXIST means someone else made it, and we refuse it
+      } catch (err) {
+        throw new AppError('KERNEL_ERROR', `cannot make the lessons workspace ${this.root}: ${(err as Error).message}`);
+      }
+      this.rootMade = true;
     }
+    mkdirSync(work, { recursive: true, mode: 0o700 });
   }
 
   list(): LessonInfo[] {
@@ -82,7 +110,9 @@ export class LessonService {
     const next = prev.then(async () => {
       const panes = r.panes();
       const leaders = (['outside', 'inside'] as const).map((p) => this.leaderPid(panes[p])).filter((p): p is number => p !== null);
+      const inside = this.opts.sandbox ? sandboxResetPlace(await this.opts.sandbox()) : undefined;
       const result = await resetWorkspace({
+        ...(inside ? { inside } : {}),
         work: r.work,
         namespaces: (await this.opts.engine.list()).namespaces,
         paneLeaders: leaders,
@@ -90,7 +120,7 @@ export class LessonService {
         paneForeground: leaders.map((pid) => foregroundOf(pid)).filter((p): p is number => p !== null),
         selfIds: new Set(NS_TYPES.map((t) => safeSelf(this.opts.engine, t))),
       });
-      mkdirSync(r.work, { recursive: true, mode: 0o700 });
+      this.makeWorkspace(r.work);
       r.resetProgress();
       return { ...result, progress: r.steps() };
     });
@@ -98,19 +128,24 @@ export class LessonService {
     return next;
   }
 
-  /** Undo every lesson (as reset does) and remove the workspaces: at server shutdown. */
+  /**
+   * Undo every opened lesson (as reset does) and remove the workspaces: at server shutdown. In a sandbox there is
+   * nothing of the lessons on the host: the sandbox, destroyed with the server, takes everything with it.
+   */
   async dispose(): Promise<void> {
-    for (const l of this.loaded) {
-      if (!l.lesson) continue;
-      try {
-        const { problems } = await this.reset(l.id);
-        if (problems.length > 0) this.opts.log.warn({ lesson: l.id, problems }, 'lesson reset at shutdown left something');
-        rmdirSync(l.lesson.variables.WORK as string);
-      } catch (err) {
-        this.opts.log.error({ err, lesson: l.id }, 'could not clean up a lesson workspace');
+    if (this.rootMade) {
+      for (const id of this.runs.keys()) {
+        try {
+          const { problems } = await this.reset(id);
+          if (problems.length > 0) this.opts.log.warn({ lesson: id, problems }, 'lesson reset at shutdown left something');
+          rmdirSync(this.run(id).work);
+        } catch (err) {
+          this.opts.log.error({ err, lesson: id }, 'could not clean up a lesson workspace');
+        }
       }
     }
     for (const r of this.runs.values()) r.dispose();
+    if (!this.rootMade) return;
     try {
       rmdirSync(this.root);
     } catch (err) {
@@ -135,6 +170,7 @@ export class LessonService {
     if (!l.lesson) throw new AppError('LESSON_INVALID', `lesson ${id} could not be loaded: ${l.error}`);
     let r = this.runs.get(id);
     if (!r) {
+      this.makeWorkspace(l.lesson.variables.WORK as string);
       r = new LessonRun(l.lesson, {
         engine: this.opts.engine,
         log: this.opts.log,

@@ -22,7 +22,7 @@ export interface SandboxLaunchDeps {
   scopedFor(owner: string): NamespaceEngine;
 }
 
-/** Directories a sandbox has its own empty copy of (scripts.ts SETUP_SH): a host shell there is not visible inside. */
+/** Directories a sandbox has its own empty copy of (scripts.ts INIT_PL): a host shell there is not visible inside. */
 const SANDBOX_PRIVATE_DIRS = ['/root/', '/tmp/', '/mnt/', '/run/', '/var/tmp/', '/home/', '/etc/'];
 
 /** The shell to run inside: --shell when the sandbox sees it (the host tree), else bash or sh. */

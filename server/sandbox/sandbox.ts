@@ -3,14 +3,16 @@
 //
 // Mechanism (no newuidmap, no /etc/subuid): `unshare` runs as the range's first host uid, so it can create the
 // user namespace (unprivileged user namespaces) and owns it; the server, root outside, then writes the whole
-// range into uid_map/gid_map (a writer with CAP_SETUID/CAP_SETGID in the parent may map any ids). The init never
-// needs capabilities, so it does not matter that unshare execs it before or after the map exists. Everything that
-// needs root inside (mounts, hostname, loopback) is done afterwards by entering the init's namespaces by verified
-// fds (terminals/entry.ts) — nsenter becomes uid 0 inside, i.e. the range's first uid outside.
+// range into uid_map/gid_map (a writer with CAP_SETUID/CAP_SETGID in the parent may map any ids). The init
+// (scripts.ts INIT_PL) keeps the namespace's capabilities across its exec (unshare --keep-caps), waits on its stdin
+// for the maps, then sets the sandbox up itself (mounts, hostname, loopback) in one process and says so on its
+// stdout. Sessions and later programs enter the init's namespaces by verified fds (terminals/entry.ts) — nsenter
+// becomes uid 0 inside, i.e. the range's first uid outside.
 // If the server dies, so does the sandbox: unshare has a parent-death SIGKILL (setpriv --pdeathsig) and kills its
 // init in turn (--kill-child), which takes the PID namespace down; the next server removes the empty cgroups.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import { NS_TYPES, type NsType } from '../../shared/api.js';
 import { AppError } from '../errors.js';
 import { planProcessEntry, type EntryPlan } from '../terminals/entry.js';
@@ -18,7 +20,7 @@ import { findNsenter } from '../terminals/launch.js';
 import { readProcStat } from '../proc/pids.js';
 import { createCgroups, type SandboxCgroups } from './cgroups.js';
 import { poll } from './poll.js';
-import { IN_CGROUPS_SH, INIT_PL, SETUP_SH } from './scripts.js';
+import { IN_CGROUPS_SH, INIT_GO, INIT_PL, INIT_READY, INIT_STARTED } from './scripts.js';
 
 export interface SandboxLimits {
   pidsMax: number;
@@ -61,7 +63,7 @@ export class Sandbox {
     /** the CPU its mount namespace was made on; see nsCpuOf */
     readonly nsCpu: number,
   ) {
-    this.hostname = `sandbox-${id}`;
+    this.hostname = sandboxHostname(id);
   }
 
   /** the sandbox's own user namespace, e.g. 'user:4026532177' */
@@ -102,35 +104,43 @@ export class Sandbox {
           '--net',
           '--cgroup',
           '--kill-child',
+          '--keep-caps',
           '--propagation',
           'private',
           '--',
           'perl',
           '-e',
           INIT_PL,
+          sandboxHostname(opts.id),
+          String(opts.limits.diskBytes),
+          os.machine(),
         ],
-        { stdio: ['ignore', 'ignore', 'pipe'], cwd: '/', env: { PATH: SYSTEM_PATH } },
+        { stdio: ['pipe', 'pipe', 'pipe'], cwd: '/', env: { PATH: SYSTEM_PATH } },
       );
       const child = unshare;
       child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
-      let exited = false;
-      child.once('exit', () => (exited = true));
+      // Swallow: the init died before reading its go-ahead (EPIPE); the wait for "ready" reports why it died.
+      child.stdin?.on('error', () => undefined);
+      const said = saidBy(child);
       const pid = child.pid;
       if (pid === undefined) throw new AppError('KERNEL_ERROR', 'cannot start the sandbox: spawning unshare failed');
-      const selfUser = readlinkSync('/proc/self/ns/user');
       const failed = () =>
-        exited ? new AppError('NOT_SUPPORTED', `cannot create a sandbox: ${explain(stderr)}`) : null;
-      await poll<true>(
-        () => failed() ?? (linkOf(pid, 'user') !== null && linkOf(pid, 'user') !== selfUser ? true : null),
-        START_DEADLINE_MS,
-        'the sandbox user namespace',
-      );
+        /sandbox setup: /.test(stderr)
+          ? new AppError('KERNEL_ERROR', `cannot set the sandbox up: ${stderr.trim()}`)
+          : new AppError('NOT_SUPPORTED', `cannot create a sandbox: ${explain(stderr)}`);
+      await said(INIT_STARTED, START_DEADLINE_MS, failed);
+      // The init runs in the new user namespace (unshare's, whose pid this is): map it, then let it go on.
+      if (linkOf(pid, 'user') === readlinkSync('/proc/self/ns/user'))
+        throw new AppError('KERNEL_ERROR', 'cannot create a sandbox: unshare made no user namespace');
       const map = `0 ${opts.uidBase} ${Math.min(opts.uidCount, 65536)}\n`;
       writeFileSync(`/proc/${pid}/uid_map`, map);
       writeFileSync(`/proc/${pid}/gid_map`, map);
-      const initPid = await poll<number>(() => failed() ?? initOf(pid), START_DEADLINE_MS, 'the sandbox init');
-      const initStart = readProcStat(initPid)?.startTime;
-      if (initStart === undefined) throw failed() ?? new AppError('KERNEL_ERROR', 'the sandbox init exited at once');
+      child.stdin?.end(`${INIT_GO}\n`);
+      await said(INIT_READY, START_DEADLINE_MS, failed);
+      const initPid = initOf(pid);
+      const initStart = initPid === null ? undefined : readProcStat(initPid)?.startTime;
+      if (initPid === null || initStart === undefined)
+        throw new AppError('KERNEL_ERROR', 'cannot create a sandbox: its init is not there after saying it is ready');
       const limits: SandboxLimits = {
         ...opts.limits,
         enforced: cgroups.enforced,
@@ -140,15 +150,6 @@ export class Sandbox {
       for (const type of NS_TYPES) {
         const id = linkOf(initPid, type);
         if (id) sandbox.nsIds.set(type, id.replace(/^(\w+):\[(\d+)\]$/, '$1:$2'));
-      }
-      try {
-        await sandbox.run(
-          ['/bin/sh', '-c', SETUP_SH, 'setup', sandbox.hostname, String(opts.limits.diskBytes)],
-          'setting up the sandbox',
-        );
-      } catch (err) {
-        await sandbox.destroy();
-        throw err;
       }
       return sandbox;
     } catch (err) {
@@ -190,6 +191,17 @@ export class Sandbox {
       args: ['-c', IN_CGROUPS_SH, 'in-cgroups', ...this.cgroups.procsFiles, '--', ...nsenter],
       plan,
     };
+  }
+
+  /** PIDs (host numbering) of every process in the sandbox's cgroups: nothing a learner starts can leave them. */
+  processes(): number[] {
+    return this.cgroups.pids();
+  }
+
+  /** The sandbox's own mount table (its init's mountinfo), read from the host: reading only, nothing entered. */
+  mountinfo(): string {
+    if (!this.alive()) throw new AppError('TARGET_CHANGED', `sandbox ${this.id} has ended`);
+    return readFileSync(`/proc/${this.initPid}/mountinfo`, 'utf8');
   }
 
   /** the init's entry plan (every namespace of the sandbox, as its root); the caller releases it (hold) */
@@ -240,6 +252,56 @@ export class Sandbox {
     })());
   }
 }
+
+const sandboxHostname = (id: string): string => `sandbox-${id}`;
+
+/**
+ * Waits for the init's stdout to say a line (scripts.ts INIT_PL): resolves once said, rejects with `failed()` when
+ * the process ends first (its stderr then says why), KERNEL_ERROR after the deadline. Event-driven: no polling.
+ */
+function saidBy(child: ChildProcess): (line: string, deadlineMs: number, failed: () => AppError) => Promise<void> {
+  let out = '';
+  let closed = false;
+  const waiters = new Set<() => void>();
+  const wake = () => waiters.forEach((w) => w());
+  child.stdout?.on('data', (d: Buffer) => {
+    out = (out + d.toString()).slice(-INIT_OUTPUT_KEPT);
+    wake();
+  });
+  // 'close': the process exited and its stderr is drained, so failed() sees everything it said.
+  child.once('close', () => {
+    closed = true;
+    wake();
+  });
+  return (line, deadlineMs, failed) =>
+    new Promise<void>((resolve, reject) => {
+      const finish = (err?: Error) => {
+        waiters.delete(check);
+        clearTimeout(timer);
+        if (err) reject(err);
+        else resolve();
+      };
+      const check = () => {
+        if (out.split('\n').includes(line)) finish();
+        else if (closed) finish(failed());
+      };
+      const timer = setTimeout(
+        () =>
+          finish(
+            new AppError(
+              'KERNEL_ERROR',
+              `timed out after ${deadlineMs} ms waiting for the sandbox init to say ${line}`,
+            ),
+          ),
+        deadlineMs,
+      );
+      waiters.add(check);
+      check();
+    });
+}
+
+/** The init says two short lines; a little more is kept in case the perl prints a warning first. */
+const INIT_OUTPUT_KEPT = 4096;
 
 async function removeCgroups(cgroups: SandboxCgroups): Promise<void> {
   // rmdir answers EBUSY for a moment after the last process left (v1 frees it asynchronously).

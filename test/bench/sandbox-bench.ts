@@ -1,116 +1,200 @@
 // What a sandbox costs (--sandbox):
-//  - sandbox start → first prompt: POST /api/sessions on a server whose owner has no sandbox yet, until the
-//    shell's prompt arrives over the WebSocket (creation, setup mounts, cgroups, nsenter, bash)   target p95 ≤ 300 ms
+//  - sandbox start → first prompt: POST /api/sessions by a user who has no sandbox yet, until the shell's prompt
+//    arrives over the WebSocket (creation, setup mounts, cgroups, nsenter, bash), on a server that has already
+//    served someone (its first session starts the replay worker and warms its code: ~200 ms on a host shell
+//    too, shown in its own row)                                                              target p95 ≤ 300 ms
 //    baseline: the same on a host shell (no --sandbox)
 //  - sandbox destroy (reset: SIGKILL its pid 1, wait for every process, remove its cgroups)
-//  - memory of one sandbox with an idle shell (RSS of every process in its cgroups)
+//  - 50 sandboxes each with an idle shell: server and sandbox memory per sandbox (sandbox-fifty-bench.ts)
+//  - the live views inside a sandbox: mount → table, namespace → list (sandbox-views-bench.ts)  target p95 ≤ 250 ms
 // Standalone: `npx tsc -b && node dist/test/bench/sandbox-bench.js`. Never fails on time.
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createLogger } from '../../server/log.js';
-import { sandboxCgroupDirs } from '../../server/sandbox/cgroups.js';
 import { createSandboxManager } from '../../server/sandbox/manager.js';
-import { sandboxConfig, SandboxShell, startSandboxServer } from '../helpers/sandbox.js';
+import { sandboxConfig, startSandboxServer } from '../helpers/sandbox.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { median, percentile, type Row } from './row.js';
+import { fiftySandboxes, SANDBOXES } from './sandbox-fifty-bench.js';
+import { asUser, openShell, USER_HEADER, type UserApi } from './sandbox-users.js';
+import { viewLatencies, type ViewLatencies } from './sandbox-views-bench.js';
 
 const RUNS = 15;
+/** First sessions of a fresh server, measured for the record (each costs a server start). */
+const COLD_RUNS = 5;
 const START_TARGET_MS = 300;
-const UID_START = 910_000;
+const VIEW_TARGET_MS = 250;
+/** Far above the ranges the integration and e2e tests use (510,000–1,450,000), which may run meanwhile. */
+const UID_START = 10_000_000;
+const RANGE = 65536;
+/** uids for the 50-sandbox server, clear of the first servers' ranges */
+const FIFTY_UID_START = 20_000_000;
 
-async function firstPrompt(server: TestServer): Promise<number> {
+async function firstPrompt(u: UserApi): Promise<number> {
   const t0 = performance.now();
-  const shell = await SandboxShell.open(server);
+  const { client } = await openShell(u);
   const ms = performance.now() - t0;
-  shell.dispose();
+  client.dispose();
   return ms;
 }
 
-function rssKiB(pid: number): number {
+const tokenUser = (s: TestServer): UserApi => ({ api: (p, init) => s.api(p, init), ws: (p) => s.ws(p) });
+
+/** A user's first session on a warm server (sandboxed: a new sandbox each), alternating with a host shell; then
+ * the live views inside one more user's sandbox on that server. */
+async function warmStarts(): Promise<{
+  sandboxed: number[];
+  host: number[];
+  views: ViewLatencies;
+  hostViews: ViewLatencies;
+}> {
+  const users = await startServer({
+    sandbox: sandboxConfig(UID_START, { uidCount: (RUNS + 2) * RANGE }),
+    shell: '/bin/bash', // the test helper's norc wrapper lives under the host's /tmp, which a sandbox does not see
+    authHeader: USER_HEADER,
+  });
+  let host: TestServer | null = null;
   try {
-    return Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
-  } catch {
-    return 0; // exited while measured
+    host = await startServer(); // bash without rc files, as the sandbox's bash has none of root's
+    await firstPrompt(asUser(users.base, 'warm-up'));
+    await firstPrompt(tokenUser(host));
+    const sandboxed: number[] = [];
+    const hostMs: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      sandboxed.push(await firstPrompt(asUser(users.base, `learner${i}`)));
+      hostMs.push(await firstPrompt(tokenUser(host)));
+    }
+    const views = await viewLatencies(asUser(users.base, 'views'));
+    // The same on the host, as the baseline: a host shell, its mounts in a temporary directory.
+    const latDir = mkdtempSync(path.join(tmpdir(), 'nsconsole-bench-lat-'));
+    let hostViews: ViewLatencies;
+    try {
+      hostViews = await viewLatencies(tokenUser(host), latDir);
+    } finally {
+      spawnSync('umount', [latDir], { stdio: 'ignore' }); // only if a sample failed halfway: the last one unmounts
+      rmSync(latDir, { recursive: true, force: true });
+    }
+    return { sandboxed, host: hostMs, views, hostViews };
+  } finally {
+    await host?.close();
+    await users.close();
   }
 }
 
-export async function benchSandbox(): Promise<Row[]> {
+/** The first session of a fresh server: sandboxed and host, alternately. */
+async function coldStarts(): Promise<{ sandboxed: number[]; host: number[] }> {
   const sandboxed: number[] = [];
   const host: number[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    // A fresh server each run: its owner has no sandbox yet, so the first session creates one.
+  for (let i = 0; i < COLD_RUNS; i++) {
     const s = await startSandboxServer(UID_START);
     try {
-      sandboxed.push(await firstPrompt(s));
+      sandboxed.push(await firstPrompt(tokenUser(s)));
     } finally {
       await s.close();
     }
-    const h = await startServer(); // bash without rc files, as the sandbox's bash has none of root's
+    const h = await startServer();
     try {
-      host.push(await firstPrompt(h));
+      host.push(await firstPrompt(tokenUser(h)));
     } finally {
       await h.close();
     }
   }
+  return { sandboxed, host };
+}
 
+/** Reset (destroy + create) of one sandbox, straight on the manager. */
+async function resets(): Promise<number[]> {
   const manager = createSandboxManager(sandboxConfig(UID_START), createLogger('silent'));
-  const destroy: number[] = [];
-  let rss = 0;
+  const out: number[] = [];
   try {
     for (let i = 0; i < RUNS; i++) {
       await manager.get('bench');
       const t0 = performance.now();
       await manager.reset('bench');
-      destroy.push(performance.now() - t0);
+      out.push(performance.now() - t0);
     }
-    const sb = await manager.get('bench');
-    const { file, args, plan } = sb.command(['/bin/bash', '--norc', '-i'], { cwd: '/root' });
-    const { spawn } = await import('node:child_process');
-    const child = spawn(file, args, { stdio: ['pipe', 'ignore', 'ignore'] });
-    plan.hold(child.pid ?? null);
-    await new Promise((r) => setTimeout(r, 300)); // bench only: let bash settle before its RSS is read
-    const procs = readFileSync(
-      `${sandboxCgroupDirs().find((d) => d.includes('/pids/') || d.includes('nsconsole-sandbox-')) as string}/cgroup.procs`,
-      'utf8',
-    )
-      .split('\n')
-      .filter(Boolean)
-      .map(Number);
-    rss = procs.reduce((sum, pid) => sum + rssKiB(pid), 0);
-    child.kill('SIGKILL');
   } finally {
     await manager.dispose();
   }
+  return out;
+}
 
-  const p95 = percentile(sandboxed, 95);
-  const hostP95 = percentile(host, 95);
-  const cmd = 'npx tsc -b && node dist/test/bench/sandbox-bench.js';
+const ms = (x: number): string => `${x.toFixed(0)} ms`;
+const mib = (kib: number): string => `${(kib / 1024).toFixed(1)} MiB`;
+
+export async function benchSandbox(): Promise<Row[]> {
+  const warm = await warmStarts();
+  const cold = await coldStarts();
+  const reset = await resets();
+  const fifty = await fiftySandboxes(FIFTY_UID_START);
+
+  const p95 = percentile(warm.sandboxed, 95);
+  const cmd = 'npm run bench -- sandbox';
+  const viewRow = (figure: string, xs: number[], host: number[], note: string): Row => {
+    const p = percentile(xs, 95);
+    return {
+      figure: `${figure}, p95 of ${xs.length} (median ${ms(median(xs))})${note}`,
+      ours: ms(p),
+      baseline: `the same on the host: p95 ${ms(percentile(host, 95))} (median ${ms(median(host))})`,
+      ratio: p / VIEW_TARGET_MS,
+      target: `≤ ${VIEW_TARGET_MS} ms`,
+      command: cmd,
+      met: p <= VIEW_TARGET_MS,
+    };
+  };
   return [
     {
-      figure: `sandbox start → first prompt, p95 (median ${median(sandboxed).toFixed(0)} ms, ${RUNS} runs)`,
-      ours: `${p95.toFixed(0)} ms`,
-      baseline: `host shell ${hostP95.toFixed(0)} ms`,
+      figure: `sandbox start → first prompt, warm server, p95 (median ${ms(median(warm.sandboxed))}, ${RUNS} users)`,
+      ours: ms(p95),
+      baseline: `host shell ${ms(percentile(warm.host, 95))} (median ${ms(median(warm.host))})`,
       ratio: p95 / START_TARGET_MS,
       target: `≤ ${START_TARGET_MS} ms`,
       command: cmd,
       met: p95 <= START_TARGET_MS,
     },
     {
+      figure: `first session of a fresh server, sandboxed, median of ${COLD_RUNS} (max ${ms(Math.max(...cold.sandboxed))})`,
+      ours: ms(median(cold.sandboxed)),
+      baseline: `host shell ${ms(median(cold.host))} (max ${ms(Math.max(...cold.host))})`,
+      ratio: median(cold.sandboxed) / median(cold.host),
+      target: '—',
+      command: cmd,
+    },
+    {
       figure: 'sandbox reset (destroy + create), median',
-      ours: `${median(destroy).toFixed(0)} ms`,
+      ours: ms(median(reset)),
       baseline: '—',
       ratio: 1,
       target: '—',
       command: cmd,
     },
     {
-      figure: 'one sandbox with an idle bash: RSS of its processes (init, unshare, nsenter, bash)',
-      ours: `${(rss / 1024).toFixed(1)} MiB`,
+      figure: `${SANDBOXES} sandboxes each with an idle bash: memory per sandbox (server ${mib(fifty.serverBeforeKiB)} → ${mib(fifty.serverAfterKiB)}; ${fifty.processesPer.toFixed(1)} processes each)`,
+      ours: `server +${mib(fifty.serverKiBPer)}, sandbox RSS ${mib(fifty.sandboxRssKiBPer)} (PSS ${mib(fifty.sandboxPssKiBPer)})`,
       baseline: '—',
       ratio: 1,
       target: '—',
       command: cmd,
     },
+    {
+      figure: `sandbox start → first prompt with ${SANDBOXES - fifty.lastStartMs.length}–${SANDBOXES - 1} others up, median of ${fifty.lastStartMs.length} (max ${ms(Math.max(...fifty.lastStartMs))})`,
+      ours: ms(median(fifty.lastStartMs)),
+      baseline: '—',
+      ratio: median(fifty.lastStartMs) / START_TARGET_MS,
+      target: `≤ ${START_TARGET_MS} ms`,
+      command: cmd,
+      met: median(fifty.lastStartMs) <= START_TARGET_MS,
+    },
+    viewRow('in a sandbox: mount/umount typed → Mounts table event', warm.views.table, warm.hostViews.table, ''),
+    viewRow(
+      'in a sandbox: `unshare -m sleep &` / `kill` typed, one a second → Namespaces list event',
+      warm.views.list,
+      warm.hostViews.list,
+      `; the machine started ${warm.views.listStartsPerSec.toFixed(0)} / ${warm.hostViews.listStartsPerSec.toFixed(0)} processes/s meanwhile (each makes the list rescan, within its CPU budget)`,
+    ),
   ];
 }
 

@@ -6,9 +6,9 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import {
   DEFAULT_MAX_SESSIONS_PER_USER,
-  DEFAULT_SCREEN_MEMORY_MIB,
-  MIN_SCREEN,
-  SCREEN_CELL_BYTES,
+  defaultScreenCells,
+  minScreenMemoryMib,
+  screenCellsOfMib,
   screenFits,
 } from './limits.js';
 
@@ -27,7 +27,7 @@ export interface Config {
   maxClientsPerSession: number;
   /** lines of scrollback kept by the server-side screen used for replay */
   scrollback: number;
-  /** cells (12 bytes each) one session's replay screen may hold, cols × (rows + scrollback); wider sizes are narrowed (default from DEFAULT_SCREEN_MEMORY_MIB) */
+  /** cells (12 bytes each) one session's replay screen may hold, cols × (rows + scrollback); wider sizes are narrowed (default: limits.ts defaultScreenCells) */
   screenCells?: number;
   /** 'events': hear namespace and mount changes from the kernel where it can (else poll); 'poll': always poll */
   watch: 'events' | 'poll';
@@ -99,8 +99,8 @@ export const FLAGS: Record<string, FlagSpec> = {
   scrollback: { type: 'string', help: 'lines of scrollback replayed on reattach', def: '1000' },
   'screen-memory': {
     type: 'string',
-    help: "MiB one session's replay screen may hold: cols × (rows + scrollback) cells of 12 bytes; a terminal resized beyond it is narrowed",
-    def: '8',
+    help: "MiB one session's replay screen may hold: cols × (rows + scrollback) cells of 12 bytes; a terminal asked to be larger is narrowed",
+    def: '8, or what a 240×60 terminal with --scrollback needs if more',
   },
   watch: {
     type: 'string',
@@ -257,7 +257,7 @@ const ConfigSchema = z
     maxSessionsPerUser: intIn(1, 10_000),
     maxClientsPerSession: intIn(1, 1000),
     scrollback: intIn(0, 100_000),
-    screenCells: intIn(1, 4096).transform((m) => Math.floor((m * 1024 * 1024) / SCREEN_CELL_BYTES)),
+    screenCells: intIn(1, 4096).transform(screenCellsOfMib).optional(),
     watch: z.enum(['events', 'poll'], { error: 'must be events or poll' }),
     tlsCert: z.string().min(1).optional(),
     tlsKey: z.string().min(1).optional(),
@@ -308,14 +308,19 @@ const ConfigSchema = z
     message: '--tls-cert and --tls-key go together',
     path: ['tlsCert'],
   })
-  .refine((c) => screenFits(c.screenCells, c.scrollback), {
-    message: `too small for --scrollback: a ${MIN_SCREEN.cols}×${MIN_SCREEN.rows} terminal and its scrollback must fit (raise --screen-memory or lower --scrollback)`,
-    path: ['screenCells'],
+  .superRefine((c, ctx) => {
+    if (c.screenCells === undefined || screenFits(c.screenCells, c.scrollback)) return;
+    ctx.addIssue({
+      code: 'custom',
+      message: `too small for --scrollback ${c.scrollback}: an 80×24 terminal and its scrollback need at least ${minScreenMemoryMib(c.scrollback)} MiB`,
+      path: ['screenCells'],
+    });
   })
   .refine((c) => c.proxySecret === undefined || c.authHeader !== undefined, {
     message: 'a proxy secret is for --auth-header: give that too',
     path: ['proxySecret'],
-  });
+  })
+  .transform((c) => ({ ...c, screenCells: c.screenCells ?? defaultScreenCells(c.scrollback) }));
 
 /** `ADDR` or `ADDR/BITS`, IPv4 or IPv6. */
 export function isCidr(s: string): boolean {
@@ -391,7 +396,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     maxSessionsPerUser: pick('max-sessions-per-user') ?? String(DEFAULT_MAX_SESSIONS_PER_USER),
     maxClientsPerSession: pick('max-clients') ?? '16',
     scrollback: pick('scrollback') ?? '1000',
-    screenCells: pick('screen-memory') ?? String(DEFAULT_SCREEN_MEMORY_MIB),
+    screenCells: pick('screen-memory'),
     watch: pick('watch') ?? 'events',
     tlsCert: pick('tls-cert'),
     tlsKey: pick('tls-key'),

@@ -19,14 +19,33 @@ export const SCREEN_CELL_BYTES = 12;
  * 16 sessions per user that bounds one user's replay screens at 128 MiB.
  */
 export const DEFAULT_SCREEN_MEMORY_MIB = 8;
-export const DEFAULT_SCREEN_CELLS = Math.floor((DEFAULT_SCREEN_MEMORY_MIB * 1024 * 1024) / SCREEN_CELL_BYTES);
-
-/** --screen-memory must hold at least the default terminal size with its scrollback. */
+const MIB = 1024 * 1024;
+export const DEFAULT_SCREEN_CELLS = Math.floor((DEFAULT_SCREEN_MEMORY_MIB * MIB) / SCREEN_CELL_BYTES);
+/**
+ * A maximised window on a 1080p screen (1920 px at ~8 px a column, 1080 px at ~17 px a line). The default budget
+ * always holds it, so an operator who raises --scrollback gets a budget that grows with it rather than terminals
+ * narrowed to a strip (--scrollback 10000: 240 × 10060 cells, 28 MiB).
+ */
+export const ROOMY_SCREEN = { cols: 240, rows: 60 } as const;
+/** An explicit --screen-memory must hold at least the default terminal size (80×24) with its scrollback. */
 export const MIN_SCREEN = { cols: 80, rows: 24 } as const;
 
+const cellsOf = (screen: { cols: number; rows: number }, scrollback: number) =>
+  screen.cols * (screen.rows + scrollback);
+
+/** The budget when --screen-memory is not given: 8 MiB, or more when ROOMY_SCREEN with `scrollback` needs it. */
+export const defaultScreenCells = (scrollback: number): number =>
+  Math.max(DEFAULT_SCREEN_CELLS, cellsOf(ROOMY_SCREEN, scrollback));
+
 /** Whether a budget of `cells` holds the MIN_SCREEN terminal with `scrollback` lines. */
-export const screenFits = (cells: number, scrollback: number): boolean =>
-  MIN_SCREEN.cols * (MIN_SCREEN.rows + scrollback) <= cells;
+export const screenFits = (cells: number, scrollback: number): boolean => cellsOf(MIN_SCREEN, scrollback) <= cells;
+
+/** The least --screen-memory (MiB) that holds the MIN_SCREEN terminal with `scrollback` lines. */
+export const minScreenMemoryMib = (scrollback: number): number =>
+  Math.ceil((cellsOf(MIN_SCREEN, scrollback) * SCREEN_CELL_BYTES) / MIB);
+
+/** MiB (the flag) → cells (the budget). */
+export const screenCellsOfMib = (mib: number): number => Math.floor((mib * MIB) / SCREEN_CELL_BYTES);
 
 /** The fewest columns a narrowed terminal keeps (the protocol's own minimum, shared/api.ts ColsSchema). */
 const MIN_COLS = 2;

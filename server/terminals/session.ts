@@ -8,7 +8,7 @@ import { spawn as spawnPty, type IPty } from 'node-pty';
 import type { SessionInfo, Target } from '../../shared/api.js';
 import { CLOSE, type ServerMessage } from '../../shared/protocol.js';
 import type { Config } from '../config/config.js';
-import { DEFAULT_SCREEN_CELLS, fitScreen } from '../config/limits.js';
+import { defaultScreenCells, fitScreen } from '../config/limits.js';
 import { AppError } from '../errors.js';
 import { DisposableStore, TimeoutSlot, toDisposable } from '../lifecycle/disposables.js';
 import type { Logger } from '../log.js';
@@ -337,7 +337,7 @@ export class TerminalSession {
   }
 
   private fit(cols: number, rows: number): { cols: number; rows: number } {
-    const { scrollback, screenCells = DEFAULT_SCREEN_CELLS } = this.opts.config;
+    const { scrollback, screenCells = defaultScreenCells(scrollback) } = this.opts.config;
     return fitScreen(cols, rows, { scrollback, cells: screenCells });
   }
 

@@ -258,9 +258,20 @@ describe('per-user and per-session limits (--max-sessions-per-user, --screen-mem
     [['--max-sessions-per-user', 'many'], /--max-sessions-per-user/],
     [['--screen-memory', '0'], /--screen-memory/],
     // 80 × (24 + 100000) cells of 12 bytes are 92 MiB: the default terminal would not fit in 8.
-    [['--scrollback', '100000'], /--screen-memory: too small for --scrollback/],
+    [['--scrollback', '100000', '--screen-memory', '8'], /--screen-memory: too small for --scrollback 100000.*92 MiB/],
   ])('rejects %j with a clear message', (argv, message) => {
     expect(() => parseConfig(argv, {})).toThrow(message);
+  });
+
+  it('grows the default budget with --scrollback, so that a 240×60 window is never narrowed', () => {
+    expect(config(['--scrollback', '10000']).screenCells).toBe(240 * (60 + 10_000));
+    expect(config(['--scrollback', '100']).screenCells).toBe(DEFAULT_SCREEN_CELLS);
+    const c = config(['--scrollback', '10000']);
+    expect(fitScreen(240, 60, { scrollback: c.scrollback, cells: c.screenCells ?? 0 })).toEqual({
+      cols: 240,
+      rows: 60,
+    });
+    expect(fitScreen(1000, 60, { scrollback: c.scrollback, cells: c.screenCells ?? 0 }).cols).toBe(240);
   });
 
   it('fits a terminal in the budget by narrowing it, keeping its height', () => {

@@ -333,6 +333,8 @@ export const ERROR_STATUS = {
   CONTAINER_NO_SHELL: 409,
   PAYLOAD_TOO_LARGE: 413,
   TOO_MANY_SESSIONS: 429,
+  /** this user holds --max-sessions-per-user sessions already (TOO_MANY_SESSIONS: the whole server is full) */
+  TOO_MANY_USER_SESSIONS: 429,
   TOO_MANY_CLIENTS: 429,
   RATE_LIMITED: 429,
   KERNEL_ERROR: 500,

@@ -4,6 +4,13 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, constants, existsSync, fstatSync, openSync, readSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import {
+  DEFAULT_MAX_SESSIONS_PER_USER,
+  defaultScreenCells,
+  minScreenMemoryMib,
+  screenCellsOfMib,
+  screenFits,
+} from './limits.js';
 
 export interface Config {
   host: string;
@@ -15,9 +22,13 @@ export interface Config {
   /** ms a session lives on after its last client leaves */
   sessionGraceMs: number;
   maxSessions: number;
+  /** most sessions one user may hold at once; the token holder is held only by maxSessions (default DEFAULT_MAX_SESSIONS_PER_USER) */
+  maxSessionsPerUser?: number;
   maxClientsPerSession: number;
   /** lines of scrollback kept by the server-side screen used for replay */
   scrollback: number;
+  /** cells (12 bytes each) one session's replay screen may hold, cols × (rows + scrollback); wider sizes are narrowed (default: limits.ts defaultScreenCells) */
+  screenCells?: number;
   /** 'events': hear namespace and mount changes from the kernel where it can (else poll); 'poll': always poll */
   watch: 'events' | 'poll';
   /** PEM certificate chain and key: serve HTTPS and WSS (both or neither); re-read on SIGHUP */
@@ -79,8 +90,18 @@ export const FLAGS: Record<string, FlagSpec> = {
   },
   'session-grace': { type: 'string', help: 'seconds a session lives on after its last client leaves', def: '60' },
   'max-sessions': { type: 'string', help: 'most terminal sessions at once', def: '64' },
+  'max-sessions-per-user': {
+    type: 'string',
+    help: 'most terminal sessions one user (from --auth-header) may hold at once, so that one person cannot take every --max-sessions slot; the token holder is limited only by --max-sessions',
+    def: '16',
+  },
   'max-clients': { type: 'string', help: 'most clients attached to one session', def: '16' },
   scrollback: { type: 'string', help: 'lines of scrollback replayed on reattach', def: '1000' },
+  'screen-memory': {
+    type: 'string',
+    help: "MiB one session's replay screen may hold: cols × (rows + scrollback) cells of 12 bytes; a terminal asked to be larger is narrowed",
+    def: '8, or what a 240×60 terminal with --scrollback needs if more',
+  },
   watch: {
     type: 'string',
     help: 'how live views notice changes: events (from the kernel; polls where unavailable) or poll',
@@ -233,8 +254,10 @@ const ConfigSchema = z
       .max(86_400)
       .transform((s) => Math.round(s * 1000)),
     maxSessions: intIn(1, 10_000),
+    maxSessionsPerUser: intIn(1, 10_000),
     maxClientsPerSession: intIn(1, 1000),
     scrollback: intIn(0, 100_000),
+    screenCells: intIn(1, 4096).transform(screenCellsOfMib).optional(),
     watch: z.enum(['events', 'poll'], { error: 'must be events or poll' }),
     tlsCert: z.string().min(1).optional(),
     tlsKey: z.string().min(1).optional(),
@@ -285,10 +308,19 @@ const ConfigSchema = z
     message: '--tls-cert and --tls-key go together',
     path: ['tlsCert'],
   })
+  .superRefine((c, ctx) => {
+    if (c.screenCells === undefined || screenFits(c.screenCells, c.scrollback)) return;
+    ctx.addIssue({
+      code: 'custom',
+      message: `too small for --scrollback ${c.scrollback}: an 80×24 terminal and its scrollback need at least ${minScreenMemoryMib(c.scrollback)} MiB`,
+      path: ['screenCells'],
+    });
+  })
   .refine((c) => c.proxySecret === undefined || c.authHeader !== undefined, {
     message: 'a proxy secret is for --auth-header: give that too',
     path: ['proxySecret'],
-  });
+  })
+  .transform((c) => ({ ...c, screenCells: c.screenCells ?? defaultScreenCells(c.scrollback) }));
 
 /** `ADDR` or `ADDR/BITS`, IPv4 or IPv6. */
 export function isCidr(s: string): boolean {
@@ -361,8 +393,10 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     allowHosts,
     sessionGraceMs: pick('session-grace') ?? '60',
     maxSessions: pick('max-sessions') ?? '64',
+    maxSessionsPerUser: pick('max-sessions-per-user') ?? String(DEFAULT_MAX_SESSIONS_PER_USER),
     maxClientsPerSession: pick('max-clients') ?? '16',
     scrollback: pick('scrollback') ?? '1000',
+    screenCells: pick('screen-memory'),
     watch: pick('watch') ?? 'events',
     tlsCert: pick('tls-cert'),
     tlsKey: pick('tls-key'),
@@ -393,6 +427,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
           .replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())
           .replace('session-grace-ms', 'session-grace')
           .replace('max-clients-per-session', 'max-clients')
+          .replace('screen-cells', 'screen-memory')
           .replace('trusted-proxies', 'trusted-proxy')
           .replace('admins', 'admin')
           .replace(/^proxy-secret$/, 'proxy-secret-file');

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { z } from 'zod';
 import type { CreateSessionSchema, SessionInfo, Target } from '../../shared/api.js';
 import type { Config } from '../config/config.js';
+import { DEFAULT_MAX_SESSIONS_PER_USER } from '../config/limits.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { TOKEN_USER } from '../identity/identity.js';
@@ -70,6 +71,14 @@ export function createTerminalRegistry(deps: TerminalRegistryDeps): TerminalRegi
   const mirrorHost = new MirrorHost(SNAPSHOT_BOUNDARY_WAIT_MS);
   const readTurns = new ReadTurns();
   let launching = 0;
+  /** each user's sessions, launches in flight included (the token holder's too, though it has no per-user cap) */
+  const held = new Map<string, number>();
+  const ownerOf = new Map<string, string>(); // session id → owner
+  const release = (owner: string): void => {
+    const n = (held.get(owner) ?? 1) - 1;
+    if (n > 0) held.set(owner, n);
+    else held.delete(owner);
+  };
 
   /** The share link dies with the shell: its token stops opening anything (and is remembered as ended). */
   const revokeViewerToken = (id: string): void => {
@@ -88,6 +97,11 @@ export function createTerminalRegistry(deps: TerminalRegistryDeps): TerminalRegi
     const session = sessions.get(id);
     sessions.delete(id);
     revokeViewerToken(id);
+    const owner = ownerOf.get(id);
+    if (owner !== undefined) {
+      ownerOf.delete(id);
+      release(owner);
+    }
     return session;
   };
 
@@ -99,8 +113,16 @@ export function createTerminalRegistry(deps: TerminalRegistryDeps): TerminalRegi
 
   return {
     async create(req, owner = TOKEN_USER) {
-      const { maxSessions } = deps.config;
-      // Launches in flight count too: two concurrent requests must not both take the last slot.
+      const { maxSessions, maxSessionsPerUser = DEFAULT_MAX_SESSIONS_PER_USER } = deps.config;
+      // Launches in flight count too: two concurrent requests must not both take the last slot. The user's own
+      // cap is checked first: "close one of yours" is what that user can act on. The token holder is exempt from
+      // it (config/limits.ts), never from the global cap.
+      const mine = held.get(owner) ?? 0;
+      if (owner !== TOKEN_USER && mine >= maxSessionsPerUser)
+        throw new AppError(
+          'TOO_MANY_USER_SESSIONS',
+          `${owner} has ${mine} sessions: at most ${maxSessionsPerUser} per user (--max-sessions-per-user); close one first`,
+        );
       if (sessions.size + launching >= maxSessions)
         throw new AppError(
           'TOO_MANY_SESSIONS',
@@ -109,38 +131,49 @@ export function createTerminalRegistry(deps: TerminalRegistryDeps): TerminalRegi
       if (!bucket.take())
         throw new AppError('RATE_LIMITED', 'sessions are being created too fast; try again in a moment');
       launching++;
+      held.set(owner, mine + 1);
       let spec: LaunchSpec;
+      let session: TerminalSession;
       try {
         spec = await deps.launch(req.target, owner);
+      } catch (err) {
+        release(owner);
+        throw err;
       } finally {
         launching--;
       }
       const id = randomId(16);
-      const session = new TerminalSession({
-        id,
-        target: req.target,
-        spec,
-        cols: req.cols,
-        rows: req.rows,
-        config: deps.config,
-        log: deps.log,
-        mirrorHost,
-        readTurns,
-        onBytes: deps.onPtyBytes,
-        onIdle: (idle) => {
-          if (sessions.get(idle.id) !== idle) return;
-          if (!idle.hasExited) deps.onEnded?.(idle.id, 'idle', null);
-          remove(idle.id).catch((err: unknown) =>
-            deps.log.error({ err, session: idle.id }, 'ending an idle session failed'),
-          );
-        },
-        onExit: (exited) => {
-          if (sessions.get(exited.id) !== exited) return; // ended by remove(): whoever removed it says so
-          revokeViewerToken(exited.id);
-          deps.onEnded?.(exited.id, 'exit', exited.info().exited);
-        },
-      });
+      try {
+        session = new TerminalSession({
+          id,
+          target: req.target,
+          spec,
+          cols: req.cols,
+          rows: req.rows,
+          config: deps.config,
+          log: deps.log,
+          mirrorHost,
+          readTurns,
+          onBytes: deps.onPtyBytes,
+          onIdle: (idle) => {
+            if (sessions.get(idle.id) !== idle) return;
+            if (!idle.hasExited) deps.onEnded?.(idle.id, 'idle', null);
+            remove(idle.id).catch((err: unknown) =>
+              deps.log.error({ err, session: idle.id }, 'ending an idle session failed'),
+            );
+          },
+          onExit: (exited) => {
+            if (sessions.get(exited.id) !== exited) return; // ended by remove(): whoever removed it says so
+            revokeViewerToken(exited.id);
+            deps.onEnded?.(exited.id, 'exit', exited.info().exited);
+          },
+        });
+      } catch (err) {
+        release(owner); // the pty never started: the slot was never used
+        throw err;
+      }
       sessions.set(id, session);
+      ownerOf.set(id, owner);
       return session;
     },
     get: (id) => sessions.get(id),

@@ -8,6 +8,7 @@ import { spawn as spawnPty, type IPty } from 'node-pty';
 import type { SessionInfo, Target } from '../../shared/api.js';
 import { CLOSE, type ServerMessage } from '../../shared/protocol.js';
 import type { Config } from '../config/config.js';
+import { defaultScreenCells, fitScreen } from '../config/limits.js';
 import { AppError } from '../errors.js';
 import { DisposableStore, TimeoutSlot, toDisposable } from '../lifecycle/disposables.js';
 import type { Logger } from '../log.js';
@@ -66,7 +67,7 @@ export interface SessionOptions {
   spec: LaunchSpec;
   cols: number;
   rows: number;
-  config: Pick<Config, 'sessionGraceMs' | 'maxClientsPerSession' | 'scrollback'>;
+  config: Pick<Config, 'sessionGraceMs' | 'maxClientsPerSession' | 'scrollback' | 'screenCells'>;
   log: Logger;
   /** the worker thread that hosts the replay screens (one per registry, shared by its sessions) */
   mirrorHost: MirrorHost;
@@ -114,14 +115,14 @@ export class TerminalSession {
   constructor(private readonly opts: SessionOptions) {
     this.id = opts.id;
     this.target = opts.target;
-    this.cols = opts.cols;
-    this.rows = opts.rows;
+    // The replay screen's memory is bounded whatever size is asked for (config/limits.ts): narrowed here and on resize.
+    ({ cols: this.cols, rows: this.rows } = this.fit(opts.cols, opts.rows));
     this.log = opts.log.child({ session: opts.id });
     this.exited = new Promise((resolve) => (this.markExited = resolve));
     this.mirror = this.store.add(
       new ScreenMirror({
-        cols: opts.cols,
-        rows: opts.rows,
+        cols: this.cols,
+        rows: this.rows,
         scrollback: opts.config.scrollback,
         host: opts.mirrorHost,
         onProgress: () => this.updateFlow(),
@@ -133,8 +134,8 @@ export class TerminalSession {
       // encoding null: raw bytes, so sequence numbers count exactly what the clients receive.
       this.pty = spawnPty(opts.spec.file, opts.spec.args, {
         name: 'xterm-256color',
-        cols: opts.cols,
-        rows: opts.rows,
+        cols: this.cols,
+        rows: this.rows,
         cwd: opts.spec.cwd,
         env: opts.spec.env,
         encoding: null,
@@ -232,7 +233,13 @@ export class TerminalSession {
         this.input.write(data);
       },
       resize: (cols, rows) => {
-        if (!client.readOnly) this.resize(cols, rows);
+        if (client.readOnly) return;
+        const fitted = this.fit(cols, rows);
+        const unchanged = fitted.cols === this.cols && fitted.rows === this.rows;
+        this.resize(fitted.cols, fitted.rows); // tells every client of a change, the asker included
+        // Narrowed to the size it already had: only the asker needs telling that it did not get what it asked.
+        if (unchanged && fitted.cols !== cols && this.clients.get(client)?.live)
+          client.sendMessage({ type: 'resized', cols: this.cols, rows: this.rows });
       },
       ack: (bytes) => {
         if (this.clients.get(client) !== state) return true; // detached: late acks mean nothing
@@ -327,6 +334,11 @@ export class TerminalSession {
     this.mirror.write(frame);
     for (const state of this.clients.values()) if (state.live) this.send(state, frame);
     this.updateFlow();
+  }
+
+  private fit(cols: number, rows: number): { cols: number; rows: number } {
+    const { scrollback, screenCells = defaultScreenCells(scrollback) } = this.opts.config;
+    return fitScreen(cols, rows, { scrollback, cells: screenCells });
   }
 
   /** The most recent resize from a writer wins (viewers cannot resize); every client is told, in stream order. */

@@ -17,6 +17,7 @@ const BENCHES: Bench[] = [
   { name: 'containers', load: async () => (await import('./containers-bench.js')).benchContainers },
   { name: 'audit', load: async () => (await import('./audit-bench.js')).benchAudit },
   { name: 'sessions', load: async () => (await import('./sessions-bench.js')).benchSessions },
+  { name: 'screen-budget', load: async () => (await import('./screen-budget-bench.js')).benchScreenBudget },
 ];
 
 function machine(): string {

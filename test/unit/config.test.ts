@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ConfigError, helpText, parseConfig } from '../../server/config/config.js';
+import { DEFAULT_MAX_SESSIONS_PER_USER, DEFAULT_SCREEN_CELLS, fitScreen } from '../../server/config/limits.js';
+import { MAX_COLS, MAX_ROWS } from '../../shared/constants.js';
 
 const config = (argv: string[], env: NodeJS.ProcessEnv = {}) => {
   const r = parseConfig(argv, env);
@@ -229,5 +231,58 @@ describe('--proxy-secret-file', () => {
     expect(() => parseConfig(['--auth-header', 'X-User', '--proxy-secret-file', file('short', 0o600)], {})).toThrow(
       /--proxy-secret-file: the proxy secret must be at least 16/,
     );
+  });
+});
+
+describe('per-user and per-session limits (--max-sessions-per-user, --screen-memory)', () => {
+  it('defaults to 16 sessions per user and an 8 MiB screen, from the flag or the env var', () => {
+    const c = config([]);
+    expect(c.maxSessionsPerUser).toBe(DEFAULT_MAX_SESSIONS_PER_USER);
+    expect(c.maxSessionsPerUser).toBe(16);
+    expect(c.screenCells).toBe(DEFAULT_SCREEN_CELLS);
+    expect(c.screenCells).toBe(Math.floor((8 * 1024 * 1024) / 12));
+    expect(config(['--max-sessions-per-user', '3']).maxSessionsPerUser).toBe(3);
+    expect(config([], { NSCONSOLE_MAX_SESSIONS_PER_USER: '5' }).maxSessionsPerUser).toBe(5);
+    expect(config(['--max-sessions-per-user', '4'], { NSCONSOLE_MAX_SESSIONS_PER_USER: '5' }).maxSessionsPerUser).toBe(
+      4,
+    );
+    expect(config(['--screen-memory', '2']).screenCells).toBe(Math.floor((2 * 1024 * 1024) / 12));
+    expect(config([], { NSCONSOLE_SCREEN_MEMORY: '2' }).screenCells).toBe(Math.floor((2 * 1024 * 1024) / 12));
+    const help = helpText();
+    expect(help).toContain('--max-sessions-per-user');
+    expect(help).toContain('--screen-memory');
+  });
+
+  it.each([
+    [['--max-sessions-per-user', '0'], /--max-sessions-per-user/],
+    [['--max-sessions-per-user', 'many'], /--max-sessions-per-user/],
+    [['--screen-memory', '0'], /--screen-memory/],
+    // 80 × (24 + 100000) cells of 12 bytes are 92 MiB: the default terminal would not fit in 8.
+    [['--scrollback', '100000', '--screen-memory', '8'], /--screen-memory: too small for --scrollback 100000.*92 MiB/],
+  ])('rejects %j with a clear message', (argv, message) => {
+    expect(() => parseConfig(argv, {})).toThrow(message);
+  });
+
+  it('grows the default budget with --scrollback, so that a 240×60 window is never narrowed', () => {
+    expect(config(['--scrollback', '10000']).screenCells).toBe(240 * (60 + 10_000));
+    expect(config(['--scrollback', '100']).screenCells).toBe(DEFAULT_SCREEN_CELLS);
+    const c = config(['--scrollback', '10000']);
+    expect(fitScreen(240, 60, { scrollback: c.scrollback, cells: c.screenCells ?? 0 })).toEqual({
+      cols: 240,
+      rows: 60,
+    });
+    expect(fitScreen(1000, 60, { scrollback: c.scrollback, cells: c.screenCells ?? 0 }).cols).toBe(240);
+  });
+
+  it('fits a terminal in the budget by narrowing it, keeping its height', () => {
+    const budget = { scrollback: 1000, cells: DEFAULT_SCREEN_CELLS };
+    expect(fitScreen(80, 24, budget)).toEqual({ cols: 80, rows: 24 });
+    expect(fitScreen(300, 100, budget)).toEqual({ cols: 300, rows: 100 });
+    // The largest size the protocol allows would take 1000 × 1500 × 12 = 18 MB.
+    const widest = fitScreen(MAX_COLS, MAX_ROWS, budget);
+    expect(widest).toEqual({ cols: 466, rows: MAX_ROWS });
+    expect(widest.cols * (widest.rows + budget.scrollback)).toBeLessThanOrEqual(budget.cells);
+    // Any budget the config accepts keeps at least 2 columns at the tallest size.
+    expect(fitScreen(MAX_COLS, MAX_ROWS, { scrollback: 0, cells: 80 * 24 }).cols).toBeGreaterThanOrEqual(2);
   });
 });

@@ -48,6 +48,7 @@ const PLAIN: Record<string, string> = {
     'nsconsole refuses its namespace directory: another user could redirect it. Fix its owner and permissions (see the detail).',
   SESSION_NOT_FOUND: 'That shell session has ended.',
   TOO_MANY_SESSIONS: 'Too many shells are open; close some first.',
+  TOO_MANY_USER_SESSIONS: 'You have as many shells open as one person may; close one of yours first.',
   TARGET_CHANGED: 'The process moved to another namespace before the shell could start; try again.',
   KERNEL_ERROR: 'The kernel refused.',
   RATE_LIMITED: 'Too many requests; wait a moment.',

@@ -5,11 +5,12 @@
 // watching the server's own table) and, for the mount attacks, an admin watching the attacker's table.
 // Targets: echo p99 ≤ 20 ms, list ≤ 2× idle, RSS after ≤ idle + 64 MB. Never fails on time.
 import WebSocket from 'ws';
-import { readFileSync } from 'node:fs';
+
 import { spawnServer, type ServerProcess } from '../helpers/process.js';
 import { Attacker, killAll } from '../helpers/attacks.js';
 import { BenchClient } from './terminal-bench-client.js';
 import { median, percentile, type Row } from './row.js';
+import { rss } from './rss.js';
 
 const MB = 1024 * 1024;
 const COMMAND = 'npm run bench -- fairness';
@@ -53,15 +54,6 @@ const ATTACKS: Attack[] = [
     watched: true,
   },
 ];
-
-function rss(pid: number): number {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) * 1024 : 0;
-  } catch {
-    return 0; // Swallow: the server is gone; the row says so
-  }
-}
 
 const alive = (s: ServerProcess) => s.child.exitCode === null && s.child.signalCode === null;
 

@@ -3,14 +3,15 @@
 // full-width lines. Figure: the server's RSS growth per session above that of an 80×24 session given the same fill
 // (what a session costs whatever its size: pty, buffers, heap), with the default --screen-memory (the terminal is
 // narrowed to the budget) against --screen-memory 4096 (no budget in reach: the size is taken as asked, as before).
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
 import { spawnServer, type ServerProcess } from '../helpers/process.js';
 import { request, USER_HEADER, wsAs } from '../helpers/labs.js';
 import { MAX_COLS, MAX_ROWS } from '../../shared/constants.js';
-import { median, type Row } from './row.js';
+import type { Row } from './row.js';
+import { steadyRss } from './rss.js';
 
 const MB = 1024 * 1024;
 const COMMAND = 'npm run bench -- screen-budget';
@@ -21,28 +22,6 @@ const FILL_FACTOR = 3;
 /** Larger than anything the default budget lets through, and beyond what the config accepts: nothing narrows. */
 const NO_BUDGET_MIB = '4096';
 const FILL_TIMEOUT_MS = 120_000;
-const RSS_SAMPLES = 5;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function rss(pid: number): number {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) * 1024 : 0;
-  } catch {
-    return 0; // Swallow: the server is gone; the row shows 0
-  }
-}
-
-/** The median of a few RSS readings a second apart (a GC in the middle of one moves it by megabytes). */
-async function steadyRss(pid: number): Promise<number> {
-  const xs: number[] = [];
-  for (let i = 0; i < RSS_SAMPLES; i++) {
-    xs.push(rss(pid));
-    await sleep(1000);
-  }
-  return median(xs);
-}
 
 /** One attached writer that acks everything and resolves `until(text)` once the text has arrived. */
 class Filler {

@@ -14,7 +14,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { spawnServer, type ServerProcess } from '../helpers/process.js';
 import { BenchClient } from './terminal-bench-client.js';
-import { median, percentile, type Row } from './row.js';
+import { percentile, type Row } from './row.js';
+import { steadyRss } from './rss.js';
 
 const MB = 1024 * 1024;
 const COMMAND = 'npm run bench -- sessions';
@@ -32,7 +33,6 @@ const ROWS = 40;
 const MIRROR_CELL_BYTES = (SCROLLBACK_LINES + ROWS) * COLS * 12;
 /** After the last fill: time for the mirror worker to parse the rest and the heaps to settle. */
 const SETTLE_MS = 5000;
-const RSS_SAMPLES = 5;
 /** A fast typist, as in the fairness bench: one key every 20 ms, never before the last one echoed. */
 const KEY_INTERVAL_MS = 20;
 const ECHO_WINDOW_MS = 10_000;
@@ -57,15 +57,6 @@ function colouredLines(lines: number): string {
     out.push(`\x1b[1;${c}m${label}\x1b[0m\x1b[${c}m${body}\x1b[0m \x1b[2mcoloured-tail\x1b[0m`);
   }
   return out.join('\n') + '\n';
-}
-
-function rss(pid: number): number {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) * 1024 : 0;
-  } catch {
-    return 0; // Swallow: the server is gone; the rows show 0
-  }
 }
 
 /** CPU ticks (utime + stime) of the server's main thread (tid = pid) and of all its other threads together. */
@@ -95,16 +86,6 @@ function threadTicks(pid: number): { main: number; others: number } {
 const TICKS_PER_SECOND = 100;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** The median of a few RSS readings a second apart (a GC in the middle of one reading moves it by megabytes). */
-async function steadyRss(pid: number): Promise<number> {
-  const xs: number[] = [];
-  for (let i = 0; i < RSS_SAMPLES; i++) {
-    xs.push(rss(pid));
-    await sleep(1000);
-  }
-  return median(xs);
-}
 
 /** Resolves once `text` arrives on the client's output (checked over chunk boundaries). */
 function waitForText(c: BenchClient, text: string, timeoutMs: number): Promise<void> {

@@ -1,64 +1,355 @@
-// Skipping what a flood scrolls away, so the replay mirror keeps up with `yes` or `cat big.log`.
+// Skipping what a flood scrolls away, so the replay mirror keeps up with `yes`, `cat big.log` or `ls --color -R`.
 //
-// Parsing every byte into the headless xterm was the bulk of the server's CPU under a flood (1.4 s of 4.3 s of
-// CPU for 100 MB here). But most of a flood cannot matter: in a plain run of text (printable ASCII, CR, LF —
-// nothing that changes modes, colours, charsets or anything but the cursor and cells), once enough line feeds
-// follow a carriage return, everything before it has left the buffer. Precisely: parse only from a CR. Right
-// after it both parses — the full one and the one that skipped what came before — have the cursor in column 0
-// with no wrap pending, and differ only in the cursor's row and in stale cells. `rows` line feeds later the
-// cursor is on the bottom row in both, and every further line feed scrolls one line out, so after
-// `rows + scrollback` more no line either of them had before (or half-wrote in between) is left in screen or
-// scrollback. The state is then exactly the one a full parse gives — provided the parser was at a clean
-// boundary (not inside an escape sequence) where the run starts, the scroll region is the whole screen, the
-// normal buffer is active and insert mode is off: the caller checks those; nothing in a plain run changes them.
+// Parsing every byte into the headless xterm was the bulk of the server's CPU under a flood. But most of a flood
+// cannot matter. Take a "run": bytes that only print characters (ASCII or well-formed UTF-8, wide and combining
+// ones included), move the cursor within and down the screen (CR, LF, BS, TAB, auto-wrap), erase in the line
+// (EL, `CSI K`) or set colours and attributes (SGR, `CSI … m`). Within a run nothing changes modes, charsets,
+// tab stops, the scroll region or the title; what a run leaves besides cells is the cursor, the pen (SGR state)
+// and xterm's "preceding character" (what a combining mark joins, what REP repeats).
+//
+// A cut is a point of the run where parsing may start instead of at its beginning. Two parses — the full one,
+// and the one that skipped to the cut after a synthesized prefix — agree from the cut on in everything but the
+// cursor's row and stale cells:
+// - the pen: the prefix replays the SGR sequences of the skipped part from the last one that starts with a
+//   reset (its first parameter 0 resets every attribute SGR can set), on top of the pen both had before;
+// - the column: a cut at a CR parses the CR (column 0). Elsewhere the column is counted the way xterm's print()
+//   counts it (the active Unicode provider's widths and joins, wrap pending as column == cols), and the prefix
+//   sets it with CHA; such a cut sits before a character of width ≥ 1 that joins nothing, so the preceding
+//   character does not matter to it, and after it both parses have the same one;
+// - the preceding character after a CR, LF, BS, TAB or CSI is "none" in both (xterm resets it on every control).
+// Every line feed or auto-wrap ("down") then moves both one row down, and at the bottom scrolls one line out. After
+// `rows` downs the cursor is on the bottom row in both; `rows + scrollback` more push out every line either of
+// them had at that point. So a cut with at least 2·rows + scrollback downs after it in the run leaves exactly
+// the state of a full parse — provided the parser was at a clean boundary where the run starts, the scroll
+// region is the whole screen, the normal buffer is active, and insert mode and reverse wraparound are off: the
+// caller checks those. Counting the column also needs auto-wrap on and no charset mapping (the caller passes no
+// `charProperties` otherwise); then only CRs are cuts.
 
-/** Where parsing may start and where the plain run it belongs to ends. Positions are (chunk index, byte offset). */
+/** Where parsing may start, what to parse before it, and where the run ends. Positions: (chunk index, offset). */
 export interface FloodCut {
   entry: number;
   offset: number;
+  /** bytes to parse first: the pen's SGR sequences and, for a cut that is not at a CR, the column (CHA) */
+  prefix: Uint8Array;
   endEntry: number;
   endOffset: number;
 }
 
+export interface FloodCutOptions {
+  cols: number;
+  /** downs (line feeds and auto-wraps) a cut must have after it within the run */
+  keepDowns: number;
+  /** xterm's cursor column where the chunks start (0…cols; cols is a pending wrap) */
+  startColumn: number;
+  /**
+   * The active Unicode provider's charProperties (xterm's UnicodeService encoding: width in bits 1–2, "joins
+   * the preceding character" in bit 0), for counting columns; null: columns are not counted, only CRs are cuts.
+   */
+  charProperties: ((codepoint: number, preceding: number) => number) | null;
+}
+
 /**
- * In the plain run that starts at the first byte of `chunks`: the latest carriage return that still has at
- * least `keepLineFeeds` line feeds after it within the run, as the place parsing may start (the CR itself is
- * parsed); null when there is none (no skipping). Line feeds without any CR (output with `onlcr` off) never
- * make a cut: the column would differ.
+ * SGR sequences since the last reset that a cut may carry in its prefix. A flood that sets attributes without
+ * ever resetting them (rare: ls, grep, compilers and journald all reset) makes no cut until its next reset.
  */
-export function floodCut(chunks: readonly Uint8Array[], keepLineFeeds: number): FloodCut | null {
-  // Pass 1: how far the plain run goes, and how many line feeds it has.
-  let lineFeeds = 0;
-  let endEntry = chunks.length;
-  let endOffset = 0;
-  scan: for (let e = 0; e < chunks.length; e++) {
+export const MAX_PEN_SEQUENCES = 64;
+/** A longer SGR or EL sequence ends the run (real ones are well under 40 bytes). */
+export const MAX_SEQUENCE_BYTES = 96;
+
+const OTHER = 0;
+const PRINT = 1;
+const CR = 2;
+const LF = 3;
+const BS = 4;
+const TAB = 5;
+const ESC = 6;
+const LEAD2 = 7;
+const LEAD3 = 8;
+const LEAD4 = 9;
+/** What each byte is in the ground state; OTHER ends the run (other C0 controls, DEL, stray or invalid UTF-8). */
+const CLASS = new Uint8Array(256);
+CLASS.fill(PRINT, 0x20, 0x7f);
+CLASS[0x0d] = CR;
+CLASS[0x0a] = LF;
+CLASS[0x08] = BS;
+CLASS[0x09] = TAB;
+CLASS[0x1b] = ESC;
+CLASS.fill(LEAD2, 0xc2, 0xe0);
+CLASS.fill(LEAD3, 0xe0, 0xf0);
+CLASS.fill(LEAD4, 0xf0, 0xf5);
+
+const IN_GROUND = 0;
+const IN_ESC = 1;
+const IN_CSI = 2;
+const IN_UTF8 = 3;
+
+/** xterm's UnicodeService property value of a width-1 character that joins nothing (every printable ASCII one). */
+const ASCII_PROPS = 1 << 1;
+const width = (props: number) => (props >> 1) & 3;
+
+/** Candidate cuts, one per down: (entry, offset, column or -1 at a CR, pen start, pen end). Reused. */
+let ring = new Int32Array(0);
+/** Every SGR sequence of the run: (start entry, start offset, end entry, end offset exclusive). Reused. */
+const penLog: number[] = [];
+
+/**
+ * In the run that starts at the first byte of `chunks`: the latest cut (see above) with at least `keepDowns`
+ * downs after it, or null when there is none.
+ */
+export function floodCut(chunks: readonly Uint8Array[], opts: FloodCutOptions): FloodCut | null {
+  const { cols, keepDowns: keep, charProperties } = opts;
+  const slots = keep + 1;
+  if (ring.length < slots * 5) ring = new Int32Array(slots * 5);
+  ring.fill(-1, 0, slots * 5);
+  penLog.length = 0;
+
+  let x = charProperties ? opts.startColumn : -1; // -1: unknown (not counted)
+  let prec = -1; // xterm's preceding-character properties; -1: unknown
+  let downs = 0;
+  let want = true; // no cut recorded since the last down
+  let penStart = 0;
+  let penEnd = 0;
+  // the latest recorded cut
+  let lE = -1;
+  let lI = 0;
+  let lC = 0;
+  let lPS = 0;
+  let lPE = 0;
+
+  let mode = IN_GROUND;
+  let seqE = 0; // where the escape sequence or UTF-8 character being read starts
+  let seqI = 0;
+  let seqLen = 0;
+  let firstNonZero = false; // the CSI's first parameter is not 0
+  let firstDone = false;
+  let need = 0; // UTF-8 continuation bytes still to come
+  let cp = 0;
+  let lo = 0x80;
+  let hi = 0xbf;
+  let spanned = false; // the character started in an earlier chunk
+  let fragile = false; // it has a continuation byte 0x80 before its last byte
+
+  let endE = -1;
+  let endI = 0;
+  run: for (let e = 0; e < chunks.length; e++) {
     const c = chunks[e] as Uint8Array;
-    for (let i = 0; i < c.length; i++) {
-      const b = c[i] as number;
-      if (b === 0x0a) lineFeeds++;
-      else if ((b < 0x20 || b > 0x7e) && b !== 0x0d) {
-        endEntry = e;
-        endOffset = i;
-        break scan;
+    const n = c.length;
+    let i = 0;
+    while (i < n) {
+      if (mode === IN_GROUND) {
+        // The hot loop: printable ASCII and line feeds, one byte at a time.
+        for (; i < n; i++) {
+          const k = CLASS[c[i] as number] as number;
+          if (k === PRINT) {
+            if (x >= 0) {
+              if (want && x < cols && (e | i) !== 0 && penEnd - penStart <= MAX_PEN_SEQUENCES) {
+                lE = e;
+                lI = i;
+                lC = x;
+                lPS = penStart;
+                lPE = penEnd;
+                record(downs % slots, lE, lI, lC, lPS, lPE);
+                want = false;
+              }
+              if (x + 1 > cols) {
+                x = 0;
+                record(++downs % slots, lE, lI, lC, lPS, lPE);
+                want = true;
+              }
+              x++;
+            }
+            prec = ASCII_PROPS;
+          } else if (k === LF) {
+            record(++downs % slots, lE, lI, lC, lPS, lPE);
+            want = true;
+            if (x >= cols) x--;
+            prec = 0;
+          } else break;
+        }
+        if (i >= n) break;
+        const b = c[i] as number;
+        switch (CLASS[b]) {
+          case CR:
+            if (want && (e | i) !== 0 && penEnd - penStart <= MAX_PEN_SEQUENCES) {
+              lE = e;
+              lI = i;
+              lC = -1;
+              lPS = penStart;
+              lPE = penEnd;
+              record(downs % slots, lE, lI, lC, lPS, lPE);
+              want = false;
+            }
+            x = charProperties ? 0 : -1;
+            prec = 0;
+            break;
+          case BS:
+            if (x >= 0) {
+              x = Math.min(x, cols - 1); // xterm restricts the cursor first: a pending wrap is undone
+              if (x > 0) x--;
+            }
+            prec = 0;
+            break;
+          case TAB:
+            x = -1; // tab stops are not tracked: the column is unknown until the next CR
+            prec = 0;
+            break;
+          case ESC:
+            mode = IN_ESC;
+            seqE = e;
+            seqI = i;
+            seqLen = 1;
+            break;
+          case LEAD2:
+          case LEAD3:
+          case LEAD4:
+            mode = IN_UTF8;
+            seqE = e;
+            seqI = i;
+            need = b < 0xe0 ? 1 : b < 0xf0 ? 2 : 3;
+            cp = b & (b < 0xe0 ? 0x1f : b < 0xf0 ? 0x0f : 0x07);
+            // well-formed UTF-8 only (no overlong forms, surrogates or code points past U+10FFFF)
+            lo = b === 0xe0 ? 0xa0 : b === 0xf0 ? 0x90 : 0x80;
+            hi = b === 0xed ? 0x9f : b === 0xf4 ? 0x8f : 0xbf;
+            fragile = false;
+            spanned = false;
+            break;
+          default:
+            endE = e;
+            endI = i;
+            break run;
+        }
+        i++;
+      } else if (mode === IN_UTF8) {
+        const b = c[i] as number;
+        if (b < lo || b > hi) {
+          endE = seqE;
+          endI = seqI;
+          break run;
+        }
+        lo = 0x80;
+        hi = 0xbf;
+        cp = (cp << 6) | (b & 0x3f);
+        i++;
+        if (--need > 0) {
+          if ((b & 0x3f) === 0) fragile = true;
+          continue;
+        }
+        mode = IN_GROUND;
+        if (cp < 0xa0) {
+          // C2 80…C2 9F: C1 controls (U+009B is CSI), which xterm executes
+          endE = seqE;
+          endI = seqI;
+          break run;
+        }
+        if (cp === 0xfeff) continue; // xterm's decoder drops a BOM
+        if (x < 0 || !charProperties || (fragile && spanned)) {
+          // xterm 6's decoder drops a character split across writes after a continuation byte 0x80 (its check
+          // for held bytes stops at a zero byte): the column is unknown, whatever xterm's writes were
+          x = -1;
+          prec = -1;
+          continue;
+        }
+        // xterm's print() for one character, as far as the column is concerned
+        const props = charProperties(cp, prec < 0 ? 0 : prec);
+        const w = width(props);
+        const joins = (props & 1) !== 0;
+        if (prec < 0 && w === 0) {
+          // whether it joins depends on the preceding character, not known here
+          x = -1;
+          prec = -1;
+          continue;
+        }
+        if (want && w > 0 && !joins && x < cols && (seqE | seqI) !== 0 && penEnd - penStart <= MAX_PEN_SEQUENCES) {
+          lE = seqE;
+          lI = seqI;
+          lC = x;
+          lPS = penStart;
+          lPE = penEnd;
+          record(downs % slots, lE, lI, lC, lPS, lPE);
+          want = false;
+        }
+        const oldWidth = joins ? width(prec) : 0;
+        if (x + w - oldWidth > cols) {
+          x = oldWidth;
+          record(++downs % slots, lE, lI, lC, lPS, lPE);
+          want = true;
+        }
+        if (joins && x > 0) x += Math.max(0, w - oldWidth);
+        else x += w > 0 ? w : 1; // a width-0 character that joins nothing still takes a cell
+        prec = props;
+      } else {
+        const b = c[i] as number;
+        if (++seqLen > MAX_SEQUENCE_BYTES) {
+          endE = seqE;
+          endI = seqI;
+          break run;
+        }
+        if (mode === IN_ESC) {
+          if (b !== 0x5b /* [ */) {
+            endE = seqE;
+            endI = seqI;
+            break run;
+          }
+          mode = IN_CSI;
+          firstNonZero = false;
+          firstDone = false;
+        } else if ((b >= 0x30 && b <= 0x39) || b === 0x3b || b === 0x3a) {
+          if (b === 0x3b || b === 0x3a) firstDone = true;
+          else if (!firstDone && b !== 0x30) firstNonZero = true;
+        } else if (b === 0x6d /* m: SGR */) {
+          const index = penLog.length >> 2;
+          if (!firstNonZero) penStart = index; // starts with a reset: what came before no longer matters
+          penLog.push(seqE, seqI, e, i + 1);
+          penEnd = index + 1;
+          prec = 0;
+          mode = IN_GROUND;
+        } else if (b === 0x4b /* K: EL, only cells of the cursor's line */) {
+          if (x > cols) x = cols;
+          prec = 0;
+          mode = IN_GROUND;
+        } else {
+          endE = seqE;
+          endI = seqI;
+          break run;
+        }
+        i++;
       }
     }
+    spanned = true;
   }
-  if (endEntry === chunks.length) {
-    endEntry = chunks.length - 1;
-    endOffset = endEntry >= 0 ? (chunks[endEntry] as Uint8Array).length : 0;
+  if (endE === -1) {
+    endE = chunks.length - 1;
+    endI = endE >= 0 ? (chunks[endE] as Uint8Array).length : 0;
   }
-  if (lineFeeds <= keepLineFeeds) return null;
-  // Pass 2: the last CR with enough line feeds after it (they only get fewer further on).
-  let after = lineFeeds;
-  let cut: FloodCut | null = null;
-  for (let e = 0; e < chunks.length; e++) {
-    const c = chunks[e] as Uint8Array;
-    for (let i = 0; i < c.length; i++) {
-      const b = c[i] as number;
-      if (b === 0x0a) {
-        if (--after < keepLineFeeds) return cut;
-      } else if (b === 0x0d && (e > 0 || i > 0)) cut = { entry: e, offset: i, endEntry, endOffset };
-    }
+  if (downs < keep) return null;
+  const s = ((downs - keep) % slots) * 5;
+  if ((ring[s] as number) < 0) return null;
+  const at = (k: number) => ring[s + k] as number;
+  return {
+    entry: at(0),
+    offset: at(1),
+    prefix: prefixOf(chunks, at(3), at(4), at(2)),
+    endEntry: endE,
+    endOffset: endI,
+  };
+}
+
+function record(slot: number, e: number, i: number, col: number, penStart: number, penEnd: number): void {
+  const s = slot * 5;
+  ring[s] = e;
+  ring[s + 1] = i;
+  ring[s + 2] = col;
+  ring[s + 3] = penStart;
+  ring[s + 4] = penEnd;
+}
+
+function prefixOf(chunks: readonly Uint8Array[], from: number, to: number, col: number): Uint8Array {
+  const parts: Uint8Array[] = [];
+  for (let k = from; k < to; k++) {
+    const [sE, sI, eE, eI] = penLog.slice(k * 4, k * 4 + 4) as [number, number, number, number];
+    for (let e = sE; e <= eE; e++)
+      parts.push((chunks[e] as Uint8Array).subarray(e === sE ? sI : 0, e === eE ? eI : undefined));
   }
-  return cut;
+  if (col >= 0) parts.push(new TextEncoder().encode(`\x1b[${col + 1}G`));
+  return parts.length === 1 ? (parts[0] as Uint8Array) : Buffer.concat(parts);
 }

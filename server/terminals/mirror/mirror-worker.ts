@@ -22,14 +22,16 @@
 // Output queues per terminal while xterm is still parsing what it was given, and goes to it as one batch when it
 // is done. Keeping up, that is every chunk at once; falling behind in a flood, the batches grow (up to the
 // mirror backlog that pauses output, flow-gate.ts) and most of each can be skipped: if the queue starts with a
-// plain-text flood, the part that the rest of the flood scrolls out of the buffer is dropped unparsed
-// (flood-cut.ts), and the entries inside it report no progress of their own — their screens were never built,
-// so no snapshot may be taken at them.
+// flood of text (leading, coloured, UTF-8 or one long line), the part that the rest of the flood scrolls out of the
+// buffer is dropped unparsed and replaced by a few bytes that restore the pen and column (flood-cut.ts), and the
+// entries inside it report no progress of their own — their screens were never built, so no snapshot may be
+// taken at them.
 import { parentPort, workerData } from 'node:worker_threads';
 import headless from '@xterm/headless';
 import serialize from '@xterm/addon-serialize';
 import type { Terminal as TerminalType } from '@xterm/headless';
 import type { SerializeAddon as SerializeAddonType } from '@xterm/addon-serialize';
+import { cutOptions } from './cut-options.js';
 import { floodCut } from './flood-cut.js';
 import type { MirrorMessage, MirrorWorkerData, WorkerMessage } from './mirror-host.js';
 
@@ -70,12 +72,6 @@ interface Mirror {
   acceptAny: boolean;
   deadline: NodeJS.Timeout | undefined;
   disposed: boolean;
-}
-
-/** The part of xterm's private buffer the flood cut checks (scroll region); absent if xterm changes it. */
-interface CoreBuffer {
-  scrollTop?: unknown;
-  scrollBottom?: unknown;
 }
 
 const terms = new Map<number, Mirror>();
@@ -140,19 +136,6 @@ port.on('message', (batch: MirrorMessage[]) => {
   pumpNeeded.clear();
 });
 
-/** Plain text can be skipped only where nothing but line feeds moves lines out: see flood-cut.ts. */
-function skippable(t: Mirror): boolean {
-  const core = (t.term as unknown as { _core?: { buffer?: CoreBuffer } })._core;
-  const b = core?.buffer;
-  if (!b || typeof b.scrollTop !== 'number') return false; // xterm internals changed: parse everything
-  return (
-    t.term.buffer.active.type === 'normal' &&
-    b.scrollTop === 0 &&
-    b.scrollBottom === t.term.rows - 1 &&
-    !t.term.modes.insertMode
-  );
-}
-
 function submit(t: Mirror, bytes: Uint8Array, onParsed: () => void): void {
   t.submitted++;
   t.term.write(bytes, () => {
@@ -169,21 +152,22 @@ function pump(t: Mirror): void {
   t.queue = [];
   let i = 0;
   // t.clean: the parser is not inside an escape sequence where the queue starts (nothing is being parsed now).
-  if (t.clean && skippable(t)) {
-    let plain = 0;
-    while (plain < q.length && (q[plain] as Entry).kind === 'w') plain++;
-    const writes = q.slice(0, plain) as Extract<Entry, { kind: 'w' }>[];
+  const options = t.clean ? cutOptions(t.term, t.scrollback) : null;
+  if (options) {
+    let leading = 0;
+    while (leading < q.length && (q[leading] as Entry).kind === 'w') leading++;
+    const writes = q.slice(0, leading) as Extract<Entry, { kind: 'w' }>[];
     const cut =
-      plain > 0
+      leading > 0
         ? floodCut(
             writes.map((e) => e.bytes),
-            2 * t.term.rows + t.scrollback + 2,
+            options,
           )
         : null;
     if (cut) {
       const last = writes[cut.endEntry] as Extract<Entry, { kind: 'w' }>;
       const whole = cut.endOffset === last.bytes.length;
-      const parts: Uint8Array[] = [];
+      const parts: Uint8Array[] = cut.prefix.length > 0 ? [cut.prefix] : [];
       for (let k = cut.entry; k <= cut.endEntry; k++) {
         const bytes = (writes[k] as Extract<Entry, { kind: 'w' }>).bytes;
         const from = k === cut.entry ? cut.offset : 0;

@@ -6,7 +6,7 @@ import type { FloodCutOptions } from './flood-cut.js';
 /** The parts of xterm's internals read here; any of them absent (xterm changed): nothing is skipped. */
 interface CoreInternals {
   buffer?: { scrollTop?: unknown; scrollBottom?: unknown; x?: unknown };
-  unicodeService?: { charProperties?: unknown };
+  unicodeService?: { wcwidth?: unknown };
   _charsetService?: { charset?: unknown };
 }
 
@@ -29,17 +29,27 @@ export function cutOptions(term: Terminal, scrollback: number): FloodCutOptions 
     return null;
   // Columns are counted only as xterm 6's default provider counts them, with auto-wrap and no charset mapping.
   const unicode = core?.unicodeService;
-  const charProperties = unicode?.charProperties;
   const countColumns =
     modes.wraparoundMode &&
     term.unicode.activeVersion === '6' &&
-    typeof charProperties === 'function' &&
+    typeof unicode?.wcwidth === 'function' &&
     core?._charsetService !== undefined &&
     !core._charsetService.charset;
   return {
     cols: term.cols,
     keepDowns: 2 * term.rows + scrollback + 2,
     startColumn: b.x,
-    charProperties: countColumns ? (charProperties as (cp: number, preceding: number) => number).bind(unicode) : null,
+    wcwidth: countColumns ? boundWcwidth(unicode as object) : null,
   };
+}
+
+const bound = new WeakMap<object, (codepoint: number) => number>();
+/** The service's wcwidth, the same function every time (floodCut caches widths per function). */
+function boundWcwidth(unicode: object): (codepoint: number) => number {
+  let f = bound.get(unicode);
+  if (!f) {
+    f = (unicode as { wcwidth: (codepoint: number) => number }).wcwidth.bind(unicode);
+    bound.set(unicode, f);
+  }
+  return f;
 }

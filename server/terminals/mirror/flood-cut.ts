@@ -23,7 +23,7 @@
 // the state of a full parse — provided the parser was at a clean boundary where the run starts, the scroll
 // region is the whole screen, the normal buffer is active, and insert mode and reverse wraparound are off: the
 // caller checks those. Counting the column also needs auto-wrap on and no charset mapping (the caller passes no
-// `charProperties` otherwise); then only CRs are cuts.
+// `wcwidth` otherwise); then only CRs are cuts.
 
 /** Where parsing may start, what to parse before it, and where the run ends. Positions: (chunk index, offset). */
 export interface FloodCut {
@@ -42,10 +42,11 @@ export interface FloodCutOptions {
   /** xterm's cursor column where the chunks start (0…cols; cols is a pending wrap) */
   startColumn: number;
   /**
-   * The active Unicode provider's charProperties (xterm's UnicodeService encoding: width in bits 1–2, "joins
-   * the preceding character" in bit 0), for counting columns; null: columns are not counted, only CRs are cuts.
+   * wcwidth of xterm's Unicode 6 provider (its default), for counting columns as its print() does; null when
+   * another provider is active (or auto-wrap is off, or a charset maps characters): columns are not counted,
+   * only CRs are cuts.
    */
-  charProperties: ((codepoint: number, preceding: number) => number) | null;
+  wcwidth: ((codepoint: number) => number) | null;
 }
 
 /**
@@ -83,6 +84,11 @@ const IN_ESC = 1;
 const IN_CSI = 2;
 const IN_UTF8 = 3;
 
+const NOTHING = 0;
+const CHAR_DONE = 1;
+const SGR_DONE = 2;
+const EL_DONE = 3;
+
 /** xterm's UnicodeService property value of a width-1 character that joins nothing (every printable ASCII one). */
 const ASCII_PROPS = 1 << 1;
 const width = (props: number) => (props >> 1) & 3;
@@ -90,20 +96,21 @@ const width = (props: number) => (props >> 1) & 3;
 /** Candidate cuts, one per down: (entry, offset, column or -1 at a CR, pen start, pen end). Reused. */
 let ring = new Int32Array(0);
 /** Every SGR sequence of the run: (start entry, start offset, end entry, end offset exclusive). Reused. */
-const penLog: number[] = [];
+let penLog = new Int32Array(4 * 1024);
 
 /**
  * In the run that starts at the first byte of `chunks`: the latest cut (see above) with at least `keepDowns`
  * downs after it, or null when there is none.
  */
 export function floodCut(chunks: readonly Uint8Array[], opts: FloodCutOptions): FloodCut | null {
-  const { cols, keepDowns: keep, charProperties } = opts;
+  const { cols, keepDowns: keep, wcwidth } = opts;
+  const widths = widthCache(wcwidth);
   const slots = keep + 1;
   if (ring.length < slots * 5) ring = new Int32Array(slots * 5);
   ring.fill(-1, 0, slots * 5);
-  penLog.length = 0;
+  let penCount = 0;
 
-  let x = charProperties ? opts.startColumn : -1; // -1: unknown (not counted)
+  let x = wcwidth ? opts.startColumn : -1; // -1: unknown (not counted)
   let prec = -1; // xterm's preceding-character properties; -1: unknown
   let downs = 0;
   let want = true; // no cut recorded since the last down
@@ -136,6 +143,8 @@ export function floodCut(chunks: readonly Uint8Array[], opts: FloodCutOptions): 
     const n = c.length;
     let i = 0;
     while (i < n) {
+      // what the bytes read in this step completed (beyond ASCII and controls): a character or a CSI sequence
+      let done = NOTHING;
       if (mode === IN_GROUND) {
         // The hot loop: printable ASCII and line feeds, one byte at a time.
         for (; i < n; i++) {
@@ -168,57 +177,95 @@ export function floodCut(chunks: readonly Uint8Array[], opts: FloodCutOptions): 
         }
         if (i >= n) break;
         const b = c[i] as number;
-        switch (CLASS[b]) {
-          case CR:
-            if (want && (e | i) !== 0 && penEnd - penStart <= MAX_PEN_SEQUENCES) {
-              lE = e;
-              lI = i;
-              lC = -1;
-              lPS = penStart;
-              lPE = penEnd;
-              record(downs % slots, lE, lI, lC, lPS, lPE);
-              want = false;
+        const k = CLASS[b] as number;
+        seqE = e;
+        seqI = i;
+        if (k === CR) {
+          if (want && (e | i) !== 0 && penEnd - penStart <= MAX_PEN_SEQUENCES) {
+            lE = e;
+            lI = i;
+            lC = -1;
+            lPS = penStart;
+            lPE = penEnd;
+            record(downs % slots, lE, lI, lC, lPS, lPE);
+            want = false;
+          }
+          x = wcwidth ? 0 : -1;
+          prec = 0;
+          i++;
+        } else if (k === BS) {
+          if (x >= 0) {
+            x = Math.min(x, cols - 1); // xterm restricts the cursor first: a pending wrap is undone
+            if (x > 0) x--;
+          }
+          prec = 0;
+          i++;
+        } else if (k === TAB) {
+          x = -1; // tab stops are not tracked: the column is unknown until the next CR
+          prec = 0;
+          i++;
+        } else if (k === ESC) {
+          // fast path: a whole CSI of parameters in this chunk
+          const limit = Math.min(n, i + MAX_SEQUENCE_BYTES);
+          let j = i + 2;
+          if (i + 1 < n && c[i + 1] === 0x5b /* [ */) {
+            firstNonZero = false;
+            firstDone = false;
+            for (; j < limit; j++) {
+              const p = c[j] as number;
+              if (p >= 0x30 && p <= 0x39) {
+                if (!firstDone && p !== 0x30) firstNonZero = true;
+              } else if (p === 0x3b || p === 0x3a) firstDone = true;
+              else break;
             }
-            x = charProperties ? 0 : -1;
-            prec = 0;
-            break;
-          case BS:
-            if (x >= 0) {
-              x = Math.min(x, cols - 1); // xterm restricts the cursor first: a pending wrap is undone
-              if (x > 0) x--;
+          }
+          if (j < limit) {
+            const f = c[j] as number;
+            if (c[i + 1] !== 0x5b || (f !== 0x6d && f !== 0x4b)) {
+              endE = e;
+              endI = i;
+              break run;
             }
-            prec = 0;
-            break;
-          case TAB:
-            x = -1; // tab stops are not tracked: the column is unknown until the next CR
-            prec = 0;
-            break;
-          case ESC:
-            mode = IN_ESC;
-            seqE = e;
-            seqI = i;
-            seqLen = 1;
-            break;
-          case LEAD2:
-          case LEAD3:
-          case LEAD4:
-            mode = IN_UTF8;
-            seqE = e;
-            seqI = i;
-            need = b < 0xe0 ? 1 : b < 0xf0 ? 2 : 3;
-            cp = b & (b < 0xe0 ? 0x1f : b < 0xf0 ? 0x0f : 0x07);
-            // well-formed UTF-8 only (no overlong forms, surrogates or code points past U+10FFFF)
-            lo = b === 0xe0 ? 0xa0 : b === 0xf0 ? 0x90 : 0x80;
-            hi = b === 0xed ? 0x9f : b === 0xf4 ? 0x8f : 0xbf;
-            fragile = false;
-            spanned = false;
-            break;
-          default:
-            endE = e;
+            done = f === 0x6d ? SGR_DONE : EL_DONE;
+            i = j + 1;
+          } else if (limit < n) {
+            endE = e; // too long
             endI = i;
             break run;
+          } else {
+            mode = IN_ESC; // the chunk ends inside it: byte by byte below, across chunks
+            seqLen = 1;
+            i++;
+          }
+        } else if (k >= LEAD2) {
+          need = b < 0xe0 ? 1 : b < 0xf0 ? 2 : 3;
+          cp = b & (b < 0xe0 ? 0x1f : b < 0xf0 ? 0x0f : 0x07);
+          // well-formed UTF-8 only (no overlong forms, surrogates or code points past U+10FFFF)
+          lo = b === 0xe0 ? 0xa0 : b === 0xf0 ? 0x90 : 0x80;
+          hi = b === 0xed ? 0x9f : b === 0xf4 ? 0x8f : 0xbf;
+          spanned = false;
+          fragile = false;
+          i++;
+          if (i + need <= n) {
+            // fast path: the whole character is in this chunk
+            for (; need > 0; need--, i++) {
+              const t = c[i] as number;
+              if (t < lo || t > hi) {
+                endE = e;
+                endI = seqI;
+                break run;
+              }
+              lo = 0x80;
+              hi = 0xbf;
+              cp = (cp << 6) | (t & 0x3f);
+            }
+            done = CHAR_DONE;
+          } else mode = IN_UTF8;
+        } else {
+          endE = e;
+          endI = i;
+          break run;
         }
-        i++;
       } else if (mode === IN_UTF8) {
         const b = c[i] as number;
         if (b < lo || b > hi) {
@@ -235,6 +282,38 @@ export function floodCut(chunks: readonly Uint8Array[], opts: FloodCutOptions): 
           continue;
         }
         mode = IN_GROUND;
+        done = CHAR_DONE;
+      } else {
+        const b = c[i] as number;
+        if (++seqLen > MAX_SEQUENCE_BYTES) {
+          endE = seqE;
+          endI = seqI;
+          break run;
+        }
+        i++;
+        if (mode === IN_ESC) {
+          if (b !== 0x5b /* [ */) {
+            endE = seqE;
+            endI = seqI;
+            break run;
+          }
+          mode = IN_CSI;
+          firstNonZero = false;
+          firstDone = false;
+        } else if ((b >= 0x30 && b <= 0x39) || b === 0x3b || b === 0x3a) {
+          if (b === 0x3b || b === 0x3a) firstDone = true;
+          else if (!firstDone && b !== 0x30) firstNonZero = true;
+        } else if (b === 0x6d /* m */ || b === 0x4b /* K */) {
+          done = b === 0x6d ? SGR_DONE : EL_DONE;
+          mode = IN_GROUND;
+        } else {
+          endE = seqE;
+          endI = seqI;
+          break run;
+        }
+      }
+
+      if (done === CHAR_DONE) {
         if (cp < 0xa0) {
           // C2 80…C2 9F: C1 controls (U+009B is CSI), which xterm executes
           endE = seqE;
@@ -242,17 +321,26 @@ export function floodCut(chunks: readonly Uint8Array[], opts: FloodCutOptions): 
           break run;
         }
         if (cp === 0xfeff) continue; // xterm's decoder drops a BOM
-        if (x < 0 || !charProperties || (fragile && spanned)) {
+        if (x < 0 || !wcwidth || (fragile && spanned)) {
           // xterm 6's decoder drops a character split across writes after a continuation byte 0x80 (its check
           // for held bytes stops at a zero byte): the column is unknown, whatever xterm's writes were
           x = -1;
           prec = -1;
           continue;
         }
-        // xterm's print() for one character, as far as the column is concerned
-        const props = charProperties(cp, prec < 0 ? 0 : prec);
-        const w = width(props);
-        const joins = (props & 1) !== 0;
+        // xterm's print() for one character, as far as the column is concerned, with UnicodeV6.charProperties
+        let w = cp < 0x10000 ? (widths[cp] as number) : 0xff;
+        if (w === 0xff) {
+          w = wcwidth(cp);
+          if (cp < 0x10000) widths[cp] = w;
+        }
+        let joins = w === 0 && prec > 0;
+        if (joins) {
+          const before = width(prec);
+          if (before === 0) joins = false;
+          else if (before > w) w = before;
+        }
+        const props = (w << 1) | (joins ? 1 : 0);
         if (prec < 0 && w === 0) {
           // whether it joins depends on the preceding character, not known here
           x = -1;
@@ -277,42 +365,23 @@ export function floodCut(chunks: readonly Uint8Array[], opts: FloodCutOptions): 
         if (joins && x > 0) x += Math.max(0, w - oldWidth);
         else x += w > 0 ? w : 1; // a width-0 character that joins nothing still takes a cell
         prec = props;
-      } else {
-        const b = c[i] as number;
-        if (++seqLen > MAX_SEQUENCE_BYTES) {
-          endE = seqE;
-          endI = seqI;
-          break run;
+      } else if (done === SGR_DONE) {
+        if (!firstNonZero) penStart = penCount; // starts with a reset: what came before no longer matters
+        if (penCount * 4 === penLog.length) {
+          const grown = new Int32Array(penLog.length * 2);
+          grown.set(penLog);
+          penLog = grown;
         }
-        if (mode === IN_ESC) {
-          if (b !== 0x5b /* [ */) {
-            endE = seqE;
-            endI = seqI;
-            break run;
-          }
-          mode = IN_CSI;
-          firstNonZero = false;
-          firstDone = false;
-        } else if ((b >= 0x30 && b <= 0x39) || b === 0x3b || b === 0x3a) {
-          if (b === 0x3b || b === 0x3a) firstDone = true;
-          else if (!firstDone && b !== 0x30) firstNonZero = true;
-        } else if (b === 0x6d /* m: SGR */) {
-          const index = penLog.length >> 2;
-          if (!firstNonZero) penStart = index; // starts with a reset: what came before no longer matters
-          penLog.push(seqE, seqI, e, i + 1);
-          penEnd = index + 1;
-          prec = 0;
-          mode = IN_GROUND;
-        } else if (b === 0x4b /* K: EL, only cells of the cursor's line */) {
-          if (x > cols) x = cols;
-          prec = 0;
-          mode = IN_GROUND;
-        } else {
-          endE = seqE;
-          endI = seqI;
-          break run;
-        }
-        i++;
+        const s = penCount * 4;
+        penLog[s] = seqE;
+        penLog[s + 1] = seqI;
+        penLog[s + 2] = e;
+        penLog[s + 3] = i;
+        penEnd = ++penCount;
+        prec = 0;
+      } else if (done === EL_DONE) {
+        if (x > cols) x = cols; // EL touches only cells of the cursor's line (xterm restricts x to cols first)
+        prec = 0;
       }
     }
     spanned = true;
@@ -334,6 +403,17 @@ export function floodCut(chunks: readonly Uint8Array[], opts: FloodCutOptions): 
   };
 }
 
+let widthsOf: ((codepoint: number) => number) | null = null;
+let widths = new Uint8Array(0);
+/** wcwidth of the BMP, filled in as characters come (0xff: not yet); kept for the same function. */
+function widthCache(wcwidth: ((codepoint: number) => number) | null): Uint8Array {
+  if (wcwidth && wcwidth !== widthsOf) {
+    widthsOf = wcwidth;
+    widths = new Uint8Array(0x10000).fill(0xff);
+  }
+  return widths;
+}
+
 function record(slot: number, e: number, i: number, col: number, penStart: number, penEnd: number): void {
   const s = slot * 5;
   ring[s] = e;
@@ -346,7 +426,7 @@ function record(slot: number, e: number, i: number, col: number, penStart: numbe
 function prefixOf(chunks: readonly Uint8Array[], from: number, to: number, col: number): Uint8Array {
   const parts: Uint8Array[] = [];
   for (let k = from; k < to; k++) {
-    const [sE, sI, eE, eI] = penLog.slice(k * 4, k * 4 + 4) as [number, number, number, number];
+    const [sE, sI, eE, eI] = penLog.subarray(k * 4, k * 4 + 4) as unknown as [number, number, number, number];
     for (let e = sE; e <= eE; e++)
       parts.push((chunks[e] as Uint8Array).subarray(e === sE ? sI : 0, e === eE ? eI : undefined));
   }

@@ -176,11 +176,14 @@ function pump(t: Mirror): void {
       }
       // Entries fully inside the flood are done without a report of their own; the one it ends with reports
       // (or, if the flood ends inside it, its rest is parsed and reports as usual).
+      // The parts go to xterm as written, not joined: its UTF-8 decoder is not quite independent of where writes
+      // end (see flood-cut.ts), and a client's terminal got them as these writes too.
       t.inFlight -= cut.endEntry;
-      const joined = parts.length === 1 ? (parts[0] as Uint8Array) : Buffer.concat(parts);
-      if (whole) submit(t, joined, () => parsed(t, last.n, last.seq, last.clean));
+      for (let k = 0; k < parts.length - 1; k++) submit(t, parts[k] as Uint8Array, () => {});
+      const lastPart = parts.length > 0 ? (parts[parts.length - 1] as Uint8Array) : NO_BYTES;
+      if (whole) submit(t, lastPart, () => parsed(t, last.n, last.seq, last.clean));
       else {
-        submit(t, joined, () => {});
+        submit(t, lastPart, () => {});
         q[cut.endEntry] = {
           kind: 'w',
           n: last.n,

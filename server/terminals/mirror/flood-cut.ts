@@ -116,12 +116,7 @@ export function floodCut(chunks: readonly Uint8Array[], opts: FloodCutOptions): 
   let want = true; // no cut recorded since the last down
   let penStart = 0;
   let penEnd = 0;
-  // the latest recorded cut
-  let lE = -1;
-  let lI = 0;
-  let lC = 0;
-  let lPS = 0;
-  let lPE = 0;
+  let last = -1; // the ring slot of the latest recorded cut
 
   let mode = IN_GROUND;
   let seqE = 0; // where the escape sequence or UTF-8 character being read starts
@@ -136,9 +131,9 @@ export function floodCut(chunks: readonly Uint8Array[], opts: FloodCutOptions): 
   let spanned = false; // the character started in an earlier chunk
   let fragile = false; // it has a continuation byte 0x80 before its last byte
 
-  let endE = -1;
-  let endI = 0;
-  run: for (let e = 0; e < chunks.length; e++) {
+  let e = 0;
+  // every `break run` ends the run at the sequence or character that starts at (seqE, seqI)
+  run: for (; e < chunks.length; e++) {
     const c = chunks[e] as Uint8Array;
     const n = c.length;
     let i = 0;
@@ -146,33 +141,45 @@ export function floodCut(chunks: readonly Uint8Array[], opts: FloodCutOptions): 
       // what the bytes read in this step completed (beyond ASCII and controls): a character or a CSI sequence
       let done = NOTHING;
       if (mode === IN_GROUND) {
-        // The hot loop: printable ASCII and line feeds, one byte at a time.
-        for (; i < n; i++) {
-          const k = CLASS[c[i] as number] as number;
-          if (k === PRINT) {
-            if (x >= 0) {
-              if (want && x < cols && (e | i) !== 0 && penEnd - penStart <= MAX_PEN_SEQUENCES) {
-                lE = e;
-                lI = i;
-                lC = x;
-                lPS = penStart;
-                lPE = penEnd;
-                record(downs % slots, lE, lI, lC, lPS, lPE);
+        // The hot loop: runs of printable ASCII, and line feeds.
+        while (i < n) {
+          let b = c[i] as number;
+          if (b >= 0x20 && b < 0x7f) {
+            let j = i + 1;
+            while (j < n && (b = c[j] as number) >= 0x20 && b < 0x7f) j++;
+            prec = ASCII_PROPS;
+            if (x < 0) {
+              i = j;
+              continue;
+            }
+            const penOk = penEnd - penStart <= MAX_PEN_SEQUENCES;
+            if (want && x < cols && (e | i) !== 0 && penOk) {
+              record((last = downs % slots), e, i, x, penStart, penEnd);
+              want = false;
+            }
+            // Each character takes one column; the one printed at column cols (a pending wrap) wraps first.
+            for (;;) {
+              const fit = x >= cols ? 0 : cols - x;
+              if (i + fit >= j) {
+                x += j - i;
+                break;
+              }
+              i += fit + 1; // the character at i + fit wrapped: now at column 0, then 1
+              x = 1;
+              carry(last, ++downs % slots);
+              want = true;
+              if (i < j && penOk) {
+                record((last = downs % slots), e, i, x, penStart, penEnd);
                 want = false;
               }
-              if (x + 1 > cols) {
-                x = 0;
-                record(++downs % slots, lE, lI, lC, lPS, lPE);
-                want = true;
-              }
-              x++;
             }
-            prec = ASCII_PROPS;
-          } else if (k === LF) {
-            record(++downs % slots, lE, lI, lC, lPS, lPE);
+            i = j;
+          } else if (b === 0x0a) {
+            carry(last, ++downs % slots);
             want = true;
             if (x >= cols) x--;
             prec = 0;
+            i++;
           } else break;
         }
         if (i >= n) break;
@@ -182,12 +189,7 @@ export function floodCut(chunks: readonly Uint8Array[], opts: FloodCutOptions): 
         seqI = i;
         if (k === CR) {
           if (want && (e | i) !== 0 && penEnd - penStart <= MAX_PEN_SEQUENCES) {
-            lE = e;
-            lI = i;
-            lC = -1;
-            lPS = penStart;
-            lPE = penEnd;
-            record(downs % slots, lE, lI, lC, lPS, lPE);
+            record((last = downs % slots), e, i, -1, penStart, penEnd);
             want = false;
           }
           x = wcwidth ? 0 : -1;
@@ -221,17 +223,11 @@ export function floodCut(chunks: readonly Uint8Array[], opts: FloodCutOptions): 
           }
           if (j < limit) {
             const f = c[j] as number;
-            if (c[i + 1] !== 0x5b || (f !== 0x6d && f !== 0x4b)) {
-              endE = e;
-              endI = i;
-              break run;
-            }
+            if (c[i + 1] !== 0x5b || (f !== 0x6d && f !== 0x4b)) break run;
             done = f === 0x6d ? SGR_DONE : EL_DONE;
             i = j + 1;
           } else if (limit < n) {
-            endE = e; // too long
-            endI = i;
-            break run;
+            break run; // too long
           } else {
             mode = IN_ESC; // the chunk ends inside it: byte by byte below, across chunks
             seqLen = 1;
@@ -250,29 +246,17 @@ export function floodCut(chunks: readonly Uint8Array[], opts: FloodCutOptions): 
             // fast path: the whole character is in this chunk
             for (; need > 0; need--, i++) {
               const t = c[i] as number;
-              if (t < lo || t > hi) {
-                endE = e;
-                endI = seqI;
-                break run;
-              }
+              if (t < lo || t > hi) break run;
               lo = 0x80;
               hi = 0xbf;
               cp = (cp << 6) | (t & 0x3f);
             }
             done = CHAR_DONE;
           } else mode = IN_UTF8;
-        } else {
-          endE = e;
-          endI = i;
-          break run;
-        }
+        } else break run;
       } else if (mode === IN_UTF8) {
         const b = c[i] as number;
-        if (b < lo || b > hi) {
-          endE = seqE;
-          endI = seqI;
-          break run;
-        }
+        if (b < lo || b > hi) break run;
         lo = 0x80;
         hi = 0xbf;
         cp = (cp << 6) | (b & 0x3f);
@@ -285,18 +269,10 @@ export function floodCut(chunks: readonly Uint8Array[], opts: FloodCutOptions): 
         done = CHAR_DONE;
       } else {
         const b = c[i] as number;
-        if (++seqLen > MAX_SEQUENCE_BYTES) {
-          endE = seqE;
-          endI = seqI;
-          break run;
-        }
+        if (++seqLen > MAX_SEQUENCE_BYTES) break run;
         i++;
         if (mode === IN_ESC) {
-          if (b !== 0x5b /* [ */) {
-            endE = seqE;
-            endI = seqI;
-            break run;
-          }
+          if (b !== 0x5b /* [ */) break run;
           mode = IN_CSI;
           firstNonZero = false;
           firstDone = false;
@@ -306,18 +282,12 @@ export function floodCut(chunks: readonly Uint8Array[], opts: FloodCutOptions): 
         } else if (b === 0x6d /* m */ || b === 0x4b /* K */) {
           done = b === 0x6d ? SGR_DONE : EL_DONE;
           mode = IN_GROUND;
-        } else {
-          endE = seqE;
-          endI = seqI;
-          break run;
-        }
+        } else break run;
       }
 
       if (done === CHAR_DONE) {
         if (cp < 0xa0) {
           // C2 80…C2 9F: C1 controls (U+009B is CSI), which xterm executes
-          endE = seqE;
-          endI = seqI;
           break run;
         }
         if (cp === 0xfeff) continue; // xterm's decoder drops a BOM
@@ -348,18 +318,13 @@ export function floodCut(chunks: readonly Uint8Array[], opts: FloodCutOptions): 
           continue;
         }
         if (want && w > 0 && !joins && x < cols && (seqE | seqI) !== 0 && penEnd - penStart <= MAX_PEN_SEQUENCES) {
-          lE = seqE;
-          lI = seqI;
-          lC = x;
-          lPS = penStart;
-          lPE = penEnd;
-          record(downs % slots, lE, lI, lC, lPS, lPE);
+          record((last = downs % slots), seqE, seqI, x, penStart, penEnd);
           want = false;
         }
         const oldWidth = joins ? width(prec) : 0;
         if (x + w - oldWidth > cols) {
           x = oldWidth;
-          record(++downs % slots, lE, lI, lC, lPS, lPE);
+          carry(last, ++downs % slots);
           want = true;
         }
         if (joins && x > 0) x += Math.max(0, w - oldWidth);
@@ -386,10 +351,9 @@ export function floodCut(chunks: readonly Uint8Array[], opts: FloodCutOptions): 
     }
     spanned = true;
   }
-  if (endE === -1) {
-    endE = chunks.length - 1;
-    endI = endE >= 0 ? (chunks[endE] as Uint8Array).length : 0;
-  }
+  const ended = e < chunks.length;
+  const endE = ended ? seqE : chunks.length - 1;
+  const endI = ended ? seqI : endE >= 0 ? (chunks[endE] as Uint8Array).length : 0;
   if (downs < keep) return null;
   const s = ((downs - keep) % slots) * 5;
   if ((ring[s] as number) < 0) return null;
@@ -412,6 +376,17 @@ function widthCache(wcwidth: ((codepoint: number) => number) | null): Uint8Array
     widths = new Uint8Array(0x10000).fill(0xff);
   }
   return widths;
+}
+
+/** A down: the slot of the new count starts with the latest cut (a cut after the down will replace it). */
+function carry(from: number, slot: number): void {
+  if (from < 0 || from === slot) return;
+  const [f, s] = [from * 5, slot * 5];
+  ring[s] = ring[f] as number;
+  ring[s + 1] = ring[f + 1] as number;
+  ring[s + 2] = ring[f + 2] as number;
+  ring[s + 3] = ring[f + 3] as number;
+  ring[s + 4] = ring[f + 4] as number;
 }
 
 function record(slot: number, e: number, i: number, col: number, penStart: number, penEnd: number): void {

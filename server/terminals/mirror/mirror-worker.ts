@@ -22,7 +22,7 @@
 // Output queues per terminal while xterm is still parsing what it was given, and goes to it as one batch when it
 // is done. Keeping up, that is every chunk at once; falling behind in a flood, the batches grow (up to the
 // mirror backlog that pauses output, flow-gate.ts) and most of each can be skipped: if the queue starts with a
-// flood of text (leading, coloured, UTF-8 or one long line), the part that the rest of the flood scrolls out of the
+// flood of text (plain, coloured, UTF-8 or one long line), the part that the rest of the flood scrolls out of the
 // buffer is dropped unparsed and replaced by a few bytes that restore the pen and column (flood-cut.ts), and the
 // entries inside it report no progress of their own — their screens were never built, so no snapshot may be
 // taken at them.
@@ -71,6 +71,10 @@ interface Mirror {
   /** the boundary wait is over: serve at the next event, clean or not */
   acceptAny: boolean;
   deadline: NodeJS.Timeout | undefined;
+  /** output bytes in `queue` */
+  queuedBytes: number;
+  /** a short queue waits for more (PUMP_MIN_BYTES) */
+  lingering: NodeJS.Timeout | undefined;
   disposed: boolean;
 }
 
@@ -121,6 +125,7 @@ function request(t: Mirror): void {
   if (t.inFlight === 0 && t.clean) return serve(t);
   t.wanted = true;
   t.wantedAfter = t.queue.length > 0 ? (t.queue[t.queue.length - 1] as Entry).n : -1;
+  pump(t); // a queue waiting for more goes now
   if (t.deadline) return;
   t.deadline = setTimeout(() => {
     t.deadline = undefined;
@@ -146,10 +151,47 @@ function submit(t: Mirror, bytes: Uint8Array, onParsed: () => void): void {
   });
 }
 
-function pump(t: Mirror): void {
+/**
+ * Under a flood the worker parses only the last ~2·rows + scrollback lines of each queue (flood-cut.ts), so a queue
+ * should be big: parsed as soon as the last one was, a queue held ~100 KB and was parsed almost whole, and the
+ * worker took a CPU of the two to keep up (measured: 0.97 s of scanning and 1.8 s of parsing for 50 MB of coloured
+ * lines). A queue shorter than PUMP_MIN_BYTES waits up to PUMP_LINGER_MS for more; a snapshot request does not
+ * wait. Nothing but replays reads the screen, and flow control allows MIRROR_HIGH_BACKLOG_BYTES (3 MB) of lag.
+ */
+const PUMP_MIN_BYTES = 1024 * 1024;
+const PUMP_LINGER_MS = 25;
+
+function pumpLater(t: Mirror): void {
+  t.lingering ??= setTimeout(() => {
+    t.lingering = undefined;
+    pump(t, true); // waited long enough: go with what there is
+  }, PUMP_LINGER_MS);
+}
+
+function pump(t: Mirror, force = false): void {
   if (t.submitted > 0 || t.disposed || t.queue.length === 0) return;
-  const q = t.queue;
+  const now = force || t.wanted;
+  if (t.queuedBytes < PUMP_MIN_BYTES && !now) {
+    pumpLater(t);
+    return;
+  }
+  clearTimeout(t.lingering);
+  t.lingering = undefined;
+  let q = t.queue;
   t.queue = [];
+  t.queuedBytes = 0;
+  if (!now) {
+    // More is coming: stop where the stream is clean (a pty read often ends inside an escape sequence or a
+    // character), so that the next queue starts clean and its flood can be cut too; the rest waits for it.
+    let end = q.length;
+    while (end > 0 && !(q[end - 1] as Entry).clean) end--;
+    if (end > 0 && end < q.length) {
+      t.queue = q.slice(end);
+      for (const e of t.queue) if (e.kind === 'w') t.queuedBytes += e.bytes.length;
+      q = q.slice(0, end);
+      pumpLater(t);
+    }
+  }
   let i = 0;
   // t.clean: the parser is not inside an escape sequence where the queue starts (nothing is being parsed now).
   const options = t.clean ? cutOptions(t.term, t.scrollback) : null;
@@ -227,6 +269,8 @@ function handle(m: MirrorMessage): void {
       wanted: false,
       acceptAny: false,
       deadline: undefined,
+      queuedBytes: 0,
+      lingering: undefined,
       disposed: false,
     });
     return;
@@ -237,6 +281,7 @@ function handle(m: MirrorMessage): void {
     case 'w':
       t.inFlight++;
       t.queue.push({ kind: 'w', n: m[2], seq: m[3], clean: m[4], bytes: new Uint8Array(m[5]) });
+      t.queuedBytes += m[5].byteLength;
       pumpNeeded.add(t);
       return;
     case 'r':
@@ -249,6 +294,7 @@ function handle(m: MirrorMessage): void {
     case 'x':
       t.disposed = true;
       clearTimeout(t.deadline);
+      clearTimeout(t.lingering);
       terms.delete(id);
       dirty.delete(t);
       t.term.dispose();

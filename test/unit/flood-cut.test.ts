@@ -14,7 +14,6 @@ const { SerializeAddon } = require('@xterm/addon-serialize') as typeof import('@
 const COLS = 40;
 const ROWS = 10;
 const SCROLLBACK = 20;
-const KEEP = 2 * ROWS + SCROLLBACK + 2; // what the mirror worker keeps
 
 /** Raw bytes (invalid UTF-8) inside a test string: lone surrogates U+DC80…U+DCFF stand for bytes 0x80…0xFF. */
 const raw = (...bytes: number[]) => String.fromCharCode(...bytes.map((b) => 0xdc00 + b));

@@ -57,7 +57,6 @@ export const MAX_PEN_SEQUENCES = 64;
 /** A longer SGR or EL sequence ends the run (real ones are well under 40 bytes). */
 export const MAX_SEQUENCE_BYTES = 96;
 
-const OTHER = 0;
 const PRINT = 1;
 const CR = 2;
 const LF = 3;
@@ -67,7 +66,7 @@ const ESC = 6;
 const LEAD2 = 7;
 const LEAD3 = 8;
 const LEAD4 = 9;
-/** What each byte is in the ground state; OTHER ends the run (other C0 controls, DEL, stray or invalid UTF-8). */
+/** What each byte is in the ground state; 0 ends the run (other C0 controls, DEL, stray or invalid UTF-8). */
 const CLASS = new Uint8Array(256);
 CLASS.fill(PRINT, 0x20, 0x7f);
 CLASS[0x0d] = CR;

@@ -6,7 +6,7 @@ import type { FloodCutOptions } from './flood-cut.js';
 /** The parts of xterm's internals read here; any of them absent (xterm changed): nothing is skipped. */
 interface CoreInternals {
   buffer?: { scrollTop?: unknown; scrollBottom?: unknown; x?: unknown };
-  unicodeService?: { wcwidth?: unknown };
+  unicodeService?: { _activeProvider?: object };
   _charsetService?: { charset?: unknown };
 }
 
@@ -28,28 +28,37 @@ export function cutOptions(term: Terminal, scrollback: number): FloodCutOptions 
   )
     return null;
   // Columns are counted only as xterm 6's default provider counts them, with auto-wrap and no charset mapping.
-  const unicode = core?.unicodeService;
+  const wcwidth = term.unicode.activeVersion === '6' ? sharedWcwidth(core?.unicodeService?._activeProvider) : null;
   const countColumns =
-    modes.wraparoundMode &&
-    term.unicode.activeVersion === '6' &&
-    typeof unicode?.wcwidth === 'function' &&
-    core?._charsetService !== undefined &&
-    !core._charsetService.charset;
+    modes.wraparoundMode && wcwidth !== null && core?._charsetService !== undefined && !core._charsetService.charset;
   return {
     cols: term.cols,
     keepDowns: 2 * term.rows + scrollback + 2,
     startColumn: b.x,
-    wcwidth: countColumns ? boundWcwidth(unicode as object) : null,
+    wcwidth: countColumns ? wcwidth : null,
   };
 }
 
-const bound = new WeakMap<object, (codepoint: number) => number>();
-/** The service's wcwidth, the same function every time (floodCut caches widths per function). */
-function boundWcwidth(unicode: object): (codepoint: number) => number {
-  let f = bound.get(unicode);
-  if (!f) {
-    f = (unicode as { wcwidth: (codepoint: number) => number }).wcwidth.bind(unicode);
-    bound.set(unicode, f);
+type Wcwidth = (codepoint: number) => number;
+const checked = new WeakMap<Wcwidth, boolean>();
+/**
+ * The Unicode 6 provider's wcwidth as one function for every terminal (it reads only a module-level table), so
+ * that floodCut's cache of widths serves them all. Checked once against the provider's own method: a later
+ * xterm whose wcwidth needs its instance gets no column counting rather than a crash.
+ */
+function sharedWcwidth(provider: object | undefined): Wcwidth | null {
+  const own = (provider as { wcwidth?: unknown } | undefined)?.wcwidth;
+  const shared = provider && (Object.getPrototypeOf(provider) as { wcwidth?: unknown }).wcwidth;
+  if (typeof own !== 'function' || own !== shared) return null; // not the provider class's own method
+  const f = shared as Wcwidth;
+  let ok = checked.get(f);
+  if (ok === undefined) {
+    try {
+      ok = [0x41, 0xe9, 0x301, 0x4e2d, 0x1f600, 0x20000].every((cp) => f(cp) === f.call(provider, cp));
+    } catch {
+      ok = false; // Swallow: it needs its instance after all; columns are then not counted.
+    }
+    checked.set(f, ok);
   }
-  return f;
+  return ok ? f : null;
 }

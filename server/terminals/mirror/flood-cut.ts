@@ -58,7 +58,6 @@ export const MAX_PEN_SEQUENCES = 64;
 export const MAX_SEQUENCE_BYTES = 96;
 
 const PRINT = 1;
-const CR = 2;
 const LF = 3;
 const BS = 4;
 const TAB = 5;
@@ -69,7 +68,6 @@ const LEAD4 = 9;
 /** What each byte is in the ground state; 0 ends the run (other C0 controls, DEL, stray or invalid UTF-8). */
 const CLASS = new Uint8Array(256);
 CLASS.fill(PRINT, 0x20, 0x7f);
-CLASS[0x0d] = CR;
 CLASS[0x0a] = LF;
 CLASS[0x08] = BS;
 CLASS[0x09] = TAB;
@@ -140,7 +138,7 @@ export function floodCut(chunks: readonly Uint8Array[], opts: FloodCutOptions): 
       // what the bytes read in this step completed (beyond ASCII and controls): a character or a CSI sequence
       let done = NOTHING;
       if (mode === IN_GROUND) {
-        // The hot loop: runs of printable ASCII, and line feeds.
+        // The hot loop: runs of printable ASCII, line feeds, and SGR and EL sequences whole in the chunk.
         while (i < n) {
           let b = c[i] as number;
           if (b >= 0x20 && b < 0x7f) {
@@ -179,6 +177,34 @@ export function floodCut(chunks: readonly Uint8Array[], opts: FloodCutOptions): 
             if (x >= cols) x--;
             prec = 0;
             i++;
+          } else if (b === 0x0d) {
+            if (want && (e | i) !== 0 && penEnd - penStart <= MAX_PEN_SEQUENCES) {
+              record((last = downs % slots), e, i, -1, penStart, penEnd);
+              want = false;
+            }
+            x = wcwidth ? 0 : -1;
+            prec = 0;
+            i++;
+          } else if (b === 0x1b && i + 2 < n && c[i + 1] === 0x5b) {
+            // an SGR or EL sequence whole in this chunk (anything else: below)
+            const limit = Math.min(n, i + MAX_SEQUENCE_BYTES);
+            let nonZero = false;
+            let j = i + 2;
+            for (; j < limit; j++) {
+              const p = c[j] as number;
+              if (p === 0x3b || p === 0x3a) break;
+              if (p < 0x30 || p > 0x39) break;
+              if (p !== 0x30) nonZero = true;
+            }
+            while (j < limit && (((b = c[j] as number) >= 0x30 && b <= 0x39) || b === 0x3b || b === 0x3a)) j++;
+            if (j >= limit || (c[j] !== 0x6d && c[j] !== 0x4b)) break;
+            if (c[j] === 0x6d) {
+              if (!nonZero) penStart = penCount; // starts with a reset: what came before no longer matters
+              logPen(penCount, e, i, e, j + 1);
+              penEnd = ++penCount;
+            } else if (x > cols) x = cols; // EL: only cells of the cursor's line (xterm restricts x to cols first)
+            prec = 0;
+            i = j + 1;
           } else break;
         }
         if (i >= n) break;
@@ -186,15 +212,7 @@ export function floodCut(chunks: readonly Uint8Array[], opts: FloodCutOptions): 
         const k = CLASS[b] as number;
         seqE = e;
         seqI = i;
-        if (k === CR) {
-          if (want && (e | i) !== 0 && penEnd - penStart <= MAX_PEN_SEQUENCES) {
-            record((last = downs % slots), e, i, -1, penStart, penEnd);
-            want = false;
-          }
-          x = wcwidth ? 0 : -1;
-          prec = 0;
-          i++;
-        } else if (k === BS) {
+        if (k === BS) {
           if (x >= 0) {
             x = Math.min(x, cols - 1); // xterm restricts the cursor first: a pending wrap is undone
             if (x > 0) x--;
@@ -330,17 +348,8 @@ export function floodCut(chunks: readonly Uint8Array[], opts: FloodCutOptions): 
         else x += w > 0 ? w : 1; // a width-0 character that joins nothing still takes a cell
         prec = props;
       } else if (done === SGR_DONE) {
-        if (!firstNonZero) penStart = penCount; // starts with a reset: what came before no longer matters
-        if (penCount * 4 === penLog.length) {
-          const grown = new Int32Array(penLog.length * 2);
-          grown.set(penLog);
-          penLog = grown;
-        }
-        const s = penCount * 4;
-        penLog[s] = seqE;
-        penLog[s + 1] = seqI;
-        penLog[s + 2] = e;
-        penLog[s + 3] = i;
+        if (!firstNonZero) penStart = penCount;
+        logPen(penCount, seqE, seqI, e, i);
         penEnd = ++penCount;
         prec = 0;
       } else if (done === EL_DONE) {
@@ -386,6 +395,19 @@ function carry(from: number, slot: number): void {
   ring[s + 2] = ring[f + 2] as number;
   ring[s + 3] = ring[f + 3] as number;
   ring[s + 4] = ring[f + 4] as number;
+}
+
+function logPen(index: number, startEntry: number, start: number, endEntry: number, end: number): void {
+  if (index * 4 === penLog.length) {
+    const grown = new Int32Array(penLog.length * 2);
+    grown.set(penLog);
+    penLog = grown;
+  }
+  const s = index * 4;
+  penLog[s] = startEntry;
+  penLog[s + 1] = start;
+  penLog[s + 2] = endEntry;
+  penLog[s + 3] = end;
 }
 
 function record(slot: number, e: number, i: number, col: number, penStart: number, penEnd: number): void {

@@ -182,9 +182,10 @@ function pump(t: Mirror, force = false): void {
   let q = t.queue;
   t.queue = [];
   t.queuedBytes = 0;
-  if (!now) {
-    // More is coming: stop where the stream is clean (a pty read often ends inside an escape sequence or a
-    // character), so that the next queue starts clean and its flood can be cut too; the rest waits for it.
+  if (!t.wanted) {
+    // Stop where the stream is clean (a pty read often ends inside an escape sequence or a character), so that the
+    // next queue starts clean and its flood can be cut too; the rest waits for it, or for the next PUMP_LINGER_MS
+    // when nothing else comes (then the queue has no clean end and goes whole).
     let end = q.length;
     while (end > 0 && !(q[end - 1] as Entry).clean) end--;
     if (end > 0 && end < q.length) {

@@ -155,12 +155,12 @@ function submit(t: Mirror, bytes: Uint8Array, onParsed: () => void): void {
  * Under a flood the worker parses only the last ~2·rows + scrollback lines of each queue (flood-cut.ts), so a queue
  * should be big: parsed as soon as the last one was, a queue held ~100 KB and was parsed almost whole, and the
  * worker took a CPU of the two to keep up (measured: 0.97 s of scanning and 1.8 s of parsing for 50 MB of coloured
- * lines; with 1 MB queues 22% of the bytes were still parsed, with 2 MB ~10%). A queue shorter than PUMP_MIN_BYTES
- * waits up to PUMP_LINGER_MS for more; a snapshot request does not wait. Nothing but replays reads the screen, and
- * flow control lets the mirror lag MIRROR_HIGH_BACKLOG_BYTES (3 MB), so a 2 MB queue still leaves room for the
- * output that arrives while it is parsed.
+ * lines). A queue shorter than PUMP_MIN_BYTES waits up to PUMP_LINGER_MS for more; a snapshot request does not
+ * wait. Nothing but replays reads the screen. With 1 MB queues that stop at clean points, 11–13% of 50 MB floods
+ * of each kind (plain, coloured, UTF-8, one long line) was parsed; 2 MB queues parsed less but let the mirror's
+ * lag reach the 3 MB that pauses the pty (MIRROR_HIGH_BACKLOG_BYTES) more often, and the stream got slower.
  */
-const PUMP_MIN_BYTES = 2 * 1024 * 1024;
+const PUMP_MIN_BYTES = 1024 * 1024;
 const PUMP_LINGER_MS = 25;
 
 function pumpLater(t: Mirror): void {

@@ -22,14 +22,16 @@
 // Output queues per terminal while xterm is still parsing what it was given, and goes to it as one batch when it
 // is done. Keeping up, that is every chunk at once; falling behind in a flood, the batches grow (up to the
 // mirror backlog that pauses output, flow-gate.ts) and most of each can be skipped: if the queue starts with a
-// plain-text flood, the part that the rest of the flood scrolls out of the buffer is dropped unparsed
-// (flood-cut.ts), and the entries inside it report no progress of their own — their screens were never built,
-// so no snapshot may be taken at them.
+// flood of text (plain, coloured, UTF-8 or one long line), the part that the rest of the flood scrolls out of the
+// buffer is dropped unparsed and replaced by a few bytes that restore the pen and column (flood-cut.ts), and the
+// entries inside it report no progress of their own — their screens were never built, so no snapshot may be
+// taken at them.
 import { parentPort, workerData } from 'node:worker_threads';
 import headless from '@xterm/headless';
 import serialize from '@xterm/addon-serialize';
 import type { Terminal as TerminalType } from '@xterm/headless';
 import type { SerializeAddon as SerializeAddonType } from '@xterm/addon-serialize';
+import { cutOptions } from './cut-options.js';
 import { floodCut } from './flood-cut.js';
 import type { MirrorMessage, MirrorWorkerData, WorkerMessage } from './mirror-host.js';
 
@@ -69,13 +71,11 @@ interface Mirror {
   /** the boundary wait is over: serve at the next event, clean or not */
   acceptAny: boolean;
   deadline: NodeJS.Timeout | undefined;
+  /** output bytes in `queue` */
+  queuedBytes: number;
+  /** a short queue waits for more (PUMP_MIN_BYTES) */
+  lingering: NodeJS.Timeout | undefined;
   disposed: boolean;
-}
-
-/** The part of xterm's private buffer the flood cut checks (scroll region); absent if xterm changes it. */
-interface CoreBuffer {
-  scrollTop?: unknown;
-  scrollBottom?: unknown;
 }
 
 const terms = new Map<number, Mirror>();
@@ -125,6 +125,7 @@ function request(t: Mirror): void {
   if (t.inFlight === 0 && t.clean) return serve(t);
   t.wanted = true;
   t.wantedAfter = t.queue.length > 0 ? (t.queue[t.queue.length - 1] as Entry).n : -1;
+  pump(t); // a queue waiting for more goes now
   if (t.deadline) return;
   t.deadline = setTimeout(() => {
     t.deadline = undefined;
@@ -140,19 +141,6 @@ port.on('message', (batch: MirrorMessage[]) => {
   pumpNeeded.clear();
 });
 
-/** Plain text can be skipped only where nothing but line feeds moves lines out: see flood-cut.ts. */
-function skippable(t: Mirror): boolean {
-  const core = (t.term as unknown as { _core?: { buffer?: CoreBuffer } })._core;
-  const b = core?.buffer;
-  if (!b || typeof b.scrollTop !== 'number') return false; // xterm internals changed: parse everything
-  return (
-    t.term.buffer.active.type === 'normal' &&
-    b.scrollTop === 0 &&
-    b.scrollBottom === t.term.rows - 1 &&
-    !t.term.modes.insertMode
-  );
-}
-
 function submit(t: Mirror, bytes: Uint8Array, onParsed: () => void): void {
   t.submitted++;
   t.term.write(bytes, () => {
@@ -163,27 +151,68 @@ function submit(t: Mirror, bytes: Uint8Array, onParsed: () => void): void {
   });
 }
 
-function pump(t: Mirror): void {
+/**
+ * Under a flood the worker parses only the last ~2·rows + scrollback lines of each queue (flood-cut.ts), so a queue
+ * should be big: parsed as soon as the last one was, a queue held ~100 KB and was parsed almost whole, and the
+ * worker took a CPU of the two to keep up (measured: 0.97 s of scanning and 1.8 s of parsing for 50 MB of coloured
+ * lines). A queue shorter than PUMP_MIN_BYTES waits up to PUMP_LINGER_MS for more; a snapshot request does not
+ * wait. Nothing but replays reads the screen. With 1 MB queues that stop at clean points, 11–13% of 50 MB floods
+ * of each kind (plain, coloured, UTF-8, one long line) was parsed; 2 MB queues parsed less but let the mirror's
+ * lag reach the 3 MB that pauses the pty (MIRROR_HIGH_BACKLOG_BYTES) more often, and the stream got slower.
+ */
+const PUMP_MIN_BYTES = 1024 * 1024;
+const PUMP_LINGER_MS = 25;
+
+function pumpLater(t: Mirror): void {
+  t.lingering ??= setTimeout(() => {
+    t.lingering = undefined;
+    pump(t, true); // waited long enough: go with what there is
+  }, PUMP_LINGER_MS);
+}
+
+function pump(t: Mirror, force = false): void {
   if (t.submitted > 0 || t.disposed || t.queue.length === 0) return;
-  const q = t.queue;
+  const now = force || t.wanted;
+  if (t.queuedBytes < PUMP_MIN_BYTES && !now) {
+    pumpLater(t);
+    return;
+  }
+  clearTimeout(t.lingering);
+  t.lingering = undefined;
+  let q = t.queue;
   t.queue = [];
+  t.queuedBytes = 0;
+  if (!t.wanted) {
+    // Stop where the stream is clean (a pty read often ends inside an escape sequence or a character), so that the
+    // next queue starts clean and its flood can be cut too; the rest waits for it, or for the next PUMP_LINGER_MS
+    // when nothing else comes (then the queue has no clean end and goes whole).
+    let end = q.length;
+    while (end > 0 && !(q[end - 1] as Entry).clean) end--;
+    if (end > 0 && end < q.length) {
+      t.queue = q.slice(end);
+      for (const e of t.queue) if (e.kind === 'w') t.queuedBytes += e.bytes.length;
+      q = q.slice(0, end);
+      pumpLater(t);
+    }
+  }
   let i = 0;
   // t.clean: the parser is not inside an escape sequence where the queue starts (nothing is being parsed now).
-  if (t.clean && skippable(t)) {
-    let plain = 0;
-    while (plain < q.length && (q[plain] as Entry).kind === 'w') plain++;
-    const writes = q.slice(0, plain) as Extract<Entry, { kind: 'w' }>[];
+  const options = t.clean ? cutOptions(t.term, t.scrollback) : null;
+  if (options) {
+    let leading = 0;
+    while (leading < q.length && (q[leading] as Entry).kind === 'w') leading++;
+    const writes = q.slice(0, leading) as Extract<Entry, { kind: 'w' }>[];
     const cut =
-      plain > 0
+      leading > 0
         ? floodCut(
             writes.map((e) => e.bytes),
-            2 * t.term.rows + t.scrollback + 2,
+            options,
           )
         : null;
     if (cut) {
       const last = writes[cut.endEntry] as Extract<Entry, { kind: 'w' }>;
       const whole = cut.endOffset === last.bytes.length;
-      const parts: Uint8Array[] = [];
+      const parts: Uint8Array[] = cut.prefix.length > 0 ? [cut.prefix] : [];
       for (let k = cut.entry; k <= cut.endEntry; k++) {
         const bytes = (writes[k] as Extract<Entry, { kind: 'w' }>).bytes;
         const from = k === cut.entry ? cut.offset : 0;
@@ -192,11 +221,14 @@ function pump(t: Mirror): void {
       }
       // Entries fully inside the flood are done without a report of their own; the one it ends with reports
       // (or, if the flood ends inside it, its rest is parsed and reports as usual).
+      // The parts go to xterm as written, not joined: its UTF-8 decoder is not quite independent of where writes
+      // end (see flood-cut.ts), and a client's terminal got them as these writes too.
       t.inFlight -= cut.endEntry;
-      const joined = parts.length === 1 ? (parts[0] as Uint8Array) : Buffer.concat(parts);
-      if (whole) submit(t, joined, () => parsed(t, last.n, last.seq, last.clean));
+      for (let k = 0; k < parts.length - 1; k++) submit(t, parts[k] as Uint8Array, () => {});
+      const lastPart = parts.length > 0 ? (parts[parts.length - 1] as Uint8Array) : NO_BYTES;
+      if (whole) submit(t, lastPart, () => parsed(t, last.n, last.seq, last.clean));
       else {
-        submit(t, joined, () => {});
+        submit(t, lastPart, () => {});
         q[cut.endEntry] = {
           kind: 'w',
           n: last.n,
@@ -240,6 +272,8 @@ function handle(m: MirrorMessage): void {
       wanted: false,
       acceptAny: false,
       deadline: undefined,
+      queuedBytes: 0,
+      lingering: undefined,
       disposed: false,
     });
     return;
@@ -250,6 +284,7 @@ function handle(m: MirrorMessage): void {
     case 'w':
       t.inFlight++;
       t.queue.push({ kind: 'w', n: m[2], seq: m[3], clean: m[4], bytes: new Uint8Array(m[5]) });
+      t.queuedBytes += m[5].byteLength;
       pumpNeeded.add(t);
       return;
     case 'r':
@@ -262,6 +297,7 @@ function handle(m: MirrorMessage): void {
     case 'x':
       t.disposed = true;
       clearTimeout(t.deadline);
+      clearTimeout(t.lingering);
       terms.delete(id);
       dirty.delete(t);
       t.term.dispose();

@@ -32,7 +32,9 @@ export function hostBinary(name: string): string {
     const candidate = path.join(dir, name);
     if (existsSync(candidate)) return candidate;
   }
-  return name; // not installed: execFile answers ENOENT, which callers report as a missing util-linux
+  // Not installed: a path that does not exist, never the bare name — spawning a bare name would look it up in
+  // PATH, which the server (root) must never do. Callers get ENOENT and report a missing util-linux.
+  return path.join(HELPER_DIRS[1] as string, name);
 }
 
 /**

@@ -1,12 +1,13 @@
 // Target → the argv that starts a shell there. Never a shell string: `nsenter --mount=PATH -- SHELL` as an array,
 // with PATH coming from the namespace engine (discovery), never from the client.
-import { existsSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import type { Target } from '../../shared/api.js';
 import { containerLaunch, type ContainerFinder } from '../containers/launch.js';
 import { AppError } from '../errors.js';
 import { planNamespaceEntry, planProcessEntry, type EntryPlan, type NamespaceEntry } from './entry.js';
 import { readProcStat } from '../proc/pids.js';
+import { hostBinary } from '../proc/run.js';
 
 export interface LaunchSpec {
   file: string;
@@ -33,11 +34,9 @@ export interface NamespaceEntryResolver {
   entryFor(id: string): Promise<NamespaceEntry>;
 }
 
+/** nsenter from the host's system directories (proc/run.ts hostBinary): never a PATH lookup. */
 export function findNsenter(): string {
-  for (const candidate of ['/usr/bin/nsenter', '/bin/nsenter', '/usr/sbin/nsenter', '/sbin/nsenter']) {
-    if (existsSync(candidate)) return candidate;
-  }
-  return 'nsenter';
+  return hostBinary('nsenter');
 }
 
 /**

@@ -3,6 +3,7 @@
 // characters, emoji, combining marks) and one long line without a newline. Lines end in LF (the pty adds the CR).
 import { closeSync, openSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import { rng } from '../helpers/rng.js';
 
 export const FLOOD_KINDS = ['plain', 'sgr', 'utf8', 'long'] as const;
 export type FloodKind = (typeof FLOOD_KINDS)[number];
@@ -17,17 +18,6 @@ export const FLOOD_KIND_LABELS: Record<FloodKind, string> = {
 const WORDS = ['alpha', 'beta', 'gamma', 'delta', 'src/main.c', 'warning:', 'note:', 'config.yaml', 'README.md'];
 const UTF8_WORDS = ['Grüße', 'café', 'Привет', 'καλημέρα', '世界', '日本語', 'naïve', 'e\u0301', '😀', 'ß', '한국어'];
 const COLOURS = ['\x1b[01;34m', '\x1b[01;32m', '\x1b[31m', '\x1b[1;33m', '\x1b[38;5;208m', '\x1b[36m', '\x1b[35;1m'];
-
-/** A small deterministic PRNG: every run floods with the same bytes. */
-function rng(seed: number): () => number {
-  let x = seed;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 2 ** 32;
-  };
-}
 
 /** One line of about 100 bytes (without its newline). */
 function line(kind: FloodKind, r: () => number, n: number): string {

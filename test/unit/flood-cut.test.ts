@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { cutOptions } from '../../server/terminals/mirror/cut-options.js';
 import { floodCut, type FloodCutOptions } from '../../server/terminals/mirror/flood-cut.js';
+import { rng } from '../helpers/rng.js';
 
 const require = createRequire(import.meta.url);
 const { Terminal } = require('@xterm/headless') as typeof import('@xterm/headless');
@@ -33,16 +34,6 @@ const opts = (keepDowns: number, over: Partial<FloodCutOptions> = {}): FloodCutO
   ...over,
 });
 
-/** A small deterministic PRNG, so a failure names its seed. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 2 ** 32;
-  };
-}
 type Rng = () => number;
 const pick = <T>(r: Rng, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T;
 const int = (r: Rng, n: number) => Math.floor(r() * n);

@@ -12,22 +12,12 @@ import {
   type ScreenSnapshot,
 } from '../../server/terminals/mirror/screen-mirror.js';
 import { waitUntil } from '../helpers/proc.js';
+import { rng } from '../helpers/rng.js';
 
 const { Terminal } = xtermHeadless;
 const SIZE = { cols: 40, rows: 10, scrollback: 100 };
 const KB = 1024;
 const MB = 1024 * KB;
-
-/** A small deterministic PRNG, so every run sees the same bytes. */
-function rng(seed: number): () => number {
-  let x = seed;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 2 ** 32;
-  };
-}
 
 const COLOURS = ['\x1b[01;34m', '\x1b[0;31m', '\x1b[38;5;208m', '\x1b[1;4:3m', '\x1b[48;2;1;2;3m', '\x1b[m\x1b[K'];
 const UTF8 = ['Grüße', '世界', 'Привет', '😀', 'e\u0301', 'ก\u0e31', '한국어', '\u200d'];

@@ -6,6 +6,7 @@ import { FIRST_ATTACH_WINDOW_MS } from '../../server/terminals/session.js';
 import { startTerminalHarness, type TerminalHarness } from '../helpers/terminal-harness.js';
 import { TermClient } from '../helpers/term-client.js';
 import { childPids, openFdCount, pidsInSession, pidsWithMark, waitUntil } from '../helpers/proc.js';
+import { readFileSync } from 'node:fs';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -145,7 +146,19 @@ describe('session lifetime', () => {
     const fdsBefore = openFdCount();
     await run(40, 1040, 8);
     expect(allPids.length).toBe(1040);
-    expect(childPids(process.pid)).toEqual([]);
+    // Polled, not read once: a shell killed in the last cycles may still be on its way out (seen once in CI: one
+    // child left at the instant of a single read). What is left after the wait is named, with its state.
+    const left = () =>
+      childPids(process.pid).map((pid) => {
+        try {
+          return readFileSync(`/proc/${pid}/stat`, 'utf8').slice(0, 80);
+        } catch {
+          return String(pid); // Swallow: it exited between the listing and this read; its pid is all there is
+        }
+      });
+    // Swallow the timeout: the expect below fails with what is left, which says more than "timed out".
+    await waitUntil(() => childPids(process.pid).length === 0, 'no child process left', 5000).catch(() => undefined);
+    expect(left()).toEqual([]);
     // Sockets of the last cycles may still be closing; the count must not grow with the number of cycles.
     await waitUntil(() => openFdCount() <= fdsBefore + 2, `fd count back to ${fdsBefore} (now ${openFdCount()})`, 5000);
   }, 300_000);

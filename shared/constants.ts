@@ -36,9 +36,11 @@ export type Propagation = (typeof PROPAGATIONS)[number];
 /**
  * The most of a command line that is read and shown. Anyone can start a process with megabytes of argv, and
  * every namespace row of that process repeats it (issue #16: 24 of them made the list too long for a string).
- * 1 KiB holds any command a person types; at 4 KiB, 24 such processes' rows doubled the list's time.
+ * 256 bytes is more than a list cell shows and names any command a person types (lsns's table cuts it to the
+ * terminal's width); at 1 KiB, 24 such processes' ~100 rows still made the list 130 kB and ~2× slower to
+ * build and send, at 4 KiB over 4× (`npm run bench -- fairness`). The whole line stays in /proc/PID/cmdline.
  */
-export const COMMAND_MAX_BYTES = 1024;
+export const COMMAND_MAX_BYTES = 256;
 
 /** Terminal sizes outside this range are rejected as absurd. */
 export const MAX_COLS = 1000;

@@ -37,6 +37,9 @@ export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
+  // API answers are live state behind a token: never cached (no-store, below), so an ETag would only cost a
+  // SHA-1 of every answer (of a 100-row namespace list, too). The static files keep their own (send's).
+  app.set('etag', false);
 
   app.use(
     helmet({
@@ -68,6 +71,13 @@ export function createApp(deps: AppDeps): express.Express {
   app.use((req, res, next) => {
     const clear = deps.auth.clearLegacyCookie(req);
     if (clear) res.append('Set-Cookie', clear);
+    next();
+  });
+
+  // Namespaces, mount tables, lessons and sessions are one user's view of the machine at one moment: no browser
+  // or proxy cache keeps them, and a later request never gets an earlier answer.
+  app.use('/api', (_req, res, next) => {
+    res.setHeader('Cache-Control', 'no-store');
     next();
   });
 

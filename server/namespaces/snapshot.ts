@@ -124,7 +124,7 @@ export async function takeSnapshot(
  * command is cut to COMMAND_SHORT_CHARS so the list stays one reasonable message.
  */
 const LIST_COMMANDS_MAX_CHARS = 2 * 1024 * 1024;
-const COMMAND_SHORT_CHARS = 256;
+const COMMAND_SHORT_CHARS = 64;
 
 function boundCommands(rows: Namespace[]): void {
   let total = 0;

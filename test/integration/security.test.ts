@@ -55,6 +55,14 @@ describe('token', () => {
     expect(res.status).toBe(200);
   });
 
+  it('keeps API answers (live state behind the token) out of every cache, refusals included', async () => {
+    for (const res of [await srv.api('/api/namespaces'), await fetch(`${srv.base}/api/namespaces`)]) {
+      expect(res.headers.get('cache-control')).toBe('no-store');
+      expect(res.headers.get('etag')).toBeNull();
+      await res.arrayBuffer();
+    }
+  });
+
   it('logs the browser in at /?token= without a cookie (cookies reach every port of the host) and keeps the page out of caches', async () => {
     const res = await fetch(`${srv.base}/?token=${encodeURIComponent(srv.token)}`, { redirect: 'manual' });
     expect(res.status).not.toBe(401); // the page (200), or 404 when the web app is not built

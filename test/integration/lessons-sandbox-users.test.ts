@@ -50,7 +50,14 @@ interface Learner {
   reset(): Promise<LessonResetResult>;
 }
 
-async function learner(server: TestServer, shells: SandboxShell[], sockets: WebSocket[]): Promise<Learner> {
+/** `opts.panes`: follow with these sessions as panes instead of the learner's own; `opts.lesson` another lesson. */
+async function learner(
+  server: TestServer,
+  shells: SandboxShell[],
+  sockets: WebSocket[],
+  opts: { lesson?: string; panes?: { outside: string; inside: string } } = {},
+): Promise<Learner> {
+  const lesson = opts.lesson ?? LESSON;
   const outside = await SandboxShell.open(server);
   shells.push(outside);
   const inside = await SandboxShell.open(server);
@@ -62,7 +69,7 @@ async function learner(server: TestServer, shells: SandboxShell[], sockets: WebS
   // Listeners before 'open' (BRIEF: a message can arrive with it).
   events.on('message', (data) => {
     const msg = JSON.parse(String(data)) as { type: string };
-    if (msg.type === 'lesson' && (msg as LessonServerMessage).id === LESSON)
+    if (msg.type === 'lesson' && (msg as LessonServerMessage).id === lesson)
       pushes.push((msg as LessonServerMessage).steps);
     if (msg.type === 'error') errors.push(msg);
   });
@@ -70,9 +77,8 @@ async function learner(server: TestServer, shells: SandboxShell[], sockets: WebS
     events.once('open', () => resolve());
     events.once('error', reject);
   });
-  events.send(
-    JSON.stringify({ type: 'lesson', id: LESSON, panes: { outside: outside.sessionId, inside: inside.sessionId } }),
-  );
+  const panes = opts.panes ?? { outside: outside.sessionId, inside: inside.sessionId };
+  events.send(JSON.stringify({ type: 'lesson', id: lesson, panes }));
   const progress = () => pushes.at(-1) ?? [];
   return {
     api: server.api,
@@ -90,8 +96,8 @@ async function learner(server: TestServer, shells: SandboxShell[], sockets: WebS
       );
       return progress();
     },
-    detail: () => json<LessonDetail>(server.api(`/api/lessons/${LESSON}`)),
-    reset: () => json<LessonResetResult>(server.api(`/api/lessons/${LESSON}/reset`, { method: 'POST' })),
+    detail: () => json<LessonDetail>(server.api(`/api/lessons/${lesson}`)),
+    reset: () => json<LessonResetResult>(server.api(`/api/lessons/${lesson}/reset`, { method: 'POST' })),
   };
 }
 
@@ -196,5 +202,25 @@ describe('lessons per user in sandbox mode', () => {
     expect(states((await alice.detail()).progress)[0]).toBe('pending');
     expect(states((await bob.detail()).progress)[0]).toBe('passed');
     expect(states(bob.progress())[0]).toBe('passed');
+  }, 90_000);
+
+  test("another user's terminals are no panes of mine: their processes never show in my steps", async () => {
+    server = await startServer({ sandbox: sandboxConfig(UID_START), shell: '/bin/bash', authHeader: USER_HEADER });
+    const alice = await learner(as(server, 'alice'), shells, sockets, { lesson: 'hostnames' });
+    // Bob follows the lesson naming alice's two sessions as his panes.
+    const bob = await learner(as(server, 'bob'), shells, sockets, {
+      lesson: 'hostnames',
+      panes: { outside: alice.outside.sessionId, inside: alice.inside.sessionId },
+    });
+    const work = (await bob.detail()).variables.WORK as string;
+    expect((await bob.outside.run(`mkdir -p ${work} && touch ${work}/uts`)).code).toBe(0);
+    await bob.waitProgress((s) => s[0]?.state === 'passed', "bob's step 1 to pass in his sandbox");
+    // Step 2 asks about the Inside pane: alice's shell is not his, so for him there is none.
+    const now = await bob.waitProgress((s) => s[1]?.reason !== undefined, "bob's step 2 reason");
+    expect(now[1]?.reason).toBe('the Inside pane has no running shell the lesson knows of');
+    expect(alice.progress()[0]?.state).toBe('pending'); // his file is not in her sandbox
+    const reset = await bob.reset();
+    expect(reset.removed.files).toEqual([`${work}/uts`]);
+    expect(reset.removed.processes).toEqual([]);
   }, 90_000);
 });

@@ -13,7 +13,8 @@ import { hostPidsWithUidIn, hostSandboxMounts, sandboxConfig, SandboxShell } fro
 import { startServer, type TestServer } from '../helpers/server.js';
 
 const UID_START = 2_410_000;
-const RANGE = 2 * 65536;
+// Three ranges: on main the lessons also made the token holder's sandbox, which took one.
+const RANGE = 3 * 65536;
 const USER_HEADER = 'X-User';
 const LESSON = 'mount-namespaces';
 
@@ -119,7 +120,11 @@ describe('lessons per user in sandbox mode', () => {
   }, 30_000);
 
   test("alice's steps tick only alice's lesson, in her sandbox; each reset acts only in its user's sandbox", async () => {
-    server = await startServer({ sandbox: sandboxConfig(UID_START), shell: '/bin/bash', authHeader: USER_HEADER });
+    server = await startServer({
+      sandbox: sandboxConfig(UID_START, { uidCount: RANGE }),
+      shell: '/bin/bash',
+      authHeader: USER_HEADER,
+    });
     const [alice, bob] = await Promise.all([
       learner(as(server, 'alice'), shells, sockets),
       learner(as(server, 'bob'), shells, sockets),
@@ -184,7 +189,11 @@ describe('lessons per user in sandbox mode', () => {
   }, 90_000);
 
   test("Reset sandbox starts that user's lessons over, and only theirs", async () => {
-    server = await startServer({ sandbox: sandboxConfig(UID_START), shell: '/bin/bash', authHeader: USER_HEADER });
+    server = await startServer({
+      sandbox: sandboxConfig(UID_START, { uidCount: RANGE }),
+      shell: '/bin/bash',
+      authHeader: USER_HEADER,
+    });
     const [alice, bob] = await Promise.all([
       learner(as(server, 'alice'), shells, sockets),
       learner(as(server, 'bob'), shells, sockets),
@@ -205,7 +214,11 @@ describe('lessons per user in sandbox mode', () => {
   }, 90_000);
 
   test("another user's terminals are no panes of mine: their processes never show in my steps", async () => {
-    server = await startServer({ sandbox: sandboxConfig(UID_START), shell: '/bin/bash', authHeader: USER_HEADER });
+    server = await startServer({
+      sandbox: sandboxConfig(UID_START, { uidCount: RANGE }),
+      shell: '/bin/bash',
+      authHeader: USER_HEADER,
+    });
     const alice = await learner(as(server, 'alice'), shells, sockets, { lesson: 'hostnames' });
     // Bob follows the lesson naming alice's two sessions as his panes.
     const bob = await learner(as(server, 'bob'), shells, sockets, {

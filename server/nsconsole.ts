@@ -32,7 +32,7 @@ import { NO_AUDIT, openAudit, type Audit } from './audit/audit.js';
 import { auditNamespaceRoutes } from './audit/namespace-audit.js';
 import { createOwnership } from './identity/ownership.js';
 import { identityRoutes } from './identity/routes.js';
-import { plainAddress, TOKEN_USER } from './identity/identity.js';
+import { plainAddress } from './identity/identity.js';
 import { createMetrics } from './metrics/metrics.js';
 import { defaultLessonsDir, LessonService } from './lessons/service.js';
 import { lessonRoutes } from './lessons/routes.js';

@@ -32,7 +32,7 @@ import { NO_AUDIT, openAudit, type Audit } from './audit/audit.js';
 import { auditNamespaceRoutes } from './audit/namespace-audit.js';
 import { createOwnership } from './identity/ownership.js';
 import { identityRoutes } from './identity/routes.js';
-import { plainAddress, TOKEN_USER } from './identity/identity.js';
+import { plainAddress } from './identity/identity.js';
 import { createMetrics } from './metrics/metrics.js';
 import { defaultLessonsDir, LessonService } from './lessons/service.js';
 import { lessonRoutes } from './lessons/routes.js';
@@ -118,13 +118,21 @@ export async function startNsconsole(config: Config, log: Logger, opts: StartOpt
     sessions: () => registry.list().length,
     clients: () => registry.list().reduce((n, s) => n + s.clients, 0),
   });
-  // Lessons check one engine's view: in sandbox mode the token holder's sandbox (a per-user lesson is not built).
+  // Lessons: on a host one run per lesson for every caller; with --sandbox each user's own, in their sandbox.
   const lessons = new LessonService({
     dir: opts.lessonsDir ?? defaultLessonsDir(),
-    engine: ownerViews ? ownerViews.viewsFor(TOKEN_USER) : engine,
+    engine,
     registry,
     log,
-    ...(sandboxes ? { sandbox: () => sandboxes.get(TOKEN_USER) } : {}),
+    ...(sandboxes && ownerViews
+      ? {
+          sandboxes: {
+            manager: sandboxes,
+            engineFor: ownerViews.viewsFor,
+            sessionOwner: (id: string) => ownership.ownerOf(id),
+          },
+        }
+      : {}),
   });
   let port = config.port;
   // auth is built below; requests only arrive after listen
@@ -156,7 +164,7 @@ export async function startNsconsole(config: Config, log: Logger, opts: StartOpt
     apiRoutes: identityRoutes(auth, sandboxes !== null),
     metrics: metrics.handler(auth),
     sandboxRoutes: sandboxes ? sandboxRoutes(sandboxes, ownerOf) : sandboxOffRoutes(),
-    lessonRoutes: lessonRoutes(lessons),
+    lessonRoutes: lessonRoutes(lessons, ownerOf),
     containerRoutes: containerRoutes(sandboxes ? null : containers),
   });
   // A valid owner token (Bearer, handshake) or share token (handshake, `?view=`): such callers skip the
@@ -187,7 +195,10 @@ export async function startNsconsole(config: Config, log: Logger, opts: StartOpt
     maxPerIp: opts.maxConnectionsPerIp,
     unauthenticatedRate: opts.unauthenticatedRate,
   });
-  const eventStreams = createEventStreams(views, log, opts.eventStreams, lessons);
+  const eventStreams = createEventStreams(views, log, opts.eventStreams, (req) => {
+    const owner = ownerOf(req);
+    return (id, panes, viewer) => lessons.follow(owner, id, panes, viewer);
+  });
   const terminals = terminalUpgrades(registry, log);
   const upgrades = createUpgradeHandler({
     auth,

@@ -6,14 +6,16 @@ import type { Check, MountRef, Ref } from './schema.js';
 
 export interface Facts {
   namespaces: readonly Namespace[];
-  /** the server's own namespace of `type` */
+  /** the namespace of `type` "outside" means (the server's own; with --sandbox, the sandbox's) */
   selfId(type: NsType): string | null;
+  /** why there is no outside namespace of `type` (default: the kernel has none) */
+  outsideMissing?(type: NsType): string;
   /** the foreground process of a pane's terminal now; null when the pane is not connected or has ended */
   paneForeground(pane: LessonPane): { pid: number; command: string } | null;
   nsOfPid(pid: number, type: NsType): string | null;
   /** the mount table of a mount namespace as last read; null when not read (yet) */
   mounts(mntId: string): readonly Mount[] | null;
-  /** stat PATH as process `pid` sees it (/proc/PID/root/PATH), or as the server sees it when pid is null */
+  /** stat PATH as process `pid` sees it (/proc/PID/root/PATH), or as outside sees it when pid is null */
   stat(pid: number | null, path: string): 'file' | 'directory' | 'other' | null;
 }
 
@@ -37,7 +39,9 @@ export function resolveRef(ctx: CheckContext, ref: Ref, type: NsType): Resolved 
   const { facts } = ctx;
   if (ref === 'outside') {
     const id = facts.selfId(type);
-    return id ? { ok: true, id, pid: null, where: 'outside' } : no(`this kernel has no ${type} namespaces`);
+    return id
+      ? { ok: true, id, pid: null, where: 'outside' }
+      : no(facts.outsideMissing?.(type) ?? `this kernel has no ${type} namespaces`);
   }
   if (ref === 'inside' || ref === 'outside-pane') {
     const pane: LessonPane = ref === 'inside' ? 'inside' : 'outside';

@@ -1,6 +1,8 @@
 // The live Facts for checks: the namespace list and mount tables as the engine last pushed them, and — read when
 // a check asks, synchronously (procfs answers from kernel memory) — the panes' foreground processes, their
 // namespaces and stats through /proc/PID/root. Nothing here executes anything.
+// "Outside" is where the lesson runs (Outside): on a host the server's own namespaces, read as the server; with
+// --sandbox the user's sandbox's init's, read through /proc/INIT (never the host's files or mount table).
 import { readFileSync, readlinkSync, statSync } from 'node:fs';
 import type { Mount, Namespace, NsType } from '../../shared/api.js';
 import type { LessonPane } from '../../shared/lessons.js';
@@ -31,6 +33,32 @@ export function statKind(pid: number | null, path: string): 'file' | 'directory'
   }
 }
 
+/**
+ * Where "outside" is: its namespace of each type, and the process its files and mount table are read through
+ * ('self': the server itself; null: not there now, e.g. a sandbox being made again).
+ */
+export interface OutsideView {
+  self(type: NsType): string | null;
+  pid(): number | 'self' | null;
+  /** words for a pending step when there is no outside now */
+  missing(type: NsType): string;
+}
+
+/** The host's outside: the server's own namespaces. */
+export function serverOutside(selfId: (type: NsType) => string): OutsideView {
+  return {
+    self(type) {
+      try {
+        return selfId(type);
+      } catch {
+        return null; // Swallow: the kernel lacks this namespace type; checks on it say so.
+      }
+    },
+    pid: () => 'self',
+    missing: (type) => `this kernel has no ${type} namespaces`,
+  };
+}
+
 export class LiveFacts implements Facts {
   namespaces: readonly Namespace[] = [];
   /** the engine's last push per mount namespace */
@@ -40,11 +68,15 @@ export class LiveFacts implements Facts {
 
   constructor(
     private readonly sessions: PaneSessions,
-    private readonly self: (type: NsType) => string | null,
+    private readonly outside: OutsideView,
   ) {}
 
   selfId(type: NsType): string | null {
-    return this.self(type);
+    return this.outside.self(type);
+  }
+
+  outsideMissing(type: NsType): string {
+    return this.outside.missing(type);
   }
 
   paneForeground(pane: LessonPane): { pid: number; command: string } | null {
@@ -67,7 +99,8 @@ export class LiveFacts implements Facts {
     const cached = this.fresh.get(mntId);
     if (cached) return cached;
     const pids: (number | 'self')[] = [];
-    if (mntId === this.self('mnt')) pids.push('self');
+    const outside = this.outside.pid();
+    if (outside !== null && mntId === this.outside.self('mnt')) pids.push(outside);
     for (const pane of ['outside', 'inside'] as const) {
       const fg = this.paneForeground(pane);
       if (fg) pids.push(fg.pid);
@@ -91,14 +124,17 @@ export class LiveFacts implements Facts {
     this.fresh.clear();
   }
 
+  /** pid null: as outside sees it (the server, or the sandbox's init); nothing when there is no outside now */
   stat(pid: number | null, path: string): 'file' | 'directory' | 'other' | null {
-    return statKind(pid, path);
+    if (pid !== null) return statKind(pid, path);
+    const outside = this.outside.pid();
+    return outside === null ? null : statKind(outside === 'self' ? null : outside, path);
   }
 
   /** The mount namespaces whose tables the checks may ask for: the server's, both panes', the workspace's. */
   wantedTables(workspace: string): string[] {
     const ids = new Set<string>();
-    const self = this.self('mnt');
+    const self = this.outside.self('mnt');
     if (self) ids.add(self);
     for (const pane of ['outside', 'inside'] as const) {
       const fg = this.paneForeground(pane);

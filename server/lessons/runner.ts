@@ -1,16 +1,16 @@
-// One lesson run per lesson and server: which steps have passed, and the live evaluation while anyone follows it.
+// One lesson run per lesson and place (the server's host, or with --sandbox one user's sandbox): which steps have
+// passed, and the live evaluation while anyone follows it.
 //
 // Evaluation is driven by events, never by a timer: the engine's pushes (namespace list — it follows process
 // starts and exits — and the mount tables of the namespaces the checks may ask about), and output from either
 // pane's terminal (a command finished: `touch` creates a file without any namespace or mount event). Steps pass in
 // order and stay passed until reset().
-import type { NsType } from '../../shared/api.js';
 import type { LessonPane, LessonServerMessage, StepProgress } from '../../shared/lessons.js';
 import type { Logger } from '../log.js';
 import type { EngineEvent, NamespaceEngine } from '../namespaces/engine.js';
 import { evaluateStep, type CheckContext, type CheckResult } from './checks.js';
 import { shortener } from './describe.js';
-import { LiveFacts, type PaneSessions } from './facts.js';
+import { LiveFacts, type OutsideView, type PaneSessions } from './facts.js';
 import type { Lesson } from './loader.js';
 
 /**
@@ -20,7 +20,9 @@ import type { Lesson } from './loader.js';
 export const ACTIVITY_EVAL_GAP_MS = 40;
 
 export interface RunDeps {
+  /** the namespace view the checks see: the host's, or the user's sandbox's (scoped) */
   engine: NamespaceEngine;
+  outside: OutsideView;
   sessions: PaneSessions & { onActivity(sessionId: string, fn: () => void): (() => void) | null };
   log: Logger;
 }
@@ -46,18 +48,16 @@ export class LessonRun {
   ) {
     this.passed = lesson.steps.map(() => false);
     this.progress = lesson.steps.map(() => ({ state: 'pending' }));
-    const self = (type: NsType) => {
-      try {
-        return deps.engine.selfId(type);
-      } catch {
-        return null; // Swallow: the kernel lacks this namespace type; checks on it say so.
-      }
-    };
-    this.facts = new LiveFacts(deps.sessions, self);
+    this.facts = new LiveFacts(deps.sessions, deps.outside);
   }
 
   get work(): string {
     return this.lesson.variables.WORK as string;
+  }
+
+  /** someone follows it now (an event stream) */
+  get following(): boolean {
+    return this.viewers.size > 0;
   }
 
   steps(): StepProgress[] {

@@ -28,6 +28,13 @@ export interface SandboxManager {
   sessionStarted(owner: string, pid: number): void;
   /** sandboxes alive now, by owner */
   owners(): string[];
+  /** the owner's sandbox if there is a live one now; never creates one */
+  peek(owner: string): Sandbox | null;
+  /**
+   * `fn(owner)` each time an owner's sandbox goes (idle, reset, its init died, shutdown), before it is destroyed:
+   * what others keep per owner (lesson runs) follows the sandbox's lifetime. Returns the unsubscribe.
+   */
+  onDropped(fn: (owner: string) => void): () => void;
   dispose(): Promise<void>;
 }
 
@@ -50,6 +57,7 @@ export function createSandboxManager(config: SandboxConfig, log: Logger): Sandbo
   const checkMs = Math.max(IDLE_CHECK_MIN_MS, Math.min(IDLE_CHECK_MAX_MS, config.idleMs / 4));
   let timer: NodeJS.Timeout | null = null;
   let disposed = false;
+  const droppedListeners = new Set<(owner: string) => void>();
   const stale = removeDeadServersCgroups();
   if (stale.length > 0) log.warn({ cgroups: stale }, 'removed the cgroups of sandboxes whose server was killed');
   log.info(
@@ -59,6 +67,14 @@ export function createSandboxManager(config: SandboxConfig, log: Logger): Sandbo
 
   const drop = async (owner: string, entry: Entry) => {
     if (entries.get(owner) === entry) entries.delete(owner);
+    for (const fn of droppedListeners) {
+      try {
+        fn(owner);
+      } catch (err) {
+        // Swallow into the log: a listener's failure must not keep the sandbox (and its uid range) alive.
+        log.error({ err, owner }, 'a sandbox-dropped listener failed');
+      }
+    }
     try {
       await entry.sandbox.destroy();
     } finally {
@@ -163,6 +179,14 @@ export function createSandboxManager(config: SandboxConfig, log: Logger): Sandbo
       entry.idleSince = null;
     },
     owners: () => [...entries.keys()],
+    peek(owner) {
+      const entry = entries.get(owner);
+      return entry?.sandbox.alive() ? entry.sandbox : null;
+    },
+    onDropped(fn) {
+      droppedListeners.add(fn);
+      return () => droppedListeners.delete(fn);
+    },
     async dispose() {
       disposed = true;
       if (timer) clearInterval(timer);

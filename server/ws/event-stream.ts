@@ -11,11 +11,20 @@ import type { Logger } from '../log.js';
 import type { NamespaceEngine } from '../namespaces/engine.js';
 import { messageJson } from '../namespaces/mounts-message.js';
 import { Outbox } from './outbox.js';
-import { LessonClientMessageSchema, type LessonServerMessage } from '../../shared/lessons.js';
+import { LessonClientMessageSchema, type LessonPane, type LessonServerMessage } from '../../shared/lessons.js';
 import { AppError } from '../errors.js';
-import type { LessonService } from '../lessons/service.js';
 
 type StreamMessage = EventsServerMessage | LessonServerMessage;
+
+/**
+ * Follows one lesson's progress for the socket's caller (LessonService.follow with the caller's identity: with
+ * --sandbox their own run in their own sandbox); returns the unfollow.
+ */
+export type FollowLesson = (
+  id: string,
+  panes: Partial<Record<LessonPane, string>>,
+  viewer: (msg: LessonServerMessage) => void,
+) => () => void;
 
 /**
  * A client that stops reading must not make us buffer tables without bound: above this many queued bytes,
@@ -60,11 +69,12 @@ function topicOf(msg: StreamMessage): string {
 
 /** The event streams of one server, with their caps: `attach` takes each upgraded socket. */
 /** `engine`: one for every stream, or (--sandbox) the one of the socket's caller: their sandbox's view. */
+/** `lessons`: the lesson follower of the socket's caller. */
 export function createEventStreams(
   engine: NamespaceEngine | ((req: IncomingMessage) => NamespaceEngine),
   log: Logger,
   limits: EventStreamLimits = { maxClients: MAX_EVENT_CLIENTS, maxClientsPerIp: MAX_EVENT_CLIENTS_PER_IP },
-  lessons?: LessonService,
+  lessons?: (req: IncomingMessage) => FollowLesson,
 ) {
   let total = 0;
   const perIp = new Map<string, number>();
@@ -91,7 +101,7 @@ export function createEventStreams(
         if (left > 0) perIp.set(ip, left);
         else perIp.delete(ip);
       });
-      attachEventClient(ws, typeof engine === 'function' ? engine(req) : engine, log, lessons);
+      attachEventClient(ws, typeof engine === 'function' ? engine(req) : engine, log, lessons?.(req));
     },
     get clients(): number {
       return total;
@@ -99,7 +109,12 @@ export function createEventStreams(
   };
 }
 
-export function attachEventClient(ws: WebSocket, engine: NamespaceEngine, log: Logger, lessons?: LessonService): void {
+export function attachEventClient(
+  ws: WebSocket,
+  engine: NamespaceEngine,
+  log: Logger,
+  followLesson?: FollowLesson,
+): void {
   // The outbox does not bound this socket by itself (limit Infinity): sends below are gated on the watermark and
   // coalesced per topic, which bounds what is queued to the watermark plus one message of each topic.
   const outbox = new Outbox(ws, { limit: Infinity });
@@ -175,9 +190,9 @@ export function attachEventClient(ws: WebSocket, engine: NamespaceEngine, log: L
     }
     unfollow?.();
     unfollow = null;
-    if (!lessons || parsed.data.id === null) return;
+    if (!followLesson || parsed.data.id === null) return;
     try {
-      unfollow = lessons.follow(parsed.data.id, parsed.data.panes, send);
+      unfollow = followLesson(parsed.data.id, parsed.data.panes, send);
     } catch (e) {
       if (!(e instanceof AppError)) throw e;
       refuse(e.code, e.message);

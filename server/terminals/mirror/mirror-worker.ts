@@ -10,10 +10,12 @@
 //   ['r', id, n, endSeq, clean, cols, rows]     resize event n, in stream order
 //   ['s', id]                                  snapshot at the next clean cut (or any cut after the wait)
 //   ['x', id]                                  dispose
+//   ['m', request]                             memory figures (tests and benches)
 // Worker → main:
 //   ['p', [id, n, seq, ...]]                   events up to n (output up to seq) are parsed; coalesced over a
 //                                              few ms across all terminals (each message costs main-thread time)
 //   ['s', id, n, seq, cols, rows, ArrayBuffer]  the screen (UTF-8) exactly after event n
+//   ['m', request, terminals, frozenLines, packedBytes]
 //
 // Each xterm write callback runs right after its chunk is parsed and before the next one, so inside it the
 // screen corresponds exactly to that event: the snapshot is taken there, and the main thread pairs it with the
@@ -26,6 +28,9 @@
 // buffer is dropped unparsed and replaced by a few bytes that restore the pen and column (flood-cut.ts), and the
 // entries inside it report no progress of their own — their screens were never built, so no snapshot may be
 // taken at them.
+//
+// A terminal that has had nothing to do for freezeIdleMs gets its scrollback compressed (scrollback-freezer.ts),
+// which is most of an idle session's memory; it is thawed before a snapshot or a resize reads it.
 import { parentPort, workerData } from 'node:worker_threads';
 import headless from '@xterm/headless';
 import serialize from '@xterm/addon-serialize';
@@ -33,6 +38,8 @@ import type { Terminal as TerminalType } from '@xterm/headless';
 import type { SerializeAddon as SerializeAddonType } from '@xterm/addon-serialize';
 import { cutOptions } from './cut-options.js';
 import { floodCut } from './flood-cut.js';
+import { releaseFreedMemory } from './release-memory.js';
+import { ScrollbackFreezer } from './scrollback-freezer.js';
 import type { MirrorMessage, MirrorWorkerData, WorkerMessage } from './mirror-host.js';
 
 // The xterm packages are CommonJS: their classes come off the default export.
@@ -41,7 +48,11 @@ const { SerializeAddon } = serialize;
 
 if (!parentPort) throw new Error('mirror-worker.ts runs as a worker thread (started by mirror-host.ts)');
 const port = parentPort;
-const { boundaryWaitMs: WAIT_MS, progressReportMs: PROGRESS_REPORT_MS } = workerData as MirrorWorkerData;
+const {
+  boundaryWaitMs: WAIT_MS,
+  progressReportMs: PROGRESS_REPORT_MS,
+  freezeIdleMs: FREEZE_IDLE_MS,
+} = workerData as MirrorWorkerData;
 const NO_BYTES = new Uint8Array(0);
 const encoder = new TextEncoder();
 
@@ -54,6 +65,9 @@ interface Mirror {
   term: TerminalType;
   ser: SerializeAddonType;
   scrollback: number;
+  freezer: ScrollbackFreezer;
+  /** fires FREEZE_IDLE_MS after the last output, resize or snapshot */
+  idleTimer: NodeJS.Timeout | undefined;
   /** output and resizes waiting for xterm to finish what it was given */
   queue: Entry[];
   /** writes handed to xterm whose callbacks have not run yet */
@@ -116,6 +130,8 @@ function serve(t: Mirror): void {
   t.acceptAny = false;
   clearTimeout(t.deadline);
   t.deadline = undefined;
+  t.freezer.thaw();
+  touch(t);
   const screen = encoder.encode(t.ser.serialize());
   const buffer = screen.buffer as ArrayBuffer;
   send(['s', t.id, t.n, t.seq, t.term.cols, t.term.rows, buffer], [buffer]);
@@ -148,7 +164,41 @@ function submit(t: Mirror, bytes: Uint8Array, onParsed: () => void): void {
     if (t.disposed) return;
     onParsed();
     if (t.submitted === 0) pump(t);
+    touch(t);
   });
+}
+
+/** (Re)starts the terminal's idle clock. */
+function touch(t: Mirror): void {
+  if (t.idleTimer) t.idleTimer.refresh();
+  else t.idleTimer = setTimeout(() => idle(t), FREEZE_IDLE_MS);
+}
+
+/** Nothing happened for FREEZE_IDLE_MS: compress the scrollback (unless something is still under way). */
+function idle(t: Mirror): void {
+  if (t.disposed) return;
+  if (t.submitted > 0 || t.queue.length > 0 || t.wanted) return touch(t);
+  const freed = t.freezer.freeze();
+  if (freed > 0) releaseSoon(freed);
+}
+
+/**
+ * Freed cells go back to the kernel in one malloc_trim per TRIM_DELAY_MS (sessions often go idle together, and a
+ * trim walks the whole heap), and only once TRIM_MIN_BYTES were freed: a trim for a few kB is not worth its walk.
+ */
+const TRIM_DELAY_MS = 250;
+const TRIM_MIN_BYTES = 1024 * 1024;
+let freedSinceTrim = 0;
+let trimTimer: NodeJS.Timeout | undefined;
+
+function releaseSoon(freed: number): void {
+  freedSinceTrim += freed;
+  if (freedSinceTrim < TRIM_MIN_BYTES || trimTimer) return;
+  trimTimer = setTimeout(() => {
+    trimTimer = undefined;
+    freedSinceTrim = 0;
+    releaseFreedMemory();
+  }, TRIM_DELAY_MS);
 }
 
 /**
@@ -245,6 +295,7 @@ function pump(t: Mirror, force = false): void {
     if (e.kind === 'w') submit(t, e.bytes, () => parsed(t, e.n, e.seq, e.clean));
     else
       submit(t, NO_BYTES, () => {
+        t.freezer.thaw(); // a resize reflows and moves every line
         t.term.resize(e.cols, e.rows);
         parsed(t, e.n, e.seq, e.clean);
       });
@@ -253,6 +304,15 @@ function pump(t: Mirror, force = false): void {
 
 function handle(m: MirrorMessage): void {
   const id = m[1];
+  if (m[0] === 'm') {
+    let frozenLines = 0;
+    let packedBytes = 0;
+    for (const t of terms.values()) {
+      frozenLines += t.freezer.frozenLines;
+      packedBytes += t.freezer.packedBytes;
+    }
+    return send(['m', id, terms.size, frozenLines, packedBytes]);
+  }
   if (m[0] === 'c') {
     const term = new Terminal({ cols: m[2], rows: m[3], scrollback: m[4], allowProposedApi: true });
     const ser = new SerializeAddon();
@@ -262,6 +322,8 @@ function handle(m: MirrorMessage): void {
       term,
       ser,
       scrollback: m[4],
+      freezer: new ScrollbackFreezer(term),
+      idleTimer: undefined,
       queue: [],
       submitted: 0,
       wantedAfter: -1,
@@ -286,18 +348,20 @@ function handle(m: MirrorMessage): void {
       t.queue.push({ kind: 'w', n: m[2], seq: m[3], clean: m[4], bytes: new Uint8Array(m[5]) });
       t.queuedBytes += m[5].byteLength;
       pumpNeeded.add(t);
-      return;
+      return touch(t);
     case 'r':
       t.inFlight++;
       t.queue.push({ kind: 'r', n: m[2], seq: m[3], clean: m[4], cols: m[5], rows: m[6] });
       pumpNeeded.add(t);
-      return;
+      return touch(t);
     case 's':
       return request(t);
     case 'x':
       t.disposed = true;
       clearTimeout(t.deadline);
       clearTimeout(t.lingering);
+      clearTimeout(t.idleTimer);
+      t.freezer.dispose();
       terms.delete(id);
       dirty.delete(t);
       t.term.dispose();

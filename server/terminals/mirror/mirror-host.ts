@@ -29,7 +29,7 @@ export type MirrorMessage =
 export type WorkerMessage =
   | ['p', number[]]
   | ['s', number, number, number, number, number, ArrayBuffer]
-  | ['m', number, number, number, number];
+  | ['m', number, number, number, number, number, number, number];
 
 export interface MirrorWorkerData {
   boundaryWaitMs: number;
@@ -42,8 +42,13 @@ export interface MirrorMemoryStats {
   terminals: number;
   /** scrollback lines kept compressed (scrollback-freezer.ts) */
   frozenLines: number;
+  /** scrollback lines holding their cells */
+  liveLines: number;
   /** their compressed size */
   packedBytes: number;
+  /** the worker's V8 heap: used, and taken from the system */
+  heapUsed: number;
+  heapTotal: number;
 }
 
 /**
@@ -53,7 +58,14 @@ export interface MirrorMemoryStats {
  * columns took ~2 ms and a thaw as long.
  */
 export const FREEZE_IDLE_MS = 3000;
-const NO_STATS: MirrorMemoryStats = { terminals: 0, frozenLines: 0, packedBytes: 0 };
+const NO_STATS: MirrorMemoryStats = {
+  terminals: 0,
+  frozenLines: 0,
+  liveLines: 0,
+  packedBytes: 0,
+  heapUsed: 0,
+  heapTotal: 0,
+};
 
 /**
  * The compiled worker beside this module (dist/server/terminals/mirror/). Under vitest this module runs from its
@@ -231,8 +243,8 @@ export class MirrorHost {
       for (let i = 0; i + 2 < list.length; i += 3)
         this.endpoints.get(list[i] as number)?.progress(list[i + 1] as number, list[i + 2] as number);
     } else if (msg[0] === 'm') {
-      const [, request, terminals, frozenLines, packedBytes] = msg;
-      this.statsRequests.get(request)?.({ terminals, frozenLines, packedBytes });
+      const [, request, terminals, frozenLines, liveLines, packedBytes, heapUsed, heapTotal] = msg;
+      this.statsRequests.get(request)?.({ terminals, frozenLines, liveLines, packedBytes, heapUsed, heapTotal });
       this.statsRequests.delete(request);
     } else {
       const [, id, n, seq, cols, rows, screen] = msg;

@@ -15,7 +15,7 @@
 //   ['p', [id, n, seq, ...]]                   events up to n (output up to seq) are parsed; coalesced over a
 //                                              few ms across all terminals (each message costs main-thread time)
 //   ['s', id, n, seq, cols, rows, ArrayBuffer]  the screen (UTF-8) exactly after event n
-//   ['m', request, terminals, frozenLines, packedBytes]
+//   ['m', request, terminals, frozenLines, liveLines, packedBytes, heapUsed, heapTotal]
 //
 // Each xterm write callback runs right after its chunk is parsed and before the next one, so inside it the
 // screen corresponds exactly to that event: the snapshot is taken there, and the main thread pairs it with the
@@ -31,6 +31,7 @@
 //
 // A terminal that has had nothing to do for freezeIdleMs gets its scrollback compressed (scrollback-freezer.ts),
 // which is most of an idle session's memory; it is thawed before a snapshot or a resize reads it.
+import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import headless from '@xterm/headless';
 import serialize from '@xterm/addon-serialize';
@@ -306,12 +307,15 @@ function handle(m: MirrorMessage): void {
   const id = m[1];
   if (m[0] === 'm') {
     let frozenLines = 0;
+    let liveLines = 0;
     let packedBytes = 0;
     for (const t of terms.values()) {
       frozenLines += t.freezer.frozenLines;
+      liveLines += t.freezer.liveLines;
       packedBytes += t.freezer.packedBytes;
     }
-    return send(['m', id, terms.size, frozenLines, packedBytes]);
+    const heap = getHeapStatistics();
+    return send(['m', id, terms.size, frozenLines, liveLines, packedBytes, heap.used_heap_size, heap.total_heap_size]);
   }
   if (m[0] === 'c') {
     const term = new Terminal({ cols: m[2], rows: m[3], scrollback: m[4], allowProposedApi: true });

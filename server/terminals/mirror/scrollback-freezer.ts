@@ -83,6 +83,15 @@ export class ScrollbackFreezer {
     return n;
   }
 
+  /** scrollback lines holding their cells (not frozen) */
+  get liveLines(): number {
+    const b = normalBuffer(this.term);
+    if (!b) return 0;
+    let n = 0;
+    for (let i = 0; i < Math.min(b.ybase, b.lines.length); i++) if (isLive(b.lines.get(i))) n++;
+    return n;
+  }
+
   /** bytes of compressed cells */
   get packedBytes(): number {
     let n = 0;

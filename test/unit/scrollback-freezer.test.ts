@@ -10,8 +10,23 @@ import { rng } from '../helpers/rng.js';
 const { Terminal } = xtermHeadless;
 type Term = InstanceType<typeof Terminal>;
 
-const COLOURS = ['\x1b[01;34m', '\x1b[0;31m', '\x1b[38;5;208m', '\x1b[1;4:3m', '\x1b[58:2::9:8:7m\x1b[4m', '\x1b[48;2;1;2;3m'];
-const WORDS = ['word', 'Grüße', '世界', '😀', 'e\u0301', 'ก\u0e31', '\x1b]8;;https://example.org/\x1b\\link\x1b]8;;\x1b\\'];
+const COLOURS = [
+  '\x1b[01;34m',
+  '\x1b[0;31m',
+  '\x1b[38;5;208m',
+  '\x1b[1;4:3m',
+  '\x1b[58:2::9:8:7m\x1b[4m',
+  '\x1b[48;2;1;2;3m',
+];
+const WORDS = [
+  'word',
+  'Grüße',
+  '世界',
+  '😀',
+  'e\u0301',
+  'ก\u0e31',
+  '\x1b]8;;https://example.org/\x1b\\link\x1b]8;;\x1b\\',
+];
 
 function output(r: () => number, lines: number): string {
   let out = '';
@@ -39,8 +54,9 @@ interface LineView {
 
 /** Every line of the normal buffer as xterm holds it: cells, length, wrap flag. */
 function cells(t: Term): Array<{ data: number[]; length: number; wrapped: boolean }> {
-  const lines = (t as unknown as { _core: { buffers: { normal: { lines: { length: number; get(i: number): LineView } } } } })
-    ._core.buffers.normal.lines;
+  const lines = (
+    t as unknown as { _core: { buffers: { normal: { lines: { length: number; get(i: number): LineView } } } } }
+  )._core.buffers.normal.lines;
   const out = [];
   for (let i = 0; i < lines.length; i++) {
     const l = lines.get(i);

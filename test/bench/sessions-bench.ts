@@ -36,9 +36,10 @@ const ROWS = 40;
 const MIRROR_CELL_BYTES = (SCROLLBACK_LINES + ROWS) * COLS * 12;
 /**
  * After the last fill: time for the mirror worker to parse the rest, for the sessions to be idle long enough to be
- * frozen (FREEZE_IDLE_MS), and for the heaps to settle.
+ * frozen (FREEZE_IDLE_MS), for the worker's two rounds of handing freed memory back (right after freezing and 10 s
+ * later, mirror-worker.ts) and for the heaps to settle.
  */
-const SETTLE_MS = FREEZE_IDLE_MS + 5000;
+const SETTLE_MS = FREEZE_IDLE_MS + 15_000;
 /** A fast typist, as in the fairness bench: one key every 20 ms, never before the last one echoed. */
 const KEY_INTERVAL_MS = 20;
 const ECHO_WINDOW_MS = 10_000;

@@ -28,12 +28,13 @@ function fullGc(): void {
   collect?.();
 }
 
-/**
- * Collects garbage now, then returns glibc's free heap pages (every thread's arena) to the kernel. Takes tens of
- * milliseconds with a large heap: call it rarely, from the worker.
- */
-export function releaseFreedMemory(): void {
+/** Collects garbage in this thread now (a full, blocking collection: tens of milliseconds with a large heap). */
+export function collectGarbage(): void {
   fullGc();
+}
+
+/** Returns glibc's free heap pages (every thread's arena) to the kernel: a few milliseconds. */
+export function trimHeap(): void {
   if (trim === undefined) {
     try {
       trim = koffi.load('libc.so.6').func('int malloc_trim(size_t pad)') as (pad: number) => number;

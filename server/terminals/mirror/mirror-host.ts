@@ -52,10 +52,10 @@ export interface MirrorMemoryStats {
 }
 
 /**
- * A terminal with no output, resize or snapshot for this long has its scrollback compressed. Long enough that a
- * program printing now and then (a prompt, a progress line every second) is not frozen and thawed over and over;
- * short enough that sessions left alone give their memory back within seconds. Freezing 1,000 lines of 120
- * columns took ~2 ms and a thaw as long.
+ * A terminal with no output, resize or snapshot for this long has its scrollback compressed (scrollback-freezer.ts;
+ * later output does not thaw it, only a snapshot or a resize does). Short enough that sessions left alone give
+ * their memory back within seconds, long enough that the pauses of a busy session (a build between steps) do not
+ * freeze a few lines at a time. Freezing 1,000 lines of 120 columns took ~2 ms, thawing them ~4 ms.
  */
 export const FREEZE_IDLE_MS = 3000;
 const NO_STATS: MirrorMemoryStats = {

@@ -1,16 +1,19 @@
 // Whatever a program prints — floods of any kind, and hostile output — the replay mirror (the worker's headless
 // xterm, which skips what floods scroll away) must hand a new client exactly the screen of a client that got
 // every byte: the snapshot plus the events after it, rendered, against a headless xterm fed the whole stream in
-// the same writes.
+// the same writes. Every case runs twice: as the mirror runs while output keeps coming, and with the worker freezing
+// each terminal's scrollback (scrollback-freezer.ts) as soon as it is idle, after every batch.
 import xtermHeadless from '@xterm/headless';
 import { SerializeAddon } from '@xterm/addon-serialize';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MirrorHost } from '../../server/terminals/mirror/mirror-host.js';
+import { FREEZE_IDLE_MS, MirrorHost } from '../../server/terminals/mirror/mirror-host.js';
+import { FREEZE_MIN_LINES } from '../../server/terminals/mirror/scrollback-freezer.js';
 import {
   ScreenMirror,
   SNAPSHOT_BOUNDARY_WAIT_MS,
   type ScreenSnapshot,
 } from '../../server/terminals/mirror/screen-mirror.js';
+import { until } from '../helpers/labs.js';
 import { waitUntil } from '../helpers/proc.js';
 import { rng } from '../helpers/rng.js';
 
@@ -79,27 +82,45 @@ afterEach(() => {
   host = undefined;
 });
 
+/** A worker that freezes a terminal's scrollback 1 ms after it went idle. */
+const FREEZE_AT_ONCE_MS = 1;
+
 /**
  * Each batch reaches the mirror worker in one event-loop turn (so a flood in it can be skipped, as when the worker
- * falls behind) and is parsed before the next; then a new client's replay is compared with the full stream.
+ * falls behind) and is parsed before the next; then a new client's replay is compared with the full stream. With
+ * `freeze`, the scrollback is frozen after each batch (the worker holds fewer than FREEZE_MIN_LINES live ones).
  */
-async function expectReplayExact(batches: Array<Buffer | string>): Promise<void> {
-  host = new MirrorHost(SNAPSHOT_BOUNDARY_WAIT_MS);
+async function expectReplayExact(batches: Array<Buffer | string>, freeze: boolean): Promise<void> {
+  host = new MirrorHost(SNAPSHOT_BOUNDARY_WAIT_MS, freeze ? FREEZE_AT_ONCE_MS : FREEZE_IDLE_MS);
   const m = new ScreenMirror({ ...SIZE, host, onProgress: () => {} });
   const all: Buffer[] = [];
+  let froze = false;
   for (const [k, batch] of batches.entries()) {
     const ws = writes(batch, k + 1);
     for (const w of ws) m.write(w);
     all.push(...ws);
     await waitUntil(() => m.backlogBytes === 0, 'the mirror to catch up');
+    if (!freeze) continue;
+    const h = host;
+    const stats = await until('the scrollback to be frozen', async () => {
+      const s = await h.stats();
+      return s.liveLines < FREEZE_MIN_LINES ? s : undefined;
+    });
+    froze ||= stats.frozenLines > 0;
   }
+  if (freeze) expect(froze).toBe(true);
   const snap = await new Promise<ScreenSnapshot>((resolve) => m.requestSnapshot(resolve));
   m.dispose();
   const replay = [snap.screen, ...snap.following.map((e) => (e.kind === 'output' ? e.bytes : e))];
   expect(await render(replay, { ...SIZE, cols: snap.cols, rows: snap.rows })).toBe(await render(all));
 }
 
-describe('the replay mirror shows what a client that got every byte shows', () => {
+const MODES = [
+  ['while busy', false],
+  ['frozen whenever idle', true],
+] as const;
+
+describe.each(MODES)('the replay mirror shows what a client that got every byte shows (%s)', (_mode, freeze) => {
   it.each([
     ['plain lines', [lines(1, 5000, 'plain')]],
     ['SGR-coloured lines', [lines(2, 5000, 'sgr')]],
@@ -109,11 +130,11 @@ describe('the replay mirror shows what a client that got every byte shows', () =
     // no wide characters: where one wraps early, a line shifted by a column falls back into step
     ['one long line, coloured and UTF-8', [lines(7, 4000, 'sgr').replace(/\r\n/g, ' Grüße café ')]],
   ])('%s', async (_name, batches) => {
-    await expectReplayExact(batches);
+    await expectReplayExact(batches, freeze);
   });
 });
 
-describe('hostile output never desynchronizes the replay', () => {
+describe.each(MODES)('hostile output never desynchronizes the replay (%s)', (_mode, freeze) => {
   it.each([
     [
       'unterminated escape sequences between floods',
@@ -160,6 +181,6 @@ describe('hostile output never desynchronizes the replay', () => {
     ],
     ['binary garbage (cat /dev/urandom)', [randomBytes(29, 2 * MB), lines(30, 3000, 'sgr')]],
   ])('%s', async (_name, batches) => {
-    await expectReplayExact(batches);
+    await expectReplayExact(batches, freeze);
   });
 });

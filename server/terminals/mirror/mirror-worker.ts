@@ -41,11 +41,14 @@ import { cutOptions } from './cut-options.js';
 import { floodCut } from './flood-cut.js';
 import { collectGarbage, trimHeap } from './release-memory.js';
 import { ScrollbackFreezer } from './scrollback-freezer.js';
+import { patchSerializeBoldDim } from './serialize-bold-dim.js';
 import type { MirrorMessage, MirrorWorkerData, WorkerMessage } from './mirror-host.js';
 
 // The xterm packages are CommonJS: their classes come off the default export.
 const { Terminal } = headless;
 const { SerializeAddon } = serialize;
+// Bold after dim (and dim after bold+dim) replays exactly: see serialize-bold-dim.ts.
+patchSerializeBoldDim(serialize);
 
 if (!parentPort) throw new Error('mirror-worker.ts runs as a worker thread (started by mirror-host.ts)');
 const port = parentPort;

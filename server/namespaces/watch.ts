@@ -330,7 +330,7 @@ export class NamespaceWatcher {
     const p = this.pendingDelta;
     this.pendingDelta =
       p === null ? d : { since: p.since, pids: p.pids && d.pids ? new Set([...p.pids, ...d.pids]) : null };
-    if (this.activityListeners.size === 0) return;
+    if (this.activityListeners.size === 0 || d.pids?.size === 0) return;
     this.lastHandOnAt = performance.now();
     for (const l of [...this.activityListeners]) {
       try {

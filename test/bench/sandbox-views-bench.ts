@@ -6,7 +6,7 @@
 // Timed from just before the keystrokes are sent, so the pty, bash and the exec of mount/unshare count (the host
 // bench times from the spawn of nsenter). Used by sandbox-bench.ts, and alone as `npm run bench -- sandbox-views`
 // (benchSandboxViews: the same two rows on a server set up as sandbox-bench.ts's, without its other figures).
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -183,11 +183,6 @@ const VIEWS_UID_START = 30_000_000;
 /** Sandboxes with an idle shell on the server before the views are measured, as in sandbox-bench.ts's warm server. */
 const OTHER_LEARNERS = 16;
 const RANGE = 65536;
-/**
- * Someone else's steady churn on the machine (other learners, a build): two process starts every ~50 ms, ~40/s.
- * Each makes the host's list rescan; together they spend its CPU budget, so its scans wait (up to 750 ms).
- */
-const CHURN_SH = 'while :; do /bin/true; sleep 0.05; done';
 const COMMAND = 'npm run bench -- sandbox-views';
 
 /** The views in `u`'s sandbox, then the same in a host shell on `host` (its mounts in a temporary directory). */
@@ -202,34 +197,23 @@ async function both(u: UserApi, host: TestServer): Promise<{ views: ViewLatencie
   }
 }
 
-/**
- * `npm run bench -- sandbox-views`: the live views in one more learner's sandbox and the same on the host, on a
- * quiet machine, then the list again while something else on the machine starts ~40 processes a second.
- */
+/** `npm run bench -- sandbox-views`: the live views in one more learner's sandbox, and the same on the host. */
 export async function benchSandboxViews(): Promise<Row[]> {
   const users = await startServer({
-    sandbox: sandboxConfig(VIEWS_UID_START, { uidCount: (OTHER_LEARNERS + 3) * RANGE }),
+    sandbox: sandboxConfig(VIEWS_UID_START, { uidCount: (OTHER_LEARNERS + 2) * RANGE }),
     shell: '/bin/bash', // the test helper's norc wrapper lives under the host's /tmp, which a sandbox does not see
     authHeader: USER_HEADER,
   });
   let host: TestServer | null = null;
-  let churn: ChildProcess | null = null;
   try {
     host = await startServer();
     for (let i = 0; i < OTHER_LEARNERS; i++) {
       const { client } = await openShell(asUser(users.base, `learner${i}`));
       client.dispose(); // the session and its sandbox stay (sessionGraceMs)
     }
-    const quiet = await both(asUser(users.base, 'views'), host);
-    churn = spawn('/bin/sh', ['-c', CHURN_SH], { stdio: 'ignore' });
-    const busy = await both(asUser(users.base, 'views-busy'), host);
-    const list = viewRows(busy.views, busy.hostViews, COMMAND)[1] as Row;
-    return [
-      ...viewRows(quiet.views, quiet.hostViews, COMMAND),
-      { ...list, figure: list.figure.replace(/^in a sandbox: /, 'in a sandbox, with other churn on the machine: ') },
-    ];
+    const { views, hostViews } = await both(asUser(users.base, 'views'), host);
+    return viewRows(views, hostViews, COMMAND);
   } finally {
-    churn?.kill('SIGKILL'); // its `sleep 0.05` ends by itself
     await host?.close();
     await users.close();
   }

@@ -99,7 +99,7 @@ export async function startNsconsole(config: Config, log: Logger, opts: StartOpt
   );
   // --sandbox: every view and session is its caller's sandbox's (server/sandbox/owners.ts), never the host's.
   const sandboxes = config.sandbox ? createSandboxManager(config.sandbox, log) : null;
-  const ownerViews = sandboxes ? createOwnerViews(engine, sandboxes) : null;
+  const ownerViews = sandboxes ? createOwnerViews(engine, sandboxes, log) : null;
   const launch =
     sandboxes && ownerViews
       ? createSandboxLauncher({ shell: config.shell, manager: sandboxes, scopedFor: ownerViews.viewsFor })

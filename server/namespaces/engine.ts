@@ -33,7 +33,14 @@ import { PersistedScanner } from './persisted.js';
 import { ScanPool } from '../proc/scan-pool.js';
 import type { HelperPids } from '../proc/run.js';
 import { takeSnapshot, type Snapshot, type SnapshotDeps } from './snapshot.js';
-import { NamespaceWatcher, type EngineEvent, type EngineListener, type WatchHandle, type WatchHooks } from './watch.js';
+import {
+  NamespaceWatcher,
+  type ActivityListener,
+  type EngineEvent,
+  type EngineListener,
+  type WatchHandle,
+  type WatchHooks,
+} from './watch.js';
 
 export type { EngineEvent, EngineListener, NamespaceEntry, WatchHandle };
 
@@ -65,6 +72,8 @@ export interface NamespaceEngine {
   watch(listener: (e: EngineEvent) => void, ids: string[]): { setIds(ids: string[]): void; dispose(): void };
   /** The live list's rows may have new facts (annotate learned container names): rescan within the list's budget. */
   refreshSoon?(): void;
+  /** The PIDs of process events while the live list is watched (watch.ts onProcessActivity); returns the unsubscribe. */
+  onProcessActivity?(listener: ActivityListener): () => void;
   dispose(): void;
 }
 
@@ -322,6 +331,10 @@ class Engine implements NamespaceEngine {
 
   refreshSoon(): void {
     this.watcher.refreshSoon();
+  }
+
+  onProcessActivity(listener: ActivityListener): () => void {
+    return this.watcher.onProcessActivity(listener);
   }
 
   dispose(): void {

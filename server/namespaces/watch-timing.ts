@@ -150,13 +150,20 @@ export const LIST_EVENT_MIN_GAP_MS = 100;
 export const LIST_EVENT_MAX_GAP_MS = 750;
 
 /**
- * When the next list scan may run, with process events: at once while the scans of the last
- * LIST_BUDGET_WINDOW_MS cost less than LIST_EVENT_CPU_SHARE of it — so the few scans a person's commands cause show
- * up at once (`nsenter` into a namespace and its NPROCS is 1 a few ms later) — and later under steady churn,
- * when old scans leave the window; never later than LIST_EVENT_MAX_GAP_MS.
+ * When the next list scan may run, with process events: at once while the scans of the last window cost less
+ * than the share of it — so the few scans a person's commands cause show up at once (`nsenter` into a namespace
+ * and its NPROCS is 1 a few ms later) — and later under steady churn, when old scans leave the window; never
+ * later than the max gap. The host's list uses LIST_EVENT_CPU_SHARE over LIST_BUDGET_WINDOW_MS, at most
+ * LIST_EVENT_MAX_GAP_MS; a sandbox's own list (server/sandbox/live-list.ts) has budgets of its own.
  */
 export class ScanBudget {
   private readonly spent: { at: number; cost: number }[] = [];
+
+  constructor(
+    private readonly share = LIST_EVENT_CPU_SHARE,
+    private readonly windowMs = LIST_BUDGET_WINDOW_MS,
+    private readonly maxGapMs = LIST_EVENT_MAX_GAP_MS,
+  ) {}
 
   record(at: number, cost: number): void {
     this.spent.push({ at, cost });
@@ -166,19 +173,40 @@ export class ScanBudget {
   /** ms to wait before a scan that will cost about `next` ms */
   delay(now: number, next: number): number {
     this.trim(now);
-    const budget = LIST_BUDGET_WINDOW_MS * LIST_EVENT_CPU_SHARE;
+    const budget = this.windowMs * this.share;
     let total = next;
     for (const e of this.spent) total += e.cost;
     if (total <= budget) return 0;
     for (const e of this.spent) {
       total -= e.cost;
-      if (total <= budget) return Math.min(LIST_EVENT_MAX_GAP_MS, Math.max(0, e.at + LIST_BUDGET_WINDOW_MS - now));
+      if (total <= budget) return Math.min(this.maxGapMs, Math.max(0, e.at + this.windowMs - now));
     }
-    return LIST_EVENT_MAX_GAP_MS;
+    return this.maxGapMs;
   }
 
   private trim(now: number): void {
-    while (this.spent.length > 0 && (this.spent[0] as { at: number }).at <= now - LIST_BUDGET_WINDOW_MS)
-      this.spent.shift();
+    while (this.spent.length > 0 && (this.spent[0] as { at: number }).at <= now - this.windowMs) this.spent.shift();
   }
 }
+
+/**
+ * While someone watches a sandbox's list, the host's process events are handed on to it (watch.ts
+ * onProcessActivity) at most this often: one wake-up per this many ms however busy the machine is (a wake-up
+ * costs ~0.25 ms of CPU here, so at most ~1% of a CPU under endless churn), and a person's command, whose fork,
+ * exec and exit come within a few ms, is seen by the second or third hand-on.
+ */
+export const ACTIVITY_MIN_GAP_MS = 25;
+/**
+ * A sandbox's own list scan reads only its own processes (its cgroup's: at most --sandbox-pids, 256 by
+ * default, ~0.3 ms for a shell and a few commands), so it can follow its learner's commands at once where the
+ * host's list, whose scans read every process and share one budget with all the machine's churn, waits up to
+ * LIST_EVENT_MAX_GAP_MS (issue #14: 756 ms p95 in a sandbox). Each sandbox's scans may use this share of a CPU
+ * over LIST_BUDGET_WINDOW_MS: a learner's fork loop slows only their own list…
+ */
+export const SANDBOX_LIST_CPU_SHARE = 0.01;
+/**
+ * …and all sandboxes' list scans together (and routing the events to them) at most this share: a room of
+ * learners cannot make the server scan more than this for everyone, whatever they run. The host's own list keeps
+ * its budget (LIST_EVENT_CPU_SHARE) untouched.
+ */
+export const SANDBOX_LISTS_CPU_SHARE = 0.03;

@@ -19,6 +19,7 @@ import type { ProcessDelta, ProcessEvents } from '../kernel/process-events.js';
 import type { MountTracker } from '../mounts/mount-notify.js';
 import type { MountinfoRead, MountNsAccess } from '../mounts/read.js';
 import {
+  ACTIVITY_MIN_GAP_MS,
   EVENT_DRIVEN_MAX_AGE_MS,
   EVENT_DRIVEN_TICK_MS,
   LIST_CHECK_MS,
@@ -45,6 +46,8 @@ import type { Snapshot } from './snapshot.js';
 
 export type EngineEvent = Exclude<EventsServerMessage, { type: 'error' | 'lesson' }>;
 export type EngineListener = (e: EngineEvent) => void;
+/** The PIDs the kernel told about since the last call (a start, exec, rename or exit); null: unknown, maybe any. */
+export type ActivityListener = (pids: ReadonlySet<number> | null) => void;
 
 export interface WatchHandle {
   setIds(ids: string[]): void;
@@ -143,6 +146,11 @@ export class NamespaceWatcher {
   private processEventAt: number | null = null;
   /** when the last scan that read every process ran (Date.now()); see scanList */
   private lastFullScanAt = -Infinity;
+  private readonly activityListeners = new Set<ActivityListener>();
+  /** what the arm() calls since the last scan returned, merged: the next scan's delta (see armEvents) */
+  private pendingDelta: ProcessDelta | null = null;
+  private lastHandOnAt = -Infinity;
+  private handOnTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly source: WatchSource,
@@ -186,6 +194,21 @@ export class NamespaceWatcher {
         if (this.listDirty) this.scheduleListScan(); // something happened while this scan ran
       });
     return this.scanning;
+  }
+
+  /**
+   * Hear about process activity (the PIDs of each batch of process events) while this watcher has subscribers
+   * and process events, at most every ACTIVITY_MIN_GAP_MS: a sandbox's own list follows its processes with this
+   * (server/sandbox/live-list.ts) instead of waiting for the host's scans. Costs nothing without listeners.
+   */
+  onProcessActivity(listener: ActivityListener): () => void {
+    this.activityListeners.add(listener);
+    return () => {
+      this.activityListeners.delete(listener);
+      if (this.activityListeners.size > 0 || !this.handOnTimer) return;
+      clearTimeout(this.handOnTimer);
+      this.handOnTimer = null;
+    };
   }
 
   /** Scan soon, within the list's CPU budget: something the rows show changed without a process event. */
@@ -290,17 +313,62 @@ export class NamespaceWatcher {
     this.listTimer.unref();
   }
 
+  /** A process started, exec'd or exited: rescan within the budget, and hand the PIDs on to activity listeners. */
+  private readonly onProcessEvents = (): void => {
+    this.processEventAt ??= performance.now();
+    this.listDirty = true;
+    this.scheduleListScan();
+    if (this.activityListeners.size > 0) this.scheduleHandOn();
+  };
+
+  /**
+   * Listen for the next process event; what came since the last arm() joins the next scan's delta and goes to
+   * the activity listeners. Re-arming between scans (scheduleHandOn) splits one delta into several: merged here.
+   */
+  private armEvents(events: ProcessEvents): void {
+    const d = events.arm(this.onProcessEvents);
+    const p = this.pendingDelta;
+    this.pendingDelta =
+      p === null ? d : { since: p.since, pids: p.pids && d.pids ? new Set([...p.pids, ...d.pids]) : null };
+    if (this.activityListeners.size === 0 || d.pids?.size === 0) return;
+    this.lastHandOnAt = performance.now();
+    for (const l of [...this.activityListeners]) {
+      try {
+        l(d.pids);
+      } catch (err) {
+        // Swallow after logging: one listener's bug must not stop the list or the other listeners.
+        this.log.error({ err }, 'process activity listener threw');
+      }
+    }
+  }
+
+  /** Re-arm (and so hand the PIDs on) now, or once ACTIVITY_MIN_GAP_MS after the last hand-on. */
+  private scheduleHandOn(): void {
+    if (this.handOnTimer) return;
+    const handOn = () => {
+      this.handOnTimer = null;
+      const events = this.source.processEvents;
+      if (!events || this.disposed || this.subs.size === 0 || this.activityListeners.size === 0) return;
+      this.armEvents(events);
+    };
+    const wait = this.lastHandOnAt + ACTIVITY_MIN_GAP_MS - performance.now();
+    if (wait <= 0) return handOn();
+    this.handOnTimer = setTimeout(handOn, wait);
+    this.handOnTimer.unref();
+  }
+
   private async scanList(): Promise<Snapshot | null> {
     const events = this.subs.size > 0 ? this.source.processEvents : null;
     // Listen before looking: whatever happens from here on reports, whatever happened before is in this scan.
     this.listDirty = false;
     const eventAt = this.processEventAt;
     this.processEventAt = null;
-    const delta = events?.arm(() => {
-      this.processEventAt ??= performance.now();
-      this.listDirty = true;
-      this.scheduleListScan();
-    });
+    let delta: ProcessDelta | undefined;
+    if (events) {
+      this.armEvents(events);
+      delta = this.pendingDelta ?? undefined;
+      this.pendingDelta = null;
+    }
     // Between full scans, read only the processes the kernel told about. A process that switches namespaces in
     // place (setns without exec) tells nothing: every EVENT_DRIVEN_MAX_AGE_MS one scan reads all of them.
     const full = Date.now() - this.lastFullScanAt >= EVENT_DRIVEN_MAX_AGE_MS - this.tickMs;
@@ -510,6 +578,9 @@ export class NamespaceWatcher {
     this.tickTimer = null;
     if (this.listTimer) clearTimeout(this.listTimer);
     this.listTimer = null;
+    if (this.handOnTimer) clearTimeout(this.handOnTimer);
+    this.handOnTimer = null;
+    this.pendingDelta = null;
     this.listDirty = false;
     // A new first subscriber must get a fresh list, not the one from before everybody left.
     this.snap = null;

@@ -211,3 +211,13 @@ export function removeDeadServersCgroups(): string[] {
   }
   return removed;
 }
+
+/** The id of this server's sandbox whose cgroup a `/proc/PID/cgroup` text names (or one below it), or null. */
+export function sandboxIdInCgroupText(text: string): string | null {
+  const mine = `/${PREFIX}${process.pid}-`;
+  const at = text.indexOf(mine);
+  if (at < 0) return null;
+  const rest = text.slice(at + mine.length);
+  const end = rest.search(/[/\n]/);
+  return end < 0 ? rest : rest.slice(0, end);
+}

@@ -5,8 +5,10 @@
 import type { IncomingMessage } from 'node:http';
 import type { Caller } from '../http/auth.js';
 import { TOKEN_USER } from '../identity/identity.js';
+import type { Logger } from '../log.js';
 import type { NamespaceEngine } from '../namespaces/engine.js';
 import type { SandboxManager } from './manager.js';
+import { SandboxActivity } from './live-list.js';
 import { scopedEngine } from './scope.js';
 
 /**
@@ -21,8 +23,10 @@ export interface OwnerViews {
   viewsFor(owner: string): NamespaceEngine;
 }
 
-export function createOwnerViews(host: NamespaceEngine, manager: SandboxManager): OwnerViews {
+export function createOwnerViews(host: NamespaceEngine, manager: SandboxManager, log: Logger): OwnerViews {
   const views = new Map<string, NamespaceEngine>();
+  // Routes process events to the sandboxes whose lists are watched; listens only while one is.
+  const activity = new SandboxActivity(host, log);
   const prune = () => {
     if (views.size < IDLE_VIEWS_KEPT) return;
     const alive = new Set(manager.owners());
@@ -33,7 +37,7 @@ export function createOwnerViews(host: NamespaceEngine, manager: SandboxManager)
       let v = views.get(owner);
       if (!v) {
         prune();
-        v = scopedEngine(host, () => manager.get(owner));
+        v = scopedEngine(host, () => manager.get(owner), activity);
         views.set(owner, v);
       }
       return v;

@@ -13,6 +13,7 @@ import type {
 import { AppError } from '../errors.js';
 import { closeFd, owningUserNs, userNsChain } from '../kernel/nsfs.js';
 import type { EngineEvent, NamespaceEngine, NamespaceEntry, WatchHandle } from '../namespaces/engine.js';
+import { SandboxListFeed, type SandboxActivity } from './live-list.js';
 import type { Sandbox } from './sandbox.js';
 import { CREATE_NS_SH, DELETE_NS_SH, SANDBOX_NS_DIR } from './scripts.js';
 
@@ -82,9 +83,32 @@ export function ownedWithin(fd: number, type: NsType, sb: Sandbox): boolean {
 
 const notFound = (id: string) => new AppError('NS_NOT_FOUND', `no namespace ${id} in this sandbox`);
 
-export function scopedEngine(host: NamespaceEngine, sandbox: () => Promise<Sandbox>): NamespaceEngine {
+/**
+ * `activity`: the server's router of process events to sandboxes (live-list.ts); without it the live list is
+ * the host's, filtered, and follows the host's scans.
+ */
+export function scopedEngine(
+  host: NamespaceEngine,
+  sandbox: () => Promise<Sandbox>,
+  activity?: SandboxActivity,
+): NamespaceEngine {
   let lastScope = new Set<string>();
   let current: Sandbox | null = null;
+  /** the owner's live list, shared by their /ws/events clients while any is open */
+  let feed: SandboxListFeed | null = null;
+  const listFeed = (a: SandboxActivity): SandboxListFeed =>
+    (feed ??= new SandboxListFeed(
+      host,
+      sandbox,
+      a,
+      (rows, sb) => scopeOf(rows, sb.userns),
+      (rows, sb, scope) => {
+        current = sb;
+        lastScope = scope;
+        return rows.filter((r) => scope.has(r.id)).map((r) => asSeenFrom(r, sb, scope));
+      },
+      () => (feed = null),
+    ));
 
   const scoped = async (type?: NsType): Promise<{ sb: Sandbox; rows: Namespace[]; scope: Set<string> }> => {
     const sb = await sandbox();
@@ -183,7 +207,10 @@ export function scopedEngine(host: NamespaceEngine, sandbox: () => Promise<Sandb
     },
     watch(listener: (e: EngineEvent) => void, ids: string[]): WatchHandle {
       let disposed = false;
+      // The list from the sandbox's own scans (live-list.ts) where the server routes process events to it.
+      const unlist = activity ? listFeed(activity).subscribe((e) => !disposed && listener(e)) : null;
       const filtered = (e: EngineEvent) => {
+        if (e.type === 'namespaces' && unlist) return;
         if (e.type === 'namespaces') {
           void sandbox()
             .then((sb) => {
@@ -213,6 +240,7 @@ export function scopedEngine(host: NamespaceEngine, sandbox: () => Promise<Sandb
         setIds,
         dispose() {
           disposed = true;
+          unlist?.();
           inner.dispose();
         },
       };

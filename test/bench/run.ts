@@ -14,6 +14,10 @@ const BENCHES: Bench[] = [
   { name: 'browser', load: async () => (await import('./browser-bench.js')).benchBrowser },
   { name: 'owners', load: async () => (await import('./owners-bench.js')).benchOwners },
   { name: 'sandbox', load: async () => (await import('./sandbox-bench.js')).benchSandbox },
+  {
+    name: 'sandbox-views',
+    load: async () => (await import('./sandbox-views-bench.js')).benchSandboxViews,
+  },
   { name: 'containers', load: async () => (await import('./containers-bench.js')).benchContainers },
   { name: 'audit', load: async () => (await import('./audit-bench.js')).benchAudit },
   { name: 'sessions', load: async () => (await import('./sessions-bench.js')).benchSessions },

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Namespace } from '../../shared/api.js';
 import { createLogger } from '../../server/log.js';
 import type { Snapshot } from '../../server/namespaces/snapshot.js';
+import type { ProcessDelta, ProcessEvents } from '../../server/kernel/process-events.js';
 import { NamespaceWatcher, type EngineEvent, type WatchSource } from '../../server/namespaces/watch.js';
 import { ScanBudget } from '../../server/namespaces/watch-timing.js';
 
@@ -31,6 +32,8 @@ function snapshotOf(rows: Namespace[]): Snapshot {
 }
 
 class FakeSource implements WatchSource {
+  processEvents?: ProcessEvents | null;
+  cpuMs?: () => number;
   rows: Namespace[] = [ns('mnt:10')];
   tables = new Map<string, string>([['mnt:10', '1 0 0:1 / / rw - ext4 a rw\n']]);
   sig = 'a';
@@ -163,6 +166,71 @@ describe('NamespaceWatcher', () => {
     expect(events.map((e) => e.type)).toEqual(['namespaces', 'mounts']);
     h1.dispose();
     h2.dispose();
+    w.dispose();
+  });
+});
+
+/** The proc connector's contract (server/kernel/process-events.ts): one call per arm(), PIDs since the last arm(). */
+class FakeEvents implements ProcessEvents {
+  private cb: (() => void) | null = null;
+  private touched: Set<number> | null = null;
+  private armedAt = -Infinity;
+  arm(onActivity: () => void): ProcessDelta {
+    const delta = { since: this.armedAt, pids: this.touched };
+    this.touched = new Set();
+    this.armedAt = performance.now();
+    this.cb = onActivity;
+    return delta;
+  }
+  fire(pid: number): void {
+    this.touched?.add(pid);
+    const cb = this.cb;
+    this.cb = null;
+    cb?.();
+  }
+  dispose(): void {}
+}
+
+describe('NamespaceWatcher process activity', () => {
+  it('hands PIDs on at once while the budget holds the list back, and the next scan still reads every one', async () => {
+    vi.useFakeTimers();
+    const src = new FakeSource();
+    const events = new FakeEvents();
+    let cpu = 0;
+    const deltas: (ProcessDelta | undefined)[] = [];
+    src.processEvents = events;
+    src.cpuMs = () => cpu;
+    src.snapshot = async (delta?: ProcessDelta) => {
+      deltas.push(delta);
+      cpu += 150; // two scans spend the 300 ms budget of the window
+      return snapshotOf(src.rows);
+    };
+    const w = new NamespaceWatcher(src, log);
+    const h = w.subscribe(() => undefined, []);
+    await settle(10);
+    events.fire(1);
+    await settle(200);
+    expect(deltas).toHaveLength(2); // the first (full) scan and one for PID 1: the budget is spent now
+
+    const handed: number[][] = [];
+    const off = w.onProcessActivity((pids) => handed.push([...(pids ?? [])]));
+    events.fire(2);
+    expect(handed).toEqual([[2]]);
+    events.fire(3); // within ACTIVITY_MIN_GAP_MS of the last hand-on: handed on after it
+    events.fire(4);
+    expect(handed).toEqual([[2]]);
+    await settle(30);
+    expect(handed).toEqual([[2], [3, 4]]);
+    expect(deltas).toHaveLength(2); // the list itself still waits for its budget
+
+    await settle(1000);
+    expect(deltas).toHaveLength(3);
+    expect([...(deltas[2]?.pids ?? [])].sort()).toEqual([2, 3, 4]);
+    off();
+    events.fire(5);
+    await settle(30);
+    expect(handed).toHaveLength(2); // nobody listening: nothing handed on
+    h.dispose();
     w.dispose();
   });
 });

@@ -70,8 +70,14 @@ function localPty(command: string): IPty {
   });
 }
 
+interface LocalFigures {
+  mbps: number;
+  /** this process: node-pty's reader */
+  cpuSeconds: number;
+}
+
 /** Baseline throughput: run `command` on a node-pty in this process and read it as fast as it comes. */
-function localThroughput(command: string): Promise<{ mbps: number; cpuSeconds: number }> {
+function localThroughput(command: string): Promise<LocalFigures> {
   return new Promise((resolve) => {
     const t0 = performance.now();
     const cpu0 = process.cpuUsage();
@@ -160,8 +166,17 @@ async function throughputRows(server: ServerProcess): Promise<Row[]> {
       const clientCpus: number[] = [];
       const localCpu: number[] = [];
       for (let round = 0; round < THROUGHPUT_ROUNDS; round++) {
-        const local = await localThroughput(`cat ${file}`);
-        const stream = await streamThroughput(server, `cat ${file}`);
+        // Each side goes first in every other round: the page cache, the CPU frequency and the other load on the
+        // machine then favour neither.
+        let local: LocalFigures;
+        let stream: StreamFigures;
+        if (round % 2 === 0) {
+          local = await localThroughput(`cat ${file}`);
+          stream = await streamThroughput(server, `cat ${file}`);
+        } else {
+          stream = await streamThroughput(server, `cat ${file}`);
+          local = await localThroughput(`cat ${file}`);
+        }
         locals.push(local.mbps);
         localCpu.push(local.cpuSeconds);
         streams.push(stream.mbps);
@@ -169,15 +184,15 @@ async function throughputRows(server: ServerProcess): Promise<Row[]> {
         mainCpus.push(stream.mainCpuSeconds);
         clientCpus.push(stream.clientCpuSeconds);
       }
-      const [local, stream] = [median(locals), median(streams)];
+      const [localMbps, streamMbps] = [median(locals), median(streams)];
       const perHundred = (s: number) => `${((s * 100 * MB) / FLOOD_BYTES).toFixed(2)} s`;
       rows.push({
         figure: `100 MB of ${FLOOD_KIND_LABELS[kind]} through the ws stream (\`cat FILE\`, 120×40, client acking; median of ${THROUGHPUT_ROUNDS}); CPU per 100 MB`,
-        ours: `${stream.toFixed(1)} MB/s; server CPU ${perHundred(median(serverCpus))} (main thread ${perHundred(median(mainCpus))}); client ${perHundred(median(clientCpus))}`,
-        baseline: `node-pty in-process ${local.toFixed(1)} MB/s (reader CPU ${perHundred(median(localCpu))})`,
-        ratio: stream / local,
+        ours: `${streamMbps.toFixed(1)} MB/s; server CPU ${perHundred(median(serverCpus))} (main thread ${perHundred(median(mainCpus))}); client ${perHundred(median(clientCpus))}`,
+        baseline: `node-pty in-process ${localMbps.toFixed(1)} MB/s (reader CPU ${perHundred(median(localCpu))})`,
+        ratio: streamMbps / localMbps,
         target: `≥ ${THROUGHPUT_TARGET}× node-pty`,
-        met: stream / local >= THROUGHPUT_TARGET,
+        met: streamMbps / localMbps >= THROUGHPUT_TARGET,
         command: COMMAND,
       });
     }

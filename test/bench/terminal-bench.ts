@@ -8,7 +8,7 @@ import { spawn as spawnPty, type IPty } from 'node-pty';
 import { spawnServer, type ServerProcess } from '../helpers/process.js';
 import { BenchClient, echoRoundTrips, pacedRoundTrips, type EchoPort } from './terminal-bench-client.js';
 import { median, percentile, type Row } from './row.js';
-import { FLOOD_KIND_LABELS, FLOOD_KINDS, writeFloodFile } from './flood-files.js';
+import { FLOOD_KIND_LABELS, FLOOD_KINDS, writeFloodFile, type FloodKind } from './flood-files.js';
 
 const MB = 1024 * 1024;
 const FLOOD_BYTES = 100 * MB;
@@ -37,6 +37,20 @@ const SLOW_CLIENT_ACK_DELAY_MS = 50;
 const SLOW_FLOOD_WINDOW_MS = 15_000;
 const COMMAND = 'npm run bench -- terminals';
 
+/**
+ * The flood kinds to measure: all, or those named in TERMINALS_KINDS (`sgr,utf8`). With TERMINALS_ONLY=throughput
+ * the echo and memory figures are skipped (they take a few minutes): for profiling one kind, e.g. with the
+ * server under `BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof'`.
+ */
+function floodKinds(): FloodKind[] {
+  const named = process.env.TERMINALS_KINDS?.split(',').filter(Boolean);
+  if (!named) return [...FLOOD_KINDS];
+  const unknown = named.filter((k) => !(FLOOD_KINDS as readonly string[]).includes(k));
+  if (unknown.length > 0)
+    throw new Error(`TERMINALS_KINDS: unknown ${unknown.join(', ')} (known: ${FLOOD_KINDS.join(', ')})`);
+  return FLOOD_KINDS.filter((k) => named.includes(k));
+}
+
 /** bash without rc files: a user's ~/.bashrc would add its own noise (and pyenv's rehash lock) to every figure. */
 function benchShell(): { shell: string; cleanup(): void } {
   const dir = mkdtempSync(path.join(tmpdir(), 'nsconsole-bench-shell-'));
@@ -56,8 +70,14 @@ function localPty(command: string): IPty {
   });
 }
 
+interface LocalFigures {
+  mbps: number;
+  /** this process: node-pty's reader */
+  cpuSeconds: number;
+}
+
 /** Baseline throughput: run `command` on a node-pty in this process and read it as fast as it comes. */
-function localThroughput(command: string): Promise<{ mbps: number; cpuSeconds: number }> {
+function localThroughput(command: string): Promise<LocalFigures> {
   return new Promise((resolve) => {
     const t0 = performance.now();
     const cpu0 = process.cpuUsage();
@@ -74,29 +94,55 @@ function localThroughput(command: string): Promise<{ mbps: number; cpuSeconds: n
   });
 }
 
-/** CPU seconds (user + system, all threads) the process has used so far. */
-function cpuSecondsOf(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  // utime and stime are fields 14 and 15 of stat(5), counted from the state (field 3) here; clock ticks of 1/100 s
+/** CPU seconds (user + system) from a stat(5) line: utime and stime, in clock ticks of 1/100 s. */
+function statCpuSeconds(stat: string): number {
+  // fields 14 and 15 of stat(5), counted from the state (field 3) here: the command name may hold spaces
+  const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
 /** sysconf(_SC_CLK_TCK) on Linux: USER_HZ, 100 on every architecture node runs on. */
 const CLOCK_TICKS = 100;
 
+/**
+ * CPU seconds the server process has used so far: all its threads, and its main thread alone (its thread id is
+ * the process id). The rest is the replay mirror's worker thread and V8's helper threads (garbage collection and
+ * compilation for both isolates), which node names alike.
+ */
+function serverCpu(pid: number): { all: number; main: number } {
+  return {
+    all: statCpuSeconds(readFileSync(`/proc/${pid}/stat`, 'utf8')),
+    main: statCpuSeconds(readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8')),
+  };
+}
+
+interface StreamFigures {
+  mbps: number;
+  /** server process, all threads */
+  cpuSeconds: number;
+  /** the server's main thread: pty reads, ws frames, acks, the copy to the mirror worker */
+  mainCpuSeconds: number;
+  /** this process while only the bench client runs in it: what the client's socket and acks cost */
+  clientCpuSeconds: number;
+}
+
 /** The same through the server: a session runs `command`, a ws client counts and acks. */
-async function streamThroughput(server: ServerProcess, command: string): Promise<{ mbps: number; cpuSeconds: number }> {
+async function streamThroughput(server: ServerProcess, command: string): Promise<StreamFigures> {
   const c = await BenchClient.open(server);
   try {
     await c.ready();
     const pid = server.child.pid!;
     const t0 = performance.now();
-    const cpu0 = cpuSecondsOf(pid);
+    const cpu0 = serverCpu(pid);
+    const client0 = process.cpuUsage();
     const start = c.outputBytes;
     c.type(`${command}; exit\r`);
     await c.exited();
+    const [cpu, client] = [serverCpu(pid), process.cpuUsage(client0)];
     return {
       mbps: (c.outputBytes - start) / MB / ((performance.now() - t0) / 1000),
-      cpuSeconds: cpuSecondsOf(pid) - cpu0,
+      cpuSeconds: cpu.all - cpu0.all,
+      mainCpuSeconds: cpu.main - cpu0.main,
+      clientCpuSeconds: (client.user + client.system) / 1e6,
     };
   } finally {
     c.close();
@@ -107,7 +153,7 @@ async function streamThroughput(server: ServerProcess, command: string): Promise
 async function throughputRows(server: ServerProcess): Promise<Row[]> {
   const dir = mkdtempSync(path.join(tmpdir(), 'nsconsole-bench-flood-'));
   try {
-    const files = FLOOD_KINDS.map((kind) => ({ kind, file: writeFloodFile(dir, kind, FLOOD_BYTES) }));
+    const files = floodKinds().map((kind) => ({ kind, file: writeFloodFile(dir, kind, FLOOD_BYTES) }));
     // warm-up: JIT, page cache, first-spawn costs
     await streamThroughput(server, floodCommand(10 * MB));
     await localThroughput(floodCommand(10 * MB));
@@ -115,25 +161,38 @@ async function throughputRows(server: ServerProcess): Promise<Row[]> {
     for (const { kind, file } of files) {
       const locals: number[] = [];
       const streams: number[] = [];
-      const serverCpu: number[] = [];
+      const serverCpus: number[] = [];
+      const mainCpus: number[] = [];
+      const clientCpus: number[] = [];
       const localCpu: number[] = [];
       for (let round = 0; round < THROUGHPUT_ROUNDS; round++) {
-        const local = await localThroughput(`cat ${file}`);
-        const stream = await streamThroughput(server, `cat ${file}`);
+        // Each side goes first in every other round: the page cache, the CPU frequency and the other load on the
+        // machine then favour neither.
+        let local: LocalFigures;
+        let stream: StreamFigures;
+        if (round % 2 === 0) {
+          local = await localThroughput(`cat ${file}`);
+          stream = await streamThroughput(server, `cat ${file}`);
+        } else {
+          stream = await streamThroughput(server, `cat ${file}`);
+          local = await localThroughput(`cat ${file}`);
+        }
         locals.push(local.mbps);
         localCpu.push(local.cpuSeconds);
         streams.push(stream.mbps);
-        serverCpu.push(stream.cpuSeconds);
+        serverCpus.push(stream.cpuSeconds);
+        mainCpus.push(stream.mainCpuSeconds);
+        clientCpus.push(stream.clientCpuSeconds);
       }
-      const [local, stream] = [median(locals), median(streams)];
+      const [localMbps, streamMbps] = [median(locals), median(streams)];
       const perHundred = (s: number) => `${((s * 100 * MB) / FLOOD_BYTES).toFixed(2)} s`;
       rows.push({
-        figure: `100 MB of ${FLOOD_KIND_LABELS[kind]} through the ws stream (\`cat FILE\`, 120×40, client acking; median of ${THROUGHPUT_ROUNDS}); server CPU per 100 MB`,
-        ours: `${stream.toFixed(1)} MB/s; server CPU ${perHundred(median(serverCpu))}`,
-        baseline: `node-pty in-process ${local.toFixed(1)} MB/s (reader CPU ${perHundred(median(localCpu))})`,
-        ratio: stream / local,
+        figure: `100 MB of ${FLOOD_KIND_LABELS[kind]} through the ws stream (\`cat FILE\`, 120×40, client acking; median of ${THROUGHPUT_ROUNDS}); CPU per 100 MB`,
+        ours: `${streamMbps.toFixed(1)} MB/s; server CPU ${perHundred(median(serverCpus))} (main thread ${perHundred(median(mainCpus))}); client ${perHundred(median(clientCpus))}`,
+        baseline: `node-pty in-process ${localMbps.toFixed(1)} MB/s (reader CPU ${perHundred(median(localCpu))})`,
+        ratio: streamMbps / localMbps,
         target: `≥ ${THROUGHPUT_TARGET}× node-pty`,
-        met: stream / local >= THROUGHPUT_TARGET,
+        met: streamMbps / localMbps >= THROUGHPUT_TARGET,
         command: COMMAND,
       });
     }
@@ -241,6 +300,7 @@ export async function benchTerminals(): Promise<Row[]> {
   try {
     const rows: Row[] = [];
     rows.push(...(await throughputRows(server)));
+    if (process.env.TERMINALS_ONLY === 'throughput') return rows;
 
     await localEchoes(1, ECHO_WARMUP_KEYS);
     await streamEchoes(server, 1, ECHO_WARMUP_KEYS);

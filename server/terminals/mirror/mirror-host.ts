@@ -89,12 +89,14 @@ export function mirrorWorkerUrl(): URL {
  */
 export const PROGRESS_REPORT_MS = 10;
 /**
- * Queued output at least this big goes to the worker at the end of the turn; less (echoed keys) waits
- * MIRROR_LINGER_MS, so that typing wakes the worker a few dozen times a second rather than once per key. Measured
- * with PROGRESS_REPORT_MS: 2 ms / 5 ms gave echo p50/p99 0.17–0.21 / 0.66–0.93 ms and 100 sessions typing p99
- * 3.7–10 ms; 10 ms / 20 ms gave 0.14 / 0.46–0.52 ms and 4.2–4.8 ms.
+ * Queued output at least this big goes to the worker at the end of the turn; less waits MIRROR_LINGER_MS, so that
+ * typing wakes the worker a few dozen times a second rather than once per key, and a flood goes as one message
+ * per ~256 KB instead of one per 32 KB frame (the worker waits for 1 MB before it parses anyway: PUMP_MIN_BYTES
+ * in mirror-worker.ts). Measured with PROGRESS_REPORT_MS: 2 ms / 5 ms gave echo p50/p99 0.17–0.21 / 0.66–0.93 ms
+ * and 100 sessions typing p99 3.7–10 ms; 10 ms / 20 ms gave 0.14 / 0.46–0.52 ms and 4.2–4.8 ms. For a flood of
+ * 100 MB of plain lines, 16 KB (a message per frame) cost the worker thread 0.67–0.69 s, 256 KB 0.50–0.52 s.
  */
-export const MIRROR_FLUSH_BYTES = 16 * 1024;
+export const MIRROR_FLUSH_BYTES = 256 * 1024;
 export const MIRROR_LINGER_MS = 20;
 
 export class MirrorHost {

@@ -26,6 +26,12 @@ export interface SandboxManager {
   reset(owner: string): Promise<SandboxInfo>;
   /** a session's shell started in the owner's sandbox: it keeps the sandbox from going idle while it runs */
   sessionStarted(owner: string, pid: number): void;
+  /**
+   * An open live view of the owner's sandbox (a /ws/events client, a followed lesson: the page is open) keeps
+   * it from going idle, as a session does, and keeps what is kept per sandbox (lesson progress) with it. Call
+   * the returned function when the view closes; the idle time then counts from the last view or session.
+   */
+  holdOpen(owner: string): () => void;
   /** sandboxes alive now, by owner */
   owners(): string[];
   /** the owner's sandbox if there is a live one now; never creates one */
@@ -51,6 +57,8 @@ interface Entry {
 
 export function createSandboxManager(config: SandboxConfig, log: Logger): SandboxManager {
   const entries = new Map<string, Entry>();
+  /** open live views per owner (holdOpen), whether or not the owner's sandbox exists right now */
+  const views = new Map<string, number>();
   const creating = new Map<string, Promise<Sandbox>>();
   const slots = Math.floor(config.uidCount / SANDBOX_UID_COUNT);
   const usedSlots = new Set<number>();
@@ -89,7 +97,7 @@ export function createSandboxManager(config: SandboxConfig, log: Logger): Sandbo
         const stat = readProcStat(pid);
         if (!stat || stat.state === 'Z' || stat.startTime !== start) entry.sessions.delete(pid);
       }
-      if (entry.sessions.size > 0) {
+      if (entry.sessions.size > 0 || (views.get(owner) ?? 0) > 0) {
         entry.idleSince = null;
         continue;
       }
@@ -177,6 +185,17 @@ export function createSandboxManager(config: SandboxConfig, log: Logger): Sandbo
       if (!entry || start === undefined) return;
       entry.sessions.set(pid, start);
       entry.idleSince = null;
+    },
+    holdOpen(owner) {
+      views.set(owner, (views.get(owner) ?? 0) + 1);
+      let open = true;
+      return () => {
+        if (!open) return;
+        open = false;
+        const left = (views.get(owner) ?? 1) - 1;
+        if (left > 0) views.set(owner, left);
+        else views.delete(owner);
+      };
     },
     owners: () => [...entries.keys()],
     peek(owner) {

@@ -37,7 +37,12 @@ export function createOwnerViews(host: NamespaceEngine, manager: SandboxManager,
       let v = views.get(owner);
       if (!v) {
         prune();
-        v = scopedEngine(host, () => manager.get(owner), activity);
+        v = scopedEngine(
+          host,
+          () => manager.get(owner),
+          activity,
+          () => manager.holdOpen(owner),
+        );
         views.set(owner, v);
       }
       return v;

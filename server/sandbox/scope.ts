@@ -91,6 +91,8 @@ export function scopedEngine(
   host: NamespaceEngine,
   sandbox: () => Promise<Sandbox>,
   activity?: SandboxActivity,
+  /** keeps the sandbox from going idle while a watch is open (SandboxManager.holdOpen); returns the release */
+  holdOpen?: () => () => void,
 ): NamespaceEngine {
   let lastScope = new Set<string>();
   let current: Sandbox | null = null;
@@ -207,6 +209,9 @@ export function scopedEngine(
     },
     watch(listener: (e: EngineEvent) => void, ids: string[]): WatchHandle {
       let disposed = false;
+      // An open view is someone looking at the sandbox: without this, idle expiry destroyed it under an open page
+      // and the view's next list event made a new one at once (and the owner's lessons started over).
+      const release = holdOpen?.();
       // The list from the sandbox's own scans (live-list.ts) where the server routes process events to it.
       const unlist = activity ? listFeed(activity).subscribe((e) => !disposed && listener(e)) : null;
       const filtered = (e: EngineEvent) => {
@@ -240,6 +245,7 @@ export function scopedEngine(
         setIds,
         dispose() {
           disposed = true;
+          release?.();
           unlist?.();
           inner.dispose();
         },

@@ -91,6 +91,33 @@ describe('sandbox lifetime', () => {
     expect(second.id).not.toBe(first.id);
   }, 30_000);
 
+  test('an open page (an events stream) keeps the sandbox past --sandbox-idle; once it closes, it goes', async () => {
+    const IDLE_MS = 300;
+    server = await startSandboxServer(UID_START, { idleMs: IDLE_MS });
+    const events = server.ws('/ws/events');
+    const listed: string[][] = [];
+    events.on('message', (data: Buffer) => {
+      const msg = JSON.parse(data.toString()) as { type: string; namespaces?: { id: string }[] };
+      if (msg.type === 'namespaces') listed.push((msg.namespaces ?? []).map((n) => n.id));
+    });
+    try {
+      const first = (await (await server.api('/api/sandbox')).json()) as { id: string };
+      await until(() => listed.length > 0, 'the page to get its list');
+      const pids = hostPidsWithUidIn(UID_START, RANGE);
+      expect(pids.length).toBeGreaterThan(0);
+      // No session at all: only the open page holds it. Several idle periods and checks pass meanwhile (a check
+      // runs every idle/4 here); what must not happen cannot be polled for, so this waits a bounded time.
+      await new Promise((r) => setTimeout(r, 8 * IDLE_MS));
+      expect(pids.every((pid) => existsSync(`/proc/${pid}`))).toBe(true);
+      expect(((await (await server.api('/api/sandbox')).json()) as { id: string }).id).toBe(first.id);
+      events.close();
+      await until(() => pids.every((pid) => !existsSync(`/proc/${pid}`)), 'the idle sandbox to be destroyed');
+      await until(() => sandboxCgroupDirs().length === 0, 'its cgroups to go');
+    } finally {
+      events.terminate();
+    }
+  }, 30_000);
+
   test("two owners' sandboxes never see each other", async () => {
     // Owners come from the caller's identity (the labs issue); here the manager is driven directly.
     const log = createLogger('silent');

@@ -88,3 +88,30 @@ export function hostSandboxMounts(): string[] {
     .split('\n')
     .filter((l) => / - (tmpfs|overlay) sandbox(-etc)? /.test(l));
 }
+
+/** The header naming a sandbox's user in these tests (`authHeader`; loopback is a trusted proxy by default). */
+export const SANDBOX_USER_HEADER = 'X-User';
+
+/** The server as a user named by the proxy header (from loopback, a trusted proxy by default): no token. */
+export function asUser(server: TestServer, user: string): TestServer {
+  return {
+    ...server,
+    api: (pathname, init = {}) =>
+      server.api(pathname, {
+        ...init,
+        headers: {
+          ...(init.headers as Record<string, string> | undefined),
+          authorization: '',
+          [SANDBOX_USER_HEADER]: user,
+        },
+      }),
+    ws: (pathname) => server.ws(pathname, { [SANDBOX_USER_HEADER]: user }),
+  };
+}
+
+/** A JSON answer, or an error naming the status and body. */
+export async function json<T>(res: Promise<Response>): Promise<T> {
+  const r = await res;
+  if (!r.ok) throw new Error(`${r.status} ${await r.text()}`);
+  return (await r.json()) as T;
+}

@@ -9,33 +9,22 @@ import type { LessonDetail, LessonResetResult, LessonServerMessage, StepProgress
 import { sandboxCgroupDirs } from '../../server/sandbox/cgroups.js';
 import { nsCpuOf } from '../../server/sandbox/sandbox.js';
 import { waitUntil } from '../helpers/proc.js';
-import { hostPidsWithUidIn, hostSandboxMounts, sandboxConfig, SandboxShell } from '../helpers/sandbox.js';
+import {
+  asUser,
+  hostPidsWithUidIn,
+  hostSandboxMounts,
+  json,
+  SANDBOX_USER_HEADER,
+  sandboxConfig,
+  SandboxShell,
+} from '../helpers/sandbox.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 
 const UID_START = 2_410_000;
 // Three ranges: on main the lessons also made the token holder's sandbox, which took one.
 const RANGE = 3 * 65536;
-const USER_HEADER = 'X-User';
+const USER_HEADER = SANDBOX_USER_HEADER;
 const LESSON = 'mount-namespaces';
-
-/** The server as a user named by the proxy header (from loopback, a trusted proxy by default): no token. */
-function as(server: TestServer, user: string): TestServer {
-  return {
-    ...server,
-    api: (pathname, init = {}) =>
-      server.api(pathname, {
-        ...init,
-        headers: { ...(init.headers as Record<string, string> | undefined), authorization: '', [USER_HEADER]: user },
-      }),
-    ws: (pathname) => server.ws(pathname, { [USER_HEADER]: user }),
-  };
-}
-
-async function json<T>(res: Promise<Response>): Promise<T> {
-  const r = await res;
-  if (!r.ok) throw new Error(`${r.status} ${await r.text()}`);
-  return (await r.json()) as T;
-}
 
 /** A learner: two shells in their sandbox (Outside, Inside) and an event stream following the lesson with them. */
 interface Learner {
@@ -126,8 +115,8 @@ describe('lessons per user in sandbox mode', () => {
       authHeader: USER_HEADER,
     });
     const [alice, bob] = await Promise.all([
-      learner(as(server, 'alice'), shells, sockets),
-      learner(as(server, 'bob'), shells, sockets),
+      learner(asUser(server, 'alice'), shells, sockets),
+      learner(asUser(server, 'bob'), shells, sockets),
     ]);
     const work = (await alice.detail()).variables.WORK as string;
     expect((await bob.detail()).variables.WORK).toBe(work); // the same path, in each user's own /tmp
@@ -195,8 +184,8 @@ describe('lessons per user in sandbox mode', () => {
       authHeader: USER_HEADER,
     });
     const [alice, bob] = await Promise.all([
-      learner(as(server, 'alice'), shells, sockets),
-      learner(as(server, 'bob'), shells, sockets),
+      learner(asUser(server, 'alice'), shells, sockets),
+      learner(asUser(server, 'bob'), shells, sockets),
     ]);
     const work = (await alice.detail()).variables.WORK as string;
     const step1 = `mkdir -p ${work}/mntns ${work}/mnt && mount --bind --make-private ${work}/mntns ${work}/mntns && touch ${work}/mntns/1`;
@@ -219,9 +208,9 @@ describe('lessons per user in sandbox mode', () => {
       shell: '/bin/bash',
       authHeader: USER_HEADER,
     });
-    const alice = await learner(as(server, 'alice'), shells, sockets, { lesson: 'hostnames' });
+    const alice = await learner(asUser(server, 'alice'), shells, sockets, { lesson: 'hostnames' });
     // Bob follows the lesson naming alice's two sessions as his panes.
-    const bob = await learner(as(server, 'bob'), shells, sockets, {
+    const bob = await learner(asUser(server, 'bob'), shells, sockets, {
       lesson: 'hostnames',
       panes: { outside: alice.outside.sessionId, inside: alice.inside.sessionId },
     });

@@ -6,11 +6,19 @@ import type WebSocket from 'ws';
 import { sandboxCgroupDirs } from '../../server/sandbox/cgroups.js';
 import type { TestServer } from '../helpers/server.js';
 import { startServer } from '../helpers/server.js';
-import { hostPidsWithUidIn, hostSandboxMounts, sandboxConfig, SandboxShell } from '../helpers/sandbox.js';
+import {
+  asUser,
+  hostPidsWithUidIn,
+  hostSandboxMounts,
+  json,
+  SANDBOX_USER_HEADER,
+  sandboxConfig,
+  SandboxShell,
+} from '../helpers/sandbox.js';
 
 const UID_START = 1_310_000;
 const RANGE = 2 * 65536;
-const USER_HEADER = 'X-User';
+const USER_HEADER = SANDBOX_USER_HEADER;
 
 async function until(check: () => boolean, what: string, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -18,25 +26,6 @@ async function until(check: () => boolean, what: string, ms = 10_000): Promise<v
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
-}
-
-/** The server as a user named by the proxy header (from loopback, a trusted proxy by default): no token. */
-function as(server: TestServer, user: string): TestServer {
-  return {
-    ...server,
-    api: (pathname, init = {}) =>
-      server.api(pathname, {
-        ...init,
-        headers: { ...(init.headers as Record<string, string> | undefined), authorization: '', [USER_HEADER]: user },
-      }),
-    ws: (pathname) => server.ws(pathname, { [USER_HEADER]: user }),
-  };
-}
-
-async function json<T>(res: Promise<Response>): Promise<T> {
-  const r = await res;
-  if (!r.ok) throw new Error(`${r.status} ${await r.text()}`);
-  return (await r.json()) as T;
 }
 
 /** The first namespace list an event stream sends. */
@@ -70,8 +59,8 @@ describe('one sandbox per user', () => {
 
   test('alice and bob each get their own sandbox: shells, /api/sandbox, namespace lists, event streams, entry by id', async () => {
     server = await startServer({ sandbox: sandboxConfig(UID_START), shell: '/bin/bash', authHeader: USER_HEADER });
-    const alice = as(server, 'alice');
-    const bob = as(server, 'bob');
+    const alice = asUser(server, 'alice');
+    const bob = asUser(server, 'bob');
     expect((await json<{ user: string }>(alice.api('/api/whoami'))).user).toBe('alice');
 
     const [aShell, bShell] = await Promise.all([SandboxShell.open(alice), SandboxShell.open(bob)]);

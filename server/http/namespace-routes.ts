@@ -8,11 +8,11 @@ import {
   NsIdSchema,
   NsTypeSchema,
   type MountDiff,
-  type MountTable,
   type Namespace,
   type NamespaceList,
 } from '../../shared/api.js';
 import type { NamespaceEngine } from '../namespaces/engine.js';
+import { mountTableText } from '../namespaces/mounts-message.js';
 import { AppError } from '../errors.js';
 
 function firstIssue(error: z.core.$ZodError): string {
@@ -61,8 +61,9 @@ export function namespaceRoutes(engine: NamespaceEngine | ((req: express.Request
 
   router.get('/:id/mounts', async (req, res) => {
     const id = nsIdParam(req.params.id);
-    const body: MountTable = await engineOf(req).mounts(id, pageParams(req.query as Record<string, unknown>));
-    res.json(body);
+    // Serialized on the scan worker (a page may be thousands of rows): sent as it is.
+    const table = await engineOf(req).mountsJson(id, pageParams(req.query as Record<string, unknown>));
+    res.type('application/json').send(mountTableText(table));
   });
 
   router.get('/:a/diff/:b', async (req, res) => {

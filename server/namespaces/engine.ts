@@ -15,7 +15,9 @@ import {
 import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { diffMounts } from '../../shared/mount-diff.js';
-import { mountPage, parseMountinfo } from '../mounts/mountinfo.js';
+import { parseMountinfo } from '../mounts/mountinfo.js';
+import { mountTableOf, type MountTableJson } from './mounts-message.js';
+import type { PageJobItem } from '../proc/scan-jobs.js';
 import { createMountNotifier, trackMountNs, type MountNotifier } from '../mounts/mount-notify.js';
 import { EventWaiter } from '../kernel/event-waiter.js';
 import { loadLibc } from '../kernel/libc.js';
@@ -53,6 +55,11 @@ export interface NamespaceEngine {
    * (`offset`, at most `limit`, see mountPage), with `truncated` when that is not the whole table.
    */
   mounts(id: string, page?: { offset: number; limit: number }): Promise<MountTable>;
+  /**
+   * The same page as JSON text, built on the scan worker: `{"namespace":…,<body>}` is the MountTable. What the
+   * REST route sends, so a table of thousands of rows is never parsed or stringified on the event loop.
+   */
+  mountsJson(id: string, page?: { offset: number; limit: number }): Promise<MountTableJson>;
   diff(a: string, b: string): Promise<MountDiff>;
   /** the 201 shape; AppError BAD_NAME / NS_EXISTS / NOT_PRIVILEGED / KERNEL_ERROR with plain-words messages */
   create(req: CreateNamespaceRequest): Promise<Namespace>;
@@ -192,9 +199,13 @@ class Engine implements NamespaceEngine {
   }
 
   async mounts(id: string, page?: { offset: number; limit: number }): Promise<MountTable> {
+    return mountTableOf(await this.mountsJson(id, page));
+  }
+
+  async mountsJson(id: string, page?: { offset: number; limit: number }): Promise<MountTableJson> {
     const { ns, read } = await this.readTable(id);
-    const { mounts, truncated } = mountPage(read.raw.toString('utf8'), read.cut, page?.offset, page?.limit);
-    return truncated ? { namespace: ns, mounts, truncated } : { namespace: ns, mounts };
+    const item: PageJobItem = { raw: read.raw, ...(read.cut ? { cut: read.cut } : {}), ...(page ?? {}) };
+    return { namespace: ns, body: (await this.pool.page(item)).body };
   }
 
   async diff(a: string, b: string): Promise<MountDiff> {

@@ -1,6 +1,7 @@
-// A `mounts` message whose JSON text was built off the main thread (see mountPageJson). The event stream sends
+// A `mounts` message (and a REST mount table) whose JSON text was built off the main thread (see mountPageJson). The event stream sends
 // that text as it is; only a listener on this thread that reads `mounts` (a lesson's checks, tests) pays for
 // parsing it, once.
+import type { MountTable, Namespace } from '../../shared/api.js';
 import type { EventsServerMessage } from '../../shared/events.js';
 import type { MountPageJson } from '../mounts/mountinfo.js';
 
@@ -30,4 +31,21 @@ export function mountsMessage(id: string, page: MountPageJson): MountsMessage {
   };
   JSON_TEXT.set(msg, json);
   return msg;
+}
+
+/** A REST mount table whose page was serialized on the scan worker: `{"namespace":…,<body>}` is its JSON. */
+export interface MountTableJson {
+  namespace: Namespace;
+  /** `"mounts":[…]` and `,"truncated":{…}` when the page is not the whole table (MountPageJson.body) */
+  body: string;
+}
+
+/** The table's JSON text, to send as it is. */
+export function mountTableText(t: MountTableJson): string {
+  return `{"namespace":${JSON.stringify(t.namespace)},${t.body}}`;
+}
+
+/** The table as an object, for callers on this thread that read it. */
+export function mountTableOf(t: MountTableJson): MountTable {
+  return { namespace: t.namespace, ...(JSON.parse(`{${t.body}}`) as Omit<MountTable, 'namespace'>) };
 }

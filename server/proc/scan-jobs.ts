@@ -281,12 +281,20 @@ export function claimChunks(
 export interface PageJobItem {
   raw: Uint8Array;
   cut?: ReadCut;
+  /** rows from `offset`, at most `limit` (mountPageJson's defaults: the first page) */
+  offset?: number;
+  limit?: number;
 }
 
-/** Parsing and serializing a table's first page: see mountPageJson. */
+/** Parsing and serializing a page of a table: see mountPageJson. */
 export function mountPageJob(_fs: Fs, items: readonly PageJobItem[]): MountPageJson[] {
   return items.map((it) =>
-    mountPageJson(Buffer.from(it.raw.buffer, it.raw.byteOffset, it.raw.byteLength).toString('utf8'), it.cut),
+    mountPageJson(
+      Buffer.from(it.raw.buffer, it.raw.byteOffset, it.raw.byteLength).toString('utf8'),
+      it.cut,
+      it.offset,
+      it.limit,
+    ),
   );
 }
 

@@ -15,6 +15,7 @@ import { closeFd, owningUserNs, userNsChain } from '../kernel/nsfs.js';
 import type { EngineEvent, NamespaceEngine, NamespaceEntry, WatchHandle } from '../namespaces/engine.js';
 import { SandboxListFeed, type SandboxActivity } from './live-list.js';
 import type { Sandbox } from './sandbox.js';
+import type { MountTableJson } from '../namespaces/mounts-message.js';
 import { CREATE_NS_SH, DELETE_NS_SH, SANDBOX_NS_DIR } from './scripts.js';
 
 /** The ids in scope: user namespaces at or below the sandbox's, and every namespace one of them owns. */
@@ -142,9 +143,13 @@ export function scopedEngine(
     async get(id) {
       return (await requireInScope(id)).ns;
     },
-    async mounts(id): Promise<MountTable> {
+    async mounts(id, page): Promise<MountTable> {
       const { ns } = await requireInScope(id);
-      return { ...(await host.mounts(id)), namespace: ns };
+      return { ...(await host.mounts(id, page)), namespace: ns };
+    },
+    async mountsJson(id, page): Promise<MountTableJson> {
+      const { ns } = await requireInScope(id);
+      return { ...(await host.mountsJson(id, page)), namespace: ns };
     },
     async diff(a, b): Promise<MountDiff> {
       await requireInScope(a);

@@ -7,6 +7,7 @@ import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { readFileSync, readlinkSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { MountTable } from '../../shared/api.js';
 import type { TestServer } from '../helpers/server.js';
 import { hostPidsWithUidIn, SandboxShell, startSandboxServer } from '../helpers/sandbox.js';
 
@@ -165,7 +166,15 @@ describe('a sandbox holds', () => {
       .sort();
     expect(selfTypes).toEqual(['cgroup', 'ipc', 'mnt', 'net', 'pid', 'user', 'uts']);
     const own = list.namespaces.find((n) => n.self && n.type === 'mnt') as { id: string };
-    expect((await server.api(`/api/namespaces/${own.id}/mounts`)).status).toBe(200);
+    const whole = await server.api(`/api/namespaces/${own.id}/mounts`);
+    expect(whole.status).toBe(200);
+    const table = (await whole.json()) as MountTable;
+    expect(table.namespace).toMatchObject({ id: own.id, self: true });
+    expect(table.mounts.length).toBeGreaterThan(3);
+    // pages as on a host (the sandbox's view used to drop offset and limit and answer the whole table)
+    const paged = (await (await server.api(`/api/namespaces/${own.id}/mounts?offset=1&limit=2`)).json()) as MountTable;
+    expect(paged.mounts).toEqual(table.mounts.slice(1, 3));
+    expect(paged.truncated).toMatchObject({ offset: 1, shown: 2, total: table.mounts.length });
     expect((await server.api(`/api/namespaces/${own.id}/diff/${hostNs('mnt')}`)).status).toBe(404);
   });
 

@@ -2,8 +2,6 @@
 // idle session costs the server; a client that reconnects must still get exactly the screen and scrollback of a
 // client that saw every byte — also after the frozen terminal is resized (reflow), cleared or reset, and after more
 // output pushed part of the frozen lines out.
-import xtermHeadless from '@xterm/headless';
-import { SerializeAddon } from '@xterm/addon-serialize';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MirrorHost, type MirrorMemoryStats } from '../../server/terminals/mirror/mirror-host.js';
 import { FREEZE_MIN_LINES } from '../../server/terminals/mirror/scrollback-freezer.js';
@@ -14,31 +12,20 @@ import {
 } from '../../server/terminals/mirror/screen-mirror.js';
 import { until } from '../helpers/labs.js';
 import { waitUntil } from '../helpers/proc.js';
+import { renderTerminal, replayOf, type TerminalEvent } from '../helpers/render-terminal.js';
 
-const { Terminal } = xtermHeadless;
 const SIZE = { cols: 120, rows: 40, scrollback: 1000 };
 /** Freeze 5 ms after a terminal goes idle (the server waits seconds). */
 const FREEZE_SOON_MS = 5;
 
-type Event = Buffer | { cols: number; rows: number };
+type Event = TerminalEvent;
 
-async function render(events: Event[], cols: number, rows: number): Promise<string> {
-  const t = new Terminal({ cols, rows, scrollback: SIZE.scrollback, allowProposedApi: true, logLevel: 'off' });
-  const ser = new SerializeAddon();
-  t.loadAddon(ser);
-  for (const e of events) {
-    if (Buffer.isBuffer(e)) await new Promise<void>((resolve) => t.write(e, resolve));
-    else t.resize(e.cols, e.rows);
-  }
-  const out = ser.serialize();
-  t.dispose();
-  return out;
-}
+const render = (events: Event[], cols: number, rows: number): Promise<string> =>
+  renderTerminal(events, { cols, rows, scrollback: SIZE.scrollback });
 
 /**
  * Coloured lines (a bold label, a colour, an italic tail), some wrapped over 2–4 rows, some with wide and combining
- * characters. Not dim: the serialize addon ends dim with SGR 22, which ends bold too, so a bold cell right after a
- * dim one replays as not bold (with or without freezing; xterm's addon-serialize 0.14).
+ * characters. (Dim after bold is mirror-hostile.test.ts's "bold and dim" case.)
  */
 function lines(from: number, count: number): string {
   let out = '';
@@ -81,8 +68,7 @@ describe('an idle replay mirror', () => {
       });
     const expectExact = async () => {
       const snap = await new Promise<ScreenSnapshot>((resolve) => m.requestSnapshot(resolve));
-      const replay = [snap.screen, ...snap.following.map((e) => (e.kind === 'output' ? e.bytes : e))];
-      expect(await render(replay, snap.cols, snap.rows)).toBe(await render(all, size.cols, size.rows));
+      expect(await render(replayOf(snap), snap.cols, snap.rows)).toBe(await render(all, size.cols, size.rows));
     };
 
     await write(lines(0, 3000));

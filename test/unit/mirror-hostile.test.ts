@@ -3,8 +3,6 @@
 // every byte: the snapshot plus the events after it, rendered, against a headless xterm fed the whole stream in
 // the same writes. Every case runs twice: as the mirror runs while output keeps coming, and with the worker freezing
 // each terminal's scrollback (scrollback-freezer.ts) as soon as it is idle, after every batch.
-import xtermHeadless from '@xterm/headless';
-import { SerializeAddon } from '@xterm/addon-serialize';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FREEZE_IDLE_MS, MirrorHost } from '../../server/terminals/mirror/mirror-host.js';
 import { FREEZE_MIN_LINES } from '../../server/terminals/mirror/scrollback-freezer.js';
@@ -15,9 +13,9 @@ import {
 } from '../../server/terminals/mirror/screen-mirror.js';
 import { until } from '../helpers/labs.js';
 import { waitUntil } from '../helpers/proc.js';
+import { renderTerminal, replayOf, type TerminalEvent } from '../helpers/render-terminal.js';
 import { rng } from '../helpers/rng.js';
 
-const { Terminal } = xtermHeadless;
 const SIZE = { cols: 40, rows: 10, scrollback: 100 };
 const KB = 1024;
 const MB = 1024 * KB;
@@ -76,18 +74,7 @@ function writes(data: Buffer | string, seed: number): Buffer[] {
   return out;
 }
 
-async function render(events: Array<Buffer | { cols: number; rows: number }>, size = SIZE): Promise<string> {
-  const t = new Terminal({ ...size, allowProposedApi: true, logLevel: 'off' });
-  const ser = new SerializeAddon();
-  t.loadAddon(ser);
-  for (const e of events) {
-    if (Buffer.isBuffer(e)) await new Promise<void>((resolve) => t.write(e, resolve));
-    else t.resize(e.cols, e.rows);
-  }
-  const out = ser.serialize();
-  t.dispose();
-  return out;
-}
+const render = (events: TerminalEvent[], size = SIZE): Promise<string> => renderTerminal(events, size);
 
 let host: MirrorHost | undefined;
 afterEach(() => {
@@ -124,8 +111,7 @@ async function expectReplayExact(batches: Array<Buffer | string>, freeze: boolea
   if (freeze) expect(froze).toBe(true);
   const snap = await new Promise<ScreenSnapshot>((resolve) => m.requestSnapshot(resolve));
   m.dispose();
-  const replay = [snap.screen, ...snap.following.map((e) => (e.kind === 'output' ? e.bytes : e))];
-  expect(await render(replay, { ...SIZE, cols: snap.cols, rows: snap.rows })).toBe(await render(all));
+  expect(await render(replayOf(snap), { ...SIZE, cols: snap.cols, rows: snap.rows })).toBe(await render(all));
 }
 
 const MODES = [

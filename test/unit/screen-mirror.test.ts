@@ -1,7 +1,5 @@
 // The replay mirror runs its headless terminals in a worker: the snapshot it hands over plus the events that
 // follow must reproduce exactly what a client that saw the whole stream shows, and the worker must go away.
-import xtermHeadless from '@xterm/headless';
-import { SerializeAddon } from '@xterm/addon-serialize';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MirrorHost, mirrorWorkerUrl } from '../../server/terminals/mirror/mirror-host.js';
 import {
@@ -10,30 +8,11 @@ import {
   type ScreenSnapshot,
 } from '../../server/terminals/mirror/screen-mirror.js';
 import { waitUntil } from '../helpers/proc.js';
+import { renderTerminal, replayOf, type TerminalEvent } from '../helpers/render-terminal.js';
 
-const { Terminal } = xtermHeadless;
-
-async function render(
-  chunks: Array<Buffer | { cols: number; rows: number }>,
-  cols = 80,
-  rows = 24,
-  scrollback = 1000,
-): Promise<string> {
-  const t = new Terminal({ cols, rows, scrollback, allowProposedApi: true });
-  const ser = new SerializeAddon();
-  t.loadAddon(ser);
-  for (const c of chunks) {
-    if (Buffer.isBuffer(c)) await new Promise<void>((r) => t.write(c, r));
-    else t.resize(c.cols, c.rows);
-  }
-  const out = ser.serialize();
-  t.dispose();
-  return out;
-}
-
-function replayed(s: ScreenSnapshot): Array<Buffer | { cols: number; rows: number }> {
-  return [s.screen, ...s.following.map((e) => (e.kind === 'output' ? e.bytes : { cols: e.cols, rows: e.rows }))];
-}
+const render = (events: TerminalEvent[], cols = 80, rows = 24, scrollback = 1000): Promise<string> =>
+  renderTerminal(events, { cols, rows, scrollback });
+const replayed = replayOf;
 
 const snapshot = (m: ScreenMirror) => new Promise<ScreenSnapshot>((resolve) => m.requestSnapshot(resolve));
 

@@ -93,10 +93,16 @@ async function learner(
 
 const states = (s: StepProgress[]) => s.map((p) => p.state);
 
+/** The server these learners share: sandboxes, bash shells, users named by the proxy header. */
+const startLessonsServer = (): Promise<TestServer> =>
+  startServer({ sandbox: sandboxConfig(UID_START, { uidCount: RANGE }), shell: '/bin/bash', authHeader: USER_HEADER });
+
 describe('lessons per user in sandbox mode', () => {
   let server: TestServer | undefined;
   const shells: SandboxShell[] = [];
   const sockets: WebSocket[] = [];
+  const aliceAndBob = (srv: TestServer): Promise<[Learner, Learner]> =>
+    Promise.all([learner(asUser(srv, 'alice'), shells, sockets), learner(asUser(srv, 'bob'), shells, sockets)]);
 
   afterEach(async () => {
     for (const s of sockets.splice(0)) s.terminate();
@@ -109,15 +115,8 @@ describe('lessons per user in sandbox mode', () => {
   }, 30_000);
 
   test("alice's steps tick only alice's lesson, in her sandbox; each reset acts only in its user's sandbox", async () => {
-    server = await startServer({
-      sandbox: sandboxConfig(UID_START, { uidCount: RANGE }),
-      shell: '/bin/bash',
-      authHeader: USER_HEADER,
-    });
-    const [alice, bob] = await Promise.all([
-      learner(asUser(server, 'alice'), shells, sockets),
-      learner(asUser(server, 'bob'), shells, sockets),
-    ]);
+    server = await startLessonsServer();
+    const [alice, bob] = await aliceAndBob(server);
     const work = (await alice.detail()).variables.WORK as string;
     expect((await bob.detail()).variables.WORK).toBe(work); // the same path, in each user's own /tmp
     await alice.waitProgress((s) => s[0]?.reason !== undefined, "alice's first push");
@@ -178,15 +177,8 @@ describe('lessons per user in sandbox mode', () => {
   }, 90_000);
 
   test("Reset sandbox starts that user's lessons over, and only theirs", async () => {
-    server = await startServer({
-      sandbox: sandboxConfig(UID_START, { uidCount: RANGE }),
-      shell: '/bin/bash',
-      authHeader: USER_HEADER,
-    });
-    const [alice, bob] = await Promise.all([
-      learner(asUser(server, 'alice'), shells, sockets),
-      learner(asUser(server, 'bob'), shells, sockets),
-    ]);
+    server = await startLessonsServer();
+    const [alice, bob] = await aliceAndBob(server);
     const work = (await alice.detail()).variables.WORK as string;
     const step1 = `mkdir -p ${work}/mntns ${work}/mnt && mount --bind --make-private ${work}/mntns ${work}/mntns && touch ${work}/mntns/1`;
     for (const l of [alice, bob]) {
@@ -203,11 +195,7 @@ describe('lessons per user in sandbox mode', () => {
   }, 90_000);
 
   test("another user's terminals are no panes of mine: their processes never show in my steps", async () => {
-    server = await startServer({
-      sandbox: sandboxConfig(UID_START, { uidCount: RANGE }),
-      shell: '/bin/bash',
-      authHeader: USER_HEADER,
-    });
+    server = await startLessonsServer();
     const alice = await learner(asUser(server, 'alice'), shells, sockets, { lesson: 'hostnames' });
     // Bob follows the lesson naming alice's two sessions as his panes.
     const bob = await learner(asUser(server, 'bob'), shells, sockets, {

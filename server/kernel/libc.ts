@@ -1,4 +1,4 @@
-// The few libc calls Node has no binding for (fanotify, epoll, netlink sockets), through koffi: an FFI with
+// The few libc calls Node has no binding for (fanotify, epoll, netlink sockets, a thread's CPU clock), through koffi: an FFI with
 // prebuilt binaries, so nothing is compiled at install. Loaded once; null where it cannot be (no glibc).
 import koffi from 'koffi';
 
@@ -17,6 +17,7 @@ export interface Libc {
   send(fd: number, buf: Buffer, len: number, flags: number): number;
   recv(fd: number, buf: Buffer, len: number, flags: number): number;
   setsockopt(fd: number, level: number, name: number, value: Buffer, len: number): number;
+  clockGettime(clock: number, timespec: Buffer): number;
   errno(): number;
 }
 
@@ -41,6 +42,7 @@ export function loadLibc(): Libc | null {
       send: lib.func('long send(int fd, void *buf, unsigned long len, int flags)'),
       recv: lib.func('long recv(int fd, void *buf, unsigned long len, int flags)'),
       setsockopt: lib.func('int setsockopt(int fd, int level, int name, void *value, unsigned int len)'),
+      clockGettime: lib.func('int clock_gettime(int clock, void *timespec)'),
       errno: () => koffi.errno(),
     };
   } catch {

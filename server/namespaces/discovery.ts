@@ -6,6 +6,7 @@ import type { ProcessDelta } from '../kernel/process-events.js';
 import { listPids } from '../proc/pids.js';
 import { ERRNO_CODES, type FactsJobResult } from '../proc/scan-jobs.js';
 import type { ScanPool } from '../proc/scan-pool.js';
+import { measured } from '../proc/scan-cost.js';
 
 // Readlinks are synchronous (3-5x faster than fs.promises, which pays a threadpool round trip per call) and
 // split with a worker thread on busy machines (scan-pool.ts); either way a scan blocks the loop for a few ms.
@@ -57,40 +58,43 @@ export async function scanProcesses(
   const startedAt = performance.now();
   const members = new Map<string, number[]>();
   const problems: ScanProblem[] = [];
-  const pids = listPids().filter((pid) => !skipPids.has(pid));
+  const pids = measured(() => listPids().filter((pid) => !skipPids.has(pid)));
   const allTypes = cache !== undefined && types.length === NS_TYPES.length && types.every((t, i) => NS_TYPES[i] === t);
   const cached = allTypes ? cache.usable(delta) : null;
   const toRead = cached ? pids.filter((pid) => cached.dirty.has(pid) || !cached.byPid.has(pid)) : pids;
   const read = await pool.inodes(toRead, types);
-  const byPid = new Map<number, number[]>();
-  for (let k = 0; k < toRead.length; k++)
-    byPid.set(toRead[k] as number, read.slice(k * types.length, (k + 1) * types.length));
-  if (cached) for (const pid of pids) if (!byPid.has(pid)) byPid.set(pid, cached.byPid.get(pid) as number[]);
-  if (allTypes) cache.store(startedAt, byPid);
-  // One id string per namespace, not one per process: ids are built when an inode is first met per type.
-  const idOf = types.map(() => new Map<number, string>());
-  for (const pid of pids) {
-    const inodes = byPid.get(pid) as number[];
-    for (let j = 0; j < types.length; j++) {
-      const inode = inodes[j] as number;
-      const type = types[j] as NsType;
-      if (inode < 0) {
-        const code = ERRNO_CODES[-inode] ?? 'EIO';
-        // Exited mid-scan: it is simply not there any more. Anything else (EACCES: PID 1 here) is reported once.
-        if (code !== 'ENOENT' && code !== 'ESRCH')
-          problems.push({ pid, reason: `${code} reading /proc/${pid}/ns/${type}` });
-        break;
+  // Grouping what was read (on the main thread) is part of the scan's cost, like the reads (scan-cost.ts).
+  return measured(() => {
+    const byPid = new Map<number, number[]>();
+    for (let k = 0; k < toRead.length; k++)
+      byPid.set(toRead[k] as number, read.slice(k * types.length, (k + 1) * types.length));
+    if (cached) for (const pid of pids) if (!byPid.has(pid)) byPid.set(pid, cached.byPid.get(pid) as number[]);
+    if (allTypes) cache.store(startedAt, byPid);
+    // One id string per namespace, not one per process: ids are built when an inode is first met per type.
+    const idOf = types.map(() => new Map<number, string>());
+    for (const pid of pids) {
+      const inodes = byPid.get(pid) as number[];
+      for (let j = 0; j < types.length; j++) {
+        const inode = inodes[j] as number;
+        const type = types[j] as NsType;
+        if (inode < 0) {
+          const code = ERRNO_CODES[-inode] ?? 'EIO';
+          // Exited mid-scan: it is simply not there any more. Anything else (EACCES: PID 1 here) is reported once.
+          if (code !== 'ENOENT' && code !== 'ESRCH')
+            problems.push({ pid, reason: `${code} reading /proc/${pid}/ns/${type}` });
+          break;
+        }
+        if (inode === 0) continue;
+        const ids = idOf[j] as Map<number, string>;
+        let id = ids.get(inode);
+        if (id === undefined) ids.set(inode, (id = nsId(type, inode)));
+        const list = members.get(id);
+        if (list) list.push(pid);
+        else members.set(id, [pid]);
       }
-      if (inode === 0) continue;
-      const ids = idOf[j] as Map<number, string>;
-      let id = ids.get(inode);
-      if (id === undefined) ids.set(inode, (id = nsId(type, inode)));
-      const list = members.get(id);
-      if (list) list.push(pid);
-      else members.set(id, [pid]);
     }
-  }
-  return { members, problems };
+    return { members, problems };
+  });
 }
 
 export interface ProcessFacts {

@@ -26,7 +26,8 @@ import { readMountinfoRaw, type MountinfoRead, type MountNsAccess } from '../mou
 import { hasCapSysAdmin } from '../proc/status.js';
 import { notPrivileged, NsfsError, openNamespace, openNamespaceOffLoop, type NamespaceEntry } from '../kernel/nsfs.js';
 import { InodeCache, UserNames } from './discovery.js';
-import { childrenCpuMs, threadsCpuMs } from './watch-timing.js';
+import { childrenCpuMs } from './watch-timing.js';
+import { measured, metered } from '../proc/scan-cost.js';
 import { processlessReadMode } from '../mounts/by-id.js';
 import { readNsLink } from '../proc/ns-links.js';
 import { Lifecycle } from './lifecycle.js';
@@ -171,14 +172,17 @@ class Engine implements NamespaceEngine {
     this.lifecycle = new Lifecycle(nsDir, this.helperPids);
     this.watcher = new NamespaceWatcher(
       {
-        snapshot: (delta) => this.snapshot(NS_TYPES, delta),
+        snapshot: async (delta) => {
+          const { value, cpuMs } = await metered(() => this.snapshot(NS_TYPES, delta));
+          value.cpuMs = cpuMs;
+          return value;
+        },
         tableAccess: (id, snap) => this.tableAccess(id, snap),
         readTable: (mntId, access) => readMountinfoRaw(access, mntId, this.helperPids, this.pool),
         pageTable: (read) => this.pool.page(read.cut ? { raw: read.raw, cut: read.cut } : { raw: read.raw }),
-        // The scan's own threads, and on kernels before 6.15 the helpers it ran — not the terminals' mirror
-        // worker, nor a shell that exits with an hour of CPU behind it (children are counted only where a scan
-        // starts some).
-        cpuMs: () => threadsCpuMs(this.pool.threadIds()) + (processlessReadMode() === 'by-id' ? 0 : childrenCpuMs()),
+        // Besides the scan's own work (metered above): on kernels before 6.15 the helpers it ran — not a shell
+        // that exits with an hour of CPU behind it (children are counted only where a scan starts some).
+        cpuMs: () => (processlessReadMode() === 'by-id' ? 0 : childrenCpuMs()),
         trackTable: (mntId, access, onFire) => trackMountNs(this.notifier, mntId, access, onFire),
         processEvents: this.processEvents,
       },
@@ -360,7 +364,7 @@ class Engine implements NamespaceEngine {
   /** A snapshot whose rows say who owns them (owners.ts). */
   private async snapshot(types: readonly NsType[] = NS_TYPES, delta?: ProcessDelta): Promise<Snapshot> {
     const snap = await takeSnapshot(this.deps, types, delta);
-    this.owners.annotate(snap.namespaces);
+    measured(() => this.owners.annotate(snap.namespaces));
     await this.annotate?.(snap);
     return snap;
   }

@@ -25,6 +25,7 @@ import { readNsLink } from '../proc/ns-links.js';
 import { MAX_PID_ATTEMPTS } from '../proc/pids.js';
 import type { NsfsJobItem, ReadCut } from '../proc/scan-jobs.js';
 import type { ScanPool } from '../proc/scan-pool.js';
+import { measured } from '../proc/scan-cost.js';
 
 export interface NsfsBind {
   /** the namespace that is persisted */
@@ -199,12 +200,12 @@ export class PersistedScanner {
     }[] = [];
 
     // Whatever changed up to now fires its tracker first, so no cache entry used below is stale.
-    this.notifier.sync();
+    measured(() => this.notifier.sync());
     this.scanBudget = MOUNTS_PER_SCAN;
 
     // Phase 1: the server's own namespace and every one with a process: cached while tracked, else one
     // mountinfo read each (split with the worker thread on busy machines), tracked before it is read.
-    holders.push({ mnt: this.selfMnt, access: { kind: 'self' }, via: null, found: this.selfBinds() });
+    holders.push({ mnt: this.selfMnt, access: { kind: 'self' }, via: null, found: measured(() => this.selfBinds()) });
     const items: NsfsJobItem[] = [];
     const trackers: (MountTracker | null)[] = [];
     for (const [mnt, pids] of mntMembers) {
@@ -232,31 +233,33 @@ export class PersistedScanner {
       for (const t of trackers) t?.cancel();
       throw err;
     }
-    items.forEach((item, i) => {
-      const r = results[i];
-      const tracker = trackers[i] ?? null;
-      if (!r) {
-        tracker?.cancel();
-        errors.set(item.mnt, `every process left ${item.mnt} while it was being read`);
-        return;
-      }
-      const found = nsfsBindsFromLines(r.lines);
-      const note = r.cut
-        ? `its mount table was read only in part (${r.cut === 'bytes' ? 'longer than the byte cap' : 'slower than the time budget'}); nsfs binds past that are not listed`
-        : undefined;
-      if (note) errors.set(item.mnt, note);
-      // Remember what a namespace with processes holds: when its last process leaves, this is still right.
-      const costMs = pacedCostMs(r);
-      this.cache.set(item.mnt, {
-        binds: found,
-        readAt: Date.now(),
-        identity: r.identity,
-        tracker,
-        ...(costMs !== undefined ? { costMs } : {}),
-        ...(note ? { note } : {}),
-      });
-      holders.push({ mnt: item.mnt, access: { kind: 'pids', pids: item.pids }, via: r.pid, found });
-    });
+    measured(() =>
+      items.forEach((item, i) => {
+        const r = results[i];
+        const tracker = trackers[i] ?? null;
+        if (!r) {
+          tracker?.cancel();
+          errors.set(item.mnt, `every process left ${item.mnt} while it was being read`);
+          return;
+        }
+        const found = nsfsBindsFromLines(r.lines);
+        const note = r.cut
+          ? `its mount table was read only in part (${r.cut === 'bytes' ? 'longer than the byte cap' : 'slower than the time budget'}); nsfs binds past that are not listed`
+          : undefined;
+        if (note) errors.set(item.mnt, note);
+        // Remember what a namespace with processes holds: when its last process leaves, this is still right.
+        const costMs = pacedCostMs(r);
+        this.cache.set(item.mnt, {
+          binds: found,
+          readAt: Date.now(),
+          identity: r.identity,
+          tracker,
+          ...(costMs !== undefined ? { costMs } : {}),
+          ...(note ? { note } : {}),
+        });
+        holders.push({ mnt: item.mnt, access: { kind: 'pids', pids: item.pids }, via: r.pid, found });
+      }),
+    );
 
     // Phase 2: persisted mount namespaces without processes, breadth first through the binds found so far.
     for (let i = 0; i < holders.length; i++) {
@@ -369,7 +372,7 @@ export class PersistedScanner {
 
   /** nsfs binds in a processless namespace: by id, or on older kernels through the entering fallback. */
   private async nsfsMountsOf(mnt: string, chain: Chain): Promise<{ mounts: Mount[]; examined: number; total: number }> {
-    if (processlessReadMode() === 'by-id') return processlessNsfsMounts(mnt, MOUNTS_SEARCHED_PER_NS);
+    if (processlessReadMode() === 'by-id') return measured(() => processlessNsfsMounts(mnt, MOUNTS_SEARCHED_PER_NS));
     const mounts = parseNsfsMounts(
       (await readMountinfoByEntering(mnt, hopsOf(chain), this.helperPids)).toString('utf8'),
     );

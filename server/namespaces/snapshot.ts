@@ -8,6 +8,7 @@ import type { MountNsAccess } from '../mounts/read.js';
 import type { HelperPids } from '../proc/run.js';
 import type { FactsJobResult } from '../proc/scan-jobs.js';
 import type { ScanPool } from '../proc/scan-pool.js';
+import { measured } from '../proc/scan-cost.js';
 
 export interface Snapshot {
   /** rows of the requested types, sorted by inode then type (lsns's order) */
@@ -20,6 +21,8 @@ export interface Snapshot {
   chains: Map<string, MountNsAccess>;
   problems: ScanProblem[];
   takenAt: number;
+  /** what taking it cost in CPU ms, where it was metered (scan-cost.ts): the live list's scans are */
+  cpuMs?: number;
 }
 
 export interface SnapshotDeps {
@@ -66,6 +69,20 @@ export async function takeSnapshot(
       return factPids.map((): FactsJobResult => ({ error: 'EIO' }));
     }),
   ]);
+  // Building the rows is part of the scan's cost, like the reads (scan-cost.ts).
+  return measured(() => rowsOf(deps, types, members, problems, persisted, factPids, factResults));
+}
+
+function rowsOf(
+  deps: SnapshotDeps,
+  types: readonly NsType[],
+  members: Map<string, number[]>,
+  problems: ScanProblem[],
+  persisted: PersistedScan,
+  factPids: readonly number[],
+  factResults: readonly FactsJobResult[],
+): Snapshot {
+  const wanted = new Set<string>(types);
   const nsfs = nsfsPathsByNamespace(persisted.binds, deps.selfMnt);
   const factsByPid = new Map<number, ProcessFacts>();
   factPids.forEach((pid, i) => factsByPid.set(pid, factsOf(pid, factResults[i] as FactsJobResult, deps.users)));

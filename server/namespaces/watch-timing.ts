@@ -94,23 +94,6 @@ export function cpuMsWithChildren(): number {
   return (own.user + own.system) / 1000 + childrenCpuMs();
 }
 
-/**
- * CPU ms the given threads of this process have run, from /proc/self/task/TID/schedstat (nanoseconds, exact):
- * a scan's own cost. process.cpuUsage() counts every thread, so a terminal flood on the mirror worker made
- * each scan look like it cost the whole flood's CPU, and the list waited seconds for its budget.
- */
-export function threadsCpuMs(tids: readonly number[]): number {
-  let ns = 0;
-  for (const tid of tids) {
-    try {
-      ns += Number(readProcFile(`/proc/self/task/${tid}/schedstat`).toString('latin1').split(' ')[0]);
-    } catch {
-      // Swallow: the thread is gone (a restarted worker); what it ran is no longer anyone's cost.
-    }
-  }
-  return ns / 1e6;
-}
-
 /** CPU ms of this process's children that have been waited for, in 10 ms steps; 0 where /proc is unreadable. */
 export function childrenCpuMs(): number {
   try {

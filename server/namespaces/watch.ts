@@ -67,7 +67,10 @@ export interface WatchSource {
   pageTable?(read: MountinfoRead): Promise<MountPageJson>;
   /** call `onFire` once when the table behind `access` changes; null where that cannot be known (then: polls) */
   trackTable?(mntId: string, access: MountNsAccess, onFire: () => void): MountTracker | null;
-  /** CPU ms used so far by scans' threads and helpers (default: the whole process and its children) */
+  /**
+   * CPU ms used so far by what a scan costs beyond the snapshot's own `cpuMs` (the engine: the helpers it runs);
+   * default: the whole process and its children
+   */
   cpuMs?(): number;
   /** process starts/execs/exits from the kernel; without them the list is checked on a timer (LIST_CHECK_MS) */
   processEvents?: ProcessEvents | null;
@@ -383,8 +386,8 @@ export class NamespaceWatcher {
       this.log.warn({ err }, 'namespace scan failed; retrying at the next check');
     }
     // CPU counts the worker thread's half and any helper process too, and includes the cold-cache costs a wall
-    // clock would hide.
-    const cpuMs = this.cpuMs() - cpu0;
+    // clock would hide; a metered snapshot counts only its own work (scan-cost.ts).
+    const cpuMs = (snap?.cpuMs ?? 0) + this.cpuMs() - cpu0;
     const cost = Math.max(performance.now() - started, cpuMs);
     this.hooks.scanned?.((performance.now() - started) / 1000);
     if (this.disposed || this.subs.size === 0) return snap;

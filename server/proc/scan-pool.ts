@@ -30,6 +30,7 @@ import {
   type ReadCaps,
 } from './scan-jobs.js';
 import type { MountPageJson } from '../mounts/mountinfo.js';
+import { currentMeter, measured, type CostMeter } from './scan-cost.js';
 
 /** What the pool logs through (the server's pino logger is one): proc/ imports nothing else of the server. */
 export interface WarnLog {
@@ -77,12 +78,13 @@ export const TABLE_READ_CAPS: ReadCaps = { maxBytes: 2 * 1024 * 1024, budgetMs: 
 
 export class ScanPool {
   private worker: Worker | null = null;
-  /** the worker's thread id, once it said (see threadIds) */
-  private workerTid: number | null = null;
   private workerBroken = false;
   private disposed = false;
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
+  private readonly pending = new Map<
+    number,
+    { resolve(v: unknown): void; reject(e: Error): void; meter: CostMeter | undefined }
+  >();
 
   constructor(
     private readonly log: WarnLog,
@@ -123,11 +125,6 @@ export class ScanPool {
     return this.split('facts', pids, COMMAND_MAX_BYTES, FACTS_PER_CHUNK, FACTS_WEIGHT) as Promise<FactsJobResult[]>;
   }
 
-  /** The threads scans run on: this (main) thread and the worker once it started; see threadsCpuMs. */
-  threadIds(): number[] {
-    return this.workerTid === null ? [process.pid] : [process.pid, this.workerTid];
-  }
-
   dispose(): void {
     this.disposed = true;
     // Swallow: terminate() only rejects for a worker that is already gone.
@@ -153,7 +150,7 @@ export class ScanPool {
         this.log.warn({ err }, 'scan worker failed; reading on the main thread');
       }
     }
-    return (JOBS[job] as AnyJob)(nodeFs, items, arg);
+    return measured(() => (JOBS[job] as AnyJob)(nodeFs, items, arg));
   }
 
   /** Both threads take chunks until none are left; results in item order. */
@@ -166,10 +163,10 @@ export class ScanPool {
   ): Promise<unknown[]> {
     const run = JOBS[job] as AnyJob;
     const worker = items.length * weight >= this.minWorkForWorker ? this.ensureWorker() : null;
-    if (!worker) return run(nodeFs, items, arg);
+    if (!worker) return measured(() => run(nodeFs, items, arg));
     const ctl = new Int32Array(new SharedArrayBuffer(4));
     const remote = this.post(worker, { job, items, arg, ctl, chunk }) as Promise<unknown[]>;
-    const mine = claimChunks(run, nodeFs, items, arg, ctl, chunk);
+    const mine = measured(() => claimChunks(run, nodeFs, items, arg, ctl, chunk));
     let done = 0;
     for (let i = 0; i < mine.length; i += 2) done += Math.min(chunk, items.length - (mine[i] as number));
     // The worker took nothing (still asleep, or busy with an earlier job): do not wait for it to say so.
@@ -187,7 +184,11 @@ export class ScanPool {
       const covered = new Set<number>();
       for (let i = 0; i < mine.length; i += 2) covered.add(mine[i] as number);
       for (let from = 0; from < items.length; from += chunk)
-        if (!covered.has(from)) theirs.push(from, run(nodeFs, items.slice(from, from + chunk), arg));
+        if (!covered.has(from))
+          theirs.push(
+            from,
+            measured(() => run(nodeFs, items.slice(from, from + chunk), arg)),
+          );
     }
     return assemble(mine.concat(theirs));
   }
@@ -198,7 +199,8 @@ export class ScanPool {
   ): Promise<unknown> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      // The job's cost goes to the scan that asked for it (scan-cost.ts), whatever else the worker does.
+      this.pending.set(id, { resolve, reject, meter: currentMeter() });
       // Referenced only while it has work: a scan in flight must keep the process alive, an idle worker not.
       worker.ref();
       worker.postMessage({ id, ...message });
@@ -211,14 +213,11 @@ export class ScanPool {
       const w = new Worker(scanWorkerUrl());
       // An idle worker must not keep the process alive, nor a finished test.
       w.unref();
-      w.on('message', (m: { id: number; result?: unknown; error?: string; tid?: number }) => {
-        if (m.tid !== undefined) {
-          this.workerTid = m.tid;
-          return;
-        }
+      w.on('message', (m: { id: number; result?: unknown; error?: string; cpuMs?: number }) => {
         const p = this.pending.get(m.id);
         this.pending.delete(m.id);
         if (this.pending.size === 0) w.unref();
+        if (p?.meter && m.cpuMs !== undefined) p.meter.ms += m.cpuMs;
         if (m.error !== undefined) p?.reject(new Error(m.error));
         else p?.resolve(m.result);
       });
@@ -235,7 +234,6 @@ export class ScanPool {
   private failWorker(w: Worker, err: Error): void {
     if (this.worker !== w) return;
     this.worker = null;
-    this.workerTid = null;
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
   }

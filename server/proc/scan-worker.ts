@@ -4,6 +4,7 @@
 // builds it first).
 import * as fs from 'node:fs';
 import { parentPort } from 'node:worker_threads';
+import { threadCpuMs } from './scan-cost.js';
 import { claimChunks, JOBS, type AnyJob, type JobName } from './scan-jobs.js';
 
 interface JobMessage {
@@ -18,12 +19,12 @@ interface JobMessage {
 const port = parentPort;
 if (!port) throw new Error('scan-worker.ts runs as a worker thread (scan-pool.ts starts it)');
 
-// Which thread this is (`PID/task/TID`), so the pool can count this thread's CPU as the scans' cost.
-port.postMessage({ tid: Number(fs.readlinkSync('/proc/thread-self').split('/').pop()) });
-
+// Each answer says what the job cost this thread (scan-cost.ts): the pool charges it to the scan that asked.
 port.on('message', (m: JobMessage) => {
+  const t0 = threadCpuMs();
   try {
-    port.postMessage({ id: m.id, result: claimChunks(JOBS[m.job] as AnyJob, fs, m.items, m.arg, m.ctl, m.chunk) });
+    const result = claimChunks(JOBS[m.job] as AnyJob, fs, m.items, m.arg, m.ctl, m.chunk);
+    port.postMessage({ id: m.id, result, cpuMs: threadCpuMs() - t0 });
   } catch (e) {
     // Not swallowed: the pool rejects this job with it and redoes the work on the main thread.
     port.postMessage({ id: m.id, error: String((e instanceof Error && e.stack) || e) });

@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { cutOptions } from '../../server/terminals/mirror/cut-options.js';
 import { floodCut, type FloodCutOptions } from '../../server/terminals/mirror/flood-cut.js';
+import { cutFlood, skimFloodCut } from '../../server/terminals/mirror/flood-skim.js';
 import { rng } from '../helpers/rng.js';
 
 const require = createRequire(import.meta.url);
@@ -239,12 +240,16 @@ describe('floodCut', () => {
     term.dispose();
   });
 
-  it.each(KINDS)(
-    'leaves exactly the state a full parse leaves: %s floods (80 random prior states each)',
-    async (kind) => {
+  // floodCut walks every byte; cutFlood (what the worker runs) tries flood-skim.ts's native scans first.
+  const CUTTERS = { floodCut, cutFlood } as const;
+  it.each(KINDS.flatMap((kind) => (['floodCut', 'cutFlood'] as const).map((cutter) => [kind, cutter] as const)))(
+    'leaves exactly the state a full parse leaves: %s floods through %s (80 random prior states each)',
+    async (kind, cutter) => {
+      const cutOf = CUTTERS[cutter];
       let cuts = 0;
       let withPrefix = 0;
       let columnCuts = 0;
+      let skimmed = 0;
       const seeds = Number(process.env.FLOOD_CUT_SEEDS ?? 80);
       for (let seed = 1; seed <= seeds; seed++) {
         const r = rng(seed * 7919 + KINDS.indexOf(kind));
@@ -258,7 +263,8 @@ describe('floodCut', () => {
         for (const c of chunks) await write(full.term, c);
         await write(full.term, after);
         const o = cutOptions(cutOnly.term, SCROLLBACK);
-        const cut = o && floodCut(chunks, o);
+        const cut = o && cutOf(chunks, o);
+        if (o && cutter === 'cutFlood' && skimFloodCut(chunks, o)) skimmed++;
         if (cut) {
           cuts++;
           if (cut.prefix.length > 0) withPrefix++;
@@ -274,8 +280,63 @@ describe('floodCut', () => {
       }
       // the property was exercised, not vacuously true
       expect(cuts).toBeGreaterThan(kind === 'hostile' ? 10 : 40);
-      if (kind !== 'plain') expect(withPrefix).toBeGreaterThan(10);
+      // (a cut the fast path finds is at a CR: its prefix is only the pen, and UTF-8 floods here have no SGR)
+      if (kind !== 'plain' && !(kind === 'utf8' && cutter === 'cutFlood')) expect(withPrefix).toBeGreaterThan(10);
       if (kind === 'long') expect(columnCuts).toBeGreaterThan(40);
+      // the fast path was taken, and when it was not the walk still cut the long lines
+      if (cutter === 'cutFlood' && kind !== 'long' && kind !== 'hostile') expect(skimmed).toBeGreaterThan(20);
     },
   );
+});
+
+describe('skimFloodCut', () => {
+  /** Lines of `kind` text shorter than COLS, each ending in CR LF as the pty writes them. */
+  function lines(r: Rng, kind: 'plain' | 'sgr' | 'utf8', n: number): string {
+    let out = '';
+    for (let i = 0; i < n; i++) {
+      let line = '';
+      while (line.length < 10 + int(r, 20))
+        line += kind === 'plain' ? 'w' : kind === 'sgr' ? pick(r, SGR) + 'w' : pick(r, UTF8);
+      out += line + '\r\n';
+    }
+    return out;
+  }
+  const at = (c: ReturnType<typeof floodCut> | undefined) =>
+    c && [c.entry, c.offset, c.endEntry, c.endOffset, new TextDecoder().decode(c.prefix)];
+
+  it.each(['plain', 'sgr', 'utf8'] as const)(
+    'finds the very cut floodCut finds in %s lines, split anywhere',
+    (kind) => {
+      for (let seed = 1; seed <= 60; seed++) {
+        const r = rng(seed * 104729 + kind.length);
+        const o = opts(5 + int(r, 40));
+        const chunks = split(enc(lines(r, kind, o.keepDowns + 1 + int(r, 200))), r);
+        const skim = skimFloodCut(chunks, o);
+        expect(skim, `${kind} seed ${seed}`).toBeDefined(); // the fast path answered: no walk needed
+        expect(at(skim), `${kind} seed ${seed}`).toEqual(at(floodCut(chunks, o)));
+      }
+    },
+  );
+
+  it('ends the run where floodCut does, at anything but text, SGR and EL', () => {
+    const o = opts(3);
+    for (const bad of HOSTILE) {
+      const chunks = [enc('\x1b[1mhead\r\n' + 'a\r\n'.repeat(5) + bad + 'b\r\n'.repeat(5))];
+      const skim = skimFloodCut(chunks, o);
+      if (skim === undefined) continue; // invalid UTF-8: left to the walk, which knows where it starts
+      expect(at(skim), JSON.stringify(bad)).toEqual(at(floodCut(chunks, o)));
+    }
+    // what the walk must decide: invalid UTF-8, too few line feeds (one long line), no CR, a pen of 65 sequences
+    expect(skimFloodCut([enc('a\r\n'.repeat(5) + raw(0xff) + 'b\r\n'.repeat(5))], o)).toBeUndefined();
+    expect(skimFloodCut([enc('x'.repeat(500) + '\r\n')], o)).toBeUndefined();
+    expect(skimFloodCut([enc('a\n'.repeat(10))], o)).toBeUndefined();
+    expect(skimFloodCut([enc('\x1b[1m'.repeat(65) + 'a\r\n'.repeat(5))], o)).toBeUndefined();
+    expect(skimFloodCut([enc('\x1b[0m' + '\x1b[1m'.repeat(63) + 'a\r\n'.repeat(5))], o)).toBeDefined();
+  });
+
+  it('stops the run before a character the input ends inside', () => {
+    const bytes = enc('a\r\n'.repeat(6) + '中');
+    const chunks = [bytes.subarray(0, bytes.length - 1)];
+    expect(at(skimFloodCut(chunks, opts(3)))).toEqual([0, 10, 0, 18, '']);
+  });
 });

@@ -38,7 +38,7 @@ import serialize from '@xterm/addon-serialize';
 import type { Terminal as TerminalType } from '@xterm/headless';
 import type { SerializeAddon as SerializeAddonType } from '@xterm/addon-serialize';
 import { cutOptions } from './cut-options.js';
-import { floodCut } from './flood-cut.js';
+import { cutFlood } from './flood-skim.js';
 import { collectGarbage, trimHeap } from './release-memory.js';
 import { ScrollbackFreezer } from './scrollback-freezer.js';
 import { patchSerializeBoldDim } from './serialize-bold-dim.js';
@@ -268,7 +268,7 @@ function pump(t: Mirror, force = false): void {
     const writes = q.slice(0, leading) as Extract<Entry, { kind: 'w' }>[];
     const cut =
       leading > 0
-        ? floodCut(
+        ? cutFlood(
             writes.map((e) => e.bytes),
             options,
           )

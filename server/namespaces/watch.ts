@@ -32,6 +32,8 @@ import {
   ScanBudget,
   cpuMsWithChildren,
   TABLE_CPU_SHARE,
+  BIG_TABLE_BYTES,
+  BIG_TABLE_EVENT_CPU_SHARE,
   TABLE_EVENT_BURST_MS,
   TABLE_EVENT_CPU_SHARE,
   TABLE_EVENT_MAX_GAP_MS,
@@ -437,7 +439,7 @@ export class NamespaceWatcher {
    * Re-read a table as soon as its rate allows: at once when the last read is long enough ago, else once at
    * notBefore (however many changes come meanwhile: that read sees the latest state). A person's few mounts
    * show at once (a burst); a hostile table changing all the time costs at most TABLE_EVENT_CPU_SHARE of the
-   * time after its burst (issue #16: 26 reads of 1.1 MB a second).
+   * time after its burst, a big one BIG_TABLE_EVENT_CPU_SHARE (issue #16: 26 reads of 1.1 MB a second).
    */
   private requestPoll(tw: TableWatch): void {
     if (tw.stopped) return;
@@ -532,11 +534,11 @@ export class NamespaceWatcher {
     }
     const cost = readMs + (performance.now() - synced);
     const now = Date.now();
-    tw.readDebt = Math.max(0, tw.readDebt - (now - tw.readDebtAt) * TABLE_EVENT_CPU_SHARE) + cost;
+    const share = raw.length >= BIG_TABLE_BYTES ? BIG_TABLE_EVENT_CPU_SHARE : TABLE_EVENT_CPU_SHARE;
+    tw.readDebt = Math.max(0, tw.readDebt - (now - tw.readDebtAt) * share) + cost;
     tw.readDebtAt = now;
     const over = tw.readDebt - TABLE_EVENT_BURST_MS;
-    tw.notBefore =
-      now + Math.min(TABLE_EVENT_MAX_GAP_MS, Math.max(TABLE_EVENT_MIN_GAP_MS, over / TABLE_EVENT_CPU_SHARE));
+    tw.notBefore = now + Math.min(TABLE_EVENT_MAX_GAP_MS, Math.max(TABLE_EVENT_MIN_GAP_MS, over / share));
     // Tracked: mounts and umounts report; remounts and propagation changes (also made with a passing nsenter
     // in a namespace without processes) do not, so a slow re-read catches those.
     if (tw.tracker) return Math.min(TRACKED_REREAD_MAX_MS, Math.max(TRACKED_REREAD_MS, cost / TRACKED_CPU_SHARE));

@@ -7,6 +7,8 @@ import type { MountTracker } from '../../server/mounts/mount-notify.js';
 import type { Snapshot } from '../../server/namespaces/snapshot.js';
 import { NamespaceWatcher, type EngineEvent, type WatchSource } from '../../server/namespaces/watch.js';
 import {
+  BIG_TABLE_BYTES,
+  BIG_TABLE_EVENT_CPU_SHARE,
   TABLE_EVENT_BURST_MS,
   TABLE_EVENT_CPU_SHARE,
   TABLE_EVENT_MIN_GAP_MS,
@@ -94,34 +96,41 @@ describe('NamespaceWatcher under a hostile table', () => {
     w.dispose();
   });
 
-  it('holds a table whose reads are expensive to its CPU share after a short burst', async () => {
-    vi.useFakeTimers();
-    const src = new HostileSource();
-    const read = src.readTable.bind(src);
-    // Each read takes 100 ms (a big table on a loaded machine).
-    src.readTable = async () => {
-      await new Promise((r) => setTimeout(r, 100));
-      return read();
-    };
-    const w = new NamespaceWatcher(src, log);
-    const h = w.subscribe(() => undefined, ['mnt:10']);
-    await vi.advanceTimersByTimeAsync(200);
-    const readsBefore = src.reads;
-    // It changes every 10 ms for 10 s, each change reported.
-    for (let i = 1; i <= 1000; i++) {
-      src.table = line(0) + line(i);
-      src.onFire?.();
-      await vi.advanceTimersByTimeAsync(10);
-    }
-    const reads = src.reads - readsBefore;
-    // Unpaced: ~100 back-to-back reads. Paced: the burst (TABLE_EVENT_BURST_MS of cost), then one per
-    // cost / TABLE_EVENT_CPU_SHARE.
-    const paced = TABLE_EVENT_BURST_MS / 100 + (10_000 * TABLE_EVENT_CPU_SHARE) / 100;
-    expect(reads).toBeLessThanOrEqual(paced + 3);
-    expect(reads).toBeGreaterThanOrEqual(paced - 2);
-    h.dispose();
-    w.dispose();
-  });
+  it.each([
+    ['small', 0, TABLE_EVENT_CPU_SHARE],
+    ['big', BIG_TABLE_BYTES, BIG_TABLE_EVENT_CPU_SHARE],
+  ] as const)(
+    'holds a %s table whose reads are expensive to its CPU share after a short burst',
+    async (_, bytes, share) => {
+      vi.useFakeTimers();
+      const src = new HostileSource();
+      const rest = Array.from({ length: Math.ceil(bytes / line(0).length) }, (_, i) => line(2000 + i)).join('');
+      const read = src.readTable.bind(src);
+      // Each read takes 100 ms (a big table on a loaded machine).
+      src.readTable = async () => {
+        await new Promise((r) => setTimeout(r, 100));
+        return read();
+      };
+      const w = new NamespaceWatcher(src, log);
+      const h = w.subscribe(() => undefined, ['mnt:10']);
+      await vi.advanceTimersByTimeAsync(200);
+      const readsBefore = src.reads;
+      // It changes every 10 ms for 10 s, each change reported.
+      for (let i = 1; i <= 1000; i++) {
+        src.table = line(0) + line(i) + rest;
+        src.onFire?.();
+        await vi.advanceTimersByTimeAsync(10);
+      }
+      const reads = src.reads - readsBefore;
+      // Unpaced: ~100 back-to-back reads. Paced: the burst (TABLE_EVENT_BURST_MS of cost), then one per
+      // cost / TABLE_EVENT_CPU_SHARE.
+      const paced = TABLE_EVENT_BURST_MS / 100 + (10_000 * share) / 100;
+      expect(reads).toBeLessThanOrEqual(paced + 3);
+      expect(reads).toBeGreaterThanOrEqual(paced - 2);
+      h.dispose();
+      w.dispose();
+    },
+  );
 
   it('sends a huge table as its first page, marked truncated, never one message over the cap', async () => {
     vi.useFakeTimers();

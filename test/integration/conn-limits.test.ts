@@ -5,7 +5,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -47,10 +47,34 @@ afterEach(() => {
 });
 
 const serverFds = () => readdirSync(`/proc/${srv.child.pid}/fd`).length;
+/** What the server's fds are (sockets, pipes, files), for a failure message: which kind did not go away. */
+function fdKinds(): string {
+  const counts = new Map<string, number>();
+  for (const fd of readdirSync(`/proc/${srv.child.pid}/fd`)) {
+    let kind = 'gone';
+    try {
+      kind = readlinkSync(`/proc/${srv.child.pid}/fd/${fd}`)
+        .replace(/:\[\d+\]$/, '')
+        .replace(/^\/.*/, 'file');
+    } catch {
+      // Swallow: closed while listed
+    }
+    counts.set(kind, (counts.get(kind) ?? 0) + 1);
+  }
+  return [...counts].map(([k, n]) => `${k} ${n}`).join(', ');
+}
+/** Waits for the server's fds to drop to `most`; a timeout says which fds were left. */
+async function fdsAtMost(most: number, what: string): Promise<void> {
+  try {
+    await waitUntil(() => serverFds() <= most, what, 10_000);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}: ${serverFds()} fds, at most ${most} expected (${fdKinds()})`);
+  }
+}
 
 /** The fd count once the previous test's sockets are gone (the server may take a moment to see them close). */
 async function settledFds(): Promise<number> {
-  await waitUntil(() => serverFds() <= idleFds + 4, 'the server to release earlier connections', 10_000);
+  await fdsAtMost(idleFds + 4, 'the server to release earlier connections');
   return serverFds();
 }
 
@@ -103,7 +127,7 @@ describe('connection limits', () => {
     expect(await freshGet('/api/sessions', { authorization: `Bearer ${srv.token}` })).toBe(200);
     expect(serverFds()).toBeLessThanOrEqual(before + MAX_CONNECTIONS_PER_IP + FD_MARGIN);
     for (const s of sockets.splice(0)) s.destroy();
-    await waitUntil(() => serverFds() <= before + 4, 'the server to close them all', 10_000);
+    await fdsAtMost(before + 4, 'the server to close them all');
     expect(log).not.toMatch(/EMFILE|ENFILE/);
   });
 
@@ -116,7 +140,7 @@ describe('connection limits', () => {
       console.log(`six addresses: server fds ${before} idle → ${serverFds()} with ${IDLE_SOCKETS} idle sockets`);
     expect(serverFds()).toBeLessThanOrEqual(before + MAX_CONNECTIONS + FD_MARGIN);
     for (const s of sockets.splice(0)) s.destroy();
-    await waitUntil(() => serverFds() <= before + 4, 'the server to close them all', 10_000);
+    await fdsAtMost(before + 4, 'the server to close them all');
     expect(log).not.toMatch(/EMFILE|ENFILE/);
   });
 

@@ -43,6 +43,15 @@ function pageParams(query: Record<string, unknown>): { offset: number; limit: nu
   };
 }
 
+/**
+ * How long the server itself took for the answer (the scan or the table read, ms), as the Server-Timing header:
+ * browsers' network panels show it, and it tells a slow answer that waited on the machine from one that was
+ * slow to compute (the fairness bench reports both).
+ */
+function serverTiming(what: 'scan' | 'read', started: number): string {
+  return `${what};dur=${(performance.now() - started).toFixed(1)}`;
+}
+
 /** `engine`: one for every request, or (--sandbox) the one of the request's caller: their sandbox's view. */
 export function namespaceRoutes(engine: NamespaceEngine | ((req: express.Request) => NamespaceEngine)): express.Router {
   const router = express.Router();
@@ -55,14 +64,18 @@ export function namespaceRoutes(engine: NamespaceEngine | ((req: express.Request
       if (!parsed.success) throw new AppError('BAD_REQUEST', `type must be one of ${NsTypeSchema.options.join(', ')}`);
       type = parsed.data;
     }
+    const started = performance.now();
     const body: NamespaceList = await engineOf(req).list(type);
+    res.setHeader('Server-Timing', serverTiming('scan', started));
     res.json(body);
   });
 
   router.get('/:id/mounts', async (req, res) => {
     const id = nsIdParam(req.params.id);
     // Serialized on the scan worker (a page may be thousands of rows): sent as it is.
+    const started = performance.now();
     const table = await engineOf(req).mountsJson(id, pageParams(req.query as Record<string, unknown>));
+    res.setHeader('Server-Timing', serverTiming('read', started));
     res.type('application/json').send(mountTableText(table));
   });
 

@@ -61,6 +61,24 @@ describe('/api/namespaces through the real app', () => {
     expect(mountsUnder(path.dirname(file))).toEqual([path.dirname(file)]);
   });
 
+  it("says how long its own scan or read took (Server-Timing), apart from the client's and the network's time", async () => {
+    const timing = (res: Response) => /^(\w+);dur=(\d+(?:\.\d+)?)$/.exec(res.headers.get('server-timing') ?? '');
+    const t0 = performance.now();
+    const list = await srv.api('/api/namespaces');
+    await list.arrayBuffer();
+    const wall = performance.now() - t0;
+    const scan = timing(list);
+    expect(scan?.[1]).toBe('scan');
+    expect(Number(scan?.[2])).toBeGreaterThan(0);
+    expect(Number(scan?.[2])).toBeLessThanOrEqual(wall);
+    const self = ((await (await srv.api('/api/namespaces')).json()) as NamespaceList).namespaces.find(
+      (n) => n.type === 'mnt' && n.self,
+    ) as Namespace;
+    const mounts = await srv.api(`/api/namespaces/${self.id}/mounts`);
+    await mounts.arrayBuffer();
+    expect(timing(mounts)?.[1]).toBe('read');
+  });
+
   it('answers a bad name with 400 BAD_NAME and a bad id with 400 BAD_NAMESPACE_ID', async () => {
     const bad = await srv.api('/api/namespaces', {
       method: 'POST',

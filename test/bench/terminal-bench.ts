@@ -9,6 +9,7 @@ import { spawnServer, type ServerProcess } from '../helpers/process.js';
 import { BenchClient, echoRoundTrips, pacedRoundTrips, type EchoPort } from './terminal-bench-client.js';
 import { median, percentile, type Row } from './row.js';
 import { FLOOD_KIND_LABELS, FLOOD_KINDS, writeFloodFile, type FloodKind } from './flood-files.js';
+import { ttydPath, ttydThroughput } from './ttyd-baseline.js';
 
 const MB = 1024 * 1024;
 const FLOOD_BYTES = 100 * MB;
@@ -165,6 +166,8 @@ async function throughputRows(server: ServerProcess): Promise<Row[]> {
       const mainCpus: number[] = [];
       const clientCpus: number[] = [];
       const localCpu: number[] = [];
+      const ttyds: number[] = [];
+      const ttyd = ttydPath();
       for (let round = 0; round < THROUGHPUT_ROUNDS; round++) {
         // Each side goes first in every other round: the page cache, the CPU frequency and the other load on the
         // machine then favour neither.
@@ -177,6 +180,7 @@ async function throughputRows(server: ServerProcess): Promise<Row[]> {
           stream = await streamThroughput(server, `cat ${file}`);
           local = await localThroughput(`cat ${file}`);
         }
+        if (ttyd) ttyds.push(await ttydThroughput(ttyd, `cat ${file}`));
         locals.push(local.mbps);
         localCpu.push(local.cpuSeconds);
         streams.push(stream.mbps);
@@ -189,7 +193,9 @@ async function throughputRows(server: ServerProcess): Promise<Row[]> {
       rows.push({
         figure: `100 MB of ${FLOOD_KIND_LABELS[kind]} through the ws stream (\`cat FILE\`, 120×40, client acking; median of ${THROUGHPUT_ROUNDS}); CPU per 100 MB`,
         ours: `${streamMbps.toFixed(1)} MB/s; server CPU ${perHundred(median(serverCpus))} (main thread ${perHundred(median(mainCpus))}); client ${perHundred(median(clientCpus))}`,
-        baseline: `node-pty in-process ${localMbps.toFixed(1)} MB/s (reader CPU ${perHundred(median(localCpu))})`,
+        baseline:
+          `node-pty in-process ${localMbps.toFixed(1)} MB/s (reader CPU ${perHundred(median(localCpu))})` +
+          (ttyd ? `; ttyd ${median(ttyds).toFixed(1)} MB/s = ${(median(ttyds) / localMbps).toFixed(2)}×` : ''),
         ratio: streamMbps / localMbps,
         target: `≥ ${THROUGHPUT_TARGET}× node-pty`,
         met: streamMbps / localMbps >= THROUGHPUT_TARGET,

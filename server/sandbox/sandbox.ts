@@ -43,6 +43,8 @@ export interface SandboxOptions {
 const START_DEADLINE_MS = 10_000;
 /** How long destroy waits for the kernel to take its processes down after SIGKILL. */
 const DESTROY_DEADLINE_MS = 5000;
+/** How long the processes outside its PID namespace get to reap their children and exit before they are killed. */
+const REAP_GRACE_MS = 1000;
 
 const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -239,8 +241,15 @@ export class Sandbox {
     return (this.destroyed ??= (async () => {
       const now = readProcStat(this.initPid);
       if (now && now.startTime === this.initStart) killQuietly(this.initPid);
-      // What was outside its PID namespace but in its cgroups: unshare and nsenter parents (they exit once their
-      // child is gone; killed too in case one is stuck).
+      // What was outside its PID namespace but in its cgroups: unshare and nsenter parents. They exit once they
+      // have reaped their child; killed first, a parent left its child's zombie to the machine's PID 1 (2 of 10
+      // destroys here), which may reap slowly. So they get a moment to go on their own, and only the stuck ones
+      // are killed.
+      await poll(
+        () => (this.cgroups.pids().length === 0 && exitedChild(this.unshare) ? true : null),
+        REAP_GRACE_MS,
+        'sandbox parents to reap',
+      ).catch(() => undefined);
       for (const pid of this.cgroups.pids()) killQuietly(pid);
       if (this.unshare.pid !== undefined) killQuietly(this.unshare.pid);
       await poll(

@@ -82,6 +82,24 @@ export function hostPidsWithUidIn(base: number, count: number): number[] {
   return out;
 }
 
+/** Zombies whose uid is in the range, as `PID (comm) parent PPID`: exited, and nobody has reaped them yet. */
+export function zombiesWithUidIn(base: number, count: number): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const status = readFileSync(`/proc/${name}/status`, 'utf8');
+      if (!/^State:\s+Z/m.test(status)) continue;
+      const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]);
+      const field = (key: string) => new RegExp(`^${key}:\\s+(.*)$`, 'm').exec(status)?.[1];
+      if (uid >= base && uid < base + count) out.push(`${name} (${field('Name')}) parent ${field('PPid')}`);
+    } catch {
+      // Swallow: reaped while we looked
+    }
+  }
+  return out;
+}
+
 /** Lines of the host's (the test process's) mount table that a sandbox would have made. */
 export function hostSandboxMounts(): string[] {
   return readFileSync('/proc/self/mountinfo', 'utf8')

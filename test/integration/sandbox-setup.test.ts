@@ -6,7 +6,7 @@ import { AppError } from '../../server/errors.js';
 import { sandboxCgroupDirs } from '../../server/sandbox/cgroups.js';
 import { Sandbox } from '../../server/sandbox/sandbox.js';
 import { waitUntil } from '../helpers/proc.js';
-import { hostPidsWithUidIn, hostSandboxMounts } from '../helpers/sandbox.js';
+import { hostPidsWithUidIn, hostSandboxMounts, zombiesWithUidIn } from '../helpers/sandbox.js';
 
 const UID_START = 1_650_000;
 const RANGE = 65536;
@@ -44,6 +44,16 @@ describe('sandbox setup by its init', () => {
     expect(tmp).toBe('/tmp tmpfs');
     expect(init).toBe('sandbox-init');
     expect(Number(procs)).toBe(4); // init, the sh, its findmnt/ls pipeline's ls and grep are all that run
+  });
+
+  test("destroy leaves no zombie for the machine's PID 1 to reap: each parent reaps its child before it goes", async () => {
+    // Killed together, unshare could go before reaping its init, whose zombie then went to PID 1 (2 of 10 here).
+    for (let i = 0; i < 20; i++) {
+      sb = await Sandbox.create({ id: `reap${i}`, uidBase: UID_START, uidCount: RANGE, limits });
+      await sb.destroy();
+      sb = undefined;
+      expect(zombiesWithUidIn(UID_START, RANGE), `destroy ${i}`).toEqual([]);
+    }
   });
 
   test('a setup step that fails is KERNEL_ERROR naming it, and leaves nothing on the host', async () => {

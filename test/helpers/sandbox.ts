@@ -65,39 +65,43 @@ export class SandboxShell {
   }
 }
 
-/** Host PIDs whose real uid lies in [base, base + count). */
-export function hostPidsWithUidIn(base: number, count: number): number[] {
-  const out: number[] = [];
+interface HostProcess {
+  pid: number;
+  name: string;
+  ppid: string;
+  zombie: boolean;
+}
+
+/** Host processes whose real uid lies in [base, base + count), zombies included. */
+function processesWithUidIn(base: number, count: number): HostProcess[] {
+  const out: HostProcess[] = [];
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     try {
       const status = readFileSync(`/proc/${name}/status`, 'utf8');
-      if (/^State:\s+Z/m.test(status)) continue; // exited, waiting for its parent to reap it
-      const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]);
-      if (uid >= base && uid < base + count) out.push(Number(name));
+      const field = (key: string) => new RegExp(`^${key}:\\s+(.*)$`, 'm').exec(status)?.[1] ?? '';
+      const uid = Number(/^(\d+)/.exec(field('Uid'))?.[1]);
+      if (uid < base || uid >= base + count) continue;
+      out.push({ pid: Number(name), name: field('Name'), ppid: field('PPid'), zombie: field('State').startsWith('Z') });
     } catch {
-      // Swallow: exited while we looked
+      // Swallow: exited (or reaped) while we looked
     }
   }
   return out;
 }
 
+/** Host PIDs whose real uid lies in [base, base + count); a zombie has exited, waiting for its parent to reap it. */
+export function hostPidsWithUidIn(base: number, count: number): number[] {
+  return processesWithUidIn(base, count)
+    .filter((p) => !p.zombie)
+    .map((p) => p.pid);
+}
+
 /** Zombies whose uid is in the range, as `PID (comm) parent PPID`: exited, and nobody has reaped them yet. */
 export function zombiesWithUidIn(base: number, count: number): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const status = readFileSync(`/proc/${name}/status`, 'utf8');
-      if (!/^State:\s+Z/m.test(status)) continue;
-      const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]);
-      const field = (key: string) => new RegExp(`^${key}:\\s+(.*)$`, 'm').exec(status)?.[1];
-      if (uid >= base && uid < base + count) out.push(`${name} (${field('Name')}) parent ${field('PPid')}`);
-    } catch {
-      // Swallow: reaped while we looked
-    }
-  }
-  return out;
+  return processesWithUidIn(base, count)
+    .filter((p) => p.zombie)
+    .map((p) => `${p.pid} (${p.name}) parent ${p.ppid}`);
 }
 
 /** Lines of the host's (the test process's) mount table that a sandbox would have made. */

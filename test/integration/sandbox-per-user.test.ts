@@ -6,6 +6,7 @@ import type WebSocket from 'ws';
 import { sandboxCgroupDirs } from '../../server/sandbox/cgroups.js';
 import type { TestServer } from '../helpers/server.js';
 import { startServer } from '../helpers/server.js';
+import { waitUntil } from '../helpers/proc.js';
 import {
   asUser,
   hostPidsWithUidIn,
@@ -19,14 +20,6 @@ import {
 const UID_START = 1_310_000;
 const RANGE = 2 * 65536;
 const USER_HEADER = SANDBOX_USER_HEADER;
-
-async function until(check: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** The first namespace list an event stream sends. */
 function firstList(ws: WebSocket): Promise<string[]> {
@@ -52,7 +45,7 @@ describe('one sandbox per user', () => {
     for (const s of shells.splice(0)) s.dispose();
     await server?.close(); // ends every session; the sandboxes die with the server
     server = undefined;
-    await until(() => hostPidsWithUidIn(UID_START, RANGE).length === 0, 'sandbox processes to exit');
+    await waitUntil(() => hostPidsWithUidIn(UID_START, RANGE).length === 0, 'sandbox processes to exit');
     expect(sandboxCgroupDirs()).toEqual([]);
     expect(hostSandboxMounts()).toEqual([]);
   }, 30_000);

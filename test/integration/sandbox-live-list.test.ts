@@ -82,7 +82,11 @@ describe("a sandbox's live list", () => {
     );
     const [pid, link] = out.trim().split(' ');
     const id = `mnt:${/\[(\d+)\]/.exec(link ?? '')?.[1]}`;
-    const row = await until(() => lists.at(-1)?.find((n) => n.id === id), `the list to show ${id}`);
+    // Seen between its unshare() and its exec, the row still says `unshare …`; the exec's event updates it.
+    const row = await until(
+      () => lists.at(-1)?.find((n) => n.id === id && n.command === 'sleep 1000'),
+      `the list to show ${id} running sleep`,
+    );
     expect(row).toMatchObject({ type: 'mnt', nprocs: 1, command: 'sleep 1000' });
     expect(row.untrusted).toBeDefined(); // owned by the sandbox's user namespace, like every row it sees
 

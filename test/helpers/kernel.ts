@@ -5,6 +5,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { allowedCpus } from '../../server/namespaces/lifecycle.js';
 
 /** Run a program (argv array, no shell); throws with its stderr when it fails. */
 export function sh(file: string, args: string[]): string {
@@ -13,14 +14,20 @@ export function sh(file: string, args: string[]): string {
 
 /**
  * `sh`, tried again when the kernel answers EINVAL: persisting a mount namespace from a non-initial one fails
- * now and then on 6.18 (namespace ids are not always increasing; see PERSIST_ATTEMPTS in lifecycle.ts).
+ * now and then on 6.18, because namespace ids come from per-CPU batches and the kernel's loop check compares
+ * them (see PERSIST_ATTEMPTS in lifecycle.ts). A retry on the same CPU draws from the same batch and fails again
+ * (5 plain retries all failed once in a CI run), so, as the product does, each retry runs on the next CPU in
+ * turn: on the CPU the older namespace was made on, the new id is larger.
  */
 export function shPersist(file: string, args: string[]): string {
+  const cpus = allowedCpus(readFileSync('/proc/self/status', 'utf8'));
+  const attempts = Math.max(5, 2 * cpus.length + 1);
   for (let attempt = 1; ; attempt++) {
+    const cpu = attempt > 1 && cpus.length > 1 ? cpus[(attempt - 2) % cpus.length] : undefined;
     try {
-      return sh(file, args);
+      return cpu === undefined ? sh(file, args) : sh('taskset', ['--cpu-list', String(cpu), file, ...args]);
     } catch (e) {
-      if (attempt >= 5 || !/Invalid argument/.test(String((e as { stderr?: unknown }).stderr))) throw e;
+      if (attempt >= attempts || !/Invalid argument/.test(String((e as { stderr?: unknown }).stderr))) throw e;
     }
   }
 }

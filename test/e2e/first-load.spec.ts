@@ -65,13 +65,14 @@ test('the first load ships no 500 kB chunk, compressed, and fetches search and t
       ),
     )
     .toBe('find-me-42');
-  expect(fetched(scripts, 'addon-search')).toBe(true);
+  // A script is recorded once its body is read (recordScripts), which may come after the page has run it.
+  await expect.poll(() => fetched(scripts, 'addon-search')).toBe(true);
 
   // The lesson panel: fetched when a lesson opens.
   await page.getByRole('button', { name: 'Lessons' }).click();
   await page.getByRole('menu', { name: 'Lessons' }).getByRole('menuitem').first().click();
   await expect(page.getByRole('region', { name: 'Lesson' })).toBeVisible();
-  expect(fetched(scripts, 'LessonPanel')).toBe(true);
+  await expect.poll(() => fetched(scripts, 'LessonPanel')).toBe(true);
   expect(fetched(scripts, 'addon-webgl'), 'the WebGL renderer on a software GL').toBe(false);
   await snap(page, testInfo, 'lesson-opened');
 });

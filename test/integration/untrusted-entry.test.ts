@@ -45,6 +45,7 @@ function uidsOf(pid: number): number[] | null {
   }
 }
 
+/** The program a process runs now (`comm`), or null once it is gone. */
 function commOf(pid: number): string | null {
   try {
     return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
@@ -161,8 +162,13 @@ describe('a mount namespace nobody owns (#15 1b)', () => {
     // The fake ran (it is their namespace's /bin/bash), but as uid 0 of their user namespace = nobody here.
     await waitUntil(() => existsSync(ns.marker), 'the fake bash to run');
     expect(statSync(ns.marker).uid).toBe(NOBODY);
+    // …and has settled in `sleep` (its last exec): until then the fake's sh holds a redirection's fds for a
+    // moment, and an fd closed between listing and stat-ing it failed the check below once.
     await waitUntil(
-      () => nsLink(body.pid, 'mnt') === ns.mnt && uidsOf(body.pid)?.every((u) => u === NOBODY) === true,
+      () =>
+        nsLink(body.pid, 'mnt') === ns.mnt &&
+        uidsOf(body.pid)?.every((u) => u === NOBODY) === true &&
+        commOf(body.pid) === 'sleep',
       'the shell in their namespace as nobody',
     );
     expect(nsLink(body.pid, 'user')).toBe(ns.userns);

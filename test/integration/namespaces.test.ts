@@ -77,7 +77,12 @@ function helperChildren(): string[] {
   for (const task of readdirSync(`/proc/${process.pid}/task`)) {
     const kids = readFileSync(`/proc/${process.pid}/task/${task}/children`, 'utf8').trim();
     for (const kid of kids ? kids.split(' ') : []) {
-      const comm = readFileSync(`/proc/${kid}/comm`, 'utf8').trim();
+      let comm: string;
+      try {
+        comm = readFileSync(`/proc/${kid}/comm`, 'utf8').trim();
+      } catch {
+        continue; // Swallow: it exited (and was reaped) while we looked: it did not outlive anything
+      }
       if (['nsenter', 'cat', 'unshare', 'mount', 'umount'].includes(comm)) out.push(`${kid} ${comm}`);
     }
   }

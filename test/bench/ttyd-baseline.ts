@@ -2,21 +2,13 @@
 // (1.7.x; built from source here: Debian has no package), each round also runs `cat FILE` through it and reads
 // its WebSocket as a browser would, without pausing it. Skipped (null) without TTYD.
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import WebSocket from 'ws';
+import { freePort } from '../helpers/net.js';
 
 const MB = 1024 * 1024;
 
 /** ttyd's own binary, from the TTYD environment variable. */
 export const ttydPath = (): string | null => process.env.TTYD || null;
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((resolve) => srv.close(resolve));
-  return port;
-}
 
 /** MB/s of `command` through ttyd (120×40), from the client's first message to the socket's close. */
 export async function ttydThroughput(ttyd: string, command: string): Promise<number> {

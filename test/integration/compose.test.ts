@@ -9,12 +9,12 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerList, Namespace, NamespaceList } from '../../shared/api.js';
+import { freePort } from '../helpers/net.js';
 import { REPO_ROOT } from '../helpers/server.js';
 import { TermClient } from '../helpers/term-client.js';
 import { cannotStartReason, SHELL_IMAGE, startDaemon, type TestDaemon } from './containers-daemon.js';
@@ -51,17 +51,6 @@ let token = '';
 function skipAll(why: string): void {
   setupError = why;
   console.warn(`compose.test.ts: SKIPPED — ${why}`);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
 }
 
 function containerId(): string {
